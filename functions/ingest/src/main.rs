@@ -1,0 +1,23 @@
+//! The `ingest` Lambda function: CloudWatch Logs subscription and Kinesis events carrying VPC
+//! flow logs become per-day connection counters in Redis. All logic lives in `ctrack::ingest`.
+
+use ctrack::config::Env;
+use ctrack::ingest::{Ingestor, Response};
+use ctrack::store::RedisStore;
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON logs when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT).
+    tracing::init_default_subscriber();
+    let config = Env::process().ingest()?;
+    let store = RedisStore::connect(&config.redis).await?;
+    let ingestor = Ingestor::new(store, config);
+    let ingestor = &ingestor;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let outcome = ingestor.handle_value(event.payload).await?;
+        Ok::<Response, Error>(outcome.response)
+    }))
+    .await
+}

@@ -1,0 +1,583 @@
+//! The ingest path, independent of Lambda: event → payloads → records → counts → one write.
+//!
+//! [`aggregate`] is pure (no I/O) and borrows everything; [`Ingestor`] adds the store, the
+//! inventory cache and the failure semantics of each event shape.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+use tokio::sync::Mutex;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::classify::{self, Name};
+use crate::config::IngestConfig;
+use crate::flowlog::{Action, FlowLogFormat, LogStatus};
+use crate::inventory::{Destination, Inventory};
+use crate::keys;
+use crate::payload::{self, DecodeError, FlowEvent, LogsMessage};
+use crate::store::{CounterStore, DayWrite, Increment, StoreError, UnitWrite, WriteBatch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot decode event: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("cannot count batch: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One decoded payload: a CloudWatch Logs subscription message's bytes.
+#[derive(Debug)]
+pub struct Unit {
+    /// Hash of the encoded payload: the same delivery twice has the same id.
+    pub id: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Unit {
+    pub fn decode(data: &str, limit: usize) -> Result<Unit, DecodeError> {
+        let bytes = payload::decode_data(data, limit)?;
+        Ok(Unit {
+            id: format!("{:032x}", xxh3_128(data.as_bytes())),
+            bytes,
+        })
+    }
+}
+
+/// Counts of one batch, for the summary log line and the metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Payloads decoded (CloudWatch Logs events or Kinesis records).
+    pub payloads: u64,
+    pub control_messages: u64,
+    /// Flow-log lines read.
+    pub records: u64,
+    /// Lines with ACCEPT and OK.
+    pub accepted: u64,
+    /// Lines that incremented a counter.
+    pub counted: u64,
+    /// Lines that could not be parsed, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Parsed lines that do not count, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Distinct connections written.
+    pub connections: u64,
+    /// (payload, day) parts that had been counted before.
+    pub duplicates: u64,
+    /// Payloads that could not be decoded, by reason (Kinesis; reported as item failures).
+    pub failed_payloads: BTreeMap<&'static str, u64>,
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Adds another batch's figures (durations add up too).
+    pub fn merge(&mut self, other: &Summary) {
+        self.payloads += other.payloads;
+        self.control_messages += other.control_messages;
+        self.records += other.records;
+        self.accepted += other.accepted;
+        self.counted += other.counted;
+        self.connections += other.connections;
+        self.duplicates += other.duplicates;
+        self.duration_ms += other.duration_ms;
+        for (map, from) in [
+            (&mut self.rejected, &other.rejected),
+            (&mut self.skipped, &other.skipped),
+            (&mut self.failed_payloads, &other.failed_payloads),
+        ] {
+            for (k, v) in from {
+                *map.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// The same figures as CloudWatch Embedded Metric Format, one JSON object to print.
+    pub fn to_emf(&self, namespace: &str, timestamp_ms: i64) -> serde_json::Value {
+        let mut metrics = vec![
+            ("Payloads", self.payloads),
+            ("Records", self.records),
+            ("Accepted", self.accepted),
+            ("Counted", self.counted),
+            ("Rejected", self.rejected_total()),
+            ("Connections", self.connections),
+            ("Duplicates", self.duplicates),
+            (
+                "FailedPayloads",
+                self.failed_payloads.values().sum::<u64>(),
+            ),
+        ];
+        let mut doc = serde_json::Map::new();
+        for (name, value) in &metrics {
+            doc.insert((*name).into(), (*value).into());
+        }
+        doc.insert("DurationMs".into(), self.duration_ms.into());
+        metrics.push(("DurationMs", self.duration_ms));
+        let definitions: Vec<serde_json::Value> = metrics
+            .iter()
+            .map(|(name, _)| {
+                let unit = if *name == "DurationMs" {
+                    "Milliseconds"
+                } else {
+                    "Count"
+                };
+                serde_json::json!({"Name": name, "Unit": unit})
+            })
+            .collect();
+        doc.insert(
+            "_aws".into(),
+            serde_json::json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [["Function"]],
+                    "Metrics": definitions,
+                }]
+            }),
+        );
+        doc.insert("Function".into(), "ingest".into());
+        serde_json::Value::Object(doc)
+    }
+}
+
+/// A connection as counted in memory; everything borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ConnKey<'a> {
+    unit: u32,
+    day: i64,
+    account: &'a str,
+    region: &'a str,
+    source: Name<'a>,
+    dest: Name<'a>,
+    port: u16,
+}
+
+/// The in-memory counts of a batch.
+#[derive(Debug, Default)]
+pub struct Aggregate<'a> {
+    counts: HashMap<ConnKey<'a>, u64>,
+    unnamed: HashSet<(i64, IpAddr)>,
+    pub summary: Summary,
+}
+
+/// What ingest needs besides the inventory: format fallback, region fallback, retention, clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub fallback_format: &'a FlowLogFormat,
+    pub default_region: &'a str,
+    pub retention_days: u32,
+    /// Days since the epoch, today (UTC).
+    pub today: i64,
+}
+
+/// Decodes, parses, classifies and counts the messages of a batch. Pure: no I/O, no clock.
+pub fn aggregate<'a>(
+    inventory: &'a Inventory,
+    ctx: &Context<'a>,
+    messages: &'a [LogsMessage<'a>],
+) -> Aggregate<'a> {
+    let mut agg = Aggregate::default();
+    let oldest_day = ctx.today - i64::from(ctx.retention_days);
+    for (unit, message) in messages.iter().enumerate() {
+        if message.is_control() {
+            agg.summary.control_messages += 1;
+            continue;
+        }
+        let format = inventory
+            .formats
+            .get(message.log_group.as_ref())
+            .unwrap_or(ctx.fallback_format);
+        for event in &message.log_events {
+            let line = event.message.as_ref();
+            // One event carries one record; tolerate several lines per event.
+            for line in line.lines().filter(|l| !l.trim().is_empty()) {
+                agg.summary.records += 1;
+                let record = match format.parse_line(line) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        *agg.summary.rejected.entry(e.kind()).or_default() += 1;
+                        continue;
+                    }
+                };
+                let skip = |agg: &mut Aggregate<'a>, why: &'static str| {
+                    *agg.summary.skipped.entry(why).or_default() += 1;
+                };
+                let ok_status = matches!(record.log_status, Some(LogStatus::Ok) | None)
+                    && (record.log_status.is_some() || !format.has_field("log-status"));
+                if record.action != Some(Action::Accept) || !ok_status {
+                    if !format.has_field("action") {
+                        skip(&mut agg, "format_lacks_action");
+                    } else {
+                        skip(&mut agg, "not_accepted");
+                    }
+                    continue;
+                }
+                agg.summary.accepted += 1;
+                let (Some(interface_id), Some(src), Some(dst), Some(port)) = (
+                    record.interface_id,
+                    record.srcaddr,
+                    record.dstaddr,
+                    record.dstport,
+                ) else {
+                    skip(&mut agg, "missing_fields");
+                    continue;
+                };
+                let Some(interface) = inventory.interfaces.get(interface_id) else {
+                    skip(&mut agg, "unknown_interface");
+                    continue;
+                };
+                if classify::is_private(src) {
+                    skip(&mut agg, "private_source");
+                    continue;
+                }
+                let dest = match interface.destination(dst) {
+                    Destination::Dropped => {
+                        skip(&mut agg, "dropped_destination");
+                        continue;
+                    }
+                    Destination::Named(name) => Name::Named(name.as_str()),
+                    Destination::DstAddr => Name::Ip(dst),
+                };
+                let seconds = record.start.unwrap_or(event.timestamp / 1000);
+                let day = classify::epoch_day(seconds);
+                if day < oldest_day {
+                    skip(&mut agg, "older_than_retention");
+                    continue;
+                }
+                let source =
+                    classify::source_name(src, &inventory.networks, &inventory.own_addresses);
+                if let Name::Ip(ip) = source {
+                    agg.unnamed.insert((day, ip));
+                }
+                let account = match record.account_id {
+                    Some(a) if a != "unknown" => a,
+                    _ => interface.account_id.as_str(),
+                };
+                let region = [
+                    Some(interface.region.as_str()),
+                    record.region,
+                    Some(ctx.default_region),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|r| !r.is_empty())
+                .unwrap_or("unknown");
+                let key = ConnKey {
+                    unit: unit as u32,
+                    day,
+                    account,
+                    region,
+                    source,
+                    dest,
+                    port,
+                };
+                *agg.counts.entry(key).or_default() += 1;
+                agg.summary.counted += 1;
+            }
+        }
+    }
+    agg
+}
+
+impl Aggregate<'_> {
+    /// Turns the counts into the store's write, grouped by day, then payload.
+    pub fn to_write(&self, unit_ids: &[&str], retention_days: u32, now: OffsetDateTime) -> WriteBatch {
+        let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment>>> = BTreeMap::new();
+        let mut touched: HashSet<(&str, &str)> = HashSet::new();
+        for (key, &count) in &self.counts {
+            touched.insert((key.account, key.region));
+            days.entry(key.day)
+                .or_default()
+                .entry(key.unit)
+                .or_default()
+                .push(Increment {
+                    account: key.account.to_string(),
+                    region: key.region.to_string(),
+                    source: key.source.to_string(),
+                    dest: key.dest.to_string(),
+                    port: key.port,
+                    count,
+                });
+        }
+        let mut unnamed_by_day: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (day, ip) in &self.unnamed {
+            unnamed_by_day.entry(*day).or_default().push(ip.to_string());
+        }
+        let days = days
+            .into_iter()
+            .map(|(day, units)| {
+                let mut unnamed = unnamed_by_day.remove(&day).unwrap_or_default();
+                unnamed.sort();
+                DayWrite {
+                    day: keys::day_string(day_date(day)),
+                    expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
+                    units: units
+                        .into_iter()
+                        .map(|(unit, mut increments)| {
+                            increments.sort_by(|a, b| {
+                                (&a.account, &a.region, &a.source, &a.dest, a.port)
+                                    .cmp(&(&b.account, &b.region, &b.source, &b.dest, b.port))
+                            });
+                            UnitWrite {
+                                id: unit_ids[unit as usize].to_string(),
+                                increments,
+                            }
+                        })
+                        .collect(),
+                    unnamed,
+                }
+            })
+            .collect();
+        let mut touched: Vec<(String, String)> = touched
+            .into_iter()
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+            .collect();
+        touched.sort();
+        WriteBatch {
+            days,
+            touched,
+            now_rfc3339: rfc3339_micros(now),
+        }
+    }
+
+    /// Distinct (account, region, day, source, dest, port) in the batch.
+    pub fn connections(&self) -> u64 {
+        let distinct: HashSet<_> = self
+            .counts
+            .keys()
+            .map(|k| (k.day, k.account, k.region, k.source, k.dest, k.port))
+            .collect();
+        distinct.len() as u64
+    }
+}
+
+fn day_date(day: i64) -> Date {
+    let unix_epoch = Date::from_calendar_date(1970, time::Month::January, 1).expect("epoch");
+    unix_epoch + time::Duration::days(day)
+}
+
+/// `2026-11-27T10:01:02.123456Z`, the original service's timestamp shape.
+pub fn rfc3339_micros(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:06}Z",
+        t.date(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// The result of handling one event: the figures, and what the function answers Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub response: Response,
+}
+
+/// The function's answer: the summary for CloudWatch Logs events, the partial batch response
+/// (`batchItemFailures`) for Kinesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Summary(Summary),
+    Kinesis(KinesisEventResponse),
+}
+
+impl Outcome {
+    /// Kinesis records reported as failed.
+    pub fn item_failures(&self) -> Vec<&str> {
+        match &self.response {
+            Response::Summary(_) => Vec::new(),
+            Response::Kinesis(r) => r
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| f.item_identifier.as_deref())
+                .collect(),
+        }
+    }
+}
+
+/// The ingest service: a store, the settings, and a cached inventory.
+pub struct Ingestor<S> {
+    store: S,
+    config: IngestConfig,
+    fallback_format: FlowLogFormat,
+    cache: Mutex<Option<(Instant, Arc<Inventory>)>>,
+}
+
+impl<S: CounterStore> Ingestor<S> {
+    pub fn new(store: S, config: IngestConfig) -> Self {
+        let fallback_format = config.flow_log_format.clone().unwrap_or_default();
+        Ingestor {
+            store,
+            config,
+            fallback_format,
+            cache: Mutex::new(None),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The inventory, reloaded when older than `INVENTORY_TTL_SECONDS`: most batches cost one
+    /// round trip (the write), a batch that reloads costs two.
+    async fn inventory(&self) -> Result<Arc<Inventory>, StoreError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((loaded, inv)) = cache.as_ref() {
+            if loaded.elapsed() < self.config.inventory_ttl {
+                return Ok(inv.clone());
+            }
+        }
+        let snapshot = self.store.load_inventory().await?;
+        let (inventory, problems) = Inventory::from_snapshot(&snapshot, self.config.networks.clone());
+        for problem in &problems {
+            tracing::warn!(%problem, "skipping inventory entry");
+        }
+        let inventory = Arc::new(inventory);
+        *cache = Some((Instant::now(), inventory.clone()));
+        Ok(inventory)
+    }
+
+    /// Handles a Lambda event (CloudWatch Logs or Kinesis).
+    pub async fn handle_value(&self, event: serde_json::Value) -> Result<Outcome, IngestError> {
+        let event = FlowEvent::from_value(event)?;
+        self.handle(event, OffsetDateTime::now_utc()).await
+    }
+
+    /// Handles a decoded event at a given time. CloudWatch Logs: any failure is the event's
+    /// (returned as an error, so Lambda retries it). Kinesis: undecodable records and, when the
+    /// write fails, every record are reported in `batchItemFailures`.
+    pub async fn handle(&self, event: FlowEvent, now: OffsetDateTime) -> Result<Outcome, IngestError> {
+        let started = Instant::now();
+        match event {
+            FlowEvent::Logs { data } => {
+                let unit = Unit::decode(&data, self.config.max_decompressed_bytes)?;
+                let message = LogsMessage::parse(&unit.bytes)?;
+                let mut summary = self
+                    .count(&[unit.id.as_str()], std::slice::from_ref(&message), now)
+                    .await?;
+                summary.duration_ms = started.elapsed().as_millis() as u64;
+                log_summary(&summary, now);
+                Ok(Outcome {
+                    response: Response::Summary(summary.clone()),
+                    summary,
+                })
+            }
+            FlowEvent::Kinesis { records } => {
+                let mut failures = Vec::new();
+                let mut units = Vec::with_capacity(records.len());
+                let mut sequence_numbers = Vec::with_capacity(records.len());
+                let mut failed: BTreeMap<&'static str, u64> = BTreeMap::new();
+                for record in &records {
+                    match Unit::decode(&record.data, self.config.max_decompressed_bytes) {
+                        Ok(unit) => {
+                            units.push(unit);
+                            sequence_numbers.push(record.sequence_number.clone());
+                        }
+                        Err(e) => {
+                            tracing::error!(sequence_number = %record.sequence_number, error = %e, "undecodable Kinesis record");
+                            *failed.entry(e.kind()).or_default() += 1;
+                            failures.push(record.sequence_number.clone());
+                        }
+                    }
+                }
+                let mut messages = Vec::with_capacity(units.len());
+                let mut ids = Vec::with_capacity(units.len());
+                let mut kept_sequence_numbers = Vec::with_capacity(units.len());
+                for (unit, seq) in units.iter().zip(&sequence_numbers) {
+                    match LogsMessage::parse(&unit.bytes) {
+                        Ok(m) => {
+                            messages.push(m);
+                            ids.push(unit.id.as_str());
+                            kept_sequence_numbers.push(seq.clone());
+                        }
+                        Err(e) => {
+                            tracing::error!(sequence_number = %seq, error = %e, "undecodable Kinesis record");
+                            *failed.entry(e.kind()).or_default() += 1;
+                            failures.push(seq.clone());
+                        }
+                    }
+                }
+                let mut summary = match self.count(&ids, &messages, now).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Nothing of this batch is known to be counted: report every record;
+                        // the ids make the redelivery count each payload once.
+                        tracing::error!(error = %e, records = messages.len(), "batch not counted");
+                        failures.extend(kept_sequence_numbers);
+                        Summary::default()
+                    }
+                };
+                summary.failed_payloads = failed;
+                summary.duration_ms = started.elapsed().as_millis() as u64;
+                log_summary(&summary, now);
+                let mut response = KinesisEventResponse::default();
+                response.batch_item_failures = failures
+                    .into_iter()
+                    .map(|seq| {
+                        let mut f = KinesisBatchItemFailure::default();
+                        f.item_identifier = Some(seq);
+                        f
+                    })
+                    .collect();
+                Ok(Outcome {
+                    summary,
+                    response: Response::Kinesis(response),
+                })
+            }
+        }
+    }
+
+    async fn count(
+        &self,
+        ids: &[&str],
+        messages: &[LogsMessage<'_>],
+        now: OffsetDateTime,
+    ) -> Result<Summary, StoreError> {
+        let inventory = self.inventory().await?;
+        let ctx = Context {
+            fallback_format: &self.fallback_format,
+            default_region: &self.config.default_region,
+            retention_days: self.config.retention_days,
+            today: now.unix_timestamp().div_euclid(86_400),
+        };
+        let agg = aggregate(&inventory, &ctx, messages);
+        let batch = agg.to_write(ids, self.config.retention_days, now);
+        let outcome = self.store.write(&batch).await?;
+        let mut summary = agg.summary.clone();
+        summary.payloads = messages.len() as u64;
+        summary.connections = agg.connections();
+        summary.duplicates = outcome.duplicates;
+        Ok(summary)
+    }
+}
+
+fn log_summary(summary: &Summary, now: OffsetDateTime) {
+    tracing::info!(
+        payloads = summary.payloads,
+        records = summary.records,
+        accepted = summary.accepted,
+        counted = summary.counted,
+        rejected = summary.rejected_total(),
+        rejected_by_reason = ?summary.rejected,
+        skipped_by_reason = ?summary.skipped,
+        connections = summary.connections,
+        duplicates = summary.duplicates,
+        failed_payloads = ?summary.failed_payloads,
+        duration_ms = summary.duration_ms,
+        "batch summary"
+    );
+    // EMF goes to stdout as its own line, which CloudWatch turns into metrics.
+    let emf = summary.to_emf("ConnectionTracker", now.unix_timestamp() * 1000);
+    println!("{emf}");
+}

@@ -1,0 +1,118 @@
+//! The Redis key layout: the one place that knows it. See `docs/redis-keys.md`.
+//!
+//! Per-day data shares the hash tag `{YYYY-MM-DD}`, so one day's counters, index and
+//! de-duplication set live in one cluster slot and one Lua script can update them atomically.
+//! Inventory maps share the tag `{inv}` so they load in one pipelined round trip.
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `ct:{DAY}:conn:ACCOUNT:REGION` | sorted set | member `source\tdest\tport`, score = records |
+//! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
+//! | `ct:{DAY}:seen` | set | ids of payloads already counted (idempotency) |
+//! | `ct:{DAY}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
+//! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
+//! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
+//! | `ct:{inv}:formats` | hash | log group → flow-log `LogFormat` |
+//! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
+//! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
+//!
+//! Every per-day key expires `RETENTION_DAYS` after its day ends.
+
+use time::Date;
+
+pub const PREFIX: &str = "ct";
+
+pub fn day_string(day: Date) -> String {
+    // YYYY-MM-DD; `Date`'s Display is ISO 8601 for four-digit years.
+    day.to_string()
+}
+
+pub fn connections(day: &str, account: &str, region: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:conn:{account}:{region}")
+}
+
+pub fn day_index(day: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:index")
+}
+
+pub fn day_seen(day: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:seen")
+}
+
+pub fn day_unnamed(day: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:unnamed")
+}
+
+pub const INTERFACES: &str = "ct:{inv}:interfaces";
+pub const ADDRESSES: &str = "ct:{inv}:addresses";
+pub const FORMATS: &str = "ct:{inv}:formats";
+pub const ACCOUNTS: &str = "ct:{inv}:accounts";
+pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
+
+/// `ACCOUNT:REGION`, the member of a day index and the field of `last-update`.
+pub fn account_region(account: &str, region: &str) -> String {
+    format!("{account}:{region}")
+}
+
+/// A sorted-set member. Tabs and line breaks inside names would break the encoding, so they
+/// become spaces.
+pub fn connection_member(source: &str, dest: &str, port: u16) -> String {
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    format!("{}\t{}\t{port}", clean(source), clean(dest))
+}
+
+/// The inverse of [`connection_member`]; `None` for a member this layout did not write.
+pub fn parse_connection_member(member: &str) -> Option<(&str, &str, u16)> {
+    let mut parts = member.split('\t');
+    let (source, dest, port) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((source, dest, port.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CRC16 slot of a key, honouring hash tags, as Redis Cluster computes it.
+    fn slot(key: &str) -> redis::cluster_routing::Slot {
+        redis::cluster_routing::Slot::for_key(key)
+    }
+
+    #[test]
+    fn one_day_shares_one_slot() {
+        let day = "2026-11-27";
+        let s = slot(&day_index(day));
+        for key in [
+            connections(day, "123456789012", "eu-west-1"),
+            connections(day, "210987654321", "us-east-1"),
+            day_seen(day),
+            day_unnamed(day),
+        ] {
+            assert_eq!(slot(&key), s, "{key}");
+        }
+        assert_ne!(slot(&day_index("2026-11-28")), s);
+        let inv = slot(INTERFACES);
+        for key in [ADDRESSES, FORMATS, ACCOUNTS, LAST_UPDATE] {
+            assert_eq!(slot(key), inv, "{key}");
+        }
+    }
+
+    #[test]
+    fn members_round_trip() {
+        let cases = [
+            ("8.8.8.8", "web/52.1.2.3", 443u16),
+            ("111111111111/eu-west-1/nat-a", "db.rds.amazonaws.com", 5432),
+            ("2001:4860::8888", "app.elb.amazonaws.com", 0),
+        ];
+        for (s, d, p) in cases {
+            let m = connection_member(s, d, p);
+            assert_eq!(parse_connection_member(&m), Some((s, d, p)));
+        }
+        let m = connection_member("a\tb", "c\nd", 22);
+        assert_eq!(parse_connection_member(&m), Some(("a b", "c d", 22)));
+        assert_eq!(parse_connection_member("no tabs"), None);
+        assert_eq!(parse_connection_member("a\tb\tnotaport"), None);
+    }
+}

@@ -1,0 +1,238 @@
+//! The two event shapes that carry VPC flow logs to a Lambda function, and the CloudWatch Logs
+//! subscription payload inside them: base64 → size-capped gunzip → JSON.
+//!
+//! The outer shapes are read leniently on purpose (raw strings, not `aws_lambda_events`' decoded
+//! types): one corrupt Kinesis record must fail alone, not the whole batch's deserialisation.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use base64::Engine;
+use flate2::read::MultiGzDecoder;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("event is not JSON: {0}")]
+    EventJson(String),
+    #[error(
+        "event is neither a CloudWatch Logs subscription event ({{\"awslogs\":{{\"data\":…}}}}) \
+         nor a Kinesis event ({{\"Records\":[{{\"kinesis\":{{\"data\":…}}}}]}})"
+    )]
+    UnknownEvent,
+    #[error("payload is not valid base64: {0}")]
+    Base64(String),
+    #[error("payload is not valid gzip: {0}")]
+    Gzip(String),
+    #[error("payload decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES); refusing a possible gzip bomb")]
+    TooLarge { limit: usize },
+    #[error("payload is not a CloudWatch Logs subscription message: {0}")]
+    MessageJson(String),
+    #[error("unknown CloudWatch Logs messageType `{0}`; expected DATA_MESSAGE or CONTROL_MESSAGE")]
+    MessageType(String),
+}
+
+impl DecodeError {
+    /// A short stable name for metrics and summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::EventJson(_) => "event_json",
+            DecodeError::UnknownEvent => "unknown_event",
+            DecodeError::Base64(_) => "base64",
+            DecodeError::Gzip(_) => "gzip",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::MessageJson(_) => "message_json",
+            DecodeError::MessageType(_) => "message_type",
+        }
+    }
+}
+
+/// A Lambda event that carries flow logs.
+#[derive(Debug)]
+pub enum FlowEvent {
+    /// CloudWatch Logs subscription (same account): one compressed payload.
+    Logs { data: String },
+    /// Kinesis Data Streams (cross-account): one compressed payload per record.
+    Kinesis { records: Vec<KinesisItem> },
+}
+
+/// One Kinesis record, still encoded.
+#[derive(Debug, Clone)]
+pub struct KinesisItem {
+    /// The sequence number, reported back in `batchItemFailures`.
+    pub sequence_number: String,
+    pub data: String,
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    awslogs: Option<RawAwsLogs>,
+    #[serde(rename = "Records")]
+    records: Option<Vec<RawKinesisRecord>>,
+}
+
+#[derive(Deserialize)]
+struct RawAwsLogs {
+    data: String,
+}
+
+#[derive(Deserialize)]
+struct RawKinesisRecord {
+    kinesis: RawKinesis,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawKinesis {
+    data: String,
+    #[serde(default)]
+    sequence_number: String,
+}
+
+impl FlowEvent {
+    pub fn from_slice(bytes: &[u8]) -> Result<FlowEvent, DecodeError> {
+        let raw: RawEvent =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::EventJson(e.to_string()))?;
+        Self::from_raw(raw)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<FlowEvent, DecodeError> {
+        if !value.is_object() {
+            return Err(DecodeError::UnknownEvent);
+        }
+        let raw: RawEvent = serde_json::from_value(value).map_err(|e| {
+            // A known shape with the wrong field types.
+            DecodeError::EventJson(e.to_string())
+        })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawEvent) -> Result<FlowEvent, DecodeError> {
+        match (raw.awslogs, raw.records) {
+            (Some(logs), _) => Ok(FlowEvent::Logs { data: logs.data }),
+            (None, Some(records)) => Ok(FlowEvent::Kinesis {
+                records: records
+                    .into_iter()
+                    .map(|r| KinesisItem {
+                        sequence_number: r.kinesis.sequence_number,
+                        data: r.kinesis.data,
+                    })
+                    .collect(),
+            }),
+            (None, None) => Err(DecodeError::UnknownEvent),
+        }
+    }
+}
+
+/// base64 → gunzip, refusing to produce more than `limit` bytes.
+pub fn decode_data(data: &str, limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| DecodeError::Base64(e.to_string()))?;
+    gunzip_capped(&compressed, limit)
+}
+
+/// Decompresses gzip (all members) into at most `limit` bytes.
+pub fn gunzip_capped(compressed: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    // Flow-log payloads compress about 10:1; start there, never above the limit.
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(10).min(limit));
+    let mut decoder = MultiGzDecoder::new(compressed).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+    if out.len() > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// A CloudWatch Logs subscription message, borrowing from its decompressed bytes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsMessage<'a> {
+    #[serde(borrow)]
+    pub message_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub owner: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub log_group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub log_stream: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub log_events: Vec<LogEvent<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogEvent<'a> {
+    #[serde(borrow, default)]
+    pub id: Cow<'a, str>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub timestamp: u64,
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+}
+
+impl<'a> LogsMessage<'a> {
+    /// Parses a decompressed payload; `CONTROL_MESSAGE`s parse too and carry no flow records.
+    pub fn parse(bytes: &'a [u8]) -> Result<LogsMessage<'a>, DecodeError> {
+        let message: LogsMessage<'a> =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::MessageJson(e.to_string()))?;
+        match message.message_type.as_ref() {
+            "DATA_MESSAGE" | "CONTROL_MESSAGE" => Ok(message),
+            other => Err(DecodeError::MessageType(other.chars().take(64).collect())),
+        }
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.message_type == "CONTROL_MESSAGE"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gunzip_respects_the_cap() {
+        let data = vec![b'a'; 10_000];
+        let gz = gzip(&data);
+        assert_eq!(gunzip_capped(&gz, 10_000).unwrap(), data);
+        assert!(matches!(
+            gunzip_capped(&gz, 9_999),
+            Err(DecodeError::TooLarge { limit: 9_999 })
+        ));
+    }
+
+    #[test]
+    fn event_shapes_are_recognised() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"awslogs":{"data":"x"}}"#, "logs"),
+            (
+                r#"{"Records":[{"kinesis":{"data":"eA==","sequenceNumber":"1"},"eventSource":"aws:kinesis"}]}"#,
+                "kinesis",
+            ),
+            (r#"{"Records":[]}"#, "kinesis"),
+            (r#"{"hello":"world"}"#, "unknown_event"),
+            (r#"[1,2,3]"#, "event_json"),
+            (r#"{"awslogs":{"data":42}}"#, "event_json"),
+            (r#"{"awslogs""#, "event_json"),
+        ];
+        for (json, want) in cases {
+            let got = match FlowEvent::from_slice(json.as_bytes()) {
+                Ok(FlowEvent::Logs { .. }) => "logs",
+                Ok(FlowEvent::Kinesis { .. }) => "kinesis",
+                Err(e) => e.kind(),
+            };
+            assert_eq!(got, *want, "{json}");
+        }
+    }
+}

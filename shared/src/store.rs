@@ -1,0 +1,473 @@
+//! Redis: counters, inventory maps, accounts. Key names come from [`crate::keys`] only.
+//!
+//! A batch is written with one Lua script per day it touches, all in one pipeline: one round
+//! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
+//! the day's `seen` set and applies only the increments of payloads not seen before, so a batch
+//! delivered twice, or retried after a lost reply, counts once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use crate::config::RedisConfig;
+use crate::inventory::{InterfaceFacts, InventorySnapshot};
+use crate::keys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("Redis request failed: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Redis returned an unexpected reply: {0}")]
+    Reply(String),
+}
+
+/// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnitWrite {
+    /// Stable id of the payload (hash of its bytes): the idempotency key.
+    pub id: String,
+    /// ((account, region), member) → count
+    pub increments: Vec<Increment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Increment {
+    pub account: String,
+    pub region: String,
+    pub source: String,
+    pub dest: String,
+    pub port: u16,
+    pub count: u64,
+}
+
+/// Everything one batch writes for one UTC day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayWrite {
+    /// `YYYY-MM-DD`
+    pub day: String,
+    /// Unix time at which the day's keys expire.
+    pub expire_at: i64,
+    pub units: Vec<UnitWrite>,
+    /// Public sources counted under their bare address.
+    pub unnamed: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub days: Vec<DayWrite>,
+    /// (account, region) pairs that got counts, with the time to record as their last update.
+    pub touched: Vec<(String, String)>,
+    pub now_rfc3339: String,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// (payload, day) parts applied now.
+    pub applied: u64,
+    /// (payload, day) parts already counted before: skipped.
+    pub duplicates: u64,
+}
+
+/// The ingest path's view of the store: load the inventory, write a batch.
+pub trait CounterStore: Send + Sync {
+    fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
+    fn write(&self, batch: &WriteBatch) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+}
+
+/// One connection type for single-node and cluster Redis.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// A connection that counts its round trips (each command or pipeline sent and answered).
+#[derive(Clone)]
+pub struct CountingConn {
+    inner: Conn,
+    trips: Arc<AtomicU64>,
+}
+
+impl ConnectionLike for CountingConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        match &mut self.inner {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        match &mut self.inner {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.inner {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The per-day write. KEYS: seen, index, unnamed, then the connection sorted sets.
+/// ARGV: expire_at, unit count, then per unit: id, increment count, then per increment:
+/// key number (into KEYS), member, count; then the unnamed count and addresses.
+/// Returns {applied, duplicates}.
+const WRITE_DAY_SCRIPT: &str = r#"
+local expire_at = ARGV[1]
+local i = 2
+local n_units = tonumber(ARGV[i]); i = i + 1
+local applied, duplicates = 0, 0
+local touched = {}
+for _ = 1, n_units do
+  local id = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  local fresh = redis.call('SADD', KEYS[1], id) == 1
+  if fresh then applied = applied + 1 else duplicates = duplicates + 1 end
+  for _ = 1, n do
+    if fresh then
+      local k = tonumber(ARGV[i])
+      redis.call('ZINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 1])
+      touched[k] = true
+    end
+    i = i + 3
+  end
+end
+redis.call('EXPIREAT', KEYS[1], expire_at)
+if applied > 0 then
+  for k, _ in pairs(touched) do
+    redis.call('EXPIREAT', KEYS[k], expire_at)
+    redis.call('SADD', KEYS[2], string.match(KEYS[k], ':conn:(.*)$'))
+  end
+  redis.call('EXPIREAT', KEYS[2], expire_at)
+  local n_unnamed = tonumber(ARGV[i]); i = i + 1
+  for j = i, i + n_unnamed - 1 do
+    redis.call('SADD', KEYS[3], ARGV[j])
+  end
+  if n_unnamed > 0 then redis.call('EXPIREAT', KEYS[3], expire_at) end
+end
+return {applied, duplicates}
+"#;
+
+/// Redis behind the store traits.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: CountingConn,
+    cluster: bool,
+}
+
+impl RedisStore {
+    /// Connects, deciding single node or cluster from the config or, when unset, from the
+    /// server's own `INFO cluster`.
+    pub async fn connect(config: &RedisConfig) -> Result<RedisStore, StoreError> {
+        let connect_err = |source| StoreError::Connect {
+            url: redact(&config.url),
+            source,
+        };
+        let client = redis::Client::open(config.url.as_str()).map_err(connect_err)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(2);
+        let mut single = client
+            .get_connection_manager_with_config(manager_config)
+            .await
+            .map_err(connect_err)?;
+        let cluster = match config.cluster {
+            Some(c) => c,
+            None => {
+                let info: Result<String, _> = redis::cmd("INFO")
+                    .arg("cluster")
+                    .query_async(&mut single)
+                    .await;
+                // A server that refuses INFO (some managed caches) is treated as a single node
+                // unless REDIS_CLUSTER says otherwise.
+                info.map(|i| i.contains("cluster_enabled:1")).unwrap_or(false)
+            }
+        };
+        let inner = if cluster {
+            let conn = redis::cluster::ClusterClient::builder(vec![config.url.as_str()])
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                .retries(2)
+                .build()
+                .map_err(connect_err)?
+                .get_async_connection()
+                .await
+                .map_err(connect_err)?;
+            Conn::Cluster(conn)
+        } else {
+            Conn::Single(single)
+        };
+        Ok(RedisStore {
+            conn: CountingConn {
+                inner,
+                trips: Arc::new(AtomicU64::new(0)),
+            },
+            cluster,
+        })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Round trips made so far by this store and its clones.
+    pub fn round_trips(&self) -> u64 {
+        self.conn.trips.load(Ordering::Relaxed)
+    }
+
+    /// A connection for ad-hoc commands (tests, tools).
+    pub fn connection(&self) -> CountingConn {
+        self.conn.clone()
+    }
+
+    /// Writes one interface's facts (what the refresh does for each public interface).
+    pub async fn put_interface(&self, facts: &InterfaceFacts) -> Result<(), StoreError> {
+        let json = serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(keys::INTERFACES)
+            .arg(&facts.interface_id)
+            .arg(json)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Names one of our own public addresses (`account/region/name`).
+    pub async fn put_address(&self, ip: &str, name: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(keys::ADDRESSES)
+            .arg(ip)
+            .arg(name)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the flow-log format of a log group.
+    pub async fn put_format(&self, log_group: &str, format: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(keys::FORMATS)
+            .arg(log_group)
+            .arg(format)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A day's connections: `account/region` → (source, dest, port, score), score descending.
+    pub async fn day_connections(
+        &self,
+        day: &str,
+    ) -> Result<BTreeMap<String, Vec<(String, String, u16, u64)>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let pairs: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::day_index(day))
+            .query_async(&mut conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        for pair in &pairs {
+            let (account, region) = pair.split_once(':').unwrap_or((pair, ""));
+            pipe.cmd("ZRANGE")
+                .arg(keys::connections(day, account, region))
+                .arg(0)
+                .arg(-1)
+                .arg("REV")
+                .arg("WITHSCORES");
+        }
+        let sets: Vec<Vec<(String, u64)>> = if pairs.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn).await?
+        };
+        let mut out = BTreeMap::new();
+        for (pair, members) in pairs.iter().zip(sets) {
+            let rows = members
+                .into_iter()
+                .filter_map(|(m, score)| {
+                    let (s, d, p) = keys::parse_connection_member(&m)?;
+                    Some((s.to_string(), d.to_string(), p, score))
+                })
+                .collect();
+            out.insert(pair.replacen(':', "/", 1), rows);
+        }
+        Ok(out)
+    }
+
+    /// Public sources counted without a name on a day (input of the refresh's reverse DNS).
+    pub async fn day_unnamed(&self, day: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut ips: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::day_unnamed(day))
+            .query_async(&mut conn)
+            .await?;
+        ips.sort();
+        Ok(ips)
+    }
+
+    /// `ACCOUNT:REGION` → last update time.
+    pub async fn last_updates(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(keys::LAST_UPDATE)
+            .query_async(&mut conn)
+            .await?)
+    }
+}
+
+impl CounterStore for RedisStore {
+    async fn load_inventory(&self) -> Result<InventorySnapshot, StoreError> {
+        let mut conn = self.conn.clone();
+        let (interfaces, addresses, formats): (
+            HashMap<String, String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .hgetall(keys::INTERFACES)
+            .hgetall(keys::ADDRESSES)
+            .hgetall(keys::FORMATS)
+            .query_async(&mut conn)
+            .await?;
+        Ok(InventorySnapshot {
+            interfaces,
+            addresses,
+            formats,
+        })
+    }
+
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut pipe = redis::pipe();
+        for day in &batch.days {
+            pipe.add_command(day_script(day));
+        }
+        let mut touched: Vec<String> = batch
+            .touched
+            .iter()
+            .map(|(a, r)| keys::account_region(a, r))
+            .collect();
+        touched.sort();
+        touched.dedup();
+        if !touched.is_empty() {
+            let cmd = pipe.cmd("HSET").arg(keys::LAST_UPDATE);
+            for field in &touched {
+                cmd.arg(field).arg(&batch.now_rfc3339);
+            }
+            pipe.ignore();
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<(u64, u64)> = pipe.query_async(&mut conn).await?;
+        if replies.len() != batch.days.len() {
+            return Err(StoreError::Reply(format!(
+                "expected {} script replies, got {}",
+                batch.days.len(),
+                replies.len()
+            )));
+        }
+        let mut outcome = WriteOutcome::default();
+        for (applied, duplicates) in replies {
+            outcome.applied += applied;
+            outcome.duplicates += duplicates;
+        }
+        Ok(outcome)
+    }
+}
+
+/// Builds the `EVAL` of one day. The script text travels with each call (a few hundred bytes):
+/// no `NOSCRIPT` dance after a failover or on a fresh serverless node.
+fn day_script(day: &DayWrite) -> Cmd {
+    let mut key_numbers: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut conn_keys: Vec<String> = Vec::new();
+    for unit in &day.units {
+        for inc in &unit.increments {
+            key_numbers
+                .entry((inc.account.as_str(), inc.region.as_str()))
+                .or_insert_with(|| {
+                    conn_keys.push(keys::connections(&day.day, &inc.account, &inc.region));
+                    conn_keys.len() + 3 // KEYS is 1-based and starts with seen, index, unnamed
+                });
+        }
+    }
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(WRITE_DAY_SCRIPT)
+        .arg(3 + conn_keys.len())
+        .arg(keys::day_seen(&day.day))
+        .arg(keys::day_index(&day.day))
+        .arg(keys::day_unnamed(&day.day));
+    for key in &conn_keys {
+        cmd.arg(key);
+    }
+    cmd.arg(day.expire_at).arg(day.units.len());
+    for unit in &day.units {
+        cmd.arg(&unit.id).arg(unit.increments.len());
+        for inc in &unit.increments {
+            cmd.arg(key_numbers[&(inc.account.as_str(), inc.region.as_str())])
+                .arg(keys::connection_member(&inc.source, &inc.dest, inc.port))
+                .arg(inc.count);
+        }
+    }
+    cmd.arg(day.unnamed.len());
+    for ip in &day.unnamed {
+        cmd.arg(ip);
+    }
+    cmd
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("rediss://user:s3cret@cache.example.org:6379"),
+            "rediss://user:***@cache.example.org:6379"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,228 @@
+//! Test support: a throw-away `redis-server` on a free port, stopped when dropped, and helpers
+//! that build Lambda events the way AWS does. Compiled only with the `test-support` feature.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use flate2::{write::GzEncoder, Compression};
+
+/// A `redis-server` child process.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    persistent: bool,
+    cluster: bool,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+impl RedisServer {
+    /// A plain single node, no persistence.
+    pub fn start() -> RedisServer {
+        Self::launch(false, false)
+    }
+
+    /// A node that writes every command to its append-only file, so it can be stopped and
+    /// started again with its data.
+    pub fn start_persistent() -> RedisServer {
+        Self::launch(true, false)
+    }
+
+    /// A one-node Redis Cluster owning all 16384 slots: cross-slot commands fail as on
+    /// ElastiCache, and clients must speak the cluster protocol.
+    pub fn start_cluster() -> RedisServer {
+        Self::launch(false, true)
+    }
+
+    fn launch(persistent: bool, cluster: bool) -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            persistent,
+            cluster,
+        };
+        server.spawn();
+        if cluster {
+            let out = Command::new(cli_binary())
+                .args(["-p", &server.port.to_string(), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+                .output()
+                .expect("redis-cli runs");
+            assert!(out.status.success(), "CLUSTER ADDSLOTSRANGE failed: {out:?}");
+            server.wait_for(|info| info.contains("cluster_state:ok"), &["CLUSTER", "INFO"]);
+        }
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(server_binary());
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.path().join("nodes.conf"));
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start `{}` ({e}); install redis-server (scripts/test.sh does) or set REDIS_SERVER",
+                server_binary()
+            )
+        });
+        self.child = Some(child);
+        self.wait_for(|reply| reply.contains("PONG"), &["PING"]);
+    }
+
+    fn wait_for(&self, ready: impl Fn(&str) -> bool, command: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new(cli_binary())
+                .args(["-p", &self.port.to_string()])
+                .args(command)
+                .output();
+            if let Ok(out) = out {
+                if ready(&String::from_utf8_lossy(&out.stdout)) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server on port {} did not become ready", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Kills the server (no goodbye, as a crash or a network cut would look to clients).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (with its data if persistent).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against the server and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(cli_binary())
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn cli_binary() -> String {
+    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// gzip + base64, as CloudWatch Logs encodes a subscription payload.
+pub fn encode_payload(json: &[u8]) -> String {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(json).expect("gzip in memory");
+    base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gzip in memory"))
+}
+
+/// A CloudWatch Logs subscription message (DATA_MESSAGE) with the given lines.
+pub fn logs_message(owner: &str, log_group: &str, lines: &[&str], timestamp_ms: u64) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::json!({
+                "id": format!("{:056}", timestamp_ms as u128 * 1000 + i as u128),
+                "timestamp": timestamp_ms,
+                "message": line,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": owner,
+        "logGroup": log_group,
+        "logStream": "eni-0123456789abcdef0-all",
+        "subscriptionFilters": ["connection-tracker"],
+        "logEvents": events,
+    })
+}
+
+/// A CloudWatch Logs subscription event carrying a message.
+pub fn logs_event(message: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"awslogs": {"data": encode_payload(message.to_string().as_bytes())}})
+}
+
+/// A Kinesis event whose records carry the given base64 payloads.
+pub fn kinesis_event(datas: &[String]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = datas
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let seq = format!("4959030315254838219491834617{:020}", i);
+            serde_json::json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "0123456789abcdef",
+                    "sequenceNumber": seq,
+                    "data": data,
+                    "approximateArrivalTimestamp": 1_764_237_600.123,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{seq}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/connection-tracker-ingest",
+                "awsRegion": "eu-west-1",
+                "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/connection-tracker-flow-logs",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
