@@ -371,10 +371,7 @@ impl CounterStore for RedisStore {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let mut pipe = redis::pipe();
-        for day in &batch.days {
-            pipe.add_command(day_script(day));
-        }
+        let scripts: Vec<Cmd> = batch.days.iter().map(day_script).collect();
         let mut touched: Vec<String> = batch
             .touched
             .iter()
@@ -382,15 +379,42 @@ impl CounterStore for RedisStore {
             .collect();
         touched.sort();
         touched.dedup();
-        if !touched.is_empty() {
-            let cmd = pipe.cmd("HSET").arg(keys::LAST_UPDATE);
+        let last_update = (!touched.is_empty()).then(|| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(keys::LAST_UPDATE);
             for field in &touched {
                 cmd.arg(field).arg(&batch.now_rfc3339);
             }
-            pipe.ignore();
-        }
-        let mut conn = self.conn.clone();
-        let replies: Vec<(u64, u64)> = pipe.query_async(&mut conn).await?;
+            cmd
+        });
+        let replies: Vec<(u64, u64)> = if self.cluster {
+            // A cluster pipeline must stay within one slot: send each day's script (and the
+            // last-update hash) on its own, all at once, so the batch still costs one round
+            // trip of wall time.
+            let mut conn = self.conn.clone();
+            let writes = scripts.iter().map(|cmd| {
+                let mut conn = conn.clone();
+                async move { cmd.query_async::<(u64, u64)>(&mut conn).await }
+            });
+            let (replies, updated) = futures::join!(futures::future::try_join_all(writes), async {
+                match &last_update {
+                    Some(cmd) => cmd.query_async::<()>(&mut conn).await,
+                    None => Ok(()),
+                }
+            });
+            updated?;
+            replies?
+        } else {
+            let mut pipe = redis::pipe();
+            for cmd in scripts {
+                pipe.add_command(cmd);
+            }
+            if let Some(cmd) = last_update {
+                pipe.add_command(cmd).ignore();
+            }
+            let mut conn = self.conn.clone();
+            pipe.query_async(&mut conn).await?
+        };
         if replies.len() != batch.days.len() {
             return Err(StoreError::Reply(format!(
                 "expected {} script replies, got {}",
