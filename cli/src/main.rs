@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ctrack::config::Env;
-use ctrack::ingest::{Ingestor, Outcome, Summary};
+use ctrack::ingest::{IngestError, Ingestor, Summary};
+use ctrack::inventory::InventoryFile;
+use ctrack::payload::{DecodeError, FlowEvent};
 use ctrack::store::RedisStore;
 
 #[derive(Parser)]
@@ -17,13 +19,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Feed saved Lambda events (CloudWatch Logs or Kinesis, *.json files or directories of
-    /// them) through the ingest code path against REDIS_URL, and print the summary.
+    /// Feed saved Lambda events (CloudWatch Logs or Kinesis; *.json files or directories of
+    /// them) through the ingest code path against REDIS_URL, print the summary and the
+    /// counters of the days they touched. Other JSON files (API, schedule events) are skipped.
     Replay {
         /// Files or directories of *.json events.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Print the summary as JSON.
+        /// Load this inventory first (interfaces, own addresses, formats), as the refresh would.
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
+        /// Print the summary as JSON instead of text, without the counters.
         #[arg(long)]
         json: bool,
     },
@@ -33,7 +39,11 @@ enum Command {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { paths, json } => replay(&paths, json).await,
+        Command::Replay {
+            paths,
+            inventory,
+            json,
+        } => replay(&paths, inventory.as_deref(), json).await,
     }
 }
 
@@ -58,51 +68,90 @@ fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-async fn replay(paths: &[PathBuf], json: bool) -> Result<()> {
+async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Result<()> {
+    let files = event_files(paths)?;
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
+    if let Some(path) = inventory {
+        let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file: InventoryFile = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not an inventory file", path.display()))?;
+        store.put_inventory(&file).await?;
+    }
     let ingestor = Ingestor::new(store, config);
     let mut total = Summary::default();
-    let mut failed_events = 0u64;
-    let mut item_failures = 0u64;
-    for file in event_files(paths)? {
-        match replay_file(&ingestor, &file).await {
-            Ok(outcome) => {
-                total.merge(&outcome.summary);
-                item_failures += outcome.item_failures().len() as u64;
+    let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
+    for file in files {
+        let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let event = match FlowEvent::from_slice(&bytes) {
+            Ok(event) => event,
+            Err(DecodeError::UnknownEvent) => {
+                skipped_files += 1;
+                eprintln!("{}: skipped, not a flow-log event", file.display());
+                continue;
             }
             Err(e) => {
                 failed_events += 1;
-                eprintln!("{}: {e:#}", file.display());
+                eprintln!("{}: {e}", file.display());
+                continue;
+            }
+        };
+        match ingestor.handle(event, time::OffsetDateTime::now_utc()).await {
+            Ok(outcome) => {
+                total.merge(&outcome.summary);
+                for seq in outcome.item_failures() {
+                    item_failures += 1;
+                    eprintln!("{}: Kinesis record {seq} failed", file.display());
+                }
+            }
+            Err(e @ IngestError::Store(_)) => return Err(e.into()),
+            Err(e) => {
+                failed_events += 1;
+                eprintln!("{}: {e}", file.display());
             }
         }
     }
     if json {
         println!(
             "{}",
-            serde_json::json!({"summary": total, "failed_events": failed_events, "kinesis_item_failures": item_failures})
+            serde_json::json!({
+                "summary": total,
+                "failed_events": failed_events,
+                "kinesis_item_failures": item_failures,
+                "skipped_files": skipped_files,
+            })
         );
     } else {
         println!(
-            "payloads {}  records {}  accepted {}  counted {}  rejected {}  connections {}  duplicates {}  failed events {}  kinesis item failures {}",
-            total.payloads, total.records, total.accepted, total.counted, total.rejected_total(),
-            total.connections, total.duplicates, failed_events, item_failures
+            "payloads {}  records {}  accepted {}  counted {}  rejected {}  connections {}  duplicates {}  failed events {}  failed Kinesis records {}",
+            total.payloads,
+            total.records,
+            total.accepted,
+            total.counted,
+            total.rejected_total(),
+            total.connections,
+            total.duplicates,
+            failed_events,
+            item_failures
         );
         for (why, n) in &total.rejected {
             println!("  rejected {why}: {n}");
         }
         for (why, n) in &total.skipped {
-            println!("  skipped {why}: {n}");
+            println!("  not counted, {why}: {n}");
+        }
+        for day in &total.days {
+            println!("\n{day}");
+            for (account_region, rows) in ingestor.store().day_connections(day).await? {
+                println!("  {account_region}");
+                for (source, dest, port, score) in rows {
+                    println!("    {score:>6}  {source} -> {dest}:{port}");
+                }
+            }
         }
     }
     if failed_events > 0 || item_failures > 0 {
         std::process::exit(2);
     }
     Ok(())
-}
-
-async fn replay_file(ingestor: &Ingestor<RedisStore>, file: &Path) -> Result<Outcome> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let event: serde_json::Value = serde_json::from_slice(&bytes).context("not a JSON event")?;
-    Ok(ingestor.handle_value(event).await?)
 }

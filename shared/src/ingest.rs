@@ -3,7 +3,7 @@
 //! [`aggregate`] is pure (no I/O) and borrows everything; [`Ingestor`] adds the store, the
 //! inventory cache and the failure semantics of each event shape.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +70,8 @@ pub struct Summary {
     pub duplicates: u64,
     /// Payloads that could not be decoded, by reason (Kinesis; reported as item failures).
     pub failed_payloads: BTreeMap<&'static str, u64>,
+    /// UTC days (`YYYY-MM-DD`) that got counts.
+    pub days: BTreeSet<String>,
     pub duration_ms: u64,
 }
 
@@ -88,6 +90,7 @@ impl Summary {
         self.connections += other.connections;
         self.duplicates += other.duplicates;
         self.duration_ms += other.duration_ms;
+        self.days.extend(other.days.iter().cloned());
         for (map, from) in [
             (&mut self.rejected, &other.rejected),
             (&mut self.skipped, &other.skipped),
@@ -467,7 +470,7 @@ impl<S: CounterStore> Ingestor<S> {
                     .count(&[unit.id.as_str()], std::slice::from_ref(&message), now)
                     .await?;
                 summary.duration_ms = started.elapsed().as_millis() as u64;
-                log_summary(&summary, now);
+                log_summary(&summary);
                 Ok(Outcome {
                     response: Response::Summary(summary.clone()),
                     summary,
@@ -520,7 +523,7 @@ impl<S: CounterStore> Ingestor<S> {
                 };
                 summary.failed_payloads = failed;
                 summary.duration_ms = started.elapsed().as_millis() as u64;
-                log_summary(&summary, now);
+                log_summary(&summary);
                 let mut response = KinesisEventResponse::default();
                 response.batch_item_failures = failures
                     .into_iter()
@@ -558,11 +561,12 @@ impl<S: CounterStore> Ingestor<S> {
         summary.payloads = messages.len() as u64;
         summary.connections = agg.connections();
         summary.duplicates = outcome.duplicates;
+        summary.days = batch.days.iter().map(|d| d.day.clone()).collect();
         Ok(summary)
     }
 }
 
-fn log_summary(summary: &Summary, now: OffsetDateTime) {
+fn log_summary(summary: &Summary) {
     tracing::info!(
         payloads = summary.payloads,
         records = summary.records,
@@ -577,7 +581,4 @@ fn log_summary(summary: &Summary, now: OffsetDateTime) {
         duration_ms = summary.duration_ms,
         "batch summary"
     );
-    // EMF goes to stdout as its own line, which CloudWatch turns into metrics.
-    let emf = summary.to_emf("ConnectionTracker", now.unix_timestamp() * 1000);
-    println!("{emf}");
 }

@@ -88,6 +88,20 @@ impl Interface {
     }
 }
 
+/// An inventory as a file (`events/inventory.json`): what the refresh would write, for replays
+/// and demos without AWS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryFile {
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceFacts>,
+    /// public address → `account/region/name`
+    #[serde(default)]
+    pub addresses: BTreeMap<String, String>,
+    /// log group → `LogFormat`
+    #[serde(default)]
+    pub formats: BTreeMap<String, String>,
+}
+
 /// The raw maps as the store holds them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InventorySnapshot {

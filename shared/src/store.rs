@@ -15,7 +15,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
-use crate::inventory::{InterfaceFacts, InventorySnapshot};
+use crate::inventory::{InterfaceFacts, InventoryFile, InventorySnapshot};
 use crate::keys;
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +260,24 @@ impl RedisStore {
             .arg(json)
             .query_async::<()>(&mut conn)
             .await?;
+        Ok(())
+    }
+
+    /// Writes a whole inventory file in one pipeline (replays and demos).
+    pub async fn put_inventory(&self, file: &InventoryFile) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        for facts in &file.interfaces {
+            let json = serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
+            pipe.hset(keys::INTERFACES, &facts.interface_id, json).ignore();
+        }
+        for (ip, name) in &file.addresses {
+            pipe.hset(keys::ADDRESSES, ip, name).ignore();
+        }
+        for (group, format) in &file.formats {
+            pipe.hset(keys::FORMATS, group, format).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
         Ok(())
     }
 

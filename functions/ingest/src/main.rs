@@ -17,6 +17,11 @@ async fn main() -> Result<(), Error> {
     let ingestor = &ingestor;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = ingestor.handle_value(event.payload).await?;
+        // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        println!("{}", outcome.summary.to_emf("ConnectionTracker", now_ms));
         Ok::<Response, Error>(outcome.response)
     }))
     .await
