@@ -11,7 +11,11 @@ use ctrack::payload::{DecodeError, FlowEvent};
 use ctrack::store::RedisStore;
 
 #[derive(Parser)]
-#[command(name = "ctrack", version, about = "connection-tracker: who connects to our public endpoints")]
+#[command(
+    name = "ctrack",
+    version,
+    about = "connection-tracker: who connects to our public endpoints"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,7 +77,8 @@ async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Resu
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
     if let Some(path) = inventory {
-        let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let file: InventoryFile = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not an inventory file", path.display()))?;
         store.put_inventory(&file).await?;
@@ -82,7 +87,8 @@ async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Resu
     let mut total = Summary::default();
     let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
     for file in files {
-        let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let event = match FlowEvent::from_slice(&bytes) {
             Ok(event) => event,
             Err(DecodeError::UnknownEvent) => {
@@ -96,7 +102,10 @@ async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Resu
                 continue;
             }
         };
-        match ingestor.handle(event, time::OffsetDateTime::now_utc()).await {
+        match ingestor
+            .handle(event, time::OffsetDateTime::now_utc())
+            .await
+        {
             Ok(outcome) => {
                 total.merge(&outcome.summary);
                 for seq in outcome.item_failures() {
@@ -144,8 +153,11 @@ async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Resu
             println!("\n{day}");
             for (account_region, rows) in ingestor.store().day_connections(day).await? {
                 println!("  {account_region}");
-                for (source, dest, port, score) in rows {
-                    println!("    {score:>6}  {source} -> {dest}:{port}");
+                for c in rows {
+                    println!(
+                        "    {:>6}  {} -> {}:{}",
+                        c.score, c.source, c.dest, c.dest_port
+                    );
                 }
             }
         }

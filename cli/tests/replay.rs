@@ -30,7 +30,10 @@ fn ctrack(server: &RedisServer, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn replaying_the_sample_events_shows_the_counters_once() {
     let server = RedisServer::start();
-    let (code, out, err) = ctrack(&server, &["replay", "--inventory", "events/inventory.json", "events/"]);
+    let (code, out, err) = ctrack(
+        &server,
+        &["replay", "--inventory", "events/inventory.json", "events/"],
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("payloads 4  records 15  accepted 13  counted 10  rejected 0  connections 9  duplicates 0"), "{out}");
     for line in [
@@ -47,27 +50,49 @@ fn replaying_the_sample_events_shows_the_counters_once() {
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
     }
-    assert!(err.contains("events/inventory.json: skipped, not a flow-log event"), "{err}");
+    assert!(
+        err.contains("events/inventory.json: skipped, not a flow-log event"),
+        "{err}"
+    );
 
     // Replayed again: every payload is a duplicate, the scores stay.
     let (code, again, _) = ctrack(&server, &["replay", "events/"]);
     assert_eq!(code, 0);
     assert!(again.contains("duplicates 3"), "{again}");
-    assert!(again.contains("         2  8.8.8.8 -> shop-1234567890.eu-west-1.elb.amazonaws.com:443"), "{again}");
+    assert!(
+        again.contains("         2  8.8.8.8 -> shop-1234567890.eu-west-1.elb.amazonaws.com:443"),
+        "{again}"
+    );
 }
 
 #[test]
 fn a_corrupt_event_file_is_reported_and_the_rest_replayed() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a-corrupt.json"), r#"{"awslogs":{"data":"bm90IGd6aXA="}}"#).unwrap();
-    std::fs::copy(repo().join("events/ingest-kinesis.json"), dir.path().join("b-kinesis.json")).unwrap();
+    std::fs::write(
+        dir.path().join("a-corrupt.json"),
+        r#"{"awslogs":{"data":"bm90IGd6aXA="}}"#,
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("events/ingest-kinesis.json"),
+        dir.path().join("b-kinesis.json"),
+    )
+    .unwrap();
     let (code, out, err) = ctrack(
         &server,
-        &["replay", "--inventory", "events/inventory.json", dir.path().to_str().unwrap()],
+        &[
+            "replay",
+            "--inventory",
+            "events/inventory.json",
+            dir.path().to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 2, "a failed event makes the exit status 2");
-    assert!(err.contains("a-corrupt.json: cannot decode event: payload is not valid gzip"), "{err}");
+    assert!(
+        err.contains("a-corrupt.json: cannot decode event: payload is not valid gzip"),
+        "{err}"
+    );
     assert!(out.contains("counted 3"), "{out}");
 }
 
@@ -83,5 +108,10 @@ fn a_bad_setting_is_named() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("RETENTION_DAYS=\"forever\" is invalid; expected a whole number from 1 to 3650"), "{err}");
+    assert!(
+        err.contains(
+            "RETENTION_DAYS=\"forever\" is invalid; expected a whole number from 1 to 3650"
+        ),
+        "{err}"
+    );
 }

@@ -66,7 +66,7 @@ pub struct Networks {
 
 impl Networks {
     pub fn new(mut entries: Vec<(String, IpNetwork)>) -> Self {
-        entries.sort_by(|a, b| b.1.prefix().cmp(&a.1.prefix()));
+        entries.sort_by_key(|(_, net)| std::cmp::Reverse(net.prefix()));
         Networks { entries }
     }
 
@@ -173,10 +173,9 @@ pub fn destination_name(facts: &InterfaceFacts, private: Option<IpAddr>) -> Dest
             }
         }
         InterfaceKind::Rds => match &facts.rds_endpoint {
-            Some(host) => DestName::Named(format!(
-                "{}/{}/{}",
-                facts.account_id, facts.region, host
-            )),
+            Some(host) => {
+                DestName::Named(format!("{}/{}/{}", facts.account_id, facts.region, host))
+            }
             None => DestName::Named(with_public("RDS")),
         },
         InterfaceKind::Other => DestName::Named(with_public(&facts.description)),
@@ -306,7 +305,10 @@ mod tests {
         for (ip, want) in cases {
             assert_eq!(source_name(ip.parse().unwrap(), &nets, &own), want, "{ip}");
         }
-        assert_eq!(Name::Ip("2001:4860::8888".parse().unwrap()).to_string(), "2001:4860::8888");
+        assert_eq!(
+            Name::Ip("2001:4860::8888".parse().unwrap()).to_string(),
+            "2001:4860::8888"
+        );
     }
 
     fn facts(description: &str, interface_type: &str) -> InterfaceFacts {
@@ -353,7 +355,11 @@ mod tests {
         no_public.public_ips.clear();
 
         let cases: Vec<(&InterfaceFacts, Option<IpAddr>, DestName)> = vec![
-            (&elb, known, named("my-classic-1.eu-west-1.elb.amazonaws.com")),
+            (
+                &elb,
+                known,
+                named("my-classic-1.eu-west-1.elb.amazonaws.com"),
+            ),
             (&alb, unknown, named("my-alb-1.eu-west-1.elb.amazonaws.com")),
             (&nlb, known, named("my-nlb-1.elb.eu-west-1.amazonaws.com")),
             (&lb_unknown, known, named("ELB app/gone/0123/52.1.2.3")),

@@ -110,7 +110,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 })
             }
         };
-        let timeout = Duration::from_millis(self.number("REDIS_TIMEOUT_MS", 5_000u64, 10, 600_000)?);
+        let timeout =
+            Duration::from_millis(self.number("REDIS_TIMEOUT_MS", 5_000u64, 10, 600_000)?);
         Ok(RedisConfig {
             url,
             cluster,
@@ -125,8 +126,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         let invalid = |value: &str| ConfigError::Invalid {
             var: "NETWORKS",
             value: value.to_string(),
-            expected: "comma-separated name=cidr pairs, e.g. office=198.51.100.0/24,vpn=2001:db8::/32"
-                .into(),
+            expected:
+                "comma-separated name=cidr pairs, e.g. office=198.51.100.0/24,vpn=2001:db8::/32"
+                    .into(),
         };
         let mut entries = Vec::new();
         for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -146,7 +148,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 FlowLogFormat::parse(&spec).map_err(|e| ConfigError::Invalid {
                     var: "FLOW_LOG_FORMAT",
                     value: spec.clone(),
-                    expected: format!("a flow-log format like `${{version}} ${{account-id}} …` ({e})"),
+                    expected: format!(
+                        "a flow-log format like `${{version}} ${{account-id}} …` ({e})"
+                    ),
                 })
             })
             .transpose()
@@ -191,18 +195,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Env(move |name: &str| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        Env(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]
     fn minimal_ingest_config_uses_defaults() {
-        let c = env(&[("REDIS_URL", "redis://127.0.0.1:6379"), ("AWS_REGION", "eu-west-1")])
-            .ingest()
-            .unwrap();
+        let c = env(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .ingest()
+        .unwrap();
         assert_eq!(c.retention_days, DEFAULT_RETENTION_DAYS);
         assert_eq!(c.max_decompressed_bytes, DEFAULT_MAX_DECOMPRESSED_BYTES);
         assert_eq!(c.default_region, "eu-west-1");
@@ -215,7 +218,10 @@ mod tests {
     fn bad_settings_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[], "REDIS_URL is not set"),
-            (&[("REDIS_URL", "http://x")], "REDIS_URL=\"http://x\" is invalid"),
+            (
+                &[("REDIS_URL", "http://x")],
+                "REDIS_URL=\"http://x\" is invalid",
+            ),
             (
                 &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "0")],
                 "RETENTION_DAYS=\"0\" is invalid; expected a whole number from 1 to 3650",
@@ -225,7 +231,10 @@ mod tests {
                 "RETENTION_DAYS=\"ten\" is invalid",
             ),
             (
-                &[("REDIS_URL", "redis://h"), ("NETWORKS", "office=1.2.3.0/33")],
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("NETWORKS", "office=1.2.3.0/33"),
+                ],
                 "NETWORKS=\"office=1.2.3.0/33\" is invalid",
             ),
             (
@@ -255,14 +264,23 @@ mod tests {
     fn networks_and_format_parse() {
         let c = env(&[
             ("REDIS_URL", "rediss://cache.example.org:6379"),
-            ("NETWORKS", "my_office=123.123.123.0/24, some_nat=85.1.1.1/32"),
+            (
+                "NETWORKS",
+                "my_office=123.123.123.0/24, some_nat=85.1.1.1/32",
+            ),
             ("FLOW_LOG_FORMAT", "${version} ${interface-id} ${srcaddr}"),
             ("REDIS_CLUSTER", "true"),
         ])
         .ingest()
         .unwrap();
-        assert_eq!(c.networks.lookup("85.1.1.1".parse().unwrap()), Some("some_nat"));
-        assert_eq!(c.networks.lookup("123.123.123.7".parse().unwrap()), Some("my_office"));
+        assert_eq!(
+            c.networks.lookup("85.1.1.1".parse().unwrap()),
+            Some("some_nat")
+        );
+        assert_eq!(
+            c.networks.lookup("123.123.123.7".parse().unwrap()),
+            Some("my_office")
+        );
         assert_eq!(c.flow_log_format.unwrap().len(), 3);
         assert_eq!(c.redis.cluster, Some(true));
     }

@@ -112,10 +112,7 @@ impl Summary {
             ("Rejected", self.rejected_total()),
             ("Connections", self.connections),
             ("Duplicates", self.duplicates),
-            (
-                "FailedPayloads",
-                self.failed_payloads.values().sum::<u64>(),
-            ),
+            ("FailedPayloads", self.failed_payloads.values().sum::<u64>()),
         ];
         let mut doc = serde_json::Map::new();
         for (name, value) in &metrics {
@@ -291,7 +288,12 @@ pub fn aggregate<'a>(
 
 impl Aggregate<'_> {
     /// Turns the counts into the store's write, grouped by day, then payload.
-    pub fn to_write(&self, unit_ids: &[&str], retention_days: u32, now: OffsetDateTime) -> WriteBatch {
+    pub fn to_write(
+        &self,
+        unit_ids: &[&str],
+        retention_days: u32,
+        now: OffsetDateTime,
+    ) -> WriteBatch {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment>>> = BTreeMap::new();
         let mut touched: HashSet<(&str, &str)> = HashSet::new();
         for (key, &count) in &self.counts {
@@ -442,7 +444,8 @@ impl<S: CounterStore> Ingestor<S> {
             }
         }
         let snapshot = self.store.load_inventory().await?;
-        let (inventory, problems) = Inventory::from_snapshot(&snapshot, self.config.networks.clone());
+        let (inventory, problems) =
+            Inventory::from_snapshot(&snapshot, self.config.networks.clone());
         for problem in &problems {
             tracing::warn!(%problem, "skipping inventory entry");
         }
@@ -460,7 +463,11 @@ impl<S: CounterStore> Ingestor<S> {
     /// Handles a decoded event at a given time. CloudWatch Logs: any failure is the event's
     /// (returned as an error, so Lambda retries it). Kinesis: undecodable records and, when the
     /// write fails, every record are reported in `batchItemFailures`.
-    pub async fn handle(&self, event: FlowEvent, now: OffsetDateTime) -> Result<Outcome, IngestError> {
+    pub async fn handle(
+        &self,
+        event: FlowEvent,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, IngestError> {
         let started = Instant::now();
         match event {
             FlowEvent::Logs { data } => {

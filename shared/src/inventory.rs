@@ -204,7 +204,10 @@ mod tests {
             description: "Interface for NAT Gateway nat-1".into(),
             interface_type: "nat_gateway".into(),
             requester_id: None,
-            public_ips: BTreeMap::from([("10.0.0.9".parse().unwrap(), "52.0.0.9".parse().unwrap())]),
+            public_ips: BTreeMap::from([(
+                "10.0.0.9".parse().unwrap(),
+                "52.0.0.9".parse().unwrap(),
+            )]),
             instance_name: None,
             lb_dns_name: None,
             rds_endpoint: None,
@@ -228,8 +231,14 @@ mod tests {
         assert_eq!(inv.interfaces.len(), 1);
         // A NAT gateway's name contains "NAT": dropped whatever the address.
         let iface = &inv.interfaces["eni-good"];
-        assert_eq!(iface.destination("10.0.0.9".parse().unwrap()), &Destination::Dropped);
-        assert_eq!(iface.destination("10.0.0.1".parse().unwrap()), &Destination::Dropped);
+        assert_eq!(
+            iface.destination("10.0.0.9".parse().unwrap()),
+            &Destination::Dropped
+        );
+        assert_eq!(
+            iface.destination("10.0.0.1".parse().unwrap()),
+            &Destination::Dropped
+        );
         assert_eq!(inv.own_addresses.len(), 1);
         assert_eq!(inv.formats["flows"].len(), 2);
     }

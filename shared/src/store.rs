@@ -32,6 +32,15 @@ pub enum StoreError {
     Reply(String),
 }
 
+/// One counted connection of a day, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Connection {
+    pub source: String,
+    pub dest: String,
+    pub dest_port: u16,
+    pub score: u64,
+}
+
 /// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnitWrite {
@@ -89,7 +98,10 @@ pub struct WriteOutcome {
 /// The ingest path's view of the store: load the inventory, write a batch.
 pub trait CounterStore: Send + Sync {
     fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
-    fn write(&self, batch: &WriteBatch) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+    fn write(
+        &self,
+        batch: &WriteBatch,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 }
 
 /// One connection type for single-node and cluster Redis.
@@ -210,7 +222,8 @@ impl RedisStore {
                     .await;
                 // A server that refuses INFO (some managed caches) is treated as a single node
                 // unless REDIS_CLUSTER says otherwise.
-                info.map(|i| i.contains("cluster_enabled:1")).unwrap_or(false)
+                info.map(|i| i.contains("cluster_enabled:1"))
+                    .unwrap_or(false)
             }
         };
         let inner = if cluster {
@@ -267,8 +280,10 @@ impl RedisStore {
     pub async fn put_inventory(&self, file: &InventoryFile) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         for facts in &file.interfaces {
-            let json = serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
-            pipe.hset(keys::INTERFACES, &facts.interface_id, json).ignore();
+            let json =
+                serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
+            pipe.hset(keys::INTERFACES, &facts.interface_id, json)
+                .ignore();
         }
         for (ip, name) in &file.addresses {
             pipe.hset(keys::ADDRESSES, ip, name).ignore();
@@ -305,11 +320,11 @@ impl RedisStore {
         Ok(())
     }
 
-    /// A day's connections: `account/region` → (source, dest, port, score), score descending.
+    /// A day's connections by `account/region`, score descending.
     pub async fn day_connections(
         &self,
         day: &str,
-    ) -> Result<BTreeMap<String, Vec<(String, String, u16, u64)>>, StoreError> {
+    ) -> Result<BTreeMap<String, Vec<Connection>>, StoreError> {
         let mut conn = self.conn.clone();
         let pairs: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys::day_index(day))
@@ -335,8 +350,13 @@ impl RedisStore {
             let rows = members
                 .into_iter()
                 .filter_map(|(m, score)| {
-                    let (s, d, p) = keys::parse_connection_member(&m)?;
-                    Some((s.to_string(), d.to_string(), p, score))
+                    let (source, dest, dest_port) = keys::parse_connection_member(&m)?;
+                    Some(Connection {
+                        source: source.to_string(),
+                        dest: dest.to_string(),
+                        dest_port,
+                        score,
+                    })
                 })
                 .collect();
             out.insert(pair.replacen(':', "/", 1), rows);

@@ -60,11 +60,24 @@ impl RedisServer {
         server.spawn();
         if cluster {
             let out = Command::new(cli_binary())
-                .args(["-p", &server.port.to_string(), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+                .args([
+                    "-p",
+                    &server.port.to_string(),
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    "0",
+                    "16383",
+                ])
                 .output()
                 .expect("redis-cli runs");
-            assert!(out.status.success(), "CLUSTER ADDSLOTSRANGE failed: {out:?}");
-            server.wait_for(|info| info.contains("cluster_state:ok"), &["CLUSTER", "INFO"]);
+            assert!(
+                out.status.success(),
+                "CLUSTER ADDSLOTSRANGE failed: {out:?}"
+            );
+            server.wait_for(
+                |info| info.contains("cluster_state:ok"),
+                &["CLUSTER", "INFO"],
+            );
         }
         server
     }
@@ -112,7 +125,11 @@ impl RedisServer {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server on port {} did not become ready", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not become ready",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -172,7 +189,12 @@ pub fn encode_payload(json: &[u8]) -> String {
 }
 
 /// A CloudWatch Logs subscription message (DATA_MESSAGE) with the given lines.
-pub fn logs_message(owner: &str, log_group: &str, lines: &[&str], timestamp_ms: u64) -> serde_json::Value {
+pub fn logs_message(
+    owner: &str,
+    log_group: &str,
+    lines: &[&str],
+    timestamp_ms: u64,
+) -> serde_json::Value {
     let events: Vec<serde_json::Value> = lines
         .iter()
         .enumerate()

@@ -14,7 +14,11 @@ fn ip(s: &str) -> Option<IpAddr> {
 fn check_text(record: &Record, format: &FlowLogFormat, expected: &str) {
     let expected: Vec<&str> = expected.split(' ').collect();
     let names: Vec<&str> = format.field_names().collect();
-    assert_eq!(names.len(), expected.len(), "expectation has one value per field");
+    assert_eq!(
+        names.len(),
+        expected.len(),
+        "expectation has one value per field"
+    );
     for (name, want) in names.iter().zip(expected) {
         let want = (want != "-").then_some(want);
         assert_eq!(record.get(name), want, "field {name}");
@@ -32,10 +36,16 @@ fn accepted_and_rejected_traffic() {
     assert_eq!(r.interface_id, Some("eni-1235b8ca123456789"));
     assert_eq!(r.srcaddr, ip("172.31.16.139"));
     assert_eq!(r.dstaddr, ip("172.31.16.21"));
-    assert_eq!((r.srcport, r.dstport, r.protocol), (Some(20641), Some(22), Some(6)));
+    assert_eq!(
+        (r.srcport, r.dstport, r.protocol),
+        (Some(20641), Some(22), Some(6))
+    );
     assert_eq!((r.packets, r.bytes), (Some(20), Some(4249)));
     assert_eq!((r.start, r.end), (Some(1418530010), Some(1418530070)));
-    assert_eq!((r.action, r.log_status), (Some(Action::Accept), Some(LogStatus::Ok)));
+    assert_eq!(
+        (r.action, r.log_status),
+        (Some(Action::Accept), Some(LogStatus::Ok))
+    );
     check_text(&r, &f, line);
 
     // RDP traffic (destination port 3389, TCP) to eni-1235b8ca123456789, rejected.
@@ -44,7 +54,10 @@ fn accepted_and_rejected_traffic() {
     assert_eq!(r.srcaddr, ip("172.31.9.69"));
     assert_eq!(r.dstaddr, ip("172.31.9.12"));
     assert_eq!((r.srcport, r.dstport), (Some(49761), Some(3389)));
-    assert_eq!((r.action, r.log_status), (Some(Action::Reject), Some(LogStatus::Ok)));
+    assert_eq!(
+        (r.action, r.log_status),
+        (Some(Action::Reject), Some(LogStatus::Ok))
+    );
     check_text(&r, &f, line);
 }
 
@@ -54,12 +67,19 @@ fn no_data_and_skipped_records() {
     let line = "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA";
     let r = f.parse_line(line).unwrap();
     assert_eq!(r.log_status, Some(LogStatus::NoData));
-    assert_eq!((r.srcaddr, r.dstaddr, r.srcport, r.dstport), (None, None, None, None));
-    assert_eq!((r.protocol, r.packets, r.bytes, r.action), (None, None, None, None));
+    assert_eq!(
+        (r.srcaddr, r.dstaddr, r.srcport, r.dstport),
+        (None, None, None, None)
+    );
+    assert_eq!(
+        (r.protocol, r.packets, r.bytes, r.action),
+        (None, None, None, None)
+    );
     assert_eq!((r.start, r.end), (Some(1431280876), Some(1431280934)));
     check_text(&r, &f, line);
 
-    let line = "2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA";
+    let line =
+        "2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA";
     let r = f.parse_line(line).unwrap();
     assert_eq!(r.interface_id, Some("eni-11111111aaaaaaaaa"));
     assert_eq!(r.log_status, Some(LogStatus::SkipData));
@@ -73,15 +93,24 @@ fn security_group_and_network_acl_rules() {
     let f = FlowLogFormat::default_v2();
     let line = "2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK";
     let r = f.parse_line(line).unwrap();
-    assert_eq!((r.srcaddr, r.dstaddr), (ip("203.0.113.12"), ip("172.31.16.139")));
-    assert_eq!((r.srcport, r.dstport, r.protocol), (Some(0), Some(0), Some(1)));
+    assert_eq!(
+        (r.srcaddr, r.dstaddr),
+        (ip("203.0.113.12"), ip("172.31.16.139"))
+    );
+    assert_eq!(
+        (r.srcport, r.dstport, r.protocol),
+        (Some(0), Some(0), Some(1))
+    );
     assert_eq!((r.packets, r.bytes), (Some(4), Some(336)));
     assert_eq!(r.action, Some(Action::Accept));
     check_text(&r, &f, line);
 
     let line = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917094 1432917142 REJECT OK";
     let r = f.parse_line(line).unwrap();
-    assert_eq!((r.srcaddr, r.dstaddr), (ip("172.31.16.139"), ip("203.0.113.12")));
+    assert_eq!(
+        (r.srcaddr, r.dstaddr),
+        (ip("172.31.16.139"), ip("203.0.113.12"))
+    );
     assert_eq!(r.action, Some(Action::Reject));
     assert_eq!(r.start, Some(1432917094));
     check_text(&r, &f, line);
@@ -95,7 +124,10 @@ fn ipv6_traffic() {
     let r = f.parse_line(line).unwrap();
     assert_eq!(r.srcaddr, ip("2001:db8:1234:a100:8d6e:3477:df66:f105"));
     assert_eq!(r.dstaddr, ip("2001:db8:1234:a102:3304:8879:34cf:4071"));
-    assert_eq!((r.srcport, r.dstport, r.protocol), (Some(34892), Some(22), Some(6)));
+    assert_eq!(
+        (r.srcport, r.dstport, r.protocol),
+        (Some(34892), Some(22), Some(6))
+    );
     assert_eq!((r.packets, r.bytes), (Some(54), Some(8855)));
     check_text(&r, &f, line);
 }
@@ -131,7 +163,10 @@ fn tcp_flag_sequence() {
         assert_eq!((r.bytes, r.packets), (Some(bytes), Some(packets)));
         assert_eq!((r.start, r.end), (Some(start), Some(end)));
         assert_eq!(r.tcp_flags, Some(flags));
-        assert_eq!((r.action, r.log_status), (Some(Action::Accept), Some(LogStatus::Ok)));
+        assert_eq!(
+            (r.action, r.log_status),
+            (Some(Action::Accept), Some(LogStatus::Ok))
+        );
         check_text(&r, &f, line);
     }
 }
@@ -144,12 +179,60 @@ fn traffic_through_a_nat_gateway() {
     )
     .unwrap();
     let cases = [
-        ("- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5", None, "eni-1235b8ca123456789", "10.0.1.5", "10.0.0.220", "10.0.1.5", "203.0.113.5"),
-        ("- eni-1235b8ca123456789 10.0.0.220 203.0.113.5 10.0.0.220 203.0.113.5", None, "eni-1235b8ca123456789", "10.0.0.220", "203.0.113.5", "10.0.0.220", "203.0.113.5"),
-        ("- eni-1235b8ca123456789 203.0.113.5 10.0.0.220 203.0.113.5 10.0.0.220", None, "eni-1235b8ca123456789", "203.0.113.5", "10.0.0.220", "203.0.113.5", "10.0.0.220"),
-        ("- eni-1235b8ca123456789 10.0.0.220 10.0.1.5 203.0.113.5 10.0.1.5", None, "eni-1235b8ca123456789", "10.0.0.220", "10.0.1.5", "203.0.113.5", "10.0.1.5"),
-        ("i-01234567890123456 eni-1111aaaa2222bbbb3 10.0.1.5 203.0.113.5 10.0.1.5 203.0.113.5", Some("i-01234567890123456"), "eni-1111aaaa2222bbbb3", "10.0.1.5", "203.0.113.5", "10.0.1.5", "203.0.113.5"),
-        ("i-01234567890123456 eni-1111aaaa2222bbbb3 203.0.113.5 10.0.1.5 203.0.113.5 10.0.1.5", Some("i-01234567890123456"), "eni-1111aaaa2222bbbb3", "203.0.113.5", "10.0.1.5", "203.0.113.5", "10.0.1.5"),
+        (
+            "- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5",
+            None,
+            "eni-1235b8ca123456789",
+            "10.0.1.5",
+            "10.0.0.220",
+            "10.0.1.5",
+            "203.0.113.5",
+        ),
+        (
+            "- eni-1235b8ca123456789 10.0.0.220 203.0.113.5 10.0.0.220 203.0.113.5",
+            None,
+            "eni-1235b8ca123456789",
+            "10.0.0.220",
+            "203.0.113.5",
+            "10.0.0.220",
+            "203.0.113.5",
+        ),
+        (
+            "- eni-1235b8ca123456789 203.0.113.5 10.0.0.220 203.0.113.5 10.0.0.220",
+            None,
+            "eni-1235b8ca123456789",
+            "203.0.113.5",
+            "10.0.0.220",
+            "203.0.113.5",
+            "10.0.0.220",
+        ),
+        (
+            "- eni-1235b8ca123456789 10.0.0.220 10.0.1.5 203.0.113.5 10.0.1.5",
+            None,
+            "eni-1235b8ca123456789",
+            "10.0.0.220",
+            "10.0.1.5",
+            "203.0.113.5",
+            "10.0.1.5",
+        ),
+        (
+            "i-01234567890123456 eni-1111aaaa2222bbbb3 10.0.1.5 203.0.113.5 10.0.1.5 203.0.113.5",
+            Some("i-01234567890123456"),
+            "eni-1111aaaa2222bbbb3",
+            "10.0.1.5",
+            "203.0.113.5",
+            "10.0.1.5",
+            "203.0.113.5",
+        ),
+        (
+            "i-01234567890123456 eni-1111aaaa2222bbbb3 203.0.113.5 10.0.1.5 203.0.113.5 10.0.1.5",
+            Some("i-01234567890123456"),
+            "eni-1111aaaa2222bbbb3",
+            "203.0.113.5",
+            "10.0.1.5",
+            "203.0.113.5",
+            "10.0.1.5",
+        ),
     ];
     for (line, instance, eni, src, dst, psrc, pdst) in cases {
         let r = f.parse_line(line).unwrap();
@@ -177,7 +260,10 @@ fn traffic_through_a_transit_gateway() {
     ];
     for (line, sport, dport, flags) in cases {
         let r = f.parse_line(line).unwrap();
-        assert_eq!((r.srcport, r.dstport, r.tcp_flags), (Some(sport), Some(dport), Some(flags)));
+        assert_eq!(
+            (r.srcport, r.dstport, r.tcp_flags),
+            (Some(sport), Some(dport), Some(flags))
+        );
         assert_eq!(r.protocol, Some(6));
         assert_eq!(r.account_id, Some("123456789010"));
         check_text(&r, &f, line);
@@ -186,7 +272,10 @@ fn traffic_through_a_transit_gateway() {
     // differs from srcaddr.
     let r = f.parse_line(cases[2].0).unwrap();
     assert_eq!(r.get("instance-id"), None);
-    assert_eq!((r.srcaddr, r.pkt_srcaddr), (ip("10.40.1.175"), ip("10.20.33.164")));
+    assert_eq!(
+        (r.srcaddr, r.pkt_srcaddr),
+        (ip("10.40.1.175"), ip("10.20.33.164"))
+    );
 }
 
 #[test]
@@ -204,7 +293,10 @@ fn service_name_traffic_path_and_flow_direction() {
     assert_eq!(r.get("pkt-dst-aws-service"), None);
     assert_eq!(r.traffic_path, None);
     assert_eq!(r.get("flow-direction"), Some("ingress"));
-    assert_eq!((r.packets, r.bytes, r.tcp_flags), (Some(14), Some(15044), Some(19)));
+    assert_eq!(
+        (r.packets, r.bytes, r.tcp_flags),
+        (Some(14), Some(15044), Some(19))
+    );
     check_text(&r, &f, ingress);
 
     let egress = "5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 3 10.0.0.71 52.95.128.179 - S3 8 egress OK";
@@ -220,15 +312,51 @@ fn malformed_lines_are_rejected_with_a_reason() {
     let f = FlowLogFormat::default_v2();
     let good = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
     let cases = [
-        (good.replace(" OK", ""), "field_count", "expected 14 fields, found 13"),
-        (format!("{good} extra"), "field_count", "expected 14 fields, found 15"),
-        (good.replace("172.31.16.139", "172.31.16.300"), "bad_address", "field `srcaddr` is `172.31.16.300`"),
-        (good.replace("172.31.16.21", "fe80::zz"), "bad_address", "field `dstaddr` is `fe80::zz`"),
-        (good.replace(" 22 ", " 70000 "), "bad_number", "field `dstport` is `70000`"),
-        (good.replace(" 4249 ", " -1 "), "bad_number", "field `bytes` is `-1`"),
-        (good.replace("1418530010", "yesterday"), "bad_number", "field `start` is `yesterday`"),
-        (good.replace("ACCEPT", "ALLOW"), "bad_value", "field `action` is `ALLOW`"),
-        (good.replace(" OK", " FINE"), "bad_value", "field `log-status` is `FINE`"),
+        (
+            good.replace(" OK", ""),
+            "field_count",
+            "expected 14 fields, found 13",
+        ),
+        (
+            format!("{good} extra"),
+            "field_count",
+            "expected 14 fields, found 15",
+        ),
+        (
+            good.replace("172.31.16.139", "172.31.16.300"),
+            "bad_address",
+            "field `srcaddr` is `172.31.16.300`",
+        ),
+        (
+            good.replace("172.31.16.21", "fe80::zz"),
+            "bad_address",
+            "field `dstaddr` is `fe80::zz`",
+        ),
+        (
+            good.replace(" 22 ", " 70000 "),
+            "bad_number",
+            "field `dstport` is `70000`",
+        ),
+        (
+            good.replace(" 4249 ", " -1 "),
+            "bad_number",
+            "field `bytes` is `-1`",
+        ),
+        (
+            good.replace("1418530010", "yesterday"),
+            "bad_number",
+            "field `start` is `yesterday`",
+        ),
+        (
+            good.replace("ACCEPT", "ALLOW"),
+            "bad_value",
+            "field `action` is `ALLOW`",
+        ),
+        (
+            good.replace(" OK", " FINE"),
+            "bad_value",
+            "field `log-status` is `FINE`",
+        ),
         (String::new(), "field_count", "expected 14 fields, found 0"),
     ];
     for (line, kind, message) in cases {

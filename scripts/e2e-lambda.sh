@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# End to end through the Lambda runtime: the ingest function under `cargo lambda watch`, invoked
+# with the sample events by `cargo lambda invoke`, counting into a throw-away redis-server.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+ensure_apt redis-server redis-server jq jq
+ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION"
+
+work=$(mktemp -d)
+redis_port=$(free_port)
+lambda_port=$(free_port)
+start_redis "$redis_port" "$work"
+export REDIS_URL="redis://127.0.0.1:$redis_port" RETENTION_DAYS=3650
+
+log "loading the sample inventory"
+cargo run -q -p ctrack-cli -- replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
+
+log "starting cargo lambda watch on port $lambda_port"
+setsid cargo lambda watch -A 127.0.0.1 -P "$lambda_port" \
+  --env-var "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" >"$work/watch.log" 2>&1 &
+PIDS+=($!)
+wait_port "$lambda_port" 600 "cargo lambda watch" || { cat "$work/watch.log"; exit 1; }
+
+invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
+fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/watch.log" >&2; exit 1; }
+
+out=$(invoke --data-file events/ingest-cloudwatch-logs.json) || fail "CloudWatch Logs event: $out"
+echo "$out"
+[ "$(jq -r .counted <<<"$out")" = 7 ] || fail "expected 7 counted records"
+[ "$(jq -r '.skipped.private_source' <<<"$out")" = 1 ] || fail "expected 1 private source"
+
+out=$(invoke --data-file events/ingest-cloudwatch-logs.json) || fail "redelivery: $out"
+[ "$(jq -r .duplicates <<<"$out")" = 1 ] || fail "a redelivered event must be a duplicate: $out"
+
+out=$(invoke --data-file events/ingest-kinesis.json) || fail "Kinesis event: $out"
+echo "$out"
+[ "$(jq -c . <<<"$out")" = '{"batchItemFailures":[]}' ] || fail "Kinesis: expected no item failures"
+
+out=$(invoke --data-file events/ingest-cloudwatch-logs-control.json) || fail "control message: $out"
+[ "$(jq -r .control_messages <<<"$out")" = 1 ] || fail "control message not acknowledged"
+
+if out=$(invoke --data-ascii '{"awslogs":{"data":"bm90IGd6aXA="}}' 2>&1); then
+  fail "a corrupt event must fail the invocation: $out"
+fi
+grep -q "payload is not valid gzip" <<<"$out" || fail "error should name the problem: $out"
+
+score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:111111111111:eu-west-1' \
+  "$(printf '8.8.8.8\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443')")
+[ "$score" = 2 ] || fail "expected score 2 after a redelivery, got $score"
+grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
+log "e2e through cargo lambda: ok"

@@ -1,0 +1,64 @@
+# Shared helpers for the scripts in this folder: installing what is missing, free ports, cleanup.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+CARGO_LAMBDA_VERSION=1.9.2
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages, installed only when their command is missing.
+ensure_apt() { # ensure_apt command package [command package ...]
+  local missing=()
+  while [ $# -gt 1 ]; do
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+    shift 2
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Python tools in a project-local, git-ignored venv.
+ensure_venv() { # ensure_venv 'pkg==ver' ...
+  [ -x "$VENV/bin/python" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
+  local want=("$@") missing=()
+  for spec in "${want[@]}"; do
+    "$VENV/bin/pip" show "${spec%%[=<>\[]*}" >/dev/null 2>&1 || missing+=("$spec")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (pip, into .venv)"
+    "$VENV/bin/pip" install -q "${missing[@]}"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until a TCP port accepts connections.
+wait_port() { # wait_port port seconds what
+  local deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "$3 did not start on port $1 within $2 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+start_redis() { # start_redis port dir
+  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --dir "$2" >"$2/redis.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$1" 20 redis-server
+}
