@@ -1,11 +1,11 @@
 //! The original tool's rules (DESIGN.md section 2) as pure functions: which addresses are
 //! private, what a source is called, what a destination interface is called.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use ipnetwork::IpNetwork;
+use foldhash::HashMap as FastMap;
 
 use crate::inventory::InterfaceFacts;
 
@@ -38,11 +38,24 @@ const PRIVATE_BLOCKS: &[&str] = &[
     "fe80::/10",
 ];
 
-static PRIVATE: LazyLock<Vec<IpNetwork>> = LazyLock::new(|| {
-    PRIVATE_BLOCKS
-        .iter()
-        .map(|b| b.parse().expect("private block literal"))
-        .collect()
+/// The blocks as (network, mask) integers: a check is a few ANDs, on the hot path.
+struct PrivateBlocks {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+static PRIVATE: LazyLock<PrivateBlocks> = LazyLock::new(|| {
+    let mut blocks = PrivateBlocks {
+        v4: Vec::new(),
+        v6: Vec::new(),
+    };
+    for literal in PRIVATE_BLOCKS {
+        match literal.parse::<IpNetwork>().expect("private block literal") {
+            IpNetwork::V4(n) => blocks.v4.push((n.network().into(), n.mask().into())),
+            IpNetwork::V6(n) => blocks.v6.push((n.network().into(), n.mask().into())),
+        }
+    }
+    blocks
 });
 
 /// Whether Python's `ipaddress.ip_address(ip).is_private` is true. Like Python 3.11.7 (the
@@ -54,7 +67,16 @@ pub fn is_private(ip: IpAddr) -> bool {
             return is_private(IpAddr::V4(v4));
         }
     }
-    PRIVATE.iter().any(|net| net.contains(ip))
+    match ip {
+        IpAddr::V4(v4) => {
+            let a = u32::from(v4);
+            PRIVATE.v4.iter().any(|&(net, mask)| a & mask == net)
+        }
+        IpAddr::V6(v6) => {
+            let a = u128::from(v6);
+            PRIVATE.v6.iter().any(|&(net, mask)| a & mask == net)
+        }
+    }
 }
 
 /// Named networks from `NETWORKS`, matched longest prefix first.
@@ -104,7 +126,7 @@ impl std::fmt::Display for Name<'_> {
 pub fn source_name<'a>(
     ip: IpAddr,
     networks: &'a Networks,
-    own_addresses: &'a HashMap<IpAddr, String>,
+    own_addresses: &'a FastMap<IpAddr, String>,
 ) -> Name<'a> {
     if let Some(name) = networks.lookup(ip) {
         return Name::Named(name);
@@ -282,7 +304,7 @@ mod tests {
     #[test]
     fn source_names_first_match_wins() {
         let nets = Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]);
-        let own: HashMap<IpAddr, String> = [
+        let own: FastMap<IpAddr, String> = [
             (
                 "85.1.2.3".parse().unwrap(),
                 "111111111111/eu-west-1/nat-eu-west-1a.foo.example.org".to_string(),
@@ -292,7 +314,8 @@ mod tests {
                 "111111111111/eu-west-1/nat-eu-west-1b.foo.example.org".to_string(),
             ),
         ]
-        .into();
+        .into_iter()
+        .collect();
         let cases = [
             // A named network beats our own address list.
             ("85.1.2.3", Name::Named("office")),

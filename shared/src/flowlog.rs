@@ -8,8 +8,6 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use smallvec::SmallVec;
-
 /// The default (version 2) format, used when nothing else is known.
 pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} \
 ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}";
@@ -76,9 +74,6 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "packets-lost-mtu-exceeded",
     "packets-lost-ttl-expired",
 ];
-
-/// Inline capacity for a line's tokens; longer formats spill to the heap once per line.
-const INLINE_FIELDS: usize = 48;
 
 /// How a field's text is checked and decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +144,9 @@ pub enum FormatError {
 pub struct FlowLogFormat {
     names: Vec<String>,
     slots: Vec<Slot>,
+    // Asked for every record: worked out once.
+    has_action: bool,
+    has_log_status: bool,
 }
 
 impl FlowLogFormat {
@@ -179,8 +177,13 @@ impl FlowLogFormat {
         if names.is_empty() {
             return Err(FormatError::Empty);
         }
-        let slots = names.iter().map(|n| Slot::of(n)).collect();
-        Ok(FlowLogFormat { names, slots })
+        let slots: Vec<Slot> = names.iter().map(|n| Slot::of(n)).collect();
+        Ok(FlowLogFormat {
+            has_action: slots.contains(&Slot::Action),
+            has_log_status: slots.contains(&Slot::LogStatus),
+            names,
+            slots,
+        })
     }
 
     /// The version 2 default format.
@@ -204,6 +207,16 @@ impl FlowLogFormat {
         self.position(name).is_some()
     }
 
+    /// Whether lines carry `action` (without it no record can be known to be accepted).
+    pub fn has_action(&self) -> bool {
+        self.has_action
+    }
+
+    /// Whether lines carry `log-status` (without it every record counts as `OK`).
+    pub fn has_log_status(&self) -> bool {
+        self.has_log_status
+    }
+
     fn position(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
@@ -211,17 +224,25 @@ impl FlowLogFormat {
     /// Parses one line. Fields are separated by single spaces as AWS writes them; runs of
     /// whitespace are tolerated. `-` means absent.
     pub fn parse_line<'a>(&self, line: &'a str) -> Result<Record<'a, '_>, LineError> {
-        let mut tokens: SmallVec<[&'a str; INLINE_FIELDS]> = SmallVec::new();
-        tokens.extend(line.split_ascii_whitespace());
-        if tokens.len() != self.slots.len() {
-            return Err(LineError::FieldCount {
-                expected: self.slots.len(),
-                found: tokens.len(),
-            });
-        }
+        self.decode_line(line).map_err(|e| {
+            // A shifted line fails on some field first; the count is the better diagnosis.
+            // Counted only on this error path, so good lines are read once.
+            let found = line.split_ascii_whitespace().count();
+            if found == self.slots.len() {
+                e
+            } else {
+                LineError::FieldCount {
+                    expected: self.slots.len(),
+                    found,
+                }
+            }
+        })
+    }
+
+    fn decode_line<'a>(&self, line: &'a str) -> Result<Record<'a, '_>, LineError> {
         let mut record = Record {
             format: self,
-            tokens: SmallVec::new(),
+            line,
             version: None,
             account_id: None,
             interface_id: None,
@@ -242,8 +263,16 @@ impl FlowLogFormat {
             region: None,
             traffic_path: None,
         };
-        for (i, (&slot, &text)) in self.slots.iter().zip(tokens.iter()).enumerate() {
-            if text == "-" {
+        // One pass over the line, no token buffer: fields are decoded as they are met.
+        let mut tokens = line.split_ascii_whitespace();
+        for (i, &slot) in self.slots.iter().enumerate() {
+            let Some(text) = tokens.next() else {
+                return Err(LineError::FieldCount {
+                    expected: self.slots.len(),
+                    found: i,
+                });
+            };
+            if text == "-" || slot == Slot::Text {
                 continue;
             }
             let field = || self.names[i].clone();
@@ -283,7 +312,13 @@ impl FlowLogFormat {
                 Slot::Text => {}
             }
         }
-        record.tokens = tokens;
+        let extra = tokens.count();
+        if extra > 0 {
+            return Err(LineError::FieldCount {
+                expected: self.slots.len(),
+                found: self.slots.len() + extra,
+            });
+        }
         Ok(record)
     }
 }
@@ -384,7 +419,7 @@ pub enum LogStatus {
 #[derive(Debug, Clone)]
 pub struct Record<'a, 'f> {
     format: &'f FlowLogFormat,
-    tokens: SmallVec<[&'a str; INLINE_FIELDS]>,
+    line: &'a str,
     pub version: Option<u8>,
     pub account_id: Option<&'a str>,
     pub interface_id: Option<&'a str>,
@@ -411,7 +446,8 @@ impl<'a> Record<'a, '_> {
     /// Any field by its AWS name, as text; `None` when the format lacks it or the line has `-`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
         let i = self.format.position(name)?;
-        let text = self.tokens[i];
+        // Text fields are found again on demand; the hot path never asks for them.
+        let text = self.line.split_ascii_whitespace().nth(i)?;
         (text != "-").then_some(text)
     }
 

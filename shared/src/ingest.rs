@@ -3,11 +3,12 @@
 //! [`aggregate`] is pure (no I/O) and borrows everything; [`Ingestor`] adds the store, the
 //! inventory cache and the failure semantics of each event shape.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
@@ -162,8 +163,10 @@ struct ConnKey<'a> {
 /// The in-memory counts of a batch.
 #[derive(Debug, Default)]
 pub struct Aggregate<'a> {
-    counts: HashMap<ConnKey<'a>, u64>,
-    unnamed: HashSet<(i64, IpAddr)>,
+    // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
+    // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
+    counts: FastMap<ConnKey<'a>, u64>,
+    unnamed: FastSet<(i64, IpAddr)>,
     pub summary: Summary,
 }
 
@@ -209,10 +212,12 @@ pub fn aggregate<'a>(
                 let skip = |agg: &mut Aggregate<'a>, why: &'static str| {
                     *agg.summary.skipped.entry(why).or_default() += 1;
                 };
-                let ok_status = matches!(record.log_status, Some(LogStatus::Ok) | None)
-                    && (record.log_status.is_some() || !format.has_field("log-status"));
+                let ok_status = match record.log_status {
+                    Some(status) => status == LogStatus::Ok,
+                    None => !format.has_log_status(),
+                };
                 if record.action != Some(Action::Accept) || !ok_status {
-                    if !format.has_field("action") {
+                    if !format.has_action() {
                         skip(&mut agg, "format_lacks_action");
                     } else {
                         skip(&mut agg, "not_accepted");

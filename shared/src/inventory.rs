@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use foldhash::HashMap as FastMap;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{self, DestName, Networks};
@@ -63,7 +64,7 @@ impl From<DestName> for Destination {
 pub struct Interface {
     pub account_id: String,
     pub region: String,
-    by_private: HashMap<IpAddr, Destination>,
+    by_private: FastMap<IpAddr, Destination>,
     fallback: Destination,
 }
 
@@ -126,8 +127,9 @@ pub enum InventoryProblem {
 
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    pub interfaces: HashMap<String, Interface>,
-    pub own_addresses: HashMap<IpAddr, String>,
+    // foldhash: looked up for every record; fast, and seeded per process.
+    pub interfaces: FastMap<String, Interface>,
+    pub own_addresses: FastMap<IpAddr, String>,
     pub formats: HashMap<String, FlowLogFormat>,
     pub networks: Networks,
 }
@@ -140,7 +142,7 @@ impl Inventory {
         networks: Networks,
     ) -> (Inventory, Vec<InventoryProblem>) {
         let mut problems = Vec::new();
-        let mut interfaces = HashMap::with_capacity(snapshot.interfaces.len());
+        let mut interfaces = FastMap::default();
         for (id, json) in &snapshot.interfaces {
             match serde_json::from_str::<InterfaceFacts>(json) {
                 Ok(facts) => {
@@ -152,7 +154,7 @@ impl Inventory {
                 }),
             }
         }
-        let mut own_addresses = HashMap::with_capacity(snapshot.addresses.len());
+        let mut own_addresses = FastMap::default();
         for (ip, name) in &snapshot.addresses {
             match ip.parse::<IpAddr>() {
                 Ok(addr) => {
