@@ -138,50 +138,63 @@ fn estate() -> (Inventory, Vec<(String, String)>) {
     (inventory, ifaces)
 }
 
-/// One flow-log line: ~60 % public sources (some IPv6, some ours, some named), ~80 % ACCEPT,
-/// ~15 % REJECT, ~5 % NODATA, a few interfaces the refresh does not know.
+/// One flow-log line: ~60 % public sources (some IPv6, some ours, some in a named network),
+/// ~80 % ACCEPT, ~15 % REJECT, ~5 % NODATA, 2 % on interfaces the refresh does not know.
+/// Public clients come back to the same endpoint and port (a skewed pool of 2,000); scanners
+/// (one record in ten) come from fresh addresses to any endpoint and port.
 fn line(rng: &mut Rng, ifaces: &[(String, String)]) -> String {
-    let (eni, private) = &ifaces[rng.below(ifaces.len() as u64) as usize];
+    const PORTS: [u16; 7] = [443, 443, 443, 80, 22, 5432, 8443];
+    let start = NOON + rng.below(3600);
+    let spread = rng.below(2_000) + 1;
+    let client = rng.below(spread);
+    let scanner = rng.below(10) == 0;
+    let pick = if scanner { rng.below(1 << 20) } else { client };
+    let (eni, private) = &ifaces[(pick % ifaces.len() as u64) as usize];
     let eni = if rng.below(50) == 0 {
         "eni-0ffffffffffffffff"
     } else {
         eni.as_str()
     };
-    let start = NOON + rng.below(3600);
     if rng.below(20) == 0 {
         return format!(
             "2 {ACCOUNT} {eni} - - - - - - - {start} {} - NODATA",
             start + 60
         );
     }
-    let src = match rng.below(10) {
-        0..=3 => format!(
-            "10.{}.{}.{}",
-            rng.below(256),
-            rng.below(256),
-            rng.below(256)
-        ),
-        4 => format!(
-            "2a00:1450:4001:{:x}::{:x}",
-            rng.below(4096),
-            rng.below(65536)
-        ),
-        5 => format!("34.240.0.{}", rng.below(50)),
-        6 => format!("85.1.{}.{}", rng.below(256), rng.below(256)),
-        _ => format!(
+    let src = if scanner {
+        format!(
             "{}.{}.{}.{}",
             1 + rng.below(200),
             rng.below(256),
             rng.below(256),
             1 + rng.below(254)
-        ),
+        )
+    } else {
+        match rng.below(6) {
+            0 | 1 => format!(
+                "10.{}.{}.{}",
+                rng.below(256),
+                rng.below(256),
+                rng.below(256)
+            ),
+            2 => format!("2a00:1450:4001:{:x}::{:x}", client % 16, client),
+            3 => format!("34.240.0.{}", client % 50),
+            4 => format!("85.1.{}.{}", client / 256, client % 256),
+            _ => format!(
+                "{}.{}.{}.{}",
+                100 + client % 100,
+                client / 100,
+                client % 7,
+                1 + client % 254
+            ),
+        }
     };
     let dst = if src.contains(':') {
         "2a05:d018::20".to_string()
     } else {
         private.clone()
     };
-    let port = [443, 443, 443, 80, 22, 5432, 8443][rng.below(7) as usize];
+    let port = PORTS[(pick % PORTS.len() as u64) as usize];
     let action = if rng.below(100) < 15 {
         "REJECT"
     } else {
@@ -222,31 +235,37 @@ fn context(format: &FlowLogFormat) -> Context<'_> {
     }
 }
 
-fn full_pipeline(inventory: &Inventory, ctx: &Context, data: &str) -> usize {
+/// Decode, parse, classify, count, build the write: (records counted, distinct connections).
+fn full_pipeline(inventory: &Inventory, ctx: &Context, data: &str) -> (usize, usize) {
     let unit = Unit::decode(data, LIMIT).unwrap();
     let message = LogsMessage::parse(&unit.bytes).unwrap();
     let messages = [message];
     let agg = aggregate(inventory, ctx, &messages);
     let write = agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH);
     black_box(&write);
-    agg.summary.counted as usize
+    (agg.summary.counted as usize, agg.connections() as usize)
 }
 
-/// Median records/s of `f` over the batches, repeated for at least `min` wall time.
-fn rate(batches: &[Batch], min: Duration, mut f: impl FnMut(&Batch)) -> f64 {
-    let mut rates = Vec::new();
+/// Records/s of decode only and of the full pipeline, measured alternately batch by batch so
+/// that a noisy neighbour slows both alike: (decode, full).
+fn rates(inventory: &Inventory, ctx: &Context, batches: &[Batch], min: Duration) -> (f64, f64) {
+    let (mut decode, mut full, mut records) = (Duration::ZERO, Duration::ZERO, 0usize);
     let started = Instant::now();
-    while started.elapsed() < min || rates.len() < 5 {
-        let t = Instant::now();
-        let mut records = 0;
+    while started.elapsed() < min {
         for b in batches {
-            f(b);
+            let t = Instant::now();
+            black_box(Unit::decode(&b.data, LIMIT).unwrap());
+            decode += t.elapsed();
+            let t = Instant::now();
+            black_box(full_pipeline(inventory, ctx, &b.data));
+            full += t.elapsed();
             records += b.records;
         }
-        rates.push(records as f64 / t.elapsed().as_secs_f64());
     }
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    (
+        records as f64 / decode.as_secs_f64(),
+        records as f64 / full.as_secs_f64(),
+    )
 }
 
 fn main() {
@@ -262,32 +281,67 @@ fn main() {
             .unwrap_or(3),
     );
 
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        // Only the pipeline, for a profiler: BENCH_PROFILE=1 valgrind --tool=callgrind …
+        let b = batch(&mut rng, &ifaces, 10_000);
+        for _ in 0..5 {
+            black_box(full_pipeline(&inventory, &ctx, &b.data));
+        }
+        return;
+    }
     println!("connection-tracker ingest benchmark (one thread, release build)");
     println!(
-        "{:>8} {:>10} {:>16} {:>16} {:>8}",
-        "records", "batch KiB", "decode rec/s", "full rec/s", "ratio"
+        "{:>8} {:>10} {:>9} {:>14} {:>14} {:>8}",
+        "records", "batch KiB", "distinct", "decode rec/s", "full rec/s", "ratio"
     );
     for size in [1_000usize, 5_000, 10_000] {
         let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, size)).collect();
-        let counted: usize = batches
-            .iter()
-            .map(|b| full_pipeline(&inventory, &ctx, &b.data))
-            .sum();
+        let (counted, distinct) = batches.iter().fold((0, 0), |(c, d), b| {
+            let (counted, distinct) = full_pipeline(&inventory, &ctx, &b.data);
+            (c + counted, d + distinct)
+        });
         assert!(counted > 0, "the mix must count something");
-        let decode = rate(&batches, min, |b| {
-            black_box(Unit::decode(&b.data, LIMIT).unwrap());
-        });
-        let full = rate(&batches, min, |b| {
-            black_box(full_pipeline(&inventory, &ctx, &b.data));
-        });
+        let (decode, full) = rates(&inventory, &ctx, &batches, min);
         println!(
-            "{size:>8} {:>10} {:>16.0} {:>16.0} {:>7.0}%",
+            "{size:>8} {:>10} {:>8.0}% {:>14.0} {:>14.0} {:>7.0}%",
             batches[0].uncompressed / 1024,
+            100.0 * distinct as f64 / counted as f64,
             decode,
             full,
             100.0 * full / decode
         );
     }
+
+    // Where the time of the full pipeline goes, per record (10,000-record batches).
+    let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, 10_000)).collect();
+    let mut phases = [Duration::ZERO; 4];
+    let mut records = 0;
+    let started = Instant::now();
+    while started.elapsed() < min {
+        for b in &batches {
+            let t0 = Instant::now();
+            let unit = Unit::decode(&b.data, LIMIT).unwrap();
+            let t1 = Instant::now();
+            let messages = [LogsMessage::parse(&unit.bytes).unwrap()];
+            let t2 = Instant::now();
+            let agg = aggregate(&inventory, &ctx, &messages);
+            let t3 = Instant::now();
+            black_box(agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH));
+            let t4 = Instant::now();
+            for (p, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+                *p += d;
+            }
+            records += b.records;
+        }
+    }
+    let per = |d: Duration| d.as_nanos() as f64 / records as f64;
+    println!(
+        "ns per record: decode {:.0}, JSON {:.0}, parse+classify+count {:.0}, build write {:.0}",
+        per(phases[0]),
+        per(phases[1]),
+        per(phases[2]),
+        per(phases[3])
+    );
 
     // Peak heap while one batch of 1 MiB uncompressed goes through the full pipeline.
     let mut records = 1_000;
@@ -300,7 +354,7 @@ fn main() {
     };
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let counted = full_pipeline(&inventory, &ctx, &one_mib.data);
+    let (counted, _) = full_pipeline(&inventory, &ctx, &one_mib.data);
     let peak = PEAK.load(Ordering::Relaxed) - base;
     println!(
         "peak heap for one batch of {:.2} MiB uncompressed ({} records, {} counted, {} KiB on the wire): {:.2} MiB",

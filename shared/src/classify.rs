@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use ipnetwork::IpNetwork;
 use foldhash::HashMap as FastMap;
+use ipnetwork::IpNetwork;
 
 use crate::inventory::InterfaceFacts;
 

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use tokio::sync::Mutex;
@@ -293,13 +293,13 @@ pub fn aggregate<'a>(
 
 impl Aggregate<'_> {
     /// Turns the counts into the store's write, grouped by day, then payload.
-    pub fn to_write(
-        &self,
-        unit_ids: &[&str],
+    pub fn to_write<'w>(
+        &'w self,
+        unit_ids: &[&'w str],
         retention_days: u32,
         now: OffsetDateTime,
-    ) -> WriteBatch {
-        let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment>>> = BTreeMap::new();
+    ) -> WriteBatch<'w> {
+        let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
         let mut touched: HashSet<(&str, &str)> = HashSet::new();
         for (key, &count) in &self.counts {
             touched.insert((key.account, key.region));
@@ -308,11 +308,9 @@ impl Aggregate<'_> {
                 .entry(key.unit)
                 .or_default()
                 .push(Increment {
-                    account: key.account.to_string(),
-                    region: key.region.to_string(),
-                    source: key.source.to_string(),
-                    dest: key.dest.to_string(),
-                    port: key.port,
+                    account: key.account,
+                    region: key.region,
+                    member: keys::connection_member(key.source, key.dest, key.port),
                     count,
                 });
         }
@@ -322,33 +320,20 @@ impl Aggregate<'_> {
         }
         let days = days
             .into_iter()
-            .map(|(day, units)| {
-                let mut unnamed = unnamed_by_day.remove(&day).unwrap_or_default();
-                unnamed.sort();
-                DayWrite {
-                    day: keys::day_string(day_date(day)),
-                    expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
-                    units: units
-                        .into_iter()
-                        .map(|(unit, mut increments)| {
-                            increments.sort_by(|a, b| {
-                                (&a.account, &a.region, &a.source, &a.dest, a.port)
-                                    .cmp(&(&b.account, &b.region, &b.source, &b.dest, b.port))
-                            });
-                            UnitWrite {
-                                id: unit_ids[unit as usize].to_string(),
-                                increments,
-                            }
-                        })
-                        .collect(),
-                    unnamed,
-                }
+            .map(|(day, units)| DayWrite {
+                day: keys::day_string(day_date(day)),
+                expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
+                units: units
+                    .into_iter()
+                    .map(|(unit, increments)| UnitWrite {
+                        id: unit_ids[unit as usize],
+                        increments,
+                    })
+                    .collect(),
+                unnamed: unnamed_by_day.remove(&day).unwrap_or_default(),
             })
             .collect();
-        let mut touched: Vec<(String, String)> = touched
-            .into_iter()
-            .map(|(a, r)| (a.to_string(), r.to_string()))
-            .collect();
+        let mut touched: Vec<(&str, &str)> = touched.into_iter().collect();
         touched.sort();
         WriteBatch {
             days,
@@ -359,6 +344,10 @@ impl Aggregate<'_> {
 
     /// Distinct (account, region, day, source, dest, port) in the batch.
     pub fn connections(&self) -> u64 {
+        if self.counts.keys().all(|k| k.unit == 0) {
+            // One payload (every CloudWatch Logs event): each key is already distinct.
+            return self.counts.len() as u64;
+        }
         let distinct: HashSet<_> = self
             .counts
             .keys()

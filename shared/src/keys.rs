@@ -18,6 +18,8 @@
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
+use std::fmt::Display;
+
 use time::Date;
 
 pub const PREFIX: &str = "ct";
@@ -56,9 +58,18 @@ pub fn account_region(account: &str, region: &str) -> String {
 
 /// A sorted-set member. Tabs and line breaks inside names would break the encoding, so they
 /// become spaces.
-pub fn connection_member(source: &str, dest: &str, port: u16) -> String {
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
-    format!("{}\t{}\t{port}", clean(source), clean(dest))
+pub fn connection_member(source: impl Display, dest: impl Display, port: u16) -> String {
+    use std::fmt::Write;
+    let mut member = String::with_capacity(64);
+    let _ = write!(member, "{source}");
+    let source_end = member.len();
+    let _ = write!(member, "{dest}");
+    if member.contains(['\t', '\n', '\r']) {
+        member = member.replace(['\t', '\n', '\r'], " ");
+    }
+    member.insert(source_end, '\t');
+    let _ = write!(member, "\t{port}");
+    member
 }
 
 /// The inverse of [`connection_member`]; `None` for a member this layout did not write.

@@ -176,8 +176,10 @@ pub struct LogEvent<'a> {
 impl<'a> LogsMessage<'a> {
     /// Parses a decompressed payload; `CONTROL_MESSAGE`s parse too and carry no flow records.
     pub fn parse(bytes: &'a [u8]) -> Result<LogsMessage<'a>, DecodeError> {
+        // sonic-rs (SIMD) reads the payload about twice as fast as serde_json; it borrows the
+        // same way, so the messages stay slices of the decompressed bytes.
         let message: LogsMessage<'a> =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::MessageJson(e.to_string()))?;
+            sonic_rs::from_slice(bytes).map_err(|e| DecodeError::MessageJson(e.to_string()))?;
         match message.message_type.as_ref() {
             "DATA_MESSAGE" | "CONTROL_MESSAGE" => Ok(message),
             other => Err(DecodeError::MessageType(other.chars().take(64).collect())),

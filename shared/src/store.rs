@@ -43,44 +43,43 @@ pub struct Connection {
 
 /// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UnitWrite {
+pub struct UnitWrite<'a> {
     /// Stable id of the payload (hash of its bytes): the idempotency key.
-    pub id: String,
-    /// ((account, region), member) → count
-    pub increments: Vec<Increment>,
+    pub id: &'a str,
+    pub increments: Vec<Increment<'a>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Increment {
-    pub account: String,
-    pub region: String,
-    pub source: String,
-    pub dest: String,
-    pub port: u16,
+pub struct Increment<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    /// `source\tdest\tport`, see [`keys::connection_member`].
+    pub member: String,
     pub count: u64,
 }
 
 /// Everything one batch writes for one UTC day.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DayWrite {
+pub struct DayWrite<'a> {
     /// `YYYY-MM-DD`
     pub day: String,
     /// Unix time at which the day's keys expire.
     pub expire_at: i64,
-    pub units: Vec<UnitWrite>,
+    pub units: Vec<UnitWrite<'a>>,
     /// Public sources counted under their bare address.
     pub unnamed: Vec<String>,
 }
 
+/// A batch's write, borrowing the names it counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteBatch {
-    pub days: Vec<DayWrite>,
-    /// (account, region) pairs that got counts, with the time to record as their last update.
-    pub touched: Vec<(String, String)>,
+pub struct WriteBatch<'a> {
+    pub days: Vec<DayWrite<'a>>,
+    /// (account, region) pairs that got counts: their last update is now.
+    pub touched: Vec<(&'a str, &'a str)>,
     pub now_rfc3339: String,
 }
 
-impl WriteBatch {
+impl WriteBatch<'_> {
     pub fn is_empty(&self) -> bool {
         self.days.is_empty()
     }
@@ -405,7 +404,7 @@ impl CounterStore for RedisStore {
         })
     }
 
-    async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteOutcome, StoreError> {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
@@ -471,15 +470,15 @@ impl CounterStore for RedisStore {
 
 /// Builds the `EVAL` of one day. The script text travels with each call (a few hundred bytes):
 /// no `NOSCRIPT` dance after a failover or on a fresh serverless node.
-fn day_script(day: &DayWrite) -> Cmd {
+fn day_script(day: &DayWrite<'_>) -> Cmd {
     let mut key_numbers: HashMap<(&str, &str), usize> = HashMap::new();
     let mut conn_keys: Vec<String> = Vec::new();
     for unit in &day.units {
         for inc in &unit.increments {
             key_numbers
-                .entry((inc.account.as_str(), inc.region.as_str()))
+                .entry((inc.account, inc.region))
                 .or_insert_with(|| {
-                    conn_keys.push(keys::connections(&day.day, &inc.account, &inc.region));
+                    conn_keys.push(keys::connections(&day.day, inc.account, inc.region));
                     conn_keys.len() + 3 // KEYS is 1-based and starts with seen, index, unnamed
                 });
         }
@@ -495,10 +494,10 @@ fn day_script(day: &DayWrite) -> Cmd {
     }
     cmd.arg(day.expire_at).arg(day.units.len());
     for unit in &day.units {
-        cmd.arg(&unit.id).arg(unit.increments.len());
+        cmd.arg(unit.id).arg(unit.increments.len());
         for inc in &unit.increments {
-            cmd.arg(key_numbers[&(inc.account.as_str(), inc.region.as_str())])
-                .arg(keys::connection_member(&inc.source, &inc.dest, inc.port))
+            cmd.arg(key_numbers[&(inc.account, inc.region)])
+                .arg(&inc.member)
                 .arg(inc.count);
         }
     }
