@@ -46,6 +46,27 @@ pub struct IngestConfig {
     pub default_region: String,
 }
 
+/// Settings of the refresh function.
+#[derive(Clone, Debug)]
+pub struct RefreshConfig {
+    pub redis: RedisConfig,
+    pub accounts_table: String,
+    /// Default regions of accounts whose item names none.
+    pub regions: Vec<String>,
+    pub role_name: String,
+    /// `{account_name}.example.org`: names NAT and jump hosts as the original did.
+    pub domain: Option<String>,
+    /// Account/regions described at once.
+    pub concurrency: usize,
+    pub region_timeout: Duration,
+    /// `MaxResults` of paginated EC2 describes (`None`: the service's default).
+    pub page_size: Option<i32>,
+    pub dns_max_lookups: usize,
+    pub dns_budget: Duration,
+    pub dns_ttl: Duration,
+    pub dns_negative_ttl: Duration,
+}
+
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_INVENTORY_TTL_SECONDS: u64 = 60;
@@ -160,6 +181,76 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
     }
 
+    pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {
+        let accounts_table = self.get("ACCOUNTS_TABLE").ok_or(ConfigError::Missing {
+            var: "ACCOUNTS_TABLE",
+            expected: "the name of the DynamoDB accounts table",
+        })?;
+        let regions: Vec<String> = self
+            .get("REGIONS")
+            .or_else(|| self.get("AWS_REGION"))
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
+            return Err(ConfigError::Invalid {
+                var: "REGIONS",
+                value: bad.clone(),
+                expected: "comma-separated AWS regions, e.g. eu-west-1,us-east-1".into(),
+            });
+        }
+        if regions.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "REGIONS",
+                expected: "comma-separated AWS regions, e.g. eu-west-1,us-east-1",
+            });
+        }
+        let domain = self.get("DOMAIN");
+        if let Some(d) = &domain {
+            if d.contains(char::is_whitespace) || d.starts_with('.') {
+                return Err(ConfigError::Invalid {
+                    var: "DOMAIN",
+                    value: d.clone(),
+                    expected: "a DNS domain template such as {account_name}.example.org".into(),
+                });
+            }
+        }
+        let page_size: i32 = self.number("DESCRIBE_PAGE_SIZE", 0, 0, 1000)?;
+        Ok(RefreshConfig {
+            redis: self.redis()?,
+            accounts_table,
+            regions,
+            role_name: self
+                .get("ROLE_NAME")
+                .unwrap_or_else(|| "connection-tracker-reader".into()),
+            domain,
+            concurrency: self.number("REFRESH_CONCURRENCY", 8usize, 1, 64)?,
+            region_timeout: Duration::from_secs(self.number(
+                "REGION_TIMEOUT_SECONDS",
+                60u64,
+                1,
+                900,
+            )?),
+            page_size: (page_size > 0).then_some(page_size.max(5)),
+            dns_max_lookups: self.number("DNS_MAX_LOOKUPS", 200usize, 0, 100_000)?,
+            dns_budget: Duration::from_secs(self.number("DNS_BUDGET_SECONDS", 10u64, 1, 600)?),
+            dns_ttl: Duration::from_secs(self.number(
+                "DNS_TTL_SECONDS",
+                86_400u64,
+                60,
+                2_592_000,
+            )?),
+            dns_negative_ttl: Duration::from_secs(self.number(
+                "DNS_NEGATIVE_TTL_SECONDS",
+                3_600u64,
+                60,
+                2_592_000,
+            )?),
+        })
+    }
+
     pub fn ingest(&self) -> Result<IngestConfig, ConfigError> {
         Ok(IngestConfig {
             redis: self.redis()?,
@@ -184,6 +275,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .unwrap_or_else(|| "unknown".into()),
         })
     }
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: letters and dashes, then a number.
+pub fn is_region(r: &str) -> bool {
+    let mut parts = r.split('-').collect::<Vec<_>>();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    parts.len() >= 2
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -257,6 +362,56 @@ mod tests {
         for (vars, want) in cases {
             let err = env(vars).ingest().unwrap_err().to_string();
             assert!(err.starts_with(want), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn refresh_settings() {
+        let c = env(&[
+            ("REDIS_URL", "redis://h"),
+            ("ACCOUNTS_TABLE", "accounts"),
+            ("REGIONS", "eu-west-1, us-east-1"),
+        ])
+        .refresh()
+        .unwrap();
+        assert_eq!(c.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(c.role_name, "connection-tracker-reader");
+        assert_eq!((c.concurrency, c.page_size), (8, None));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("REDIS_URL", "redis://h"), ("REGIONS", "eu-west-1")],
+                "ACCOUNTS_TABLE is not set",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("ACCOUNTS_TABLE", "t"),
+                    ("REGIONS", "eu-west-1,Europe"),
+                ],
+                "REGIONS=\"Europe\" is invalid",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("ACCOUNTS_TABLE", "t"),
+                    ("REGIONS", "eu-west-1"),
+                    ("REFRESH_CONCURRENCY", "0"),
+                ],
+                "REFRESH_CONCURRENCY=\"0\" is invalid",
+            ),
+        ];
+        for (vars, want) in cases {
+            let err = env(vars).refresh().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{vars:?}: {err}");
+        }
+        for (r, ok) in [
+            ("eu-west-1", true),
+            ("us-gov-west-1", true),
+            ("eu-west", false),
+            ("EU-west-1", false),
+            ("", false),
+        ] {
+            assert_eq!(is_region(r), ok, "{r}");
         }
     }
 

@@ -15,6 +15,9 @@
 //! | `ct:{inv}:formats` | hash | log group → flow-log `LogFormat` |
 //! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
 //! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
+//! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |
+//! | `ct:{inv}:members:KIND:ACCOUNT:REGION` | set | the interface ids / addresses / formats one account/region owns in the maps above |
+//! | `ct:{dns}:ptr:IP` | string | reverse-DNS name of a source address (`""`: none), with a TTL |
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
@@ -50,6 +53,17 @@ pub const ADDRESSES: &str = "ct:{inv}:addresses";
 pub const FORMATS: &str = "ct:{inv}:formats";
 pub const ACCOUNTS: &str = "ct:{inv}:accounts";
 pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
+pub const REFRESHED: &str = "ct:{inv}:refreshed";
+
+/// What one account/region owns in a shared map, so a refresh can replace exactly that.
+pub fn region_members(kind: &str, account: &str, region: &str) -> String {
+    format!("{PREFIX}:{{inv}}:members:{kind}:{account}:{region}")
+}
+
+/// Cached reverse-DNS name of an address.
+pub fn reverse_dns(ip: &str) -> String {
+    format!("{PREFIX}:{{dns}}:ptr:{ip}")
+}
 
 /// `ACCOUNT:REGION`, the member of a day index and the field of `last-update`.
 pub fn account_region(account: &str, region: &str) -> String {
@@ -105,7 +119,15 @@ mod tests {
         }
         assert_ne!(slot(&day_index("2026-11-28")), s);
         let inv = slot(INTERFACES);
-        for key in [ADDRESSES, FORMATS, ACCOUNTS, LAST_UPDATE] {
+        let members = region_members("interfaces", "123456789012", "eu-west-1");
+        for key in [
+            ADDRESSES,
+            FORMATS,
+            ACCOUNTS,
+            LAST_UPDATE,
+            REFRESHED,
+            members.as_str(),
+        ] {
             assert_eq!(slot(key), inv, "{key}");
         }
     }

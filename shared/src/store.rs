@@ -15,6 +15,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
+use crate::discovery::{Account, RegionInventory};
 use crate::inventory::{InterfaceFacts, InventoryFile, InventorySnapshot};
 use crate::keys;
 
@@ -188,6 +189,28 @@ end
 return {applied, duplicates}
 "#;
 
+/// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
+/// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
+/// the set of fields this account/region owns. ARGV: refreshed field, time, then per map a count
+/// and field/value pairs. KEYS[7] is the refreshed hash.
+const REPLACE_REGION_SCRIPT: &str = r#"
+local i = 3
+for m = 1, 3 do
+  local map, members = KEYS[m], KEYS[m + 3]
+  local old = redis.call('SMEMBERS', members)
+  for _, field in ipairs(old) do redis.call('HDEL', map, field) end
+  redis.call('DEL', members)
+  local n = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, n do
+    redis.call('HSET', map, ARGV[i], ARGV[i + 1])
+    redis.call('SADD', members, ARGV[i])
+    i = i + 2
+  end
+end
+redis.call('HSET', KEYS[7], ARGV[1], ARGV[2])
+return 1
+"#;
+
 /// Redis behind the store traits.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -289,6 +312,108 @@ impl RedisStore {
         }
         for (group, format) in &file.formats {
             pipe.hset(keys::FORMATS, group, format).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Replaces one account/region's interfaces, addresses and formats, and records the time.
+    pub async fn replace_region(
+        &self,
+        account: &str,
+        region: &str,
+        inventory: &RegionInventory,
+        now_rfc3339: &str,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REPLACE_REGION_SCRIPT)
+            .arg(7)
+            .arg(keys::INTERFACES)
+            .arg(keys::ADDRESSES)
+            .arg(keys::FORMATS)
+            .arg(keys::region_members("interfaces", account, region))
+            .arg(keys::region_members("addresses", account, region))
+            .arg(keys::region_members("formats", account, region))
+            .arg(keys::REFRESHED)
+            .arg(keys::account_region(account, region))
+            .arg(now_rfc3339);
+        cmd.arg(inventory.interfaces.len());
+        for facts in &inventory.interfaces {
+            let json =
+                serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
+            cmd.arg(&facts.interface_id).arg(json);
+        }
+        cmd.arg(inventory.addresses.len());
+        for (ip, name) in &inventory.addresses {
+            cmd.arg(ip).arg(name);
+        }
+        cmd.arg(inventory.formats.len());
+        for (group, format) in &inventory.formats {
+            cmd.arg(group).arg(format);
+        }
+        let mut conn = self.conn.clone();
+        cmd.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Replaces the account list the API shows.
+    pub async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(keys::ACCOUNTS).ignore();
+        for a in accounts {
+            let json = serde_json::to_string(a).map_err(|e| StoreError::Reply(e.to_string()))?;
+            pipe.hset(keys::ACCOUNTS, &a.id, json).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut conn = self.conn.clone();
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(keys::ACCOUNTS)
+            .query_async(&mut conn)
+            .await?;
+        let mut accounts: Vec<Account> = raw
+            .values()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(accounts)
+    }
+
+    /// `ACCOUNT:REGION` → time of the last successful refresh.
+    pub async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(keys::REFRESHED)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Cached reverse-DNS answers: `None` not cached, `Some("")` cached as nameless.
+    pub async fn cached_names(&self, ips: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        if ips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for ip in ips {
+            cmd.arg(keys::reverse_dns(ip));
+        }
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// Caches reverse-DNS answers (`""` for none) for `ttl_secs`.
+    pub async fn put_names(&self, names: &[(String, String, u64)]) -> Result<(), StoreError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (ip, name, ttl) in names {
+            pipe.set_ex(keys::reverse_dns(ip), name, *ttl).ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;

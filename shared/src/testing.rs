@@ -248,3 +248,103 @@ pub fn kinesis_event(datas: &[String]) -> serde_json::Value {
         .collect();
     serde_json::json!({ "Records": records })
 }
+
+/// moto's AWS server (`moto_server`, from the project's `.venv`), on a free port, stopped when
+/// dropped.
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    let local = repo_root().join(".venv/bin").join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let port = free_port();
+        let child = Command::new(venv_tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server ({e}); scripts/test.sh installs it into .venv")
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MotoServer { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `scripts/moto_estate.py` against this server and returns the estate it made.
+    pub fn seed_estate(
+        &self,
+        table: &str,
+        accounts: &[&str],
+        regions: &[&str],
+        disabled: &[&str],
+        extra: usize,
+    ) -> serde_json::Value {
+        let out = Command::new(venv_tool("python"))
+            .arg(repo_root().join("scripts/moto_estate.py"))
+            .args(["--endpoint", &self.url(), "--table", table])
+            .args(["--accounts", &accounts.join(",")])
+            .args(["--regions", &regions.join(",")])
+            .args(["--disabled", &disabled.join(",")])
+            .args(["--extra", &extra.to_string()])
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "seeding moto failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the estate as JSON")
+    }
+
+    /// Runs a few lines of boto3 against this server as `account` (for changes between runs).
+    pub fn boto3(&self, account: &str, region: &str, code: &str) {
+        let script = format!(
+            "import boto3\nep='{ep}'\nb=dict(endpoint_url=ep,region_name='{region}',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+             c=boto3.client('sts',**b).assume_role(RoleArn='arn:aws:iam::{account}:role/connection-tracker-reader',RoleSessionName='test')['Credentials']\n\
+             kw=dict(endpoint_url=ep,region_name='{region}',aws_access_key_id=c['AccessKeyId'],aws_secret_access_key=c['SecretAccessKey'],aws_session_token=c['SessionToken'])\n\
+             ec2=boto3.client('ec2',**kw)\n{code}\n",
+            ep = self.url()
+        );
+        let out = Command::new(venv_tool("python"))
+            .args(["-c", &script])
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "boto3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,57 @@
+//! The `refresh` Lambda function (EventBridge schedule): discovers public interfaces, names and
+//! flow-log formats in every account and region and writes the maps ingest and the API read.
+//! All logic lives in `ctrack::refresh`.
+
+use ctrack::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use ctrack::config::Env;
+use ctrack::refresh::{refresh, RefreshReport};
+use ctrack::store::RedisStore;
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Env::process().refresh()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = RedisStore::connect(&config.redis).await?;
+    let accounts = DynamoAccounts::new(&aws, &config.accounts_table);
+    let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver);
+    let (config, store, accounts, discovery) = (&config, &store, &accounts, &discovery);
+    run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let calls_before = discovery.calls();
+        let report = refresh(accounts, discovery, &SystemResolver, store, config).await?;
+        // Embedded Metric Format: failures per run as a metric to alarm on.
+        println!("{}", emf(&report, discovery.calls() - calls_before));
+        Ok::<RefreshReport, Error>(report)
+    }))
+    .await
+}
+
+fn emf(report: &RefreshReport, calls: u64) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "ConnectionTracker",
+                "Dimensions": [["Function"]],
+                "Metrics": [
+                    {"Name": "RegionsRefreshed", "Unit": "Count"},
+                    {"Name": "RegionsFailed", "Unit": "Count"},
+                    {"Name": "PublicInterfaces", "Unit": "Count"},
+                    {"Name": "AwsCalls", "Unit": "Count"},
+                    {"Name": "RefreshMs", "Unit": "Milliseconds"}
+                ]
+            }]
+        },
+        "Function": "refresh",
+        "RegionsRefreshed": report.refreshed.len(),
+        "RegionsFailed": report.failed.len(),
+        "PublicInterfaces": report.public_interfaces,
+        "AwsCalls": calls,
+        "RefreshMs": report.wall_ms,
+    })
+}

@@ -1,0 +1,280 @@
+//! The refresh run: accounts → every account/region described concurrently (bounded) → each
+//! one's maps replaced atomically → reverse DNS for sources ingest counted without a name.
+//! A failing account/region keeps its previous maps; the run fails only when nothing could be
+//! refreshed.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::config::RefreshConfig;
+use crate::discovery::{
+    build_region_inventory, Account, AccountSource, Discovery, DiscoveryError, Resolver,
+};
+use crate::ingest::rfc3339_micros;
+use crate::keys;
+use crate::store::{RedisStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("cannot read the accounts table: {0}")]
+    Accounts(DiscoveryError),
+    #[error("Redis: {0}")]
+    Store(#[from] StoreError),
+    #[error("no account/region could be refreshed ({failed} failed); first failure: {first}")]
+    NothingRefreshed { failed: usize, first: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegionFailure {
+    pub account_id: String,
+    pub region: String,
+    pub kind: &'static str,
+    pub error: String,
+}
+
+/// The function's result: what was refreshed, what failed and why, and the figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshReport {
+    pub accounts: usize,
+    pub disabled_accounts: usize,
+    /// `account/region` refreshed.
+    pub refreshed: Vec<String>,
+    pub failed: Vec<RegionFailure>,
+    pub public_interfaces: usize,
+    pub own_addresses: usize,
+    pub formats: usize,
+    /// Sum over account/regions of the time each took: with `wall_ms`, shows the concurrency.
+    pub sum_region_ms: u64,
+    pub wall_ms: u64,
+    pub dns_resolved: usize,
+    pub dns_without_name: usize,
+    pub dns_pending: usize,
+}
+
+/// One account/region's outcome.
+struct RegionRun {
+    account: String,
+    region: String,
+    elapsed: Duration,
+    result: Result<(usize, usize, usize), (&'static str, String)>,
+}
+
+/// `nat-<region>a.<domain>` … and `odd-<region>.<domain>`, as the original named them.
+fn domain_hosts(template: &str, account: &Account, region: &str) -> Vec<String> {
+    let domain = template
+        .replace("{account_name}", &account.name)
+        .replace("{account_id}", &account.id);
+    let mut hosts: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|az| format!("nat-{region}{az}.{domain}"))
+        .collect();
+    hosts.push(format!("odd-{region}.{domain}"));
+    hosts
+}
+
+pub async fn refresh<A, D, R>(
+    accounts: &A,
+    discovery: &D,
+    resolver: &R,
+    store: &RedisStore,
+    config: &RefreshConfig,
+) -> Result<RefreshReport, RefreshError>
+where
+    A: AccountSource,
+    D: Discovery,
+    R: Resolver,
+{
+    let started = Instant::now();
+    let all = accounts.accounts().await.map_err(RefreshError::Accounts)?;
+    let mut report = RefreshReport {
+        accounts: all.len(),
+        disabled_accounts: all.iter().filter(|a| !a.enabled).count(),
+        ..RefreshReport::default()
+    };
+    let enabled: Vec<Account> = all.into_iter().filter(|a| a.enabled).collect();
+    store.put_accounts(&enabled).await?;
+
+    let jobs: Vec<(&Account, String)> = enabled
+        .iter()
+        .flat_map(|a| {
+            let regions = if a.regions.is_empty() {
+                &config.regions
+            } else {
+                &a.regions
+            };
+            regions.iter().map(move |r| (a, r.clone()))
+        })
+        .collect();
+
+    let runs: Vec<RegionRun> = stream::iter(jobs)
+        .map(|(account, region)| async move {
+            let t = Instant::now();
+            let result = refresh_region(account, &region, discovery, resolver, store, config).await;
+            RegionRun {
+                account: account.id.clone(),
+                region,
+                elapsed: t.elapsed(),
+                result,
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect()
+        .await;
+
+    for run in runs {
+        report.sum_region_ms += run.elapsed.as_millis() as u64;
+        match run.result {
+            Ok((interfaces, addresses, formats)) => {
+                report
+                    .refreshed
+                    .push(format!("{}/{}", run.account, run.region));
+                report.public_interfaces += interfaces;
+                report.own_addresses += addresses;
+                report.formats += formats;
+            }
+            Err((kind, error)) => {
+                tracing::error!(account = %run.account, region = %run.region, kind, %error, "refresh failed; previous maps kept");
+                report.failed.push(RegionFailure {
+                    account_id: run.account,
+                    region: run.region,
+                    kind,
+                    error,
+                });
+            }
+        }
+    }
+    report.refreshed.sort();
+    report
+        .failed
+        .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+
+    reverse_dns(resolver, store, config, &mut report).await?;
+    report.wall_ms = started.elapsed().as_millis() as u64;
+
+    if report.refreshed.is_empty() && !report.failed.is_empty() {
+        let first = &report.failed[0];
+        return Err(RefreshError::NothingRefreshed {
+            failed: report.failed.len(),
+            first: format!("{}/{}: {}", first.account_id, first.region, first.error),
+        });
+    }
+    Ok(report)
+}
+
+async fn refresh_region<D: Discovery, R: Resolver>(
+    account: &Account,
+    region: &str,
+    discovery: &D,
+    resolver: &R,
+    store: &RedisStore,
+    config: &RefreshConfig,
+) -> Result<(usize, usize, usize), (&'static str, String)> {
+    let facts = tokio::time::timeout(config.region_timeout, discovery.describe(account, region))
+        .await
+        .map_err(|_| {
+            let e = DiscoveryError::Timeout(config.region_timeout.as_secs());
+            (e.kind(), e.to_string())
+        })?
+        .map_err(|e| (e.kind(), e.to_string()))?;
+    let mut hosts: Vec<(IpAddr, String)> = Vec::new();
+    if let Some(template) = &config.domain {
+        for host in domain_hosts(template, account, region) {
+            for ip in resolver.lookup(&host).await {
+                hosts.push((ip, host.clone()));
+            }
+        }
+    }
+    let inventory = build_region_inventory(account, region, &facts, &hosts);
+    let now = rfc3339_micros(OffsetDateTime::now_utc());
+    store
+        .replace_region(&account.id, region, &inventory, &now)
+        .await
+        .map_err(|e| ("store", e.to_string()))?;
+    Ok((
+        inventory.interfaces.len(),
+        inventory.addresses.len(),
+        inventory.formats.len(),
+    ))
+}
+
+/// Resolves sources that ingest counted without a name (today and yesterday), at most
+/// `dns_max_lookups` per run within `dns_budget`; answers, "no name" too, are cached.
+async fn reverse_dns<R: Resolver>(
+    resolver: &R,
+    store: &RedisStore,
+    config: &RefreshConfig,
+    report: &mut RefreshReport,
+) -> Result<(), StoreError> {
+    if config.dns_max_lookups == 0 {
+        return Ok(());
+    }
+    let today = OffsetDateTime::now_utc().date();
+    let mut pending: Vec<String> = Vec::new();
+    for day in [today, today.previous_day().unwrap_or(today)] {
+        pending.extend(store.day_unnamed(&keys::day_string(day)).await?);
+    }
+    pending.sort();
+    pending.dedup();
+    let cached = store.cached_names(&pending).await?;
+    let todo: Vec<IpAddr> = pending
+        .iter()
+        .zip(cached)
+        .filter(|(_, c)| c.is_none())
+        .filter_map(|(ip, _)| ip.parse().ok())
+        .collect();
+    let deadline = Instant::now() + config.dns_budget;
+    let mut answers = Vec::new();
+    let lookups = stream::iter(todo.iter().take(config.dns_max_lookups).copied())
+        .map(|ip| async move { (ip, resolver.reverse(ip).await) })
+        .buffer_unordered(config.concurrency.max(1) * 4);
+    let mut lookups = std::pin::pin!(lookups);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, lookups.next()).await {
+            Ok(Some((ip, Some(name)))) => {
+                report.dns_resolved += 1;
+                answers.push((ip.to_string(), name, config.dns_ttl.as_secs()));
+            }
+            Ok(Some((ip, None))) => {
+                report.dns_without_name += 1;
+                answers.push((
+                    ip.to_string(),
+                    String::new(),
+                    config.dns_negative_ttl.as_secs(),
+                ));
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    report.dns_pending = todo.len() - answers.len();
+    store.put_names(&answers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_template_hosts() {
+        let account = Account {
+            id: "111111111111".into(),
+            name: "alpha".into(),
+            regions: vec![],
+            role_arn: None,
+            enabled: true,
+        };
+        assert_eq!(
+            domain_hosts("{account_name}.example.org", &account, "eu-west-1"),
+            [
+                "nat-eu-west-1a.alpha.example.org",
+                "nat-eu-west-1b.alpha.example.org",
+                "nat-eu-west-1c.alpha.example.org",
+                "odd-eu-west-1.alpha.example.org"
+            ]
+        );
+    }
+}
