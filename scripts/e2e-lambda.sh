@@ -5,24 +5,34 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_apt redis-server redis-server jq jq
-ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION"
+ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
 
 work=$(mktemp -d)
 redis_port=$(free_port)
 lambda_port=$(free_port)
+moto_port=$(free_port)
 start_redis "$redis_port" "$work"
 export REDIS_URL="redis://127.0.0.1:$redis_port" RETENTION_DAYS=3650
+start_moto "$moto_port" "$work"
+MOTO="http://127.0.0.1:$moto_port"
+log "seeding moto with one account"
+"$VENV/bin/python" scripts/moto_estate.py --endpoint "$MOTO" --table accounts \
+  --accounts 555555555555 --regions eu-west-1 >"$work/estate.json"
 
 log "loading the sample inventory"
 cargo run -q -p ctrack-cli -- replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
 
 log "starting cargo lambda watch on port $lambda_port"
 setsid cargo lambda watch -A 127.0.0.1 -P "$lambda_port" \
-  --env-var "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" >"$work/watch.log" 2>&1 &
+  --env-var "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
+  --env-var "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
+  --env-var "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0" \
+  >"$work/watch.log" 2>&1 &
 PIDS+=($!)
 wait_port "$lambda_port" 600 "cargo lambda watch" || { cat "$work/watch.log"; exit 1; }
 
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
+invoke_fn() { local f=$1; shift; cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }
 fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/watch.log" >&2; exit 1; }
 
 out=$(invoke --data-file events/ingest-cloudwatch-logs.json) || fail "CloudWatch Logs event: $out"
@@ -45,8 +55,27 @@ if out=$(invoke --data-ascii '{"awslogs":{"data":"bm90IGd6aXA="}}' 2>&1); then
 fi
 grep -q "payload is not valid gzip" <<<"$out" || fail "error should name the problem: $out"
 
+log "refresh against moto, then ingest for what it found"
+out=$(invoke_fn refresh --data-file events/refresh-schedule.json) || fail "refresh: $out"
+echo "$out" | jq -c '{refreshed, failed, public_interfaces, own_addresses, formats}'
+[ "$(jq -c .refreshed <<<"$out")" = '["555555555555/eu-west-1"]' ] || fail "refresh should cover the seeded account"
+[ "$(jq -r .public_interfaces <<<"$out")" = 8 ] || fail "expected 8 public interfaces"
+"$VENV/bin/python" - "$work/estate.json" >"$work/alb-event.json" <<'PY'
+import base64, gzip, json, sys
+alb = json.load(open(sys.argv[1]))[0]["interfaces"]["alb"]
+line = f"5 555555555555 {alb['id']} 8.8.8.8 {alb['private']} 50000 443 6 3 180 1795780800 1795780860 ACCEPT OK vpc-1 ingress"
+msg = {"messageType": "DATA_MESSAGE", "owner": "555555555555", "logGroup": "/connection-tracker/flow-logs",
+       "logStream": "s", "subscriptionFilters": ["f"], "logEvents": [{"id": "1", "timestamp": 1795780800000, "message": line}]}
+print(json.dumps({"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(msg).encode(), mtime=0)).decode()}}))
+PY
+out=$(invoke --data-file "$work/alb-event.json") || fail "ingest after refresh: $out"
+[ "$(jq -r .counted <<<"$out")" = 1 ] || fail "the ALB record should count with the refresh's format and map: $out"
+alb_dns=$(jq -r '.[0].interfaces.alb.dns' "$work/estate.json")
+score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:555555555555:eu-west-1' "$(printf '8.8.8.8\t%s\t443' "$alb_dns")")
+[ "$score" = 1 ] || fail "expected the ALB named by its DNS name $alb_dns"
+
 score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:111111111111:eu-west-1' \
   "$(printf '8.8.8.8\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443')")
 [ "$score" = 2 ] || fail "expected score 2 after a redelivery, got $score"
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
-log "e2e through cargo lambda: ok"
+log "e2e through cargo lambda (ingest, refresh): ok"

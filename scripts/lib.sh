@@ -4,6 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 CARGO_LAMBDA_VERSION=1.9.2
+MOTO_VERSION=5.2.5
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -61,4 +62,10 @@ start_redis() { # start_redis port dir
   redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --dir "$2" >"$2/redis.log" 2>&1 &
   PIDS+=($!)
   wait_port "$1" 20 redis-server
+}
+
+start_moto() { # start_moto port dir
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$1" >"$2/moto.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$1" 30 moto_server
 }

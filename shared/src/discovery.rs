@@ -443,7 +443,8 @@ mod tests {
             security_groups: vec![sg.into()],
             resolved: resolved.iter().map(|s| ip(s)).collect(),
         };
-        let cases: Vec<(Vec<RawDatabase>, Option<(&str, RdsMatch)>)> = vec![
+        type Case<'a> = (Vec<RawDatabase>, Option<(&'a str, RdsMatch)>);
+        let cases: Vec<Case> = vec![
             // The endpoint resolves to the interface's public address.
             (
                 vec![

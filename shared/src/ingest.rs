@@ -193,12 +193,10 @@ pub fn aggregate<'a>(
             agg.summary.control_messages += 1;
             continue;
         }
-        // The refresh keys formats by `account:log-group` (log group names repeat across
-        // accounts); a bare log group name is accepted too.
+        // Formats are keyed `account:log-group`: log group names repeat across accounts.
         let format = inventory
             .formats
             .get(&format!("{}:{}", message.owner, message.log_group))
-            .or_else(|| inventory.formats.get(message.log_group.as_ref()))
             .unwrap_or(ctx.fallback_format);
         for event in &message.log_events {
             let line = event.message.as_ref();

@@ -98,7 +98,7 @@ pub struct InventoryFile {
     /// public address → `account/region/name`
     #[serde(default)]
     pub addresses: BTreeMap<String, String>,
-    /// log group → `LogFormat`
+    /// `account:log-group` → `LogFormat`
     #[serde(default)]
     pub formats: BTreeMap<String, String>,
 }
@@ -110,7 +110,7 @@ pub struct InventorySnapshot {
     pub interfaces: HashMap<String, String>,
     /// public address → `account/region/name`
     pub addresses: HashMap<String, String>,
-    /// log group name → `LogFormat`
+    /// `account:log-group` → `LogFormat`
     pub formats: HashMap<String, String>,
 }
 

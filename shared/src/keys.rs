@@ -12,7 +12,7 @@
 //! | `ct:{DAY}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
 //! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
-//! | `ct:{inv}:formats` | hash | log group → flow-log `LogFormat` |
+//! | `ct:{inv}:formats` | hash | `ACCOUNT:log-group` → flow-log `LogFormat` |
 //! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
 //! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
 //! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |

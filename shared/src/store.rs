@@ -16,7 +16,7 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
 use crate::discovery::{Account, RegionInventory};
-use crate::inventory::{InterfaceFacts, InventoryFile, InventorySnapshot};
+use crate::inventory::{InventoryFile, InventorySnapshot};
 use crate::keys;
 
 #[derive(Debug, thiserror::Error)]
@@ -285,19 +285,6 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Writes one interface's facts (what the refresh does for each public interface).
-    pub async fn put_interface(&self, facts: &InterfaceFacts) -> Result<(), StoreError> {
-        let json = serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
-        let mut conn = self.conn.clone();
-        redis::cmd("HSET")
-            .arg(keys::INTERFACES)
-            .arg(&facts.interface_id)
-            .arg(json)
-            .query_async::<()>(&mut conn)
-            .await?;
-        Ok(())
-    }
-
     /// Writes a whole inventory file in one pipeline (replays and demos).
     pub async fn put_inventory(&self, file: &InventoryFile) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
@@ -417,30 +404,6 @@ impl RedisStore {
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
-    }
-
-    /// Names one of our own public addresses (`account/region/name`).
-    pub async fn put_address(&self, ip: &str, name: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HSET")
-            .arg(keys::ADDRESSES)
-            .arg(ip)
-            .arg(name)
-            .query_async::<()>(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Records the flow-log format of a log group.
-    pub async fn put_format(&self, log_group: &str, format: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HSET")
-            .arg(keys::FORMATS)
-            .arg(log_group)
-            .arg(format)
-            .query_async::<()>(&mut conn)
-            .await?;
         Ok(())
     }
 

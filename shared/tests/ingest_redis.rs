@@ -8,7 +8,7 @@ use ctrack::classify::Networks;
 use ctrack::config::{IngestConfig, RedisConfig};
 use ctrack::flowlog::FlowLogFormat;
 use ctrack::ingest::{IngestError, Ingestor, Outcome, Response};
-use ctrack::inventory::InterfaceFacts;
+use ctrack::inventory::{InterfaceFacts, InventoryFile};
 use ctrack::payload::FlowEvent;
 use ctrack::store::{Connection, CounterStore, RedisStore};
 use ctrack::testing::{encode_payload, kinesis_event, logs_event, logs_message, RedisServer};
@@ -150,16 +150,15 @@ async fn seed(store: &RedisStore) {
     );
     let mut api = iface("eni-api", B, "us-east-1", "", "10.1.0.5", "3.80.0.5");
     api.instance_name = Some("api".into());
-    for f in [alb, clb, nlb, web, rds, rds_unknown, nat, odd, other, api] {
-        store.put_interface(&f).await.unwrap();
-    }
-    store
-        .put_address(
-            "34.240.0.1",
-            "222222222222/us-east-1/nat-us-east-1a.bravo.example.org",
-        )
-        .await
-        .unwrap();
+    let inventory = InventoryFile {
+        interfaces: vec![alb, clb, nlb, web, rds, rds_unknown, nat, odd, other, api],
+        addresses: BTreeMap::from([(
+            "34.240.0.1".to_string(),
+            "222222222222/us-east-1/nat-us-east-1a.bravo.example.org".to_string(),
+        )]),
+        formats: BTreeMap::new(),
+    };
+    store.put_inventory(&inventory).await.unwrap();
 }
 
 fn v2(
@@ -836,14 +835,15 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
     );
     let store = RedisStore::connect(&cfg.redis).await.unwrap();
     seed(&store).await;
-    // A v5 format discovered for this log group (DescribeFlowLogs).
-    store
-        .put_format(
-            "/vpc/custom",
-            "${version} ${vpc-id} ${interface-id} ${account-id} ${flow-direction} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${action} ${log-status} ${pkt-src-aws-service}",
-        )
-        .await
-        .unwrap();
+    // A v5 format the refresh discovered for account A's log group (DescribeFlowLogs).
+    let formats = InventoryFile {
+        formats: BTreeMap::from([(
+            format!("{A}:/vpc/custom"),
+            "${version} ${vpc-id} ${interface-id} ${account-id} ${flow-direction} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${action} ${log-status} ${pkt-src-aws-service}".to_string(),
+        )]),
+        ..InventoryFile::default()
+    };
+    store.put_inventory(&formats).await.unwrap();
     let ingestor = Ingestor::new(store, cfg);
     let custom = format!(
         "5 vpc-0a1b eni-web {A} ingress 8.8.8.8 10.0.2.20 50000 443 6 {NOON} {} ACCEPT OK -",
