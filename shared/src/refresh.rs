@@ -53,6 +53,9 @@ pub struct RefreshReport {
     pub dns_resolved: usize,
     pub dns_without_name: usize,
     pub dns_pending: usize,
+    /// `account/region` no longer monitored (account removed or disabled, region dropped):
+    /// their entries were removed from the maps.
+    pub dropped: Vec<String>,
 }
 
 /// One account/region's outcome.
@@ -109,6 +112,22 @@ where
             regions.iter().map(move |r| (a, r.clone()))
         })
         .collect();
+
+    // Account/regions refreshed before but no longer listed leave the maps.
+    let current: std::collections::HashSet<String> = jobs
+        .iter()
+        .map(|(a, r)| keys::account_region(&a.id, r))
+        .collect();
+    for stale in store.refreshed().await?.into_keys() {
+        if current.contains(&stale) {
+            continue;
+        }
+        if let Some((account, region)) = stale.split_once(':') {
+            store.drop_region(account, region).await?;
+            report.dropped.push(format!("{account}/{region}"));
+        }
+    }
+    report.dropped.sort();
 
     let runs: Vec<RegionRun> = stream::iter(jobs)
         .map(|(account, region)| async move {

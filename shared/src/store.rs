@@ -344,6 +344,19 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Forgets an account/region that is no longer monitored: its entries leave the maps.
+    pub async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
+        self.replace_region(account, region, &RegionInventory::default(), "")
+            .await?;
+        let mut conn = self.conn.clone();
+        redis::cmd("HDEL")
+            .arg(keys::REFRESHED)
+            .arg(keys::account_region(account, region))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Replaces the account list the API shows.
     pub async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();

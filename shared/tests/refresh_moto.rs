@@ -196,6 +196,35 @@ async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
         }
     }
 
+    // Account C is disabled in the table: the next run drops its entries from the maps.
+    moto.boto3(
+        C,
+        "eu-west-1",
+        "boto3.client('dynamodb',**b).update_item(TableName='accounts',Key={'account_id':{'S':'333333333333'}},\
+         UpdateExpression='SET enabled = :f',ExpressionAttributeValues={':f':{'BOOL':False}})",
+    );
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.dropped,
+        [format!("{C}/eu-west-1"), format!("{C}/us-east-1")]
+    );
+    assert_eq!(report.refreshed.len(), 4);
+    let snapshot = store.load_inventory().await.unwrap();
+    let facts = facts_by_id(&snapshot.interfaces);
+    assert!(
+        facts.values().all(|f| f.account_id != C),
+        "C's interfaces are gone"
+    );
+    assert_eq!(facts.len(), 4 * 14);
+    assert!(snapshot.addresses.values().all(|n| !n.starts_with(C)));
+    assert!(!store
+        .refreshed()
+        .await
+        .unwrap()
+        .contains_key(&format!("{C}:eu-west-1")));
+
     // Ingest, reading what the refresh wrote: account B's flow log (custom format) sees traffic
     // from the internet and from account A's NAT gateway.
     let b_eu = &estate[2];
