@@ -371,12 +371,9 @@ impl RedisStore {
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut conn = self.conn.clone();
-        let raw: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(keys::ACCOUNTS)
-            .query_async(&mut conn)
-            .await?;
-        let mut accounts: Vec<Account> = raw
+        let mut accounts: Vec<Account> = self
+            .hash(keys::ACCOUNTS)
+            .await?
             .values()
             .filter_map(|json| serde_json::from_str(json).ok())
             .collect();
@@ -386,9 +383,13 @@ impl RedisStore {
 
     /// `ACCOUNT:REGION` → time of the last successful refresh.
     pub async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.hash(keys::REFRESHED).await
+    }
+
+    async fn hash(&self, key: &str) -> Result<HashMap<String, String>, StoreError> {
         let mut conn = self.conn.clone();
         Ok(redis::cmd("HGETALL")
-            .arg(keys::REFRESHED)
+            .arg(key)
             .query_async(&mut conn)
             .await?)
     }
@@ -477,11 +478,7 @@ impl RedisStore {
 
     /// `ACCOUNT:REGION` → last update time.
     pub async fn last_updates(&self) -> Result<HashMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("HGETALL")
-            .arg(keys::LAST_UPDATE)
-            .query_async(&mut conn)
-            .await?)
+        self.hash(keys::LAST_UPDATE).await
     }
 }
 
