@@ -17,6 +17,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     persistent: bool,
     cluster: bool,
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -33,29 +34,55 @@ fn server_binary() -> String {
 impl RedisServer {
     /// A plain single node, no persistence.
     pub fn start() -> RedisServer {
-        Self::launch(false, false)
+        Self::launch(false, false, false)
+    }
+
+    /// A node that speaks only TLS, with a self-signed certificate made by `openssl`
+    /// (as ElastiCache requires TLS; its certificates are publicly trusted, this one is not).
+    pub fn start_tls() -> RedisServer {
+        Self::launch(false, false, true)
     }
 
     /// A node that writes every command to its append-only file, so it can be stopped and
     /// started again with its data.
     pub fn start_persistent() -> RedisServer {
-        Self::launch(true, false)
+        Self::launch(true, false, false)
     }
 
     /// A one-node Redis Cluster owning all 16384 slots: cross-slot commands fail as on
     /// ElastiCache, and clients must speak the cluster protocol.
     pub fn start_cluster() -> RedisServer {
-        Self::launch(false, true)
+        Self::launch(false, true, false)
     }
 
-    fn launch(persistent: bool, cluster: bool) -> RedisServer {
+    fn launch(persistent: bool, cluster: bool, tls: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
+        if tls {
+            let out = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(dir.path().join("key.pem"))
+                .arg("-out")
+                .arg(dir.path().join("cert.pem"))
+                .output()
+                .expect("openssl runs");
+            assert!(out.status.success(), "openssl failed: {out:?}");
+        }
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             dir,
             persistent,
             cluster,
+            tls,
         };
         server.spawn();
         if cluster {
@@ -84,9 +111,17 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(server_binary());
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-auth-clients", "no", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(self.dir.path().join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.path().join("key.pem"));
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(self.dir.path())
@@ -117,7 +152,7 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let out = Command::new(cli_binary())
-                .args(["-p", &self.port.to_string()])
+                .args(self.cli_connection())
                 .args(command)
                 .output();
             if let Ok(out) = out {
@@ -138,8 +173,21 @@ impl RedisServer {
         self.port
     }
 
+    /// The server's URL; for TLS, `#insecure` accepts its self-signed certificate.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("rediss://127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    fn cli_connection(&self) -> Vec<String> {
+        let mut args = vec!["-p".to_string(), self.port.to_string()];
+        if self.tls {
+            args.extend(["--tls".to_string(), "--insecure".to_string()]);
+        }
+        args
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -163,7 +211,7 @@ impl RedisServer {
     /// Runs `redis-cli` against the server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(cli_binary())
-            .args(["-p", &self.port.to_string()])
+            .args(self.cli_connection())
             .args(args)
             .output()
             .expect("redis-cli runs");

@@ -915,3 +915,38 @@ async fn cluster_mode_is_detected_and_writes_stay_in_one_slot_per_day() {
     let snapshot = ingestor.store().load_inventory().await.unwrap();
     assert_eq!(snapshot.interfaces.len(), 10);
 }
+
+#[tokio::test]
+async fn tls_connections_count_and_certificates_are_verified_by_default() {
+    let server = RedisServer::start_tls();
+    // With verification (the default for rediss://), a self-signed certificate is refused.
+    let verified = RedisConfig {
+        url: server.url().replace("/#insecure", ""),
+        cluster: None,
+        timeout: Duration::from_secs(2),
+    };
+    let err = RedisStore::connect(&verified)
+        .await
+        .err()
+        .expect("an untrusted certificate is refused");
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to Redis at rediss://127.0.0.1:"),
+        "{err}"
+    );
+    // Accepting it (as a test may), batches are counted over TLS.
+    let ingestor = setup(&server, 0).await;
+    let lines = vec![v2(
+        A,
+        "eni-alb",
+        "8.8.8.8",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(outcome.summary.counted, 1);
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    assert_eq!(got["111111111111/eu-west-1"][0].score, 1);
+}
