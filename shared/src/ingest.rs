@@ -584,3 +584,45 @@ fn log_summary(summary: &Summary) {
         "batch summary"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_declares_every_metric_it_carries() {
+        let mut summary = Summary {
+            records: 10,
+            counted: 4,
+            ..Summary::default()
+        };
+        summary.rejected.insert("field_count", 2);
+        let doc = summary.to_emf("ConnectionTracker", 1_795_780_800_000);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "ConnectionTracker");
+        assert_eq!(doc["_aws"]["Timestamp"], 1_795_780_800_000i64);
+        // Every dimension and every declared metric must be a top-level member (EMF spec).
+        for dim in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(doc[dim.as_str().unwrap()].is_string());
+        }
+        let metrics = directive["Metrics"].as_array().unwrap();
+        assert_eq!(metrics.len(), 9);
+        for m in metrics {
+            assert!(doc[m["Name"].as_str().unwrap()].is_u64(), "{m}");
+        }
+        assert_eq!(
+            (
+                doc["Records"].as_u64(),
+                doc["Counted"].as_u64(),
+                doc["Rejected"].as_u64()
+            ),
+            (Some(10), Some(4), Some(2))
+        );
+    }
+
+    #[test]
+    fn timestamps_have_microseconds_and_z() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_795_780_862_123_456_789).unwrap();
+        assert_eq!(rfc3339_micros(t), "2026-11-27T12:01:02.123456Z");
+    }
+}
