@@ -479,38 +479,31 @@ impl<S: CounterStore> Ingestor<S> {
                 })
             }
             FlowEvent::Kinesis { records } => {
-                let mut failures = Vec::new();
-                let mut units = Vec::with_capacity(records.len());
-                let mut sequence_numbers = Vec::with_capacity(records.len());
+                let mut failures: Vec<String> = Vec::new();
                 let mut failed: BTreeMap<&'static str, u64> = BTreeMap::new();
+                let mut reject = |seq: &str, e: DecodeError| {
+                    tracing::error!(sequence_number = %seq, error = %e, "undecodable Kinesis record");
+                    *failed.entry(e.kind()).or_default() += 1;
+                    failures.push(seq.to_string());
+                };
+                let mut units: Vec<(&str, Unit)> = Vec::with_capacity(records.len());
                 for record in &records {
                     match Unit::decode(&record.data, self.config.max_decompressed_bytes) {
-                        Ok(unit) => {
-                            units.push(unit);
-                            sequence_numbers.push(record.sequence_number.clone());
-                        }
-                        Err(e) => {
-                            tracing::error!(sequence_number = %record.sequence_number, error = %e, "undecodable Kinesis record");
-                            *failed.entry(e.kind()).or_default() += 1;
-                            failures.push(record.sequence_number.clone());
-                        }
+                        Ok(unit) => units.push((&record.sequence_number, unit)),
+                        Err(e) => reject(&record.sequence_number, e),
                     }
                 }
                 let mut messages = Vec::with_capacity(units.len());
                 let mut ids = Vec::with_capacity(units.len());
                 let mut kept_sequence_numbers = Vec::with_capacity(units.len());
-                for (unit, seq) in units.iter().zip(&sequence_numbers) {
+                for (seq, unit) in &units {
                     match LogsMessage::parse(&unit.bytes) {
                         Ok(m) => {
                             messages.push(m);
                             ids.push(unit.id.as_str());
-                            kept_sequence_numbers.push(seq.clone());
+                            kept_sequence_numbers.push(seq.to_string());
                         }
-                        Err(e) => {
-                            tracing::error!(sequence_number = %seq, error = %e, "undecodable Kinesis record");
-                            *failed.entry(e.kind()).or_default() += 1;
-                            failures.push(seq.clone());
-                        }
+                        Err(e) => reject(seq, e),
                     }
                 }
                 let mut summary = match self.count(&ids, &messages, now).await {

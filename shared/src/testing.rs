@@ -352,21 +352,23 @@ impl MotoServer {
         disabled: &[&str],
         extra: usize,
     ) -> serde_json::Value {
-        let out = Command::new(venv_tool("python"))
-            .arg(repo_root().join("scripts/moto_estate.py"))
-            .args(["--endpoint", &self.url(), "--table", table])
-            .args(["--accounts", &accounts.join(",")])
-            .args(["--regions", &regions.join(",")])
-            .args(["--disabled", &disabled.join(",")])
-            .args(["--extra", &extra.to_string()])
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "seeding moto failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("the estate as JSON")
+        let script = repo_root().join("scripts/moto_estate.py");
+        let stdout = python(&[
+            script.to_str().expect("a UTF-8 path"),
+            "--endpoint",
+            &self.url(),
+            "--table",
+            table,
+            "--accounts",
+            &accounts.join(","),
+            "--regions",
+            &regions.join(","),
+            "--disabled",
+            &disabled.join(","),
+            "--extra",
+            &extra.to_string(),
+        ]);
+        serde_json::from_slice(&stdout).expect("the estate as JSON")
     }
 
     /// Runs a few lines of boto3 against this server as `account` (for changes between runs).
@@ -378,16 +380,23 @@ impl MotoServer {
              ec2=boto3.client('ec2',**kw)\n{code}\n",
             ep = self.url()
         );
-        let out = Command::new(venv_tool("python"))
-            .args(["-c", &script])
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "boto3 failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        python(&["-c", &script]);
     }
+}
+
+/// Runs the venv's python; panics with its stderr when it fails, else returns its stdout.
+fn python(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(venv_tool("python"))
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python {} failed: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 impl Drop for MotoServer {
