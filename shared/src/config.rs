@@ -46,6 +46,14 @@ pub struct IngestConfig {
     pub default_region: String,
 }
 
+/// Settings of the API function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub redis: RedisConfig,
+    /// Longest `from`/`to` range one request may ask for, in days.
+    pub max_range_days: u32,
+}
+
 /// Settings of the refresh function.
 #[derive(Clone, Debug)]
 pub struct RefreshConfig {
@@ -248,6 +256,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 60,
                 2_592_000,
             )?),
+        })
+    }
+
+    pub fn api(&self) -> Result<ApiConfig, ConfigError> {
+        Ok(ApiConfig {
+            redis: self.redis()?,
+            max_range_days: self.number("API_MAX_RANGE_DAYS", 31u32, 1, 3650)?,
         })
     }
 

@@ -33,7 +33,12 @@ pub fn day_string(day: Date) -> String {
 }
 
 pub fn connections(day: &str, account: &str, region: &str) -> String {
-    format!("{PREFIX}:{{{day}}}:conn:{account}:{region}")
+    format!("{}{}", connections_prefix(day), account_region(account, region))
+}
+
+/// `ct:{DAY}:conn:`: a day's counter key is this followed by a member of the day's index.
+pub fn connections_prefix(day: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:conn:")
 }
 
 pub fn day_index(day: &str) -> String {

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod api;
 pub mod classify;
 pub mod config;
 pub mod discovery;

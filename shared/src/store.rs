@@ -16,7 +16,7 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
 use crate::discovery::{Account, RegionInventory};
-use crate::inventory::{InventoryFile, InventorySnapshot};
+use crate::inventory::{InterfaceFacts, InventoryFile, InventorySnapshot};
 use crate::keys;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,17 @@ pub struct Connection {
     pub dest: String,
     pub dest_port: u16,
     pub score: u64,
+}
+
+/// Score descending, then source, destination and port: the order the API answers in.
+pub fn sort_connections(rows: &mut [Connection]) {
+    rows.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.dest.cmp(&b.dest))
+            .then_with(|| a.dest_port.cmp(&b.dest_port))
+    });
 }
 
 /// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
@@ -102,6 +113,48 @@ pub trait CounterStore: Send + Sync {
         &self,
         batch: &WriteBatch,
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+}
+
+/// What one API request needs from Redis. Everything asked for is fetched in one round trip on
+/// a single node (one per slot, sent at once, in a cluster).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadRequest {
+    /// Days (`YYYY-MM-DD`) whose counters to read.
+    pub days: Vec<String>,
+    /// Only this (account, region); `None`: every account/region counted on those days.
+    pub scope: Option<(String, String)>,
+    /// The accounts list and each account/region's last counted batch.
+    pub accounts: bool,
+    /// Account/regions the refresh knows, with the time of their last refresh.
+    pub refreshed: bool,
+    /// Our public addresses and their names.
+    pub addresses: bool,
+    /// The public interfaces the refresh found.
+    pub interfaces: bool,
+}
+
+/// The answer to a [`ReadRequest`]; parts not asked for are empty.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadResult {
+    /// Per requested day, in order: `account/region` → that day's connections (any order).
+    pub days: Vec<BTreeMap<String, Vec<Connection>>>,
+    pub accounts: Vec<Account>,
+    /// `ACCOUNT:REGION` → time of the last counted batch.
+    pub last_updates: HashMap<String, String>,
+    /// `ACCOUNT:REGION` → time of the last successful refresh.
+    pub refreshed: HashMap<String, String>,
+    /// public address → `account/region/name`
+    pub addresses: HashMap<String, String>,
+    /// Sorted by interface id; unreadable entries are logged and left out.
+    pub interfaces: Vec<InterfaceFacts>,
+}
+
+/// The reads the API makes.
+pub trait ReadStore: Send + Sync {
+    fn read(
+        &self,
+        request: &ReadRequest,
+    ) -> impl Future<Output = Result<ReadResult, StoreError>> + Send;
 }
 
 /// One connection type for single-node and cluster Redis.
@@ -211,6 +264,18 @@ redis.call('HSET', KEYS[7], ARGV[1], ARGV[2])
 return 1
 "#;
 
+/// Reads a whole day in one call. KEYS[1]: the day's index; ARGV[1]: the day's counter-key
+/// prefix (the keys share the index's hash tag, so they live in its slot).
+/// Returns {pair, {member, score, ...}, pair, ...}.
+const READ_DAY_SCRIPT: &str = r#"
+local out = {}
+for _, pair in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  out[#out + 1] = pair
+  out[#out + 1] = redis.call('ZRANGE', ARGV[1] .. pair, 0, -1, 'WITHSCORES')
+end
+return out
+"#;
+
 /// Redis behind the store traits.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -283,6 +348,29 @@ impl RedisStore {
     /// A connection for ad-hoc commands (tests, tools).
     pub fn connection(&self) -> CountingConn {
         self.conn.clone()
+    }
+
+    /// Sends independent commands together: one pipeline on a single node; in a cluster, where
+    /// a pipeline must stay within one slot, each command on its own but all at once. Either
+    /// way the wall time is one round trip. Replies come back in the order of `cmds`.
+    async fn run_all(&self, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.cluster {
+            let sends = cmds.iter().map(|cmd| {
+                let mut conn = self.conn.clone();
+                async move { cmd.query_async::<Value>(&mut conn).await }
+            });
+            Ok(futures::future::try_join_all(sends).await?)
+        } else {
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd);
+            }
+            let mut conn = self.conn.clone();
+            Ok(pipe.query_async(&mut conn).await?)
+        }
     }
 
     /// Writes a whole inventory file in one pipeline (replays and demos).
@@ -371,14 +459,7 @@ impl RedisStore {
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut accounts: Vec<Account> = self
-            .hash(keys::ACCOUNTS)
-            .await?
-            .values()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        accounts.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(accounts)
+        Ok(parse_accounts(self.hash(keys::ACCOUNTS).await?))
     }
 
     /// `ACCOUNT:REGION` → time of the last successful refresh.
@@ -426,43 +507,15 @@ impl RedisStore {
         &self,
         day: &str,
     ) -> Result<BTreeMap<String, Vec<Connection>>, StoreError> {
-        let mut conn = self.conn.clone();
-        let pairs: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::day_index(day))
-            .query_async(&mut conn)
-            .await?;
-        let mut pipe = redis::pipe();
-        for pair in &pairs {
-            let (account, region) = pair.split_once(':').unwrap_or((pair, ""));
-            pipe.cmd("ZRANGE")
-                .arg(keys::connections(day, account, region))
-                .arg(0)
-                .arg(-1)
-                .arg("REV")
-                .arg("WITHSCORES");
-        }
-        let sets: Vec<Vec<(String, u64)>> = if pairs.is_empty() {
-            Vec::new()
-        } else {
-            pipe.query_async(&mut conn).await?
+        let request = ReadRequest {
+            days: vec![day.to_string()],
+            ..ReadRequest::default()
         };
-        let mut out = BTreeMap::new();
-        for (pair, members) in pairs.iter().zip(sets) {
-            let rows = members
-                .into_iter()
-                .filter_map(|(m, score)| {
-                    let (source, dest, dest_port) = keys::parse_connection_member(&m)?;
-                    Some(Connection {
-                        source: source.to_string(),
-                        dest: dest.to_string(),
-                        dest_port,
-                        score,
-                    })
-                })
-                .collect();
-            out.insert(pair.replacen(':', "/", 1), rows);
+        let mut day = self.read(&request).await?.days.pop().unwrap_or_default();
+        for rows in day.values_mut() {
+            sort_connections(rows);
         }
-        Ok(out)
+        Ok(day)
     }
 
     /// Public sources counted without a name on a day (input of the refresh's reverse DNS).
@@ -522,34 +575,16 @@ impl CounterStore for RedisStore {
             }
             cmd
         });
-        let replies: Vec<(u64, u64)> = if self.cluster {
-            // A cluster pipeline must stay within one slot: send each day's script (and the
-            // last-update hash) on its own, all at once, so the batch still costs one round
-            // trip of wall time.
-            let mut conn = self.conn.clone();
-            let writes = scripts.iter().map(|cmd| {
-                let mut conn = conn.clone();
-                async move { cmd.query_async::<(u64, u64)>(&mut conn).await }
-            });
-            let (replies, updated) = futures::join!(futures::future::try_join_all(writes), async {
-                match &last_update {
-                    Some(cmd) => cmd.query_async::<()>(&mut conn).await,
-                    None => Ok(()),
-                }
-            });
-            updated?;
-            replies?
-        } else {
-            let mut pipe = redis::pipe();
-            for cmd in scripts {
-                pipe.add_command(cmd);
-            }
-            if let Some(cmd) = last_update {
-                pipe.add_command(cmd).ignore();
-            }
-            let mut conn = self.conn.clone();
-            pipe.query_async(&mut conn).await?
-        };
+        let n_days = scripts.len();
+        let mut cmds = scripts;
+        cmds.extend(last_update);
+        let replies = self.run_all(cmds).await?;
+        let replies: Vec<(u64, u64)> = replies
+            .into_iter()
+            .take(n_days)
+            .map(redis::from_redis_value)
+            .collect::<Result<_, _>>()
+            .map_err(redis::RedisError::from)?;
         if replies.len() != batch.days.len() {
             return Err(StoreError::Reply(format!(
                 "expected {} script replies, got {}",
@@ -564,6 +599,147 @@ impl CounterStore for RedisStore {
         }
         Ok(outcome)
     }
+}
+
+impl ReadStore for RedisStore {
+    async fn read(&self, request: &ReadRequest) -> Result<ReadResult, StoreError> {
+        let mut cmds = Vec::new();
+        for day in &request.days {
+            cmds.push(match &request.scope {
+                Some((account, region)) => {
+                    let mut cmd = redis::cmd("ZRANGE");
+                    cmd.arg(keys::connections(day, account, region))
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES");
+                    cmd
+                }
+                None => {
+                    let mut cmd = redis::cmd("EVAL");
+                    cmd.arg(READ_DAY_SCRIPT)
+                        .arg(1)
+                        .arg(keys::day_index(day))
+                        .arg(keys::connections_prefix(day));
+                    cmd
+                }
+            });
+        }
+        let hashes: Vec<&str> = [
+            (request.accounts, keys::ACCOUNTS),
+            (request.accounts, keys::LAST_UPDATE),
+            (request.refreshed, keys::REFRESHED),
+            (request.addresses, keys::ADDRESSES),
+            (request.interfaces, keys::INTERFACES),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, key)| wanted.then_some(key))
+        .collect();
+        for key in &hashes {
+            cmds.push(redis::cmd("HGETALL").arg(*key).clone());
+        }
+        let mut replies = self.run_all(cmds).await?.into_iter();
+        let mut result = ReadResult::default();
+        for _ in &request.days {
+            let reply = replies
+                .next()
+                .ok_or_else(|| StoreError::Reply("missing reply for a day".into()))?;
+            let pairs: Vec<(String, Vec<(String, u64)>)> = match &request.scope {
+                Some((account, region)) => vec![(
+                    keys::account_region(account, region),
+                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?,
+                )],
+                None => redis::from_redis_value(reply).map_err(redis::RedisError::from)?,
+            };
+            result.days.push(
+                pairs
+                    .into_iter()
+                    .map(|(pair, members)| (pair.replacen(':', "/", 1), to_connections(members)))
+                    .collect(),
+            );
+        }
+        for key in hashes {
+            let reply = replies
+                .next()
+                .ok_or_else(|| StoreError::Reply(format!("missing reply for {key}")))?;
+            let map: HashMap<String, String> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            match key {
+                keys::ACCOUNTS => result.accounts = parse_accounts(map),
+                keys::LAST_UPDATE => result.last_updates = map,
+                keys::REFRESHED => result.refreshed = map,
+                keys::ADDRESSES => result.addresses = map,
+                _ => result.interfaces = parse_interfaces(map),
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// Connects on first use, so a function whose Redis is down at start still starts and answers
+/// (with an error) instead of failing its init; after that the connection manager reconnects.
+pub struct LazyRedisStore {
+    config: RedisConfig,
+    store: tokio::sync::OnceCell<RedisStore>,
+}
+
+impl LazyRedisStore {
+    pub fn new(config: RedisConfig) -> Self {
+        LazyRedisStore {
+            config,
+            store: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn get(&self) -> Result<&RedisStore, StoreError> {
+        self.store
+            .get_or_try_init(|| RedisStore::connect(&self.config))
+            .await
+    }
+}
+
+impl ReadStore for LazyRedisStore {
+    async fn read(&self, request: &ReadRequest) -> Result<ReadResult, StoreError> {
+        self.get().await?.read(request).await
+    }
+}
+
+fn to_connections(members: Vec<(String, u64)>) -> Vec<Connection> {
+    members
+        .into_iter()
+        .filter_map(|(m, score)| {
+            let (source, dest, dest_port) = keys::parse_connection_member(&m)?;
+            Some(Connection {
+                source: source.to_string(),
+                dest: dest.to_string(),
+                dest_port,
+                score,
+            })
+        })
+        .collect()
+}
+
+fn parse_accounts(map: HashMap<String, String>) -> Vec<Account> {
+    let mut accounts: Vec<Account> = map
+        .values()
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect();
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    accounts
+}
+
+fn parse_interfaces(map: HashMap<String, String>) -> Vec<InterfaceFacts> {
+    let mut interfaces: Vec<InterfaceFacts> = map
+        .into_iter()
+        .filter_map(|(id, json)| match serde_json::from_str(&json) {
+            Ok(facts) => Some(facts),
+            Err(e) => {
+                tracing::warn!(interface = %id, error = %e, "unreadable interface facts skipped");
+                None
+            }
+        })
+        .collect();
+    interfaces.sort_by(|a, b| a.interface_id.cmp(&b.interface_id));
+    interfaces
 }
 
 /// Builds the `EVAL` of one day. The script text travels with each call (a few hundred bytes):

@@ -1,0 +1,47 @@
+//! The `api` Lambda function: API Gateway HTTP API (payload 2.0) and function-URL requests,
+//! answered by `ctrack::api`. Redis is connected on first use, so the function starts and
+//! answers 503 while Redis is away.
+
+use ctrack::api::{Api, Request as ApiRequest};
+use ctrack::config::Env;
+use ctrack::store::LazyRedisStore;
+use lambda_http::http::header::ACCEPT_ENCODING;
+use lambda_http::{run, service_fn, tracing, Body, Error, Request, Response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Env::process().api()?;
+    let api = Api::new(LazyRedisStore::new(config.redis.clone()), &config);
+    let api = &api;
+    run(service_fn(move |request: Request| async move {
+        let accepts_gzip = request
+            .headers()
+            .get_all(ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("gzip"));
+        let today = time::OffsetDateTime::now_utc().date();
+        let answer = api
+            .handle(
+                ApiRequest {
+                    method: request.method().as_str(),
+                    path: request.uri().path(),
+                    query: request.uri().query().unwrap_or(""),
+                    accepts_gzip,
+                },
+                today,
+            )
+            .await;
+        let mut response = Response::builder().status(answer.status);
+        for (name, value) in &answer.headers {
+            response = response.header(*name, value);
+        }
+        let body = match String::from_utf8(answer.body) {
+            Ok(text) => Body::Text(text),
+            Err(bytes) => Body::Binary(bytes.into_bytes()),
+        };
+        Ok::<_, Error>(response.body(body)?)
+    }))
+    .await
+}
