@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# End to end through the Lambda runtime: the ingest function under `cargo lambda watch`, invoked
-# with the sample events by `cargo lambda invoke`, counting into a throw-away redis-server.
+# End to end through the Lambda runtime: the three functions under `cargo lambda watch`, invoked
+# with the sample events by `cargo lambda invoke` (and the API over HTTP with curl), against a
+# throw-away redis-server and moto.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-ensure_apt redis-server redis-server jq jq
+ensure_apt redis-server redis-server jq jq curl curl
 ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
 
 work=$(mktemp -d)
@@ -78,4 +79,41 @@ score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:111111111111:eu-
   "$(printf '8.8.8.8\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443')")
 [ "$score" = 2 ] || fail "expected score 2 after a redelivery, got $score"
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
-log "e2e through cargo lambda (ingest, refresh): ok"
+log "the api function: over HTTP at /lambda-url/api/ and with HTTP API events"
+API="http://127.0.0.1:$lambda_port/lambda-url/api"
+status_of() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
+[ "$(status_of "$API/health")" = 200 ] && [ "$(cat "$work/body")" = OK ] || fail "/health: $(cat "$work/body")"
+[ "$(status_of "$API/connections?date=2026-11-27")" = 200 ] || fail "/connections: $(cat "$work/body")"
+jq -e --arg lb "$alb_dns" '
+  (.["111111111111/eu-west-1"][0] == {"source":"8.8.8.8","dest":"shop-1234567890.eu-west-1.elb.amazonaws.com","dest_port":443,"score":2})
+  and (.["555555555555/eu-west-1"] | any(.dest == $lb and .score == 1))' "$work/body" >/dev/null \
+  || fail "/connections shape or counts: $(cat "$work/body")"
+cp "$work/body" "$work/day.json"
+[ "$(status_of --compressed "$API/connections/111111111111/eu-west-1?from=2026-11-21&to=2026-11-27")" = 200 ] \
+  || fail "range: $(cat "$work/body")"
+jq -e -s '.[0]["111111111111/eu-west-1"] == .[1] and (.[1] | length) > 3' "$work/day.json" "$work/body" >/dev/null \
+  || fail "a week with one day of data should answer that day: $(cat "$work/body")"
+[ "$(status_of "$API/public-endpoints/555555555555/eu-west-1")" = 200 ] || fail "/public-endpoints"
+jq -e --arg lb "$alb_dns" 'any(.name == $lb and .kind == "load_balancer" and .score == 1)' "$work/body" >/dev/null \
+  || fail "/public-endpoints should list the ALB with its connection: $(cat "$work/body")"
+[ "$(status_of "$API/connections/12345/eu-west-1")" = 400 ] || fail "bad account id should be a 400"
+[ "$(jq -r .parameter "$work/body")" = account_id ] || fail "400 should name account_id: $(cat "$work/body")"
+[ "$(status_of "$API/nope")" = 404 ] || fail "unknown route should be a 404"
+[ "$(status_of -X POST "$API/accounts")" = 405 ] || fail "POST should be a 405"
+[ "$(status_of "$API/openapi.json")" = 200 ] && jq -e '.paths["/public-endpoints"]' "$work/body" >/dev/null \
+  || fail "/openapi.json"
+for event in events/api-*.json; do
+  out=$(invoke_fn api --data-file "$event") || fail "invoke api with $event: $out"
+  want=200
+  [ "$event" = events/api-bad-account.json ] && want=400
+  [ "$(jq -r .statusCode <<<"$out")" = "$want" ] || fail "$event: expected $want, got $out"
+  if [ "$event" = events/api-connections-gzip.json ]; then
+    [ "$(jq -r .isBase64Encoded <<<"$out")" = true ] || fail "gzip answer should be base64: $out"
+    jq -r .body <<<"$out" | base64 -d | gunzip | jq -e '.["111111111111/eu-west-1"]' >/dev/null \
+      || fail "gzip body should be the JSON"
+  else
+    echo "$(basename "$event") -> $(jq -r .statusCode <<<"$out") $(jq -r .body <<<"$out" | head -c 160)"
+  fi
+done
+
+log "e2e through cargo lambda (ingest, refresh, api): ok"

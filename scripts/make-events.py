@@ -116,3 +116,64 @@ write("inventory.json", {
     },
     "formats": {},
 })
+
+
+def http_api(method, path, query=None, path_parameters=None):
+    """An API Gateway HTTP API (payload 2.0) request, shaped like
+    `sam local generate-event apigateway http-api-proxy`."""
+    query = query or {}
+    raw_query = "&".join(f"{k}={v}" for k, v in query.items())
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": {
+            "accept": "application/json",
+            "accept-encoding": "gzip",
+            "host": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
+            "user-agent": "ctrack/0.1",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": A,
+            "apiId": "abcdef1234",
+            "domainName": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abcdef1234",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "192.0.2.10", "userAgent": "ctrack/0.1"},
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "27/Nov/2026:12:00:00 +0000",
+            "timeEpoch": START * 1000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+# Without accept-encoding, so `cargo lambda invoke` prints readable JSON.
+def plain(event):
+    del event["headers"]["accept-encoding"]
+    return event
+
+
+write("api-health.json", plain(http_api("GET", "/health")))
+write("api-accounts.json", plain(http_api("GET", "/accounts")))
+write("api-connections.json", plain(http_api("GET", "/connections", {"date": "2026-11-27"})))
+write("api-connections-account.json", plain(http_api(
+    "GET", f"/connections/{A}/eu-west-1", {"from": "2026-11-21", "to": "2026-11-27"},
+    {"account_id": A, "region": "eu-west-1"})))
+write("api-endpoints.json", plain(http_api("GET", "/endpoints", {"date": "2026-11-27"})))
+write("api-account-connections.json", plain(http_api(
+    "GET", "/account-connections", {"date": "2026-11-27", "include": "office"})))
+write("api-addresses.json", plain(http_api("GET", "/addresses", {"q": "nat"})))
+write("api-public-endpoints.json", plain(http_api("GET", "/public-endpoints", {"date": "2026-11-27"})))
+write("api-bad-account.json", plain(http_api(
+    "GET", "/connections/12345/eu-west-1", None, {"account_id": "12345", "region": "eu-west-1"})))
+write("api-connections-gzip.json", http_api("GET", "/connections", {"date": "2026-11-27"}))

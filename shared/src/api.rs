@@ -173,7 +173,10 @@ const ROUTES: &[(&str, Route)] = &[
     ("/endpoints/{account_id}/{region}", Route::EndpointsOf),
     ("/account-connections", Route::AccountConnections),
     ("/public-endpoints", Route::PublicEndpoints),
-    ("/public-endpoints/{account_id}/{region}", Route::PublicEndpointsOf),
+    (
+        "/public-endpoints/{account_id}/{region}",
+        Route::PublicEndpointsOf,
+    ),
 ];
 
 /// The path templates the router serves.
@@ -246,7 +249,10 @@ impl<S: ReadStore> Api<S> {
             });
         }
         let route = *matched.value;
-        let scope = match (matched.params.get("account_id"), matched.params.get("region")) {
+        let scope = match (
+            matched.params.get("account_id"),
+            matched.params.get("region"),
+        ) {
             (Some(account), Some(region)) => Some(scope(account, region)?),
             _ => None,
         };
@@ -761,9 +767,7 @@ pub fn openapi() -> serde_json::Value {
         json!({"type": "object", "description": "keyed by account_id/region",
                "additionalProperties": {"type": "array", "items": item}})
     };
-    let get = |summary: &str, parameters: Vec<serde_json::Value>, responses: serde_json::Value| {
-        json!({"get": {"summary": summary, "parameters": parameters, "responses": responses}})
-    };
+    let get = |summary: &str, parameters: Vec<serde_json::Value>, responses: serde_json::Value| json!({"get": {"summary": summary, "parameters": parameters, "responses": responses}});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -925,9 +929,8 @@ mod tests {
 
     #[test]
     fn days_sum_and_known_pairs_are_listed_empty() {
-        let day = |rows: Vec<Connection>| {
-            BTreeMap::from([("111111111111/eu-west-1".to_string(), rows)])
-        };
+        let day =
+            |rows: Vec<Connection>| BTreeMap::from([("111111111111/eu-west-1".to_string(), rows)]);
         let read = ReadResult {
             days: vec![
                 day(vec![conn("a", "x", 443, 2), conn("b", "x", 443, 1)]),

@@ -33,7 +33,11 @@ pub fn day_string(day: Date) -> String {
 }
 
 pub fn connections(day: &str, account: &str, region: &str) -> String {
-    format!("{}{}", connections_prefix(day), account_region(account, region))
+    format!(
+        "{}{}",
+        connections_prefix(day),
+        account_region(account, region)
+    )
 }
 
 /// `ct:{DAY}:conn:`: a day's counter key is this followed by a member of the day's index.

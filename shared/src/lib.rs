@@ -1,9 +1,9 @@
 //! connection-tracker's domain logic: who from outside our private networks connects to which
 //! public endpoint, on which port, how often. Nothing here knows about Lambda.
 
+pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod api;
 pub mod classify;
 pub mod config;
 pub mod discovery;
