@@ -388,6 +388,93 @@ impl DynamoAccounts {
     }
 }
 
+impl DynamoAccounts {
+    /// Adds an account, or replaces the item of one already listed.
+    pub async fn put(&self, account: &Account) -> Result<(), DiscoveryError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_from_account(account)))
+            .send()
+            .await
+            .map_err(call_error("dynamodb:PutItem"))?;
+        Ok(())
+    }
+
+    /// Sets `enabled`; an account not in the table is an error, not a new item.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), DiscoveryError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("account_id", AttributeValue::S(id.to_string()))
+            .update_expression("SET enabled = :e")
+            .condition_expression("attribute_exists(account_id)")
+            .expression_attribute_values(":e", AttributeValue::Bool(enabled))
+            .send()
+            .await
+            .map_err(|e| not_listed(id, "dynamodb:UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Removes an account's item; an account not in the table is an error.
+    pub async fn remove(&self, id: &str) -> Result<(), DiscoveryError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("account_id", AttributeValue::S(id.to_string()))
+            .condition_expression("attribute_exists(account_id)")
+            .send()
+            .await
+            .map_err(|e| not_listed(id, "dynamodb:DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+fn not_listed<E, R>(
+    id: &str,
+    call: &'static str,
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> DiscoveryError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    if e.code() == Some("ConditionalCheckFailedException") {
+        DiscoveryError::Call {
+            call,
+            message: format!("account {id} is not in the accounts table"),
+        }
+    } else {
+        call_error(call)(e)
+    }
+}
+
+/// The item of an account, as [`account_from_item`] reads it back.
+pub fn item_from_account(account: &Account) -> std::collections::HashMap<String, AttributeValue> {
+    let mut item = std::collections::HashMap::from([
+        ("account_id".to_string(), AttributeValue::S(account.id.clone())),
+        ("name".to_string(), AttributeValue::S(account.name.clone())),
+        ("enabled".to_string(), AttributeValue::Bool(account.enabled)),
+    ]);
+    if !account.regions.is_empty() {
+        item.insert(
+            "regions".into(),
+            AttributeValue::L(
+                account
+                    .regions
+                    .iter()
+                    .map(|r| AttributeValue::S(r.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(arn) = &account.role_arn {
+        item.insert("role_arn".into(), AttributeValue::S(arn.clone()));
+    }
+    item
+}
+
 /// One item of the accounts table; `Err` names what is wrong with it.
 pub fn account_from_item(
     item: &std::collections::HashMap<String, AttributeValue>,
