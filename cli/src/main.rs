@@ -1,14 +1,25 @@
-//! `ctrack`: the connection-tracker command line.
+//! `ctrack`: the connection-tracker command line. The work is in the `ctrack_cli` library
+//! (client, report, scan, graph) and in `ctrack` (ingest, store, the accounts table).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
-use ctrack::config::Env;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ctrack::config::{is_region, Env};
+use ctrack::discovery::{Account, AccountSource};
 use ctrack::ingest::{IngestError, Ingestor, Summary};
 use ctrack::inventory::InventoryFile;
 use ctrack::payload::{DecodeError, FlowEvent};
 use ctrack::store::RedisStore;
+use ctrack_cli::client::{ApiClient, Auth};
+use ctrack_cli::graph::{self, AccountSource as GraphSource};
+use ctrack_cli::report::{self, AccountInfo, Format};
+use ctrack_cli::scan::{self, Endpoint, Outcome};
+use indicatif::{ProgressBar, ProgressStyle};
+use time::Date;
 
 #[derive(Parser)]
 #[command(
@@ -37,9 +48,248 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every connection of a range, one row per account/region, destination, port and source,
+    /// scores summed over the days; sorted by account, region, destination, port.
+    Connections {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// First day: YYYY-MM-DD, or Nd for the last N days (7d: today and the 6 before).
+        #[arg(long, default_value = "1d")]
+        from: String,
+        /// Last day (YYYY-MM-DD); default today (UTC).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only connections to ports other than the expected ones (--expected-ports).
+        #[arg(long)]
+        suspicious: bool,
+        /// Ports that are not suspicious.
+        #[arg(long, value_delimiter = ',', default_value = "443,0")]
+        expected_ports: Vec<u16>,
+        #[arg(short, long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+        /// Days fetched at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Probe every endpoint that got connections: HTTPS GET on 443/8443, HTTP otherwise,
+    /// certificates not verified. 401/403 (protected) shows green.
+    ScanEndpoints {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Hide endpoints that ask for credentials (401/403).
+        #[arg(long)]
+        public_only: bool,
+        /// Probes in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds before a probe counts as timed out.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        /// The day whose endpoints to probe (YYYY-MM-DD); default today.
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Draw which accounts connect to which (from /account-connections), edges weighted by
+    /// score. FILE.svg is laid out here (no Graphviz needed); FILE.dot is Graphviz input.
+    Graph {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Sources to keep as their own nodes (network names, e.g. office).
+        #[arg(long, value_delimiter = ',')]
+        include: Vec<String>,
+        /// First day (YYYY-MM-DD or Nd); default today.
+        #[arg(long, default_value = "1d")]
+        from: String,
+        /// Last day (YYYY-MM-DD); default today.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file: .svg or .dot
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// The DynamoDB accounts table the refresh reads (AWS credentials and region from the
+    /// usual chain; AWS_ENDPOINT_URL points it at a local emulator).
+    Accounts {
+        /// Table name.
+        #[arg(long, env = "ACCOUNTS_TABLE")]
+        table: String,
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[derive(Subcommand)]
+enum AccountsAction {
+    /// List the accounts.
+    List,
+    /// Add an account, or replace one already listed.
+    Add {
+        #[arg(value_parser = account_id)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Regions to scan; default the refresh's REGIONS.
+        #[arg(long, value_delimiter = ',', value_parser = region)]
+        regions: Vec<String>,
+        /// Role to assume; default arn:aws:iam::ID:role/ROLE_NAME.
+        #[arg(long, value_parser = role_arn)]
+        role_arn: Option<String>,
+    },
+    /// Stop monitoring an account; it stays in the table.
+    Disable {
+        #[arg(value_parser = account_id)]
+        id: String,
+    },
+    /// Monitor a disabled account again.
+    Enable {
+        #[arg(value_parser = account_id)]
+        id: String,
+    },
+    /// Remove an account from the table.
+    Remove {
+        #[arg(value_parser = account_id)]
+        id: String,
+    },
+}
+
+fn account_id(v: &str) -> Result<String, String> {
+    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(v.to_string())
+    } else {
+        Err("an AWS account id is 12 digits".into())
+    }
+}
+
+fn region(v: &str) -> Result<String, String> {
+    if is_region(v) {
+        Ok(v.to_string())
+    } else {
+        Err("not an AWS region (e.g. eu-west-1)".into())
+    }
+}
+
+fn role_arn(v: &str) -> Result<String, String> {
+    if v.starts_with("arn:aws") && v.contains(":role/") {
+        Ok(v.to_string())
+    } else {
+        Err("expected arn:aws:iam::ACCOUNT:role/NAME".into())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AuthMode {
+    /// Bearer when a token is given, IAM for an execute-api URL, else none.
+    Auto,
+    /// SigV4-signed with the AWS credential chain (an AWS_IAM API).
+    Iam,
+    /// Authorization: Bearer TOKEN (a JWT API).
+    Bearer,
+    None,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// The API's URL, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
+    #[arg(env = "CTRACK_URL")]
+    url: String,
+    #[arg(long, value_enum, env = "CTRACK_AUTH", default_value_t = AuthMode::Auto)]
+    auth: AuthMode,
+    /// Bearer token for a JWT-protected API.
+    #[arg(long, env = "CTRACK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Region to sign for; default the one in the URL, else the AWS region setting.
+    #[arg(long)]
+    region: Option<String>,
+    /// Seconds to wait for each API request.
+    #[arg(long, default_value_t = 60.0)]
+    request_timeout: f64,
+}
+
+impl ApiArgs {
+    async fn client(&self) -> Result<ApiClient> {
+        let host = self
+            .url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .unwrap_or("");
+        let url_region = host
+            .strip_suffix(".amazonaws.com")
+            .and_then(|h| h.split(".execute-api.").nth(1))
+            .map(String::from);
+        let mode = match self.auth {
+            AuthMode::Auto if self.token.is_some() => AuthMode::Bearer,
+            AuthMode::Auto if url_region.is_some() => AuthMode::Iam,
+            AuthMode::Auto => AuthMode::None,
+            other => other,
+        };
+        let auth = match mode {
+            AuthMode::Bearer => Auth::Bearer(
+                self.token
+                    .clone()
+                    .ok_or_else(|| anyhow!("--auth bearer needs --token or CTRACK_TOKEN"))?,
+            ),
+            AuthMode::Iam => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let credentials = sdk.credentials_provider().ok_or_else(|| {
+                    anyhow!("--auth iam needs AWS credentials (environment, profile or SSO)")
+                })?;
+                let region = self
+                    .region
+                    .clone()
+                    .or(url_region)
+                    .or_else(|| sdk.region().map(|r| r.to_string()))
+                    .ok_or_else(|| anyhow!("--auth iam needs --region or AWS_REGION"))?;
+                Auth::SigV4 {
+                    credentials,
+                    region,
+                }
+            }
+            _ => Auth::None,
+        };
+        Ok(ApiClient::new(
+            &self.url,
+            auth,
+            Duration::from_secs_f64(self.request_timeout),
+        )?)
+    }
+}
+
+/// A progress bar on a terminal; hidden when stderr is piped or redirected.
+fn progress(len: usize, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn today() -> Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+fn range(from: &str, to: Option<&str>) -> Result<(Date, Date)> {
+    let today = today();
+    let to = match to {
+        Some(t) => report::parse_date(t).map_err(|e| anyhow!("--to {e}"))?,
+        None => today,
+    };
+    let from = report::parse_from(from, to).map_err(|e| anyhow!("--from {e}"))?;
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    Ok((from, to))
+}
+
+#[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -48,7 +298,198 @@ async fn main() -> Result<()> {
             inventory,
             json,
         } => replay(&paths, inventory.as_deref(), json).await,
+        Command::Connections {
+            api,
+            from,
+            to,
+            suspicious,
+            expected_ports,
+            output,
+            concurrency,
+        } => {
+            let client = api.client().await?;
+            let (from, to) = range(&from, to.as_deref())?;
+            let days = report::days(from, to).map_err(|e| anyhow!(e))?;
+            let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
+            let bar = progress(days.len(), "days");
+            let connections =
+                report::fetch_connections(&client, &days, concurrency, || bar.inc(1)).await?;
+            bar.finish_and_clear();
+            let expected: BTreeSet<u16> = expected_ports.into_iter().collect();
+            let rows = report::rows(&accounts, &connections, suspicious.then_some(&expected));
+            print!("{}", report::render(&rows, output));
+            Ok(())
+        }
+        Command::ScanEndpoints {
+            api,
+            public_only,
+            concurrency,
+            timeout,
+            date,
+        } => scan_endpoints(api, public_only, concurrency, timeout, date).await,
+        Command::Graph {
+            api,
+            include,
+            from,
+            to,
+            output,
+        } => {
+            let client = api.client().await?;
+            let (from, to) = range(&from, to.as_deref())?;
+            let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
+            let (from, to, include) = (from.to_string(), to.to_string(), include.join(","));
+            let mut query = vec![("from", from.as_str()), ("to", to.as_str())];
+            if !include.is_empty() {
+                query.push(("include", include.as_str()));
+            }
+            let connections: BTreeMap<String, Vec<GraphSource>> =
+                client.get("/account-connections", &query).await?;
+            let graph = graph::build(&accounts, &connections);
+            let text = match output.extension().and_then(|e| e.to_str()) {
+                Some("dot" | "gv") => graph::to_dot(&graph),
+                Some("svg") => graph::to_svg(&graph).map_err(|e| anyhow!("layout failed: {e}"))?,
+                _ => bail!("{}: the output must end in .svg or .dot", output.display()),
+            };
+            std::fs::write(&output, text)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "{}: {} accounts, {} edges",
+                output.display(),
+                graph.nodes.len(),
+                graph.edges.len()
+            );
+            Ok(())
+        }
+        Command::Accounts { table, action } => accounts(&table, action).await,
     }
+}
+
+async fn scan_endpoints(
+    api: ApiArgs,
+    public_only: bool,
+    concurrency: usize,
+    timeout: f64,
+    date: Option<String>,
+) -> Result<()> {
+    let client = api.client().await?;
+    let mut query = Vec::new();
+    if let Some(d) = &date {
+        report::parse_date(d).map_err(|e| anyhow!("--date {e}"))?;
+        query.push(("date", d.as_str()));
+    }
+    let endpoints: BTreeMap<String, Vec<Endpoint>> = client.get("/endpoints", &query).await?;
+    let targets = scan::targets(&endpoints);
+    let bar = progress(targets.len(), "probing");
+    let color = std::io::stdout().is_terminal();
+    let paint = |style: anstyle::Style, text: String| {
+        if color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text
+        }
+    };
+    let green = anstyle::AnsiColor::Green.on_default().bold();
+    let yellow = anstyle::AnsiColor::Yellow.on_default().bold();
+    let red = anstyle::AnsiColor::Red.on_default();
+    let total = targets.len();
+    let probes = scan::probe_all(
+        targets,
+        concurrency,
+        Duration::from_secs_f64(timeout),
+        |p| {
+            bar.inc(1);
+            let line = match &p.outcome {
+                Outcome::Answered { status, body } => {
+                    let style = if p.outcome.is_protected() {
+                        green
+                    } else {
+                        yellow
+                    };
+                    (!(public_only && p.outcome.is_protected())).then(|| {
+                        paint(
+                            style,
+                            format!("{} {} {status} {body}", p.target.account, p.target.url),
+                        )
+                    })
+                }
+                Outcome::TimedOut => Some(paint(
+                    red,
+                    format!("{} {} timed out", p.target.account, p.target.url),
+                )),
+                Outcome::Failed(e) => Some(paint(
+                    red,
+                    format!("{} {} error: {e}", p.target.account, p.target.url),
+                )),
+            };
+            if let Some(line) = line {
+                bar.suspend(|| println!("{line}"));
+            }
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let count = |f: &dyn Fn(&Outcome) -> bool| probes.iter().filter(|p| f(&p.outcome)).count();
+    eprintln!(
+        "{total} probed: {} answered ({} protected), {} timed out, {} failed",
+        count(&|o| matches!(o, Outcome::Answered { .. })),
+        count(&|o| o.is_protected()),
+        count(&|o| matches!(o, Outcome::TimedOut)),
+        count(&|o| matches!(o, Outcome::Failed(_))),
+    );
+    Ok(())
+}
+
+async fn accounts(table: &str, action: AccountsAction) -> Result<()> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let dynamo = ctrack::aws::DynamoAccounts::new(&sdk, table);
+    match action {
+        AccountsAction::List => {
+            let list = dynamo.accounts().await?;
+            println!("account_id\tname\tenabled\tregions\trole_arn");
+            for a in list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.name,
+                    a.enabled,
+                    a.regions.join(","),
+                    a.role_arn.unwrap_or_default()
+                );
+            }
+        }
+        AccountsAction::Add {
+            id,
+            name,
+            regions,
+            role_arn,
+        } => {
+            dynamo
+                .put(&Account {
+                    id: id.clone(),
+                    name,
+                    regions,
+                    role_arn,
+                    enabled: true,
+                })
+                .await?;
+            eprintln!("{id} added to {table}");
+        }
+        AccountsAction::Disable { id } => {
+            dynamo.set_enabled(&id, false).await?;
+            eprintln!("{id} disabled");
+        }
+        AccountsAction::Enable { id } => {
+            dynamo.set_enabled(&id, true).await?;
+            eprintln!("{id} enabled");
+        }
+        AccountsAction::Remove { id } => {
+            dynamo.remove(&id).await?;
+            eprintln!("{id} removed from {table}");
+        }
+    }
+    Ok(())
 }
 
 /// The event files under `paths`, in a stable order.

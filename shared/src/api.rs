@@ -529,14 +529,21 @@ fn parse_date(name: &'static str, value: &str) -> Result<Date, ApiError> {
 /// refresh knows appear with an empty list when nothing was counted, as the original listed
 /// every configured account.
 fn connections_by_pair(read: ReadResult) -> BTreeMap<String, Vec<Connection>> {
-    let mut out: BTreeMap<String, Vec<Connection>> = read
-        .refreshed
-        .keys()
-        .map(|pair| (pair.replacen(':', "/", 1), Vec::new()))
-        .collect();
-    let single_day = read.days.len() == 1;
+    let known = read.refreshed.keys().map(|pair| pair.replacen(':', "/", 1));
+    sum_days(read.days, known)
+}
+
+/// Days of connections (`account/region` → rows) summed into one, each list in API order;
+/// `known` account/regions are listed even when empty.
+pub fn sum_days(
+    days: Vec<BTreeMap<String, Vec<Connection>>>,
+    known: impl IntoIterator<Item = String>,
+) -> BTreeMap<String, Vec<Connection>> {
+    let mut out: BTreeMap<String, Vec<Connection>> =
+        known.into_iter().map(|pair| (pair, Vec::new())).collect();
+    let single_day = days.len() == 1;
     let mut summed: HashMap<String, HashMap<(String, String, u16), u64>> = HashMap::new();
-    for day in read.days {
+    for day in days {
         for (pair, rows) in day {
             if single_day {
                 out.insert(pair, rows);

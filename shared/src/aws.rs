@@ -453,7 +453,10 @@ where
 /// The item of an account, as [`account_from_item`] reads it back.
 pub fn item_from_account(account: &Account) -> std::collections::HashMap<String, AttributeValue> {
     let mut item = std::collections::HashMap::from([
-        ("account_id".to_string(), AttributeValue::S(account.id.clone())),
+        (
+            "account_id".to_string(),
+            AttributeValue::S(account.id.clone()),
+        ),
         ("name".to_string(), AttributeValue::S(account.name.clone())),
         ("enabled".to_string(), AttributeValue::Bool(account.enabled)),
     ]);

@@ -405,3 +405,77 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// Serves an [`Api`] over plain HTTP/1.1 on a free loopback port, for clients under test (the
+/// `ctrack` command). One request per connection; the headers of every request are kept.
+pub struct ServedApi {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+}
+
+pub async fn serve_api<S: crate::store::ReadStore + 'static>(
+    api: crate::api::Api<S>,
+    today: time::Date,
+) -> ServedApi {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let api = std::sync::Arc::new(api);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (api, seen) = (api.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = head.split("\r\n");
+                let mut first = lines.next().unwrap_or("").split(' ');
+                let method = first.next().unwrap_or("").to_string();
+                let target = first.next().unwrap_or("/").to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let accepts_gzip = headers
+                    .iter()
+                    .any(|(k, v)| k == "accept-encoding" && v.contains("gzip"));
+                seen.lock().expect("not poisoned").push(headers);
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let response = api
+                    .handle(
+                        crate::api::Request {
+                            method: &method,
+                            path,
+                            query,
+                            accepts_gzip,
+                        },
+                        today,
+                    )
+                    .await;
+                let mut out = format!(
+                    "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    response.status,
+                    response.body.len()
+                );
+                for (name, value) in &response.headers {
+                    out.push_str(&format!("{name}: {value}\r\n"));
+                }
+                out.push_str("\r\n");
+                let _ = socket.write_all(out.as_bytes()).await;
+                let _ = socket.write_all(&response.body).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    ServedApi { url, requests }
+}

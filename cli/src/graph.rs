@@ -1,0 +1,191 @@
+//! `ctrack graph`: which of our accounts connect to which, from `/account-connections`. Written
+//! as Graphviz DOT, or as SVG laid out in-process by layout-rs (no Graphviz needed).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::report::AccountInfo;
+
+/// `/account-connections` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct AccountSource {
+    pub source: String,
+    pub score: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Graph {
+    /// node id (account id, or an included source's name) → label
+    pub nodes: BTreeMap<String, String>,
+    /// (from, to) → summed score
+    pub edges: BTreeMap<(String, String), u64>,
+}
+
+/// Account-level graph: regions are folded into their account, scores summed. Traffic inside
+/// one account (across its regions) is not an edge.
+pub fn build(
+    accounts: &BTreeMap<String, AccountInfo>,
+    connections: &BTreeMap<String, Vec<AccountSource>>,
+) -> Graph {
+    let label = |id: &str| match accounts.get(id) {
+        Some(a) if a.name != id => format!("{} ({id})", a.name),
+        _ => id.to_string(),
+    };
+    let mut graph = Graph::default();
+    for (pair, sources) in connections {
+        let to = pair.split('/').next().unwrap_or(pair);
+        for s in sources {
+            // `account/region` collapses to the account; an included name stays whole.
+            let from = match s.source.split_once('/') {
+                Some((account, _)) => account,
+                None => s.source.as_str(),
+            };
+            if from == to || s.score == 0 {
+                continue;
+            }
+            for id in [from, to] {
+                graph
+                    .nodes
+                    .entry(id.to_string())
+                    .or_insert_with(|| label(id));
+            }
+            *graph
+                .edges
+                .entry((from.to_string(), to.to_string()))
+                .or_default() += s.score;
+        }
+    }
+    graph
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn is_account(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn to_dot(graph: &Graph) -> String {
+    let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
+    for (id, label) in &graph.nodes {
+        let shape = if is_account(id) {
+            ""
+        } else {
+            ", shape=ellipse"
+        };
+        out.push_str(&format!(
+            "  {} [label={}{shape}];\n",
+            quoted(id),
+            quoted(label)
+        ));
+    }
+    let heaviest = graph.edges.values().copied().max().unwrap_or(1).max(1) as f64;
+    for ((from, to), score) in &graph.edges {
+        // Width grows with the score's share of the heaviest edge: 1 to 5.
+        let width = 1.0 + 4.0 * (*score as f64).ln_1p() / heaviest.ln_1p();
+        out.push_str(&format!(
+            "  {} -> {} [label={}, penwidth={width:.1}];\n",
+            quoted(from),
+            quoted(to),
+            quoted(&score.to_string())
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Lays the graph out and draws it as SVG.
+pub fn to_svg(graph: &Graph) -> Result<String, String> {
+    use layout::backends::svg::SVGWriter;
+    use layout::gv::{DotParser, GraphBuilder};
+    if graph.nodes.is_empty() {
+        // Nothing to lay out (layout-rs wants at least one node): say so in the picture.
+        return Ok(concat!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40">"#,
+            r#"<text x="10" y="25">no connections between accounts</text></svg>"#,
+            "\n"
+        )
+        .to_string());
+    }
+    let dot = to_dot(graph);
+    let mut parser = DotParser::new(&dot);
+    let ast = parser.process()?;
+    let mut builder = GraphBuilder::new();
+    builder.visit_graph(&ast);
+    let mut visual = builder.get();
+    let mut svg = SVGWriter::new();
+    visual.do_it(false, false, false, &mut svg);
+    Ok(svg.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_fold_into_accounts_and_included_names_stay() {
+        let accounts = BTreeMap::from([(
+            "111111111111".to_string(),
+            AccountInfo {
+                name: "shop".into(),
+                last_update: None,
+            },
+        )]);
+        let s = |source: &str, score| AccountSource {
+            source: source.into(),
+            score,
+        };
+        let connections = BTreeMap::from([
+            (
+                "111111111111/eu-west-1".to_string(),
+                vec![
+                    s("222222222222/eu-west-1", 5),
+                    s("222222222222/us-east-1", 2),
+                    s("111111111111/us-east-1", 9),
+                    s("office", 1),
+                ],
+            ),
+            (
+                "222222222222/us-east-1".to_string(),
+                vec![s("111111111111/eu-west-1", 3)],
+            ),
+        ]);
+        let graph = build(&accounts, &connections);
+        assert_eq!(
+            graph.nodes,
+            BTreeMap::from([
+                (
+                    "111111111111".to_string(),
+                    "shop (111111111111)".to_string()
+                ),
+                ("222222222222".to_string(), "222222222222".to_string()),
+                ("office".to_string(), "office".to_string()),
+            ])
+        );
+        let edges: Vec<(&str, &str, u64)> = graph
+            .edges
+            .iter()
+            .map(|((f, t), w)| (f.as_str(), t.as_str(), *w))
+            .collect();
+        assert_eq!(
+            edges,
+            [
+                ("111111111111", "222222222222", 3),
+                ("222222222222", "111111111111", 7),
+                ("office", "111111111111", 1),
+            ]
+        );
+        let dot = to_dot(&graph);
+        assert!(dot.contains(r#""222222222222" -> "111111111111" [label="7", penwidth=5.0];"#));
+        assert!(dot.contains(r#""office" [label="office", shape=ellipse];"#));
+        assert_eq!(
+            to_dot(&Graph {
+                nodes: BTreeMap::from([("a\"b".into(), "x\\y".into())]),
+                edges: BTreeMap::new()
+            }),
+            "digraph accounts {\n  node [shape=box];\n  \"a\\\"b\" [label=\"x\\\\y\", shape=ellipse];\n}\n"
+        );
+    }
+}

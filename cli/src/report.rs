@@ -1,0 +1,300 @@
+//! `ctrack connections`: every connection of a range, one row each, as the weekly report had it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ctrack::store::Connection;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::client::{ApiClient, ClientError};
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration};
+
+/// `/accounts` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub name: String,
+    pub last_update: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Row {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub dest: String,
+    pub dest_port: u16,
+    pub source: String,
+    pub score: u64,
+}
+
+pub const COLUMNS: [&str; 7] = [
+    "account_id",
+    "account_name",
+    "region",
+    "dest",
+    "dest_port",
+    "source",
+    "score",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table.
+    Text,
+    /// One JSON array of rows.
+    Json,
+    /// Tab-separated with a header line (the weekly report's input).
+    Tsv,
+}
+
+/// `--from`: a date, or `Nd` for the last N days up to and including `today`.
+pub fn parse_from(value: &str, today: Date) -> Result<Date, String> {
+    if let Some(n) = value.strip_suffix('d') {
+        let n: i64 = n
+            .parse()
+            .ok()
+            .filter(|n| (1..=3650).contains(n))
+            .ok_or_else(|| format!("{value:?}: expected Nd with N from 1 to 3650, e.g. 7d"))?;
+        return Ok(today - Duration::days(n - 1));
+    }
+    parse_date(value)
+}
+
+pub fn parse_date(value: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(value, &format).map_err(|_| format!("{value:?} is not a date (YYYY-MM-DD)"))
+}
+
+/// Every day from `from` to `to`, inclusive.
+pub fn days(from: Date, to: Date) -> Result<Vec<Date>, String> {
+    if to < from {
+        return Err(format!("--to {to} is before --from {from}"));
+    }
+    let mut out = vec![from];
+    while let Some(next) = out.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
+        out.push(next);
+    }
+    Ok(out)
+}
+
+/// `/connections` of each day, `concurrency` days at a time, summed. `tick` runs as each day
+/// arrives (a progress bar).
+pub async fn fetch_connections(
+    client: &ApiClient,
+    days: &[Date],
+    concurrency: usize,
+    mut tick: impl FnMut(),
+) -> Result<BTreeMap<String, Vec<Connection>>, ClientError> {
+    let fetched: Vec<BTreeMap<String, Vec<Connection>>> = futures::stream::iter(days)
+        .map(|day| {
+            let day = day.to_string();
+            async move { client.get("/connections", &[("date", day.as_str())]).await }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .inspect(|_| tick())
+        .try_collect()
+        .await?;
+    Ok(ctrack::api::sum_days(fetched, []))
+}
+
+/// Rows sorted by account, region, destination, port (then score, highest first). With
+/// `allowed_ports`, only connections to other ports are kept (`--suspicious`).
+pub fn rows(
+    accounts: &BTreeMap<String, AccountInfo>,
+    connections: &BTreeMap<String, Vec<Connection>>,
+    allowed_ports: Option<&BTreeSet<u16>>,
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = connections
+        .iter()
+        .flat_map(|(pair, list)| {
+            let (account_id, region) = pair.split_once('/').unwrap_or((pair, ""));
+            let account_name = accounts
+                .get(account_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            list.iter()
+                .filter(move |c| allowed_ports.is_none_or(|ok| !ok.contains(&c.dest_port)))
+                .map(move |c| Row {
+                    account_id: account_id.to_string(),
+                    account_name: account_name.clone(),
+                    region: region.to_string(),
+                    dest: c.dest.clone(),
+                    dest_port: c.dest_port,
+                    source: c.source.clone(),
+                    score: c.score,
+                })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.dest, a.dest_port)
+            .cmp(&(&b.account_id, &b.region, &b.dest, b.dest_port))
+            .then(b.score.cmp(&a.score))
+            .then(a.source.cmp(&b.source))
+    });
+    rows
+}
+
+pub fn render(rows: &[Row], format: Format) -> String {
+    let cells = |r: &Row| {
+        [
+            r.account_id.clone(),
+            r.account_name.clone(),
+            r.region.clone(),
+            r.dest.clone(),
+            r.dest_port.to_string(),
+            r.source.clone(),
+            r.score.to_string(),
+        ]
+    };
+    match format {
+        Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default() + "\n",
+        Format::Tsv => {
+            let mut out = COLUMNS.join("\t") + "\n";
+            for r in rows {
+                // A tab or line break inside a name would shift the columns.
+                let line: Vec<String> = cells(r)
+                    .iter()
+                    .map(|c| c.replace(['\t', '\n', '\r'], " "))
+                    .collect();
+                out.push_str(&line.join("\t"));
+                out.push('\n');
+            }
+            out
+        }
+        Format::Text => {
+            let table: Vec<[String; 7]> = rows.iter().map(cells).collect();
+            let mut widths = COLUMNS.map(str::len);
+            for row in &table {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let numeric = [false, false, false, false, true, false, true];
+            let line = |cells: &[String]| {
+                let parts: Vec<String> = cells
+                    .iter()
+                    .zip(widths)
+                    .zip(numeric)
+                    .map(|((c, w), right)| {
+                        if right {
+                            format!("{c:>w$}")
+                        } else {
+                            format!("{c:<w$}")
+                        }
+                    })
+                    .collect();
+                parts.join("  ").trim_end().to_string() + "\n"
+            };
+            let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+            let mut out = line(&header);
+            for row in &table {
+                out.push_str(&line(row));
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn conn(source: &str, dest: &str, port: u16, score: u64) -> Connection {
+        Connection {
+            source: source.into(),
+            dest: dest.into(),
+            dest_port: port,
+            score,
+        }
+    }
+
+    #[test]
+    fn from_takes_dates_and_day_counts() {
+        let today = date!(2026 - 11 - 27);
+        assert_eq!(parse_from("7d", today), Ok(date!(2026 - 11 - 21)));
+        assert_eq!(parse_from("1d", today), Ok(today));
+        assert_eq!(parse_from("2026-11-01", today), Ok(date!(2026 - 11 - 01)));
+        assert!(parse_from("0d", today).is_err());
+        assert!(parse_from("7w", today).is_err());
+        assert!(parse_from("2026-11-31", today).is_err());
+        assert_eq!(days(today, today).unwrap().len(), 1);
+        assert_eq!(
+            days(date!(2024 - 02 - 28), date!(2024 - 03 - 01)).unwrap(),
+            [
+                date!(2024 - 02 - 28),
+                date!(2024 - 02 - 29),
+                date!(2024 - 03 - 01)
+            ]
+        );
+        assert!(days(today, date!(2026 - 11 - 26)).is_err());
+    }
+
+    #[test]
+    fn rows_sort_filter_and_render() {
+        let accounts = BTreeMap::from([(
+            "111111111111".to_string(),
+            AccountInfo {
+                name: "shop".into(),
+                last_update: None,
+            },
+        )]);
+        let connections = BTreeMap::from([
+            (
+                "222222222222/us-east-1".to_string(),
+                vec![conn("8.8.8.8", "api", 8080, 1)],
+            ),
+            (
+                "111111111111/eu-west-1".to_string(),
+                vec![
+                    conn("8.8.8.8", "lb", 443, 9),
+                    conn("office", "db", 5432, 2),
+                    conn("1.1.1.1", "db", 5432, 3),
+                    conn("9.9.9.9", "lb", 0, 1),
+                ],
+            ),
+        ]);
+        let all = rows(&accounts, &connections, None);
+        let order: Vec<(&str, &str, u16, &str)> = all
+            .iter()
+            .map(|r| {
+                (
+                    r.account_id.as_str(),
+                    r.dest.as_str(),
+                    r.dest_port,
+                    r.source.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("111111111111", "db", 5432, "1.1.1.1"),
+                ("111111111111", "db", 5432, "office"),
+                ("111111111111", "lb", 0, "9.9.9.9"),
+                ("111111111111", "lb", 443, "8.8.8.8"),
+                ("222222222222", "api", 8080, "8.8.8.8"),
+            ]
+        );
+        let ok = BTreeSet::from([443, 0]);
+        let suspicious = rows(&accounts, &connections, Some(&ok));
+        assert_eq!(
+            suspicious.iter().map(|r| r.dest_port).collect::<Vec<_>>(),
+            [5432, 5432, 8080]
+        );
+        assert_eq!(
+            render(&suspicious[..1], Format::Tsv),
+            "account_id\taccount_name\tregion\tdest\tdest_port\tsource\tscore\n\
+             111111111111\tshop\teu-west-1\tdb\t5432\t1.1.1.1\t3\n"
+        );
+        assert_eq!(
+            render(&suspicious[2..], Format::Text),
+            "account_id    account_name  region     dest  dest_port  source   score\n\
+             222222222222                us-east-1  api        8080  8.8.8.8      1\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&suspicious[..1], Format::Json)).unwrap();
+        assert_eq!(json[0]["account_name"], "shop");
+        assert_eq!(json[0]["dest_port"], 5432);
+    }
+}

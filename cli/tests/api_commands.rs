@@ -1,0 +1,532 @@
+//! `ctrack connections | scan-endpoints | graph | accounts` against the API served from a real
+//! redis-server (data put through ingest by `ctrack replay`), local HTTP servers that answer
+//! 401, 200, hang or refuse, and moto's DynamoDB.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use ctrack::api::Api;
+use ctrack::config::{ApiConfig, RedisConfig};
+use ctrack::discovery::Account;
+use ctrack::keys;
+use ctrack::store::{CounterStore, DayWrite, Increment, RedisStore, UnitWrite, WriteBatch};
+use ctrack::testing::{serve_api, MotoServer, RedisServer, ServedApi};
+use ctrack_cli::client::{ApiClient, Auth, ClientError};
+use ctrack_cli::scan::{self, Outcome, Target};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ctrack(envs: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrack"))
+        .current_dir(repo())
+        .env_remove("CTRACK_TOKEN")
+        .env_remove("CTRACK_AUTH")
+        .env("RUST_BACKTRACE", "0")
+        .envs(envs.iter().copied())
+        .args(args)
+        .output()
+        .expect("ctrack runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(&RedisConfig {
+        url: server.url(),
+        cluster: None,
+        timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap()
+}
+
+/// The sample events through the ingest path (`ctrack replay`), the account names as the
+/// refresh would store them, and the API served over HTTP.
+async fn api_with_samples(server: &RedisServer) -> ServedApi {
+    let (code, out, err) = ctrack(
+        &[("REDIS_URL", &server.url()), ("RETENTION_DAYS", "3650")],
+        &["replay", "--inventory", "events/inventory.json", "events/"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let store = store(server).await;
+    store
+        .put_accounts(&[
+            Account {
+                id: A.into(),
+                name: "alpha".into(),
+                regions: vec![],
+                role_arn: None,
+                enabled: true,
+            },
+            Account {
+                id: B.into(),
+                name: "bravo".into(),
+                regions: vec![],
+                role_arn: None,
+                enabled: true,
+            },
+        ])
+        .await
+        .unwrap();
+    let config = ApiConfig {
+        redis: RedisConfig {
+            url: server.url(),
+            cluster: None,
+            timeout: Duration::from_secs(5),
+        },
+        max_range_days: 31,
+    };
+    serve_api(
+        Api::new(store, &config),
+        time::macros::date!(2026 - 11 - 27),
+    )
+    .await
+}
+
+const WEEK: [&str; 4] = ["--from", "2026-11-21", "--to", "2026-11-27"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_lists_the_week_as_the_weekly_report_did() {
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let run = |extra: &[&str]| {
+        let mut args = vec!["connections", api.url.as_str()];
+        args.extend(WEEK);
+        args.extend(extra);
+        ctrack(&[], &args)
+    };
+    let (code, out, err) = run(&["-o", "tsv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "account_id\taccount_name\tregion\tdest\tdest_port\tsource\tscore\n\
+         111111111111\talpha\teu-west-1\t111111111111/eu-west-1/orders.c9akciq32.eu-west-1.rds.amazonaws.com\t5432\t100.64.12.7\t1\n\
+         111111111111\talpha\teu-west-1\t111111111111/eu-west-1/orders.c9akciq32.eu-west-1.rds.amazonaws.com\t5432\t222222222222/us-east-1/nat-us-east-1a.bravo.example.org\t1\n\
+         111111111111\talpha\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t8.8.8.8\t2\n\
+         111111111111\talpha\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t1.1.1.1\t1\n\
+         111111111111\talpha\teu-west-1\tweb/2a05:d018:1234:5600::20\t443\t2a00:1450:4001:81a::200e\t1\n\
+         111111111111\talpha\teu-west-1\tweb/52.16.0.20\t22\t85.1.2.3\t1\n\
+         222222222222\tbravo\tus-east-1\tapi/3.80.0.6\t8080\t198.199.70.1\t1\n\
+         222222222222\tbravo\tus-east-1\tingress-6a3f0c1e2b4d5f6a.elb.us-east-1.amazonaws.com\t443\t111111111111/eu-west-1/nat-eu-west-1b.alpha.example.org\t1\n\
+         222222222222\tbravo\tus-east-1\tingress-6a3f0c1e2b4d5f6a.elb.us-east-1.amazonaws.com\t443\t8.8.8.8\t1\n"
+    );
+    // Seven days were fetched, one request each, plus the accounts.
+    assert_eq!(api.requests.lock().unwrap().len(), 8);
+
+    let (code, out, _) = run(&["--suspicious", "-o", "tsv"]);
+    assert_eq!(code, 0);
+    let ports: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(4).unwrap())
+        .collect();
+    assert_eq!(ports, ["5432", "5432", "22", "8080"]);
+
+    let (code, out, _) = run(&["--suspicious", "--expected-ports", "443,22", "-o", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    assert_eq!(json[0]["dest_port"], 5432);
+    assert_eq!(json[0]["account_name"], "alpha");
+
+    let (code, out, _) = run(&[]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("account_id    account_name  region     dest"));
+    assert_eq!(lines.count(), 9);
+
+    let (code, _, err) = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-20",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--to 2026-11-20 is before --from 2026-11-27"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_errors_show_status_and_message_and_auth_is_sent() {
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let client = ApiClient::new(&api.url, Auth::None, Duration::from_secs(5)).unwrap();
+    let err = client
+        .get::<serde_json::Value>("/connections/12345/eu-west-1", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Status { status: 400, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("HTTP 400: account_id \"12345\" is not an AWS account id (12 digits)"),
+        "{err}"
+    );
+    // Nothing listening: the error names the URL and the cause.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, _, err) = ctrack(&[], &["connections", &url]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("GET {url}/accounts")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+
+    // A bearer token from the environment; SigV4 with the AWS credential chain.
+    let (code, _, err) = ctrack(&[("CTRACK_TOKEN", "t0ken")], &["connections", &api.url]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ctrack(
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
+            ("AWS_SESSION_TOKEN", "session"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ],
+        &[
+            "connections",
+            &api.url,
+            "--auth",
+            "iam",
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let seen = api.requests.lock().unwrap().clone();
+    let header = |request: &Vec<(String, String)>, name: &str| {
+        request
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let bearer: Vec<_> = seen
+        .iter()
+        .filter_map(|r| header(r, "authorization"))
+        .filter(|a| a.starts_with("Bearer"))
+        .collect();
+    assert_eq!(bearer, ["Bearer t0ken", "Bearer t0ken"]);
+    let signed: Vec<_> = seen
+        .iter()
+        .filter(|r| header(r, "authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")))
+        .collect();
+    assert_eq!(signed.len(), 2);
+    for r in signed {
+        let auth = header(r, "authorization").unwrap();
+        assert!(
+            auth.contains("/eu-west-1/execute-api/aws4_request"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("SignedHeaders=host;x-amz-date;x-amz-security-token"),
+            "{auth}"
+        );
+        assert_eq!(
+            header(r, "x-amz-security-token").as_deref(),
+            Some("session")
+        );
+        assert!(header(r, "x-amz-date").is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_draws_accounts_and_weighted_edges() {
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("accounts.svg");
+    let dot = dir.path().join("accounts.dot");
+    for file in [&svg, &dot] {
+        let mut args = vec!["graph", api.url.as_str(), "-o", file.to_str().unwrap()];
+        args.extend(WEEK);
+        let (code, _, err) = ctrack(&[], &args);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("2 accounts, 2 edges"), "{err}");
+    }
+    let dot = std::fs::read_to_string(dot).unwrap();
+    assert!(
+        dot.contains(r#""111111111111" -> "222222222222" [label="1""#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#""222222222222" -> "111111111111" [label="1""#),
+        "{dot}"
+    );
+
+    // The SVG, parsed back: one box per account with its name, one label per edge.
+    let text = std::fs::read_to_string(svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            n.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|t| t.text())
+                .collect::<String>()
+        })
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut labels: Vec<&str> = texts.iter().map(String::as_str).collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        ["1", "1", "alpha (111111111111)", "bravo (222222222222)"],
+        "{text}"
+    );
+    let edges = doc.descendants().filter(|n| n.has_tag_name("path")).count();
+    assert!(edges >= 2, "{text}");
+
+    let (code, _, err) = ctrack(&[], &["graph", &api.url, "-o", "out.png"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("must end in .svg or .dot"), "{err}");
+}
+
+/// A loopback server that reads each request and answers it with `response`, or never answers.
+async fn http_server(response: Option<&'static str>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            match response {
+                Some(r) => {
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let _ = socket.write_all(r.as_bytes()).await;
+                        let _ = socket.shutdown().await;
+                    });
+                }
+                None => held.push(socket),
+            }
+        }
+    });
+    port
+}
+
+const UNAUTHORIZED: &str =
+    "HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\nconnection: close\r\n\r\nUnauthorized";
+const HELLO: &str = "HTTP/1.1 200 OK\r\ncontent-length: 31\r\nconnection: close\r\n\r\n<html>\n  <title>Hello</title>\n\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
+    let protected = http_server(Some(UNAUTHORIZED)).await;
+    let open = http_server(Some(HELLO)).await;
+    let hanging = http_server(None).await;
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = |port: u16| Target {
+        account: format!("{A}/eu-west-1"),
+        url: format!("http://127.0.0.1:{port}/"),
+    };
+    let mut seen = 0;
+    let probes = scan::probe_all(
+        vec![
+            target(protected),
+            target(open),
+            target(hanging),
+            target(refused),
+        ],
+        4,
+        Duration::from_millis(800),
+        |_| seen += 1,
+    )
+    .await;
+    assert_eq!(seen, 4);
+    let outcomes: Vec<&Outcome> = probes.iter().map(|p| &p.outcome).collect();
+    assert_eq!(
+        outcomes[..3],
+        [
+            &Outcome::Answered {
+                status: 401,
+                body: "Unauthorized".into()
+            },
+            &Outcome::Answered {
+                status: 200,
+                body: "<html> <title>Hello</title>".into()
+            },
+            &Outcome::TimedOut,
+        ]
+    );
+    assert!(outcomes[0].is_protected() && !outcomes[1].is_protected());
+    match outcomes[3] {
+        Outcome::Failed(e) => assert!(e.to_lowercase().contains("refused"), "{e}"),
+        other => panic!("refused port: {other:?}"),
+    }
+
+    // The command: endpoints from the API, one line per probe, never fatal.
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    let increments = [protected, open, hanging, refused]
+        .iter()
+        .map(|&port| Increment {
+            account: A,
+            region: "eu-west-1",
+            member: keys::connection_member("8.8.8.8", "web/127.0.0.1", port),
+            count: 1,
+        })
+        .collect();
+    store
+        .write(&WriteBatch {
+            days: vec![DayWrite {
+                day: "2026-11-27".into(),
+                expire_at: 4_000_000_000,
+                units: vec![UnitWrite {
+                    id: "scan",
+                    increments,
+                }],
+                unnamed: vec![],
+            }],
+            touched: vec![],
+            now_rfc3339: String::new(),
+        })
+        .await
+        .unwrap();
+    let config = ApiConfig {
+        redis: RedisConfig {
+            url: redis.url(),
+            cluster: None,
+            timeout: Duration::from_secs(5),
+        },
+        max_range_days: 31,
+    };
+    let api = serve_api(
+        Api::new(store, &config),
+        time::macros::date!(2026 - 11 - 27),
+    )
+    .await;
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan-endpoints",
+            api.url.as_str(),
+            "--date",
+            "2026-11-27",
+            "--timeout",
+            "0.8",
+        ];
+        args.extend(extra);
+        ctrack(&[], &args)
+    };
+    let (code, out, err) = scan(&[]);
+    assert_eq!(code, 0, "{err}");
+    let line = |port: u16| format!("{A}/eu-west-1 http://127.0.0.1:{port}/");
+    assert!(
+        out.contains(&format!("{} 401 Unauthorized\n", line(protected))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{} 200 <html> <title>Hello</title>\n", line(open))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{} timed out\n", line(hanging))),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{} error: ", line(refused))), "{out}");
+    assert!(!out.contains('\u{1b}'), "no colours when piped: {out}");
+    assert!(
+        err.contains("4 probed: 2 answered (1 protected), 1 timed out, 1 failed"),
+        "{err}"
+    );
+    let (code, out, _) = scan(&["--public-only"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains(" 401 "), "{out}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
+
+#[test]
+fn accounts_are_managed_in_the_table() {
+    let moto = MotoServer::start();
+    moto.seed_estate("accounts", &["333333333333"], &["eu-west-1"], &[], 0);
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.url()),
+        ("AWS_REGION", "eu-west-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("ACCOUNTS_TABLE", "accounts".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = |args: &[&str]| {
+        let mut all = vec!["accounts"];
+        all.extend(args);
+        ctrack(&env, &all)
+    };
+    let (code, _, err) = run(&[
+        "add",
+        "444444444444",
+        "--name",
+        "delta",
+        "--regions",
+        "eu-west-1,us-east-1",
+        "--role-arn",
+        "arn:aws:iam::444444444444:role/reader",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("444444444444\tdelta\ttrue\teu-west-1,us-east-1\tarn:aws:iam::444444444444:role/reader\n"),
+        "{out}"
+    );
+    assert!(out.contains("333333333333\t"), "{out}");
+    assert_eq!(run(&["disable", "444444444444"]).0, 0);
+    assert!(run(&["list"]).1.contains("444444444444\tdelta\tfalse\t"));
+    assert_eq!(run(&["enable", "444444444444"]).0, 0);
+    assert!(run(&["list"]).1.contains("444444444444\tdelta\ttrue\t"));
+    assert_eq!(run(&["remove", "444444444444"]).0, 0);
+    assert!(!run(&["list"]).1.contains("444444444444"));
+
+    let (code, _, err) = run(&["remove", "444444444444"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("account 444444444444 is not in the accounts table"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["disable", "555555555555"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("account 555555555555 is not in the accounts table"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["add", "12345", "--name", "x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("12 digits"), "{err}");
+    let (code, _, err) = run(&["add", "444444444444", "--name", "x", "--regions", "mars-1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not an AWS region"), "{err}");
+}
