@@ -410,8 +410,11 @@ impl Drop for MotoServer {
 /// `ctrack` command). One request per connection; the headers of every request are kept.
 pub struct ServedApi {
     pub url: String,
-    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+    /// The headers of each request, lower-case names.
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Headers>>>,
 }
+
+pub type Headers = Vec<(String, String)>;
 
 pub async fn serve_api<S: crate::store::ReadStore + 'static>(
     api: crate::api::Api<S>,
