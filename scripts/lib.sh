@@ -5,6 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 CARGO_LAMBDA_VERSION=1.9.2
 MOTO_VERSION=5.2.5
+SAM_CLI_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

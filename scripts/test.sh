@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean clone: installs what is missing (Debian's redis-server and
-# jq; cargo-lambda and moto into .venv), then formatting, lints, every Rust test (each starts its
-# own redis-server and moto_server on free ports) and the end-to-end run through cargo lambda.
+# The whole test suite, from a clean clone: installs what is missing (Debian's redis-server, jq,
+# curl; cargo-lambda, moto, the SAM CLI and cfn-lint into .venv), then the template linters,
+# formatting, clippy, every Rust test (each starts its own redis-server and moto_server on free
+# ports) and the end-to-end run of the three functions through cargo lambda.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_apt redis-server redis-server redis-cli redis-tools jq jq openssl openssl
-ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+ensure_apt redis-server redis-server redis-cli redis-tools jq jq openssl openssl curl curl
+ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" \
+  "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+log "cfn-lint and sam validate --lint (template.yaml, member.yaml)"
+cfn-lint template.yaml member.yaml
+AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-eu-west-1} SAM_CLI_TELEMETRY=0 sam validate --lint
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy -D warnings (all targets: benches are type-checked here)"
