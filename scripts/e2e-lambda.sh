@@ -116,4 +116,12 @@ for event in events/api-*.json; do
   fi
 done
 
-log "e2e through cargo lambda (ingest, refresh, api): ok"
+log "ctrack against the api function"
+cargo build -q -p ctrack-cli
+tsv=$(target/debug/ctrack connections "$API" --from 2026-11-21 --to 2026-11-27 -o tsv) || fail "ctrack connections"
+grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t8.8.8.8\t2$' <<<"$tsv" \
+  || fail "ctrack connections should list the shop ALB row: $tsv"
+out=$(target/debug/ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
+grep -q "2 accounts, 2 edges" <<<"$out" || fail "graph: $out"
+
+log "e2e through cargo lambda (ingest, refresh, api, ctrack): ok"
