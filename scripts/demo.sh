@@ -25,14 +25,10 @@ log "seeding moto: accounts 111111111111 (shop) and 222222222222 (payments) in e
 
 log "building the functions and the ctrack command (the first build takes a while)"
 cargo build -q -p ingest -p refresh -p api -p ctrack-cli
-log "starting cargo lambda watch on 127.0.0.1:$lambda_port"
-setsid cargo lambda watch -A 127.0.0.1 -P "$lambda_port" \
-  --env-var "REDIS_URL=redis://127.0.0.1:$redis_port,NETWORKS=office=85.1.0.0/16,DOMAIN={account_name}.example.org" \
-  --env-var "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
-  --env-var "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=20,DNS_BUDGET_SECONDS=3" \
-  >"$work/watch.log" 2>&1 &
-PIDS+=($!)
-wait_port "$lambda_port" 600 "cargo lambda watch" || { cat "$work/watch.log"; exit 1; }
+start_lambda_watch "$lambda_port" "$work" \
+  "REDIS_URL=redis://127.0.0.1:$redis_port,NETWORKS=office=85.1.0.0/16,DOMAIN={account_name}.example.org" \
+  "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
+  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=20,DNS_BUDGET_SECONDS=3"
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$@" -o json; }
 
 log "refresh: discovering public interfaces through the accounts' roles"

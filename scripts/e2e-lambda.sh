@@ -23,14 +23,10 @@ log "seeding moto with one account"
 log "loading the sample inventory"
 cargo run -q -p ctrack-cli -- replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
 
-log "starting cargo lambda watch on port $lambda_port"
-setsid cargo lambda watch -A 127.0.0.1 -P "$lambda_port" \
-  --env-var "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
-  --env-var "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
-  --env-var "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0" \
-  >"$work/watch.log" 2>&1 &
-PIDS+=($!)
-wait_port "$lambda_port" 600 "cargo lambda watch" || { cat "$work/watch.log"; exit 1; }
+start_lambda_watch "$lambda_port" "$work" \
+  "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
+  "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
+  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0"
 
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
 invoke_fn() { local f=$1; shift; cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }

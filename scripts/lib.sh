@@ -66,6 +66,17 @@ start_redis() { # start_redis port dir
   wait_port "$1" 20 redis-server
 }
 
+# The Lambda functions under `cargo lambda watch` on 127.0.0.1:port, log in dir/watch.log.
+start_lambda_watch() { # start_lambda_watch port dir env-var-list...
+  local port=$1 dir=$2 envs=()
+  shift 2
+  for e in "$@"; do envs+=(--env-var "$e"); done
+  log "starting cargo lambda watch on 127.0.0.1:$port"
+  setsid cargo lambda watch -A 127.0.0.1 -P "$port" "${envs[@]}" >"$dir/watch.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$port" 600 "cargo lambda watch" || { cat "$dir/watch.log"; return 1; }
+}
+
 start_moto() { # start_moto port dir
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$1" >"$2/moto.log" 2>&1 &
   PIDS+=($!)

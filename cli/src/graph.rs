@@ -63,14 +63,10 @@ fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn is_account(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
     for (id, label) in &graph.nodes {
-        let shape = if is_account(id) {
+        let shape = if ctrack::config::is_account_id(id) {
             ""
         } else {
             ", shape=ellipse"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ctrack::config::{is_region, Env};
+use ctrack::config::{is_account_id, is_region, Env};
 use ctrack::discovery::{Account, AccountSource};
 use ctrack::ingest::{IngestError, Ingestor, Summary};
 use ctrack::inventory::InventoryFile;
@@ -153,7 +153,7 @@ enum AccountsAction {
 }
 
 fn account_id(v: &str) -> Result<String, String> {
-    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+    if is_account_id(v) {
         Ok(v.to_string())
     } else {
         Err("an AWS account id is 12 digits".into())

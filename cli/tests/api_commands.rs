@@ -11,10 +11,10 @@ use ctrack::config::{ApiConfig, RedisConfig};
 use ctrack::discovery::Account;
 use ctrack::keys;
 use ctrack::store::{CounterStore, DayWrite, Increment, RedisStore, UnitWrite, WriteBatch};
-use ctrack::testing::{serve_api, MotoServer, RedisServer, ServedApi};
+use ctrack::testing::{read_http_head, serve_api, MotoServer, RedisServer, ServedApi};
 use ctrack_cli::client::{ApiClient, Auth, ClientError};
 use ctrack_cli::scan::{self, Outcome, Target};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
@@ -318,13 +318,8 @@ async fn http_server(response: Option<&'static str>) -> u16 {
             match response {
                 Some(r) => {
                     tokio::spawn(async move {
-                        let mut head = Vec::new();
-                        let mut buf = [0u8; 1024];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match socket.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buf[..n]),
-                            }
+                        if read_http_head(&mut socket).await.is_none() {
+                            return;
                         }
                         let _ = socket.write_all(r.as_bytes()).await;
                         let _ = socket.shutdown().await;

@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap as FastMap;
 use serde::Serialize;
 use time::Date;
 
 use crate::classify::{self, DestName, InterfaceKind};
-use crate::config::{is_region, ApiConfig};
+use crate::config::{is_account_id, is_region, ApiConfig};
 use crate::inventory::InterfaceFacts;
 use crate::store::{sort_connections, Connection, ReadRequest, ReadResult, ReadStore, StoreError};
 
@@ -298,19 +299,30 @@ impl<S: ReadStore> Api<S> {
                         ..ReadRequest::default()
                     })
                     .await?;
-                let connections = connections_by_pair(read);
+                // Only /connections needs every row summed and sorted; the other two fold
+                // the days straight into their (much smaller) answers.
+                let known = known_pairs(&read);
                 Ok(match route {
-                    Route::Connections => json_response(200, &connections),
+                    Route::Connections => json_response(200, &sum_days(read.days, known)),
                     Route::Endpoints => {
-                        let endpoints: BTreeMap<&String, Vec<Endpoint>> = connections
+                        let mut endpoints: BTreeMap<&str, BTreeSet<Endpoint>> = known
                             .iter()
-                            .map(|(pair, rows)| (pair, endpoints(rows)))
+                            .map(|p| (p.as_str(), BTreeSet::new()))
                             .collect();
+                        for (pair, rows) in read.days.iter().flatten() {
+                            endpoints
+                                .entry(pair)
+                                .or_default()
+                                .extend(rows.iter().map(|c| Endpoint {
+                                    dest: &c.dest,
+                                    dest_port: c.dest_port,
+                                }));
+                        }
                         json_response(200, &endpoints)
                     }
                     _ => {
                         let include = query.list("include");
-                        json_response(200, &account_connections(&connections, &include))
+                        json_response(200, &account_connections(&read.days, &known, &include))
                     }
                 })
             }
@@ -397,7 +409,7 @@ fn json_response(status: u16, value: &impl Serialize) -> Response {
 }
 
 fn scope(account: &str, region: &str) -> Result<(String, String), ApiError> {
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(account) {
         return Err(ApiError::bad(
             "account_id",
             format!("account_id {account:?} is not an AWS account id (12 digits)"),
@@ -529,8 +541,16 @@ fn parse_date(name: &'static str, value: &str) -> Result<Date, ApiError> {
 /// refresh knows appear with an empty list when nothing was counted, as the original listed
 /// every configured account.
 fn connections_by_pair(read: ReadResult) -> BTreeMap<String, Vec<Connection>> {
-    let known = read.refreshed.keys().map(|pair| pair.replacen(':', "/", 1));
+    let known = known_pairs(&read);
     sum_days(read.days, known)
+}
+
+/// `account/region` pairs the refresh knows.
+fn known_pairs(read: &ReadResult) -> Vec<String> {
+    read.refreshed
+        .keys()
+        .map(|pair| pair.replacen(':', "/", 1))
+        .collect()
 }
 
 /// Days of connections (`account/region` → rows) summed into one, each list in API order;
@@ -542,7 +562,7 @@ pub fn sum_days(
     let mut out: BTreeMap<String, Vec<Connection>> =
         known.into_iter().map(|pair| (pair, Vec::new())).collect();
     let single_day = days.len() == 1;
-    let mut summed: HashMap<String, HashMap<(String, String, u16), u64>> = HashMap::new();
+    let mut summed: HashMap<String, FastMap<(String, String, u16), u64>> = HashMap::new();
     for day in days {
         for (pair, rows) in day {
             if single_day {
@@ -581,15 +601,13 @@ struct Endpoint<'a> {
 }
 
 /// Distinct destinations and ports, sorted.
-fn endpoints(rows: &[Connection]) -> Vec<Endpoint<'_>> {
-    let set: BTreeSet<Endpoint> = rows
-        .iter()
+fn endpoints(rows: &[Connection]) -> BTreeSet<Endpoint<'_>> {
+    rows.iter()
         .map(|c| Endpoint {
             dest: &c.dest,
             dest_port: c.dest_port,
         })
-        .collect();
-    set.into_iter().collect()
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -601,28 +619,34 @@ struct AccountSource<'a> {
 /// Sources of our own accounts (`account/region/name`) collapse to `account/region`; other
 /// sources are left out unless named in `include`, then kept whole.
 fn account_connections<'a>(
-    connections: &'a BTreeMap<String, Vec<Connection>>,
+    days: &'a [BTreeMap<String, Vec<Connection>>],
+    known: &'a [String],
     include: &BTreeSet<String>,
 ) -> BTreeMap<&'a str, Vec<AccountSource<'a>>> {
-    connections
+    let mut sums: BTreeMap<&str, FastMap<&str, u64>> = known
         .iter()
-        .map(|(pair, rows)| {
-            let mut sums: HashMap<&str, u64> = HashMap::new();
-            for c in rows {
-                let source = c.source.as_str();
-                let key = match nth_slash(source, 2) {
-                    Some(end) => &source[..end],
-                    None if include.contains(source) => source,
-                    None => continue,
-                };
-                *sums.entry(key).or_default() += c.score;
-            }
+        .map(|p| (p.as_str(), FastMap::default()))
+        .collect();
+    for (pair, rows) in days.iter().flatten() {
+        let sums = sums.entry(pair).or_default();
+        for c in rows {
+            let source = c.source.as_str();
+            let key = match nth_slash(source, 2) {
+                Some(end) => &source[..end],
+                None if include.contains(source) => source,
+                None => continue,
+            };
+            *sums.entry(key).or_default() += c.score;
+        }
+    }
+    sums.into_iter()
+        .map(|(pair, sums)| {
             let mut list: Vec<AccountSource> = sums
                 .into_iter()
                 .map(|(source, score)| AccountSource { source, score })
                 .collect();
             list.sort_by(|a, b| b.score.cmp(&a.score).then(a.source.cmp(b.source)));
-            (pair.as_str(), list)
+            (pair, list)
         })
         .collect()
 }
@@ -909,7 +933,8 @@ mod tests {
                 conn("8.8.8.8", "lb", 443, 9),
             ],
         );
-        let none = account_connections(&connections, &BTreeSet::new());
+        let days = [connections];
+        let none = account_connections(&days, &[], &BTreeSet::new());
         let got: Vec<(&str, u64)> = none["111111111111/eu-west-1"]
             .iter()
             .map(|s| (s.source, s.score))
@@ -919,7 +944,7 @@ mod tests {
             [("222222222222/eu-west-1", 7), ("333333333333/us-east-1", 1)]
         );
         let include = BTreeSet::from(["my_office".to_string()]);
-        let with = account_connections(&connections, &include);
+        let with = account_connections(&days, &[], &include);
         let got: Vec<(&str, u64)> = with["111111111111/eu-west-1"]
             .iter()
             .map(|s| (s.source, s.score))

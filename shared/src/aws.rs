@@ -484,7 +484,7 @@ pub fn account_from_item(
 ) -> Result<Account, String> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let id = text("account_id").ok_or("no account_id (S)")?;
-    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::config::is_account_id(&id) {
         return Err(format!("account_id {id:?} is not 12 digits"));
     }
     let regions = match item.get("regions") {

@@ -292,6 +292,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// An AWS account id: 12 digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: letters and dashes, then a number.
 pub fn is_region(r: &str) -> bool {
     let mut parts = r.split('-').collect::<Vec<_>>();

@@ -416,11 +416,25 @@ pub struct ServedApi {
 
 pub type Headers = Vec<(String, String)>;
 
+/// Reads an HTTP/1.1 request head (up to the blank line); `None` if the peer goes away first.
+pub async fn read_http_head(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 pub async fn serve_api<S: crate::store::ReadStore + 'static>(
     api: crate::api::Api<S>,
     today: time::Date,
 ) -> ServedApi {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -432,15 +446,9 @@ pub async fn serve_api<S: crate::store::ReadStore + 'static>(
         while let Ok((mut socket, _)) = listener.accept().await {
             let (api, seen) = (api.clone(), seen.clone());
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(head) = read_http_head(&mut socket).await else {
+                    return;
+                };
                 let mut lines = head.split("\r\n");
                 let mut first = lines.next().unwrap_or("").split(' ');
                 let method = first.next().unwrap_or("").to_string();
