@@ -33,7 +33,7 @@ invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$@" -o json; }
 
 log "refresh: discovering public interfaces through the accounts' roles"
 invoke refresh --data-file events/refresh-schedule.json \
-  | jq -c '{accounts, refreshed, failed, public_interfaces, own_addresses, formats, seconds}'
+  | jq -c '{accounts, refreshed, failed, public_interfaces, own_addresses, formats}'
 for f in "$work"/flow-logs-*.json; do
   log "ingest: $(basename "$f")"
   invoke ingest --data-file "$f" | jq -c '{records, counted, skipped, rejected, connections}'

@@ -769,7 +769,10 @@ fn public_endpoints(
 }
 
 fn kind(facts: &InterfaceFacts) -> &'static str {
-    if facts.interface_type == "nat_gateway" {
+    // AWS sets the type; the description is what some emulators and older interfaces carry.
+    if facts.interface_type == "nat_gateway"
+        || facts.description.starts_with("Interface for NAT Gateway")
+    {
         return "nat_gateway";
     }
     match classify::interface_kind(facts) {
