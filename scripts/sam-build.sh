@@ -13,5 +13,5 @@ sam build "$@"
 log "sam build took $((SECONDS - start)) s"
 for fn in IngestFunction RefreshFunction ApiFunction; do
   f=".aws-sam/build/$fn/bootstrap"
-  printf '%-16s %8.1f MiB  %s\n' "$fn" "$(echo "$(stat -c %s "$f") / 1048576" | bc -l)" "$(file -b "$f" | cut -d, -f1-2)"
+  awk -v fn="$fn" -v b="$(stat -c %s "$f")" 'BEGIN { printf "%-16s %6.1f MiB (%d bytes)\n", fn, b / 1048576, b }'
 done
