@@ -12,7 +12,7 @@ use ctrack::api::{Api, Request};
 use ctrack::config::{ApiConfig, RedisConfig};
 use ctrack::keys;
 use ctrack::store::{CounterStore, DayWrite, Increment, RedisStore, UnitWrite, WriteBatch};
-use ctrack::testing::RedisServer;
+use ctrack::testing::{RedisServer, Rng};
 use time::macros::date;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -20,18 +20,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-/// xorshift64: deterministic, realistic-looking spread of sources.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -65,7 +53,7 @@ async fn main() {
             for region in regions {
                 let increments = (0..per_pair)
                     .map(|i| {
-                        let r = rng.next();
+                        let r = rng.next_u64();
                         let source = match r % 10 {
                             0..=6 => format!(
                                 "{}.{}.{}.{}",

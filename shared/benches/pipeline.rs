@@ -15,7 +15,7 @@ use ctrack::flowlog::FlowLogFormat;
 use ctrack::ingest::{aggregate, Context, Unit};
 use ctrack::inventory::{InterfaceFacts, Inventory};
 use ctrack::payload::LogsMessage;
-use ctrack::testing::{encode_payload, logs_message};
+use ctrack::testing::{encode_payload, logs_message, Rng};
 
 /// Counts live heap bytes and their high-water mark.
 struct Counting;
@@ -57,20 +57,6 @@ const ACCOUNT: &str = "111111111111";
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
 const LIMIT: usize = 64 << 20;
-
-/// A small xorshift generator: the same batches on every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// 40 interfaces of every kind (load balancers, instances, RDS, NAT, other).
 fn estate() -> (Inventory, Vec<(String, String)>) {

@@ -305,20 +305,14 @@ impl<S: ReadStore> Api<S> {
                 Ok(match route {
                     Route::Connections => json_response(200, &sum_days(read.days, known)),
                     Route::Endpoints => {
-                        let mut endpoints: BTreeMap<&str, BTreeSet<Endpoint>> = known
+                        let mut by_pair: BTreeMap<&str, BTreeSet<Endpoint>> = known
                             .iter()
                             .map(|p| (p.as_str(), BTreeSet::new()))
                             .collect();
                         for (pair, rows) in read.days.iter().flatten() {
-                            endpoints
-                                .entry(pair)
-                                .or_default()
-                                .extend(rows.iter().map(|c| Endpoint {
-                                    dest: &c.dest,
-                                    dest_port: c.dest_port,
-                                }));
+                            by_pair.entry(pair).or_default().extend(endpoints(rows));
                         }
-                        json_response(200, &endpoints)
+                        json_response(200, &by_pair)
                     }
                     _ => {
                         let include = query.list("include");

@@ -406,6 +406,22 @@ impl Drop for MotoServer {
     }
 }
 
+/// A small xorshift generator for benchmarks: the same data on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// Serves an [`Api`] over plain HTTP/1.1 on a free loopback port, for clients under test (the
 /// `ctrack` command). One request per connection; the headers of every request are kept.
 pub struct ServedApi {
