@@ -21,7 +21,9 @@ MOTO="http://127.0.0.1:$moto_port"
 log "seeding moto: accounts 111111111111 (shop) and 222222222222 (payments) in eu-west-1"
 "$VENV/bin/python" scripts/moto_estate.py --endpoint "$MOTO" --table accounts \
   --accounts 111111111111,222222222222 --regions eu-west-1 --disabled 333333333333 >"$work/estate.json"
-"$VENV/bin/python" scripts/estate_flow_logs.py "$work" <"$work/estate.json"
+# The flow logs are timed a few minutes ago; every read below names their day, so a demo that
+# runs across midnight still shows them.
+day=$("$VENV/bin/python" scripts/estate_flow_logs.py "$work" <"$work/estate.json")
 
 log "building the functions and the ctrack command (the first build takes a while)"
 cargo build -q -p ingest -p refresh -p api -p ctrack-cli
@@ -43,21 +45,21 @@ API="http://127.0.0.1:$lambda_port/lambda-url/api"
 ctrack() { "$ROOT/target/debug/ctrack" "$@"; }
 log "GET $API/accounts"
 curl -s "$API/accounts" | jq .
-log "ctrack connections $API"
-ctrack connections "$API"
-log "ctrack connections $API --suspicious -o tsv"
-ctrack connections "$API" --suspicious -o tsv
-log "GET $API/public-endpoints (exposure: every public interface, traffic or not)"
-curl -s "$API/public-endpoints" | jq -r 'to_entries[] | .key as $k | .value[] |
+log "ctrack connections $API --from $day --to $day"
+ctrack connections "$API" --from "$day" --to "$day"
+log "ctrack connections $API --from $day --to $day --suspicious -o tsv"
+ctrack connections "$API" --from "$day" --to "$day" --suspicious -o tsv
+log "GET $API/public-endpoints?date=$day (exposure: every public interface, traffic or not)"
+curl -s "$API/public-endpoints?date=$day" | jq -r 'to_entries[] | .key as $k | .value[] |
   "\($k)  \(.kind)  \(.name)  score \(.score)\(if .counted then "" else " (not counted)" end)"'
-ctrack graph "$API" -o "$work/accounts.svg"
+ctrack graph "$API" --from "$day" --to "$day" -o "$work/accounts.svg"
 
 if [ "$wait_at_end" = 1 ]; then
   cat >&2 <<MSG
 
 The API is up at $API  (Ctrl-C stops everything)
-  curl -s $API/connections | jq .
-  curl -s '$API/account-connections?include=office' | jq .
+  curl -s '$API/connections?date=$day' | jq .
+  curl -s '$API/account-connections?date=$day&include=office' | jq .
   curl -s $API/openapi.json | jq '.paths | keys'
   target/debug/ctrack connections $API --from 7d -o tsv
   target/debug/ctrack scan-endpoints $API

@@ -20,8 +20,18 @@ log "seeding moto with one account"
 "$VENV/bin/python" scripts/moto_estate.py --endpoint "$MOTO" --table accounts \
   --accounts 555555555555 --regions eu-west-1 >"$work/estate.json"
 
+# Every record below is dated 2026-11-27 (RETENTION_DAYS keeps it) and every read names that day:
+# nothing here depends on the day it runs (scripts/test.sh runs it under a clock a year ahead).
+DAY=2026-11-27
+# scripts/test.sh builds first and runs this under its fake clock (CT_PREBUILT=1): no compiler there.
+if [ -z "${CT_PREBUILT:-}" ]; then
+  log "building the functions and ctrack"
+  cargo build -q -p ingest -p refresh -p api -p ctrack-cli
+fi
+ctrack() { "$ROOT/target/debug/ctrack" "$@"; }
+
 log "loading the sample inventory"
-cargo run -q -p ctrack-cli -- replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
+ctrack replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
 
 start_lambda_watch "$lambda_port" "$work" \
   "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
@@ -68,10 +78,10 @@ PY
 out=$(invoke --data-file "$work/alb-event.json") || fail "ingest after refresh: $out"
 [ "$(jq -r .counted <<<"$out")" = 1 ] || fail "the ALB record should count with the refresh's format and map: $out"
 alb_dns=$(jq -r '.[0].interfaces.alb.dns' "$work/estate.json")
-score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:555555555555:eu-west-1' "$(printf '8.8.8.8\t%s\t443' "$alb_dns")")
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY}:conn:555555555555:eu-west-1" "$(printf '8.8.8.8\t%s\t443' "$alb_dns")")
 [ "$score" = 1 ] || fail "expected the ALB named by its DNS name $alb_dns"
 
-score=$(redis-cli -p "$redis_port" ZSCORE 'ct:{2026-11-27}:conn:111111111111:eu-west-1' \
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY}:conn:111111111111:eu-west-1" \
   "$(printf '8.8.8.8\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443')")
 [ "$score" = 2 ] || fail "expected score 2 after a redelivery, got $score"
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
@@ -79,7 +89,7 @@ log "the api function: over HTTP at /lambda-url/api/ and with HTTP API events"
 API="http://127.0.0.1:$lambda_port/lambda-url/api"
 status_of() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
 [ "$(status_of "$API/health")" = 200 ] && [ "$(cat "$work/body")" = OK ] || fail "/health: $(cat "$work/body")"
-[ "$(status_of "$API/connections?date=2026-11-27")" = 200 ] || fail "/connections: $(cat "$work/body")"
+[ "$(status_of "$API/connections?date=$DAY")" = 200 ] || fail "/connections: $(cat "$work/body")"
 jq -e --arg lb "$alb_dns" '
   (.["111111111111/eu-west-1"][0] == {"source":"8.8.8.8","dest":"shop-1234567890.eu-west-1.elb.amazonaws.com","dest_port":443,"score":2})
   and (.["555555555555/eu-west-1"] | any(.dest == $lb and .score == 1))' "$work/body" >/dev/null \
@@ -89,7 +99,7 @@ cp "$work/body" "$work/day.json"
   || fail "range: $(cat "$work/body")"
 jq -e -s '.[0]["111111111111/eu-west-1"] == .[1] and (.[1] | length) > 3' "$work/day.json" "$work/body" >/dev/null \
   || fail "a week with one day of data should answer that day: $(cat "$work/body")"
-[ "$(status_of "$API/public-endpoints/555555555555/eu-west-1")" = 200 ] || fail "/public-endpoints"
+[ "$(status_of "$API/public-endpoints/555555555555/eu-west-1?date=$DAY")" = 200 ] || fail "/public-endpoints"
 jq -e --arg lb "$alb_dns" 'any(.name == $lb and .kind == "load_balancer" and .score == 1)' "$work/body" >/dev/null \
   || fail "/public-endpoints should list the ALB with its connection: $(cat "$work/body")"
 [ "$(status_of "$API/connections/12345/eu-west-1")" = 400 ] || fail "bad account id should be a 400"
@@ -113,11 +123,10 @@ for event in events/api-*.json; do
 done
 
 log "ctrack against the api function"
-cargo build -q -p ctrack-cli
-tsv=$(target/debug/ctrack connections "$API" --from 2026-11-21 --to 2026-11-27 -o tsv) || fail "ctrack connections"
+tsv=$(ctrack connections "$API" --from 2026-11-21 --to 2026-11-27 -o tsv) || fail "ctrack connections"
 grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t8.8.8.8\t2$' <<<"$tsv" \
   || fail "ctrack connections should list the shop ALB row: $tsv"
-out=$(target/debug/ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
+out=$(ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
 grep -q "2 accounts, 2 edges" <<<"$out" || fail "graph: $out"
 
 log "e2e through cargo lambda (ingest, refresh, api, ctrack): ok"

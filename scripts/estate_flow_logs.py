@@ -2,11 +2,13 @@
 """Writes CloudWatch Logs subscription events with flow-log lines for the estate that
 moto_estate.py made (its JSON on stdin): traffic from the internet, from an office network and
 from the other account's NAT gateway to each account's load balancers, instances and database,
-timed now, in the estate's custom flow-log format. One event file per account in DIR.
+timed two minutes ago, in the estate's custom flow-log format. One event file per account in DIR;
+prints the UTC day the records count on, which every read of them should name.
 
 Usage: estate_flow_logs.py DIR < estate.json
 """
 import base64
+import datetime
 import gzip
 import json
 import pathlib
@@ -40,3 +42,4 @@ for n, region_estate in enumerate(estate):
     data = base64.b64encode(gzip.compress(json.dumps(message).encode(), mtime=0)).decode()
     (out_dir / f"flow-logs-{account}-{region_estate['region']}.json").write_text(
         json.dumps({"awslogs": {"data": data}}))
+print(datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date().isoformat())

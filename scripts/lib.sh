@@ -40,6 +40,23 @@ ensure_venv() { # ensure_venv 'pkg==ver' ...
   export PATH="$VENV/bin:$PATH"
 }
 
+# Every process started after this call (and its children: redis-server, moto, the functions)
+# sees a clock a year ahead, 10 s before midnight UTC, so a run crosses midnight. Debian's
+# datefudge: one offset (DATEFUDGE, seconds behind) for every process, the real-time clock only
+# (monotonic clocks and file times stay real). libfaketime was tried first: redis-server's
+# jemalloc and libfaketime 0.9.10 recurse into each other at start. Nothing a test checks may
+# depend on the day it runs. FAKE_CLOCK=0 turns it off.
+fake_clock_near_midnight() {
+  [ "${FAKE_CLOCK:-1}" != 0 ] || { log "fake clock off (FAKE_CLOCK=0)"; return 0; }
+  local lib now target
+  lib=$(dpkg -L datefudge 2>/dev/null | grep '/datefudge\.so$' | head -n 1)
+  [ -n "$lib" ] || { echo "datefudge is missing (apt-get install datefudge)" >&2; return 1; }
+  now=$(date -u +%s)
+  target=$(date -u -d "$(date -u -d '+1 year' +%F) 23:59:50" +%s)
+  export LD_PRELOAD="$lib" DATEFUDGE=$((now - target))
+  log "fake clock: it is now $(date -u '+%F %T') UTC for everything this run starts"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -20,6 +20,10 @@ const B: &str = "222222222222";
 const DAY0: u64 = 1_795_737_600;
 const NOON: u64 = DAY0 + 12 * 3600;
 const DAY: &str = "2026-11-27";
+/// The fixtures are dated 2026-11-27 and the ingestor is handed that day as "now"; only the
+/// redis-server's clock is real (key expiry), so the retention keeps the keys alive for ten
+/// years whatever day the suite runs, and every read names its day.
+const RETENTION_DAYS: u32 = 3650;
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp((NOON + 3600) as i64).unwrap()
@@ -32,7 +36,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
             cluster: None,
             timeout: Duration::from_secs(2),
         },
-        retention_days: 30,
+        retention_days: RETENTION_DAYS,
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
@@ -333,7 +337,7 @@ async fn every_classification_and_naming_rule() {
             "8.8.8.8",
             "10.0.1.10",
             443,
-            DAY0 - 40 * 86_400,
+            DAY0 - (u64::from(RETENTION_DAYS) + 10) * 86_400,
             "ACCEPT",
         ), // past retention
         format!("2 {A} eni-alb - - - - - - - {NOON} {} - NODATA", NOON + 60),
@@ -424,13 +428,13 @@ async fn every_classification_and_naming_rule() {
     assert_eq!(updates.len(), 2);
     assert!(updates["111111111111:eu-west-1"].starts_with("2026-11-27T13:00:00.000000Z"));
 
-    // Per-day keys expire RETENTION_DAYS (30) after their day ends.
+    // Per-day keys expire RETENTION_DAYS after their day ends.
     let ttl: i64 = server
         .cli(&["EXPIRETIME", "ct:{2026-11-27}:conn:111111111111:eu-west-1"])
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(ttl, (DAY0 + 31 * 86_400) as i64);
+    assert_eq!(ttl, (DAY0 + (u64::from(RETENTION_DAYS) + 1) * 86_400) as i64);
 }
 
 #[tokio::test]
