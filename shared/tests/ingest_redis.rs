@@ -434,7 +434,10 @@ async fn every_classification_and_naming_rule() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(ttl, (DAY0 + (u64::from(RETENTION_DAYS) + 1) * 86_400) as i64);
+    assert_eq!(
+        ttl,
+        (DAY0 + (u64::from(RETENTION_DAYS) + 1) * 86_400) as i64
+    );
 }
 
 #[tokio::test]
