@@ -66,7 +66,7 @@ fn quoted(s: &str) -> String {
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
     for (id, label) in &graph.nodes {
-        let shape = if ctrack::config::is_account_id(id) {
+        let shape = if ctrack::model::is_account_id(id) {
             ""
         } else {
             ", shape=ellipse"

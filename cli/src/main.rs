@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ctrack::config::{is_account_id, is_region, Env};
-use ctrack::discovery::{Account, AccountSource};
+use ctrack::config::Env;
+use ctrack::ingest::payload::{DecodeError, FlowEvent};
 use ctrack::ingest::{IngestError, Ingestor, Summary};
-use ctrack::inventory::InventoryFile;
-use ctrack::payload::{DecodeError, FlowEvent};
+use ctrack::model::InventoryFile;
+use ctrack::model::{is_account_id, is_region, Account};
+use ctrack::refresh::discovery::AccountSource;
 use ctrack::store::RedisStore;
 use ctrack_cli::client::{ApiClient, Auth};
 use ctrack_cli::graph::{self, AccountSource as GraphSource};
@@ -443,7 +444,7 @@ async fn accounts(table: &str, action: AccountsAction) -> Result<()> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let dynamo = ctrack::aws::DynamoAccounts::new(&sdk, table);
+    let dynamo = ctrack::refresh::aws::DynamoAccounts::new(&sdk, table);
     match action {
         AccountsAction::List => {
             let list = dynamo.accounts().await?;

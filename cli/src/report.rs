@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ctrack::store::Connection;
+use ctrack::model::Connection;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::client::{ApiClient, ClientError};

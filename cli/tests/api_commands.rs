@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use ctrack::api::Api;
 use ctrack::config::{ApiConfig, RedisConfig};
-use ctrack::discovery::Account;
-use ctrack::keys;
-use ctrack::store::{CounterStore, DayWrite, Increment, RedisStore, UnitWrite, WriteBatch};
+use ctrack::model::Account;
+use ctrack::store::keys;
+use ctrack::store::{
+    CounterStore, DayWrite, Increment, RedisStore, RefreshStore, UnitWrite, WriteBatch,
+};
 use ctrack::testing::{read_http_head, serve_api, MotoServer, RedisServer, ServedApi};
 use ctrack_cli::client::{ApiClient, Auth, ClientError};
 use ctrack_cli::scan::{self, Outcome, Target};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ctrack::api::{Api, Request};
 use ctrack::config::{ApiConfig, RedisConfig};
-use ctrack::keys;
+use ctrack::store::keys;
 use ctrack::store::{CounterStore, DayWrite, Increment, RedisStore, UnitWrite, WriteBatch};
 use ctrack::testing::{RedisServer, Rng};
 use time::macros::date;
@@ -30,7 +30,7 @@ async fn main() {
     let regions = ["eu-west-1", "us-east-1"];
     let today = date!(2026 - 11 - 27);
     let days: Vec<String> = (0..7)
-        .map(|i| keys::day_string(today - time::Duration::days(6 - i)))
+        .map(|i| ctrack::day::day_string(today - time::Duration::days(6 - i)))
         .collect();
 
     let redis = RedisServer::start();

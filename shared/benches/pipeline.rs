@@ -5,16 +5,16 @@
 //! Run: `cargo bench -p connection-tracker --bench pipeline` (add `taskset -c 0` to pin a core).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ctrack::classify::Networks;
-use ctrack::flowlog::FlowLogFormat;
+use ctrack::ingest::inventory::Inventory;
+use ctrack::ingest::payload::LogsMessage;
 use ctrack::ingest::{aggregate, Context, Unit};
-use ctrack::inventory::{InterfaceFacts, Inventory};
-use ctrack::payload::LogsMessage;
+use ctrack::model::InterfaceFacts;
+use ctrack::rules::classify::Networks;
+use ctrack::rules::flowlog::FlowLogFormat;
 use ctrack::testing::{encode_payload, logs_message, Rng};
 
 /// Counts live heap bytes and their high-water mark.
@@ -101,16 +101,17 @@ fn estate() -> (Inventory, Vec<(String, String)>) {
             ),
         };
         let facts = InterfaceFacts {
-            interface_id: format!("eni-{i:017x}"),
-            account_id: ACCOUNT.into(),
-            region: "eu-west-1".into(),
-            description,
-            interface_type: "interface".into(),
-            requester_id: None,
-            public_ips: BTreeMap::from([(private.parse().unwrap(), public.parse().unwrap())]),
             instance_name: name,
             lb_dns_name: lb,
             rds_endpoint: rds,
+            ..ctrack::testing::interface(
+                &format!("eni-{i:017x}"),
+                ACCOUNT,
+                "eu-west-1",
+                &description,
+                &private,
+                &public,
+            )
         };
         inventory.insert_interface(&facts);
         ifaces.push((facts.interface_id.clone(), private));

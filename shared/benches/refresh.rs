@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
-use ctrack::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use ctrack::config::{RedisConfig, RefreshConfig};
+use ctrack::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use ctrack::refresh::refresh;
 use ctrack::store::RedisStore;
 use ctrack::testing::{MotoServer, RedisServer};

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 
-use crate::classify::Networks;
-use crate::flowlog::FlowLogFormat;
+use crate::model::is_region;
+use crate::rules::classify::Networks;
+use crate::rules::flowlog::FlowLogFormat;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -290,25 +291,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .unwrap_or_else(|| "unknown".into()),
         })
     }
-}
-
-/// An AWS account id: 12 digits.
-pub fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: letters and dashes, then a number.
-pub fn is_region(r: &str) -> bool {
-    let mut parts = r.split('-').collect::<Vec<_>>();
-    let Some(last) = parts.pop() else {
-        return false;
-    };
-    parts.len() >= 2
-        && !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use ctrack::api::{route_paths, Api, Request, Response};
 use ctrack::config::{ApiConfig, RedisConfig};
-use ctrack::discovery::{Account, RegionInventory};
-use ctrack::inventory::InterfaceFacts;
-use ctrack::keys;
+use ctrack::model::{Account, InterfaceFacts, RegionInventory};
+use ctrack::store::keys;
+use ctrack::store::RefreshStore;
 use ctrack::store::{
     CounterStore, DayWrite, Increment, LazyRedisStore, ReadStore, RedisStore, UnitWrite, WriteBatch,
 };
-use ctrack::testing::RedisServer;
+use ctrack::testing::{interface, RedisServer};
 use serde_json::json;
 use time::macros::date;
 use time::Date;
@@ -35,18 +35,7 @@ fn api_config(url: String) -> ApiConfig {
 }
 
 fn facts(id: &str, description: &str, private: &str, public: &str) -> InterfaceFacts {
-    InterfaceFacts {
-        interface_id: id.into(),
-        account_id: A.into(),
-        region: "eu-west-1".into(),
-        description: description.into(),
-        interface_type: "interface".into(),
-        requester_id: None,
-        public_ips: BTreeMap::from([(private.parse().unwrap(), public.parse().unwrap())]),
-        instance_name: None,
-        lb_dns_name: None,
-        rds_endpoint: None,
-    }
+    interface(id, A, "eu-west-1", description, private, public)
 }
 
 /// Two accounts; A/eu-west-1 has an ALB (two interfaces), a named instance, an idle instance

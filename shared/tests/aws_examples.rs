@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use ctrack::flowlog::{Action, FlowLogFormat, LogStatus, Record, DEFAULT_FORMAT};
+use ctrack::rules::flowlog::{Action, FlowLogFormat, LogStatus, Record, DEFAULT_FORMAT};
 
 fn ip(s: &str) -> Option<IpAddr> {
     Some(s.parse().unwrap())

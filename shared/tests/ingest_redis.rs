@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ctrack::classify::Networks;
 use ctrack::config::{IngestConfig, RedisConfig};
-use ctrack::flowlog::FlowLogFormat;
+use ctrack::ingest::payload::FlowEvent;
 use ctrack::ingest::{IngestError, Ingestor, Outcome, Response};
-use ctrack::inventory::{InterfaceFacts, InventoryFile};
-use ctrack::payload::FlowEvent;
-use ctrack::store::{Connection, CounterStore, RedisStore};
+use ctrack::model::Connection;
+use ctrack::model::{InterfaceFacts, InventoryFile};
+use ctrack::rules::classify::Networks;
+use ctrack::rules::flowlog::FlowLogFormat;
+use ctrack::store::{CounterStore, RedisStore, RefreshStore};
 use ctrack::testing::{encode_payload, kinesis_event, logs_event, logs_message, RedisServer};
 use time::OffsetDateTime;
 
@@ -53,18 +54,7 @@ fn iface(
     private: &str,
     public: &str,
 ) -> InterfaceFacts {
-    InterfaceFacts {
-        interface_id: id.into(),
-        account_id: account.into(),
-        region: region.into(),
-        description: description.into(),
-        interface_type: "interface".into(),
-        requester_id: None,
-        public_ips: BTreeMap::from([(private.parse().unwrap(), public.parse().unwrap())]),
-        instance_name: None,
-        lb_dns_name: None,
-        rds_endpoint: None,
-    }
+    ctrack::testing::interface(id, account, region, description, private, public)
 }
 
 /// The estate of the tests: one interface of every kind.

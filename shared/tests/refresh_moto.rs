@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use ctrack::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
-use ctrack::classify::Networks;
 use ctrack::config::{IngestConfig, RedisConfig, RefreshConfig};
-use ctrack::discovery::{Account, Discovery, DiscoveryError, RegionFacts};
+use ctrack::ingest::payload::FlowEvent;
 use ctrack::ingest::Ingestor;
-use ctrack::inventory::InterfaceFacts;
-use ctrack::payload::FlowEvent;
+use ctrack::model::Account;
+use ctrack::model::InterfaceFacts;
+use ctrack::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use ctrack::refresh::discovery::{Discovery, DiscoveryError, RegionFacts};
 use ctrack::refresh::{refresh, RefreshError};
-use ctrack::store::{CounterStore, RedisStore};
+use ctrack::rules::classify::Networks;
+use ctrack::store::{CounterStore, RedisStore, RefreshStore};
 use ctrack::testing::{logs_event, logs_message, MotoServer, RedisServer};
 use serde_json::Value;
 

@@ -3,6 +3,7 @@
 
 use ctrack::config::Env;
 use ctrack::ingest::{Ingestor, Response};
+use ctrack::metrics;
 use ctrack::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
@@ -18,10 +19,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = ingestor.handle_value(event.payload).await?;
         // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        println!("{}", outcome.summary.to_emf("ConnectionTracker", now_ms));
+        println!("{}", outcome.summary.to_emf(metrics::now_ms()));
         Ok::<Response, Error>(outcome.response)
     }))
     .await

@@ -2,8 +2,9 @@
 //! flow-log formats in every account and region and writes the maps ingest and the API read.
 //! All logic lives in `ctrack::refresh`.
 
-use ctrack::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use ctrack::config::Env;
+use ctrack::metrics;
+use ctrack::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use ctrack::refresh::{refresh, RefreshReport};
 use ctrack::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -22,36 +23,9 @@ async fn main() -> Result<(), Error> {
         let calls_before = discovery.calls();
         let report = refresh(accounts, discovery, &SystemResolver, store, config).await?;
         // Embedded Metric Format: failures per run as a metric to alarm on.
-        println!("{}", emf(&report, discovery.calls() - calls_before));
+        let calls = discovery.calls() - calls_before;
+        println!("{}", report.to_emf(calls, metrics::now_ms()));
         Ok::<RefreshReport, Error>(report)
     }))
     .await
-}
-
-fn emf(report: &RefreshReport, calls: u64) -> Value {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "ConnectionTracker",
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "RegionsRefreshed", "Unit": "Count"},
-                    {"Name": "RegionsFailed", "Unit": "Count"},
-                    {"Name": "PublicInterfaces", "Unit": "Count"},
-                    {"Name": "AwsCalls", "Unit": "Count"},
-                    {"Name": "RefreshMs", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "Function": "refresh",
-        "RegionsRefreshed": report.refreshed.len(),
-        "RegionsFailed": report.failed.len(),
-        "PublicInterfaces": report.public_interfaces,
-        "AwsCalls": calls,
-        "RefreshMs": report.wall_ms,
-    })
 }

@@ -23,14 +23,7 @@
 
 use std::fmt::Display;
 
-use time::Date;
-
 pub const PREFIX: &str = "ct";
-
-pub fn day_string(day: Date) -> String {
-    // YYYY-MM-DD; `Date`'s Display is ISO 8601 for four-digit years.
-    day.to_string()
-}
 
 pub fn connections(day: &str, account: &str, region: &str) -> String {
     format!(

@@ -11,10 +11,11 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::discovery::{
-    Account, AccountSource, Discovery, DiscoveryError, RawDatabase, RawFlowLog, RawInstance,
-    RawInterface, RawLoadBalancer, RawOwnAddress, RegionFacts, Resolver,
+use super::discovery::{
+    AccountSource, Discovery, DiscoveryError, RawDatabase, RawFlowLog, RawInstance, RawInterface,
+    RawLoadBalancer, RawOwnAddress, RegionFacts, Resolver,
 };
+use crate::model::Account;
 
 /// The SDK's error with its whole chain of causes, as one line.
 fn message<E: std::error::Error>(e: E) -> String {
@@ -484,7 +485,7 @@ pub fn account_from_item(
 ) -> Result<Account, String> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let id = text("account_id").ok_or("no account_id (S)")?;
-    if !crate::config::is_account_id(&id) {
+    if !crate::model::is_account_id(&id) {
         return Err(format!("account_id {id:?} is not 12 digits"));
     }
     let regions = match item.get("regions") {

@@ -1,4 +1,5 @@
-//! Redis: counters, inventory maps, accounts. Key names come from [`crate::keys`] only.
+//! The Redis adapter behind the store ports: one connection type for a single node and a
+//! cluster, round trips counted, the Lua scripts of `scripts/` sent with each call.
 //!
 //! A batch is written with one Lua script per day it touches, all in one pipeline: one round
 //! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
@@ -6,7 +7,6 @@
 //! delivered twice, or retried after a lost reply, counts once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,148 +14,16 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
+use super::keys;
+use super::{
+    CounterStore, DayWrite, ReadRequest, ReadResult, ReadStore, RefreshStore, StoreError,
+    WriteBatch, WriteOutcome,
+};
 use crate::config::RedisConfig;
-use crate::discovery::{Account, RegionInventory};
-use crate::inventory::{InterfaceFacts, InventoryFile, InventorySnapshot};
-use crate::keys;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot connect to Redis at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error("Redis request failed: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("Redis returned an unexpected reply: {0}")]
-    Reply(String),
-}
-
-/// One counted connection of a day, as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Connection {
-    pub source: String,
-    pub dest: String,
-    pub dest_port: u16,
-    pub score: u64,
-}
-
-/// Score descending, then source, destination and port: the order the API answers in.
-pub fn sort_connections(rows: &mut [Connection]) {
-    rows.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.source.cmp(&b.source))
-            .then_with(|| a.dest.cmp(&b.dest))
-            .then_with(|| a.dest_port.cmp(&b.dest_port))
-    });
-}
-
-/// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UnitWrite<'a> {
-    /// Stable id of the payload (hash of its bytes): the idempotency key.
-    pub id: &'a str,
-    pub increments: Vec<Increment<'a>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Increment<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    /// `source\tdest\tport`, see [`keys::connection_member`].
-    pub member: String,
-    pub count: u64,
-}
-
-/// Everything one batch writes for one UTC day.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DayWrite<'a> {
-    /// `YYYY-MM-DD`
-    pub day: String,
-    /// Unix time at which the day's keys expire.
-    pub expire_at: i64,
-    pub units: Vec<UnitWrite<'a>>,
-    /// Public sources counted under their bare address.
-    pub unnamed: Vec<String>,
-}
-
-/// A batch's write, borrowing the names it counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteBatch<'a> {
-    pub days: Vec<DayWrite<'a>>,
-    /// (account, region) pairs that got counts: their last update is now.
-    pub touched: Vec<(&'a str, &'a str)>,
-    pub now_rfc3339: String,
-}
-
-impl WriteBatch<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
-    }
-}
-
-/// What a write did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteOutcome {
-    /// (payload, day) parts applied now.
-    pub applied: u64,
-    /// (payload, day) parts already counted before: skipped.
-    pub duplicates: u64,
-}
-
-/// The ingest path's view of the store: load the inventory, write a batch.
-pub trait CounterStore: Send + Sync {
-    fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
-    fn write(
-        &self,
-        batch: &WriteBatch,
-    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
-}
-
-/// What one API request needs from Redis. Everything asked for is fetched in one round trip on
-/// a single node (one per slot, sent at once, in a cluster).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReadRequest {
-    /// Days (`YYYY-MM-DD`) whose counters to read.
-    pub days: Vec<String>,
-    /// Only this (account, region); `None`: every account/region counted on those days.
-    pub scope: Option<(String, String)>,
-    /// The accounts list and each account/region's last counted batch.
-    pub accounts: bool,
-    /// Account/regions the refresh knows, with the time of their last refresh.
-    pub refreshed: bool,
-    /// Our public addresses and their names.
-    pub addresses: bool,
-    /// The public interfaces the refresh found.
-    pub interfaces: bool,
-}
-
-/// The answer to a [`ReadRequest`]; parts not asked for are empty.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReadResult {
-    /// Per requested day, in order: `account/region` → that day's connections (any order).
-    pub days: Vec<BTreeMap<String, Vec<Connection>>>,
-    pub accounts: Vec<Account>,
-    /// `ACCOUNT:REGION` → time of the last counted batch.
-    pub last_updates: HashMap<String, String>,
-    /// `ACCOUNT:REGION` → time of the last successful refresh.
-    pub refreshed: HashMap<String, String>,
-    /// public address → `account/region/name`
-    pub addresses: HashMap<String, String>,
-    /// Sorted by interface id; unreadable entries are logged and left out.
-    pub interfaces: Vec<InterfaceFacts>,
-}
-
-/// The reads the API makes.
-pub trait ReadStore: Send + Sync {
-    fn read(
-        &self,
-        request: &ReadRequest,
-    ) -> impl Future<Output = Result<ReadResult, StoreError>> + Send;
-}
+use crate::model::{
+    sort_connections, Account, Connection, InterfaceFacts, InventoryFile, InventorySnapshot,
+    RegionInventory,
+};
 
 /// One connection type for single-node and cluster Redis.
 #[derive(Clone)]
@@ -205,76 +73,18 @@ impl ConnectionLike for CountingConn {
 /// ARGV: expire_at, unit count, then per unit: id, increment count, then per increment:
 /// key number (into KEYS), member, count; then the unnamed count and addresses.
 /// Returns {applied, duplicates}.
-const WRITE_DAY_SCRIPT: &str = r#"
-local expire_at = ARGV[1]
-local i = 2
-local n_units = tonumber(ARGV[i]); i = i + 1
-local applied, duplicates = 0, 0
-local touched = {}
-for _ = 1, n_units do
-  local id = ARGV[i]
-  local n = tonumber(ARGV[i + 1])
-  i = i + 2
-  local fresh = redis.call('SADD', KEYS[1], id) == 1
-  if fresh then applied = applied + 1 else duplicates = duplicates + 1 end
-  for _ = 1, n do
-    if fresh then
-      local k = tonumber(ARGV[i])
-      redis.call('ZINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 1])
-      touched[k] = true
-    end
-    i = i + 3
-  end
-end
-redis.call('EXPIREAT', KEYS[1], expire_at)
-if applied > 0 then
-  for k, _ in pairs(touched) do
-    redis.call('EXPIREAT', KEYS[k], expire_at)
-    redis.call('SADD', KEYS[2], string.match(KEYS[k], ':conn:(.*)$'))
-  end
-  redis.call('EXPIREAT', KEYS[2], expire_at)
-  local n_unnamed = tonumber(ARGV[i]); i = i + 1
-  for j = i, i + n_unnamed - 1 do
-    redis.call('SADD', KEYS[3], ARGV[j])
-  end
-  if n_unnamed > 0 then redis.call('EXPIREAT', KEYS[3], expire_at) end
-end
-return {applied, duplicates}
-"#;
+const WRITE_DAY_SCRIPT: &str = include_str!("scripts/write_day.lua");
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
 /// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
 /// the set of fields this account/region owns. ARGV: refreshed field, time, then per map a count
 /// and field/value pairs. KEYS[7] is the refreshed hash.
-const REPLACE_REGION_SCRIPT: &str = r#"
-local i = 3
-for m = 1, 3 do
-  local map, members = KEYS[m], KEYS[m + 3]
-  local old = redis.call('SMEMBERS', members)
-  for _, field in ipairs(old) do redis.call('HDEL', map, field) end
-  redis.call('DEL', members)
-  local n = tonumber(ARGV[i]); i = i + 1
-  for _ = 1, n do
-    redis.call('HSET', map, ARGV[i], ARGV[i + 1])
-    redis.call('SADD', members, ARGV[i])
-    i = i + 2
-  end
-end
-redis.call('HSET', KEYS[7], ARGV[1], ARGV[2])
-return 1
-"#;
+const REPLACE_REGION_SCRIPT: &str = include_str!("scripts/replace_region.lua");
 
 /// Reads a whole day in one call. KEYS[1]: the day's index; ARGV[1]: the day's counter-key
 /// prefix (the keys share the index's hash tag, so they live in its slot).
 /// Returns {pair, {member, score, ...}, pair, ...}.
-const READ_DAY_SCRIPT: &str = r#"
-local out = {}
-for _, pair in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  out[#out + 1] = pair
-  out[#out + 1] = redis.call('ZRANGE', ARGV[1] .. pair, 0, -1, 'WITHSCORES')
-end
-return out
-"#;
+const READ_DAY_SCRIPT: &str = include_str!("scripts/read_day.lua");
 
 /// Redis behind the store traits.
 #[derive(Clone)]
@@ -393,8 +203,43 @@ impl RedisStore {
         Ok(())
     }
 
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(parse_accounts(self.hash(keys::ACCOUNTS).await?))
+    }
+
+    async fn hash(&self, key: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// A day's connections by `account/region`, score descending.
+    pub async fn day_connections(
+        &self,
+        day: &str,
+    ) -> Result<BTreeMap<String, Vec<Connection>>, StoreError> {
+        let request = ReadRequest {
+            days: vec![day.to_string()],
+            ..ReadRequest::default()
+        };
+        let mut day = self.read(&request).await?.days.pop().unwrap_or_default();
+        for rows in day.values_mut() {
+            sort_connections(rows);
+        }
+        Ok(day)
+    }
+
+    /// `ACCOUNT:REGION` → last update time.
+    pub async fn last_updates(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.hash(keys::LAST_UPDATE).await
+    }
+}
+
+impl RefreshStore for RedisStore {
     /// Replaces one account/region's interfaces, addresses and formats, and records the time.
-    pub async fn replace_region(
+    async fn replace_region(
         &self,
         account: &str,
         region: &str,
@@ -433,7 +278,7 @@ impl RedisStore {
     }
 
     /// Forgets an account/region that is no longer monitored: its entries leave the maps.
-    pub async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
+    async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
         self.replace_region(account, region, &RegionInventory::default(), "")
             .await?;
         let mut conn = self.conn.clone();
@@ -446,7 +291,7 @@ impl RedisStore {
     }
 
     /// Replaces the account list the API shows.
-    pub async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
+    async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic().del(keys::ACCOUNTS).ignore();
         for a in accounts {
@@ -458,25 +303,13 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        Ok(parse_accounts(self.hash(keys::ACCOUNTS).await?))
-    }
-
     /// `ACCOUNT:REGION` → time of the last successful refresh.
-    pub async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
+    async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
         self.hash(keys::REFRESHED).await
     }
 
-    async fn hash(&self, key: &str) -> Result<HashMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("HGETALL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await?)
-    }
-
     /// Cached reverse-DNS answers: `None` not cached, `Some("")` cached as nameless.
-    pub async fn cached_names(&self, ips: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+    async fn cached_names(&self, ips: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         if ips.is_empty() {
             return Ok(Vec::new());
         }
@@ -489,7 +322,7 @@ impl RedisStore {
     }
 
     /// Caches reverse-DNS answers (`""` for none) for `ttl_secs`.
-    pub async fn put_names(&self, names: &[(String, String, u64)]) -> Result<(), StoreError> {
+    async fn put_names(&self, names: &[(String, String, u64)]) -> Result<(), StoreError> {
         if names.is_empty() {
             return Ok(());
         }
@@ -502,24 +335,8 @@ impl RedisStore {
         Ok(())
     }
 
-    /// A day's connections by `account/region`, score descending.
-    pub async fn day_connections(
-        &self,
-        day: &str,
-    ) -> Result<BTreeMap<String, Vec<Connection>>, StoreError> {
-        let request = ReadRequest {
-            days: vec![day.to_string()],
-            ..ReadRequest::default()
-        };
-        let mut day = self.read(&request).await?.days.pop().unwrap_or_default();
-        for rows in day.values_mut() {
-            sort_connections(rows);
-        }
-        Ok(day)
-    }
-
     /// Public sources counted without a name on a day (input of the refresh's reverse DNS).
-    pub async fn day_unnamed(&self, day: &str) -> Result<Vec<String>, StoreError> {
+    async fn day_unnamed(&self, day: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         let mut ips: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys::day_unnamed(day))
@@ -527,11 +344,6 @@ impl RedisStore {
             .await?;
         ips.sort();
         Ok(ips)
-    }
-
-    /// `ACCOUNT:REGION` → last update time.
-    pub async fn last_updates(&self) -> Result<HashMap<String, String>, StoreError> {
-        self.hash(keys::LAST_UPDATE).await
     }
 }
 

@@ -3,6 +3,9 @@
 //! [`aggregate`] is pure (no I/O) and borrows everything; [`Ingestor`] adds the store, the
 //! inventory cache and the failure semantics of each event shape.
 
+pub mod inventory;
+pub mod payload;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,17 +14,18 @@ use std::time::Instant;
 use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde::Serialize;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::classify::{self, Name};
 use crate::config::IngestConfig;
-use crate::flowlog::{Action, FlowLogFormat, LogStatus};
-use crate::inventory::{Destination, Inventory};
-use crate::keys;
-use crate::payload::{self, DecodeError, FlowEvent, LogsMessage};
+use crate::day;
+use crate::rules::classify::{self, Destination, Name};
+use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
+use crate::store::keys;
 use crate::store::{CounterStore, DayWrite, Increment, StoreError, UnitWrite, WriteBatch};
+use inventory::Inventory;
+use payload::{DecodeError, FlowEvent, LogsMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -104,47 +108,23 @@ impl Summary {
     }
 
     /// The same figures as CloudWatch Embedded Metric Format, one JSON object to print.
-    pub fn to_emf(&self, namespace: &str, timestamp_ms: i64) -> serde_json::Value {
-        let mut metrics = vec![
-            ("Payloads", self.payloads),
-            ("Records", self.records),
-            ("Accepted", self.accepted),
-            ("Counted", self.counted),
-            ("Rejected", self.rejected_total()),
-            ("Connections", self.connections),
-            ("Duplicates", self.duplicates),
-            ("FailedPayloads", self.failed_payloads.values().sum::<u64>()),
-        ];
-        let mut doc = serde_json::Map::new();
-        for (name, value) in &metrics {
-            doc.insert((*name).into(), (*value).into());
-        }
-        doc.insert("DurationMs".into(), self.duration_ms.into());
-        metrics.push(("DurationMs", self.duration_ms));
-        let definitions: Vec<serde_json::Value> = metrics
-            .iter()
-            .map(|(name, _)| {
-                let unit = if *name == "DurationMs" {
-                    "Milliseconds"
-                } else {
-                    "Count"
-                };
-                serde_json::json!({"Name": name, "Unit": unit})
-            })
-            .collect();
-        doc.insert(
-            "_aws".into(),
-            serde_json::json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": [["Function"]],
-                    "Metrics": definitions,
-                }]
-            }),
-        );
-        doc.insert("Function".into(), "ingest".into());
-        serde_json::Value::Object(doc)
+    pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
+        use crate::metrics::Unit::{Count, Milliseconds};
+        crate::metrics::document(
+            "ingest",
+            timestamp_ms,
+            &[
+                ("Payloads", Count, self.payloads),
+                ("Records", Count, self.records),
+                ("Accepted", Count, self.accepted),
+                ("Counted", Count, self.counted),
+                ("Rejected", Count, self.rejected_total()),
+                ("Connections", Count, self.connections),
+                ("Duplicates", Count, self.duplicates),
+                ("FailedPayloads", Count, self.failed_payloads.values().sum()),
+                ("DurationMs", Milliseconds, self.duration_ms),
+            ],
+        )
     }
 }
 
@@ -244,7 +224,7 @@ pub fn aggregate<'a>(
                     continue;
                 }
                 let dest = match interface.destination(dst) {
-                    Destination::Dropped => {
+                    Destination::Dropped(_) => {
                         skip(&mut agg, "dropped_destination");
                         continue;
                     }
@@ -252,7 +232,7 @@ pub fn aggregate<'a>(
                     Destination::DstAddr => Name::Ip(dst),
                 };
                 let seconds = record.start.unwrap_or(event.timestamp / 1000);
-                let day = classify::epoch_day(seconds);
+                let day = day::epoch_day(seconds);
                 if day < oldest_day {
                     skip(&mut agg, "older_than_retention");
                     continue;
@@ -322,7 +302,7 @@ impl Aggregate<'_> {
         let days = days
             .into_iter()
             .map(|(day, units)| DayWrite {
-                day: keys::day_string(day_date(day)),
+                day: day::day_string(day::from_epoch_day(day)),
                 expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
                 units: units
                     .into_iter()
@@ -339,7 +319,7 @@ impl Aggregate<'_> {
         WriteBatch {
             days,
             touched,
-            now_rfc3339: rfc3339_micros(now),
+            now_rfc3339: day::rfc3339_micros(now),
         }
     }
 
@@ -356,24 +336,6 @@ impl Aggregate<'_> {
             .collect();
         distinct.len() as u64
     }
-}
-
-fn day_date(day: i64) -> Date {
-    let unix_epoch = Date::from_calendar_date(1970, time::Month::January, 1).expect("epoch");
-    unix_epoch + time::Duration::days(day)
-}
-
-/// `2026-11-27T10:01:02.123456Z`, the original service's timestamp shape.
-pub fn rfc3339_micros(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}T{:02}:{:02}:{:02}.{:06}Z",
-        t.date(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
 }
 
 /// The result of handling one event: the figures, and what the function answers Lambda.
@@ -590,7 +552,7 @@ mod tests {
             ..Summary::default()
         };
         summary.rejected.insert("field_count", 2);
-        let doc = summary.to_emf("ConnectionTracker", 1_795_780_800_000);
+        let doc = summary.to_emf(1_795_780_800_000);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "ConnectionTracker");
         assert_eq!(doc["_aws"]["Timestamp"], 1_795_780_800_000i64);
@@ -611,11 +573,5 @@ mod tests {
             ),
             (Some(10), Some(4), Some(2))
         );
-    }
-
-    #[test]
-    fn timestamps_have_microseconds_and_z() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_795_780_862_123_456_789).unwrap();
-        assert_eq!(rfc3339_micros(t), "2026-11-27T12:01:02.123456Z");
     }
 }

@@ -3,6 +3,10 @@
 //! A failing account/region keeps its previous maps; the run fails only when nothing could be
 //! refreshed.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod discovery;
+
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -11,12 +15,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::config::RefreshConfig;
-use crate::discovery::{
-    build_region_inventory, Account, AccountSource, Discovery, DiscoveryError, Resolver,
-};
-use crate::ingest::rfc3339_micros;
-use crate::keys;
-use crate::store::{RedisStore, StoreError};
+use crate::day::{day_string, rfc3339_micros};
+use crate::model::Account;
+use crate::store::{keys, RefreshStore, StoreError};
+use discovery::{build_region_inventory, AccountSource, Discovery, DiscoveryError, Resolver};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -58,6 +60,25 @@ pub struct RefreshReport {
     pub dropped: Vec<String>,
 }
 
+impl RefreshReport {
+    /// The run's figures as CloudWatch Embedded Metric Format (`RegionsFailed` is the one to
+    /// alarm on); `aws_calls` is what the discovery made during the run.
+    pub fn to_emf(&self, aws_calls: u64, timestamp_ms: i64) -> serde_json::Value {
+        use crate::metrics::Unit::{Count, Milliseconds};
+        crate::metrics::document(
+            "refresh",
+            timestamp_ms,
+            &[
+                ("RegionsRefreshed", Count, self.refreshed.len() as u64),
+                ("RegionsFailed", Count, self.failed.len() as u64),
+                ("PublicInterfaces", Count, self.public_interfaces as u64),
+                ("AwsCalls", Count, aws_calls),
+                ("RefreshMs", Milliseconds, self.wall_ms),
+            ],
+        )
+    }
+}
+
 /// One account/region's outcome.
 struct RegionRun {
     account: String,
@@ -79,17 +100,18 @@ fn domain_hosts(template: &str, account: &Account, region: &str) -> Vec<String> 
     hosts
 }
 
-pub async fn refresh<A, D, R>(
+pub async fn refresh<A, D, R, S>(
     accounts: &A,
     discovery: &D,
     resolver: &R,
-    store: &RedisStore,
+    store: &S,
     config: &RefreshConfig,
 ) -> Result<RefreshReport, RefreshError>
 where
     A: AccountSource,
     D: Discovery,
     R: Resolver,
+    S: RefreshStore,
 {
     let started = Instant::now();
     let all = accounts.accounts().await.map_err(RefreshError::Accounts)?;
@@ -184,12 +206,12 @@ where
     Ok(report)
 }
 
-async fn refresh_region<D: Discovery, R: Resolver>(
+async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
     account: &Account,
     region: &str,
     discovery: &D,
     resolver: &R,
-    store: &RedisStore,
+    store: &S,
     config: &RefreshConfig,
 ) -> Result<(usize, usize, usize), (&'static str, String)> {
     let facts = tokio::time::timeout(config.region_timeout, discovery.describe(account, region))
@@ -222,9 +244,9 @@ async fn refresh_region<D: Discovery, R: Resolver>(
 
 /// Resolves sources that ingest counted without a name (today and yesterday), at most
 /// `dns_max_lookups` per run within `dns_budget`; answers, "no name" too, are cached.
-async fn reverse_dns<R: Resolver>(
+async fn reverse_dns<R: Resolver, S: RefreshStore>(
     resolver: &R,
-    store: &RedisStore,
+    store: &S,
     config: &RefreshConfig,
     report: &mut RefreshReport,
 ) -> Result<(), StoreError> {
@@ -234,7 +256,7 @@ async fn reverse_dns<R: Resolver>(
     let today = OffsetDateTime::now_utc().date();
     let mut pending: Vec<String> = Vec::new();
     for day in [today, today.previous_day().unwrap_or(today)] {
-        pending.extend(store.day_unnamed(&keys::day_string(day)).await?);
+        pending.extend(store.day_unnamed(&day_string(day)).await?);
     }
     pending.sort();
     pending.dedup();

@@ -11,6 +11,19 @@ use base64::Engine;
 use flate2::{write::GzEncoder, Compression};
 
 /// A `redis-server` child process.
+/// [`InterfaceFacts::new`] from text addresses: one test interface in one line.
+pub fn interface(
+    id: &str,
+    account: &str,
+    region: &str,
+    description: &str,
+    private: &str,
+    public: &str,
+) -> crate::model::InterfaceFacts {
+    let ip = |s: &str| s.parse().expect("a test address");
+    crate::model::InterfaceFacts::new(id, account, region, description, (ip(private), ip(public)))
+}
+
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use foldhash::HashMap as FastMap;
 use ipnetwork::IpNetwork;
 
-use crate::inventory::InterfaceFacts;
+use crate::model::{EndpointKind, InterfaceFacts};
 
 /// Exactly the blocks Python 3.11's `ipaddress` module calls private (`is_private`).
 /// 100.64.0.0/10 (carrier-grade NAT) is deliberately absent: Python does not call it private.
@@ -161,16 +161,49 @@ pub fn interface_kind(facts: &InterfaceFacts) -> InterfaceKind {
     }
 }
 
-/// A destination's name as rule 5 decides it.
+/// What a public endpoint is for `/public-endpoints`: the rule-5 kind, with NAT gateways told
+/// apart (AWS sets the type; the description is what emulators and older interfaces carry).
+pub fn endpoint_kind(facts: &InterfaceFacts) -> EndpointKind {
+    if facts.interface_type == "nat_gateway"
+        || facts.description.starts_with("Interface for NAT Gateway")
+    {
+        return EndpointKind::NatGateway;
+    }
+    match interface_kind(facts) {
+        InterfaceKind::LoadBalancer => EndpointKind::LoadBalancer,
+        InterfaceKind::Instance => EndpointKind::Instance,
+        InterfaceKind::Rds => EndpointKind::Rds,
+        InterfaceKind::Other => EndpointKind::Other,
+    }
+}
+
+/// Rule 5's decision for one address of an interface: the one enum for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DestName {
+pub enum Destination {
+    /// Counted under this name.
     Named(String),
     /// Nothing is known of this private address: the record's own `dstaddr` is the name.
     DstAddr,
+    /// NAT gateways and jump hosts (the name says so): listed as endpoints, never counted.
+    Dropped(String),
+}
+
+impl Destination {
+    /// The name an endpoint is listed under; `dstaddr` stands in for [`Destination::DstAddr`].
+    pub fn name_or(&self, dstaddr: IpAddr) -> String {
+        match self {
+            Destination::Named(n) | Destination::Dropped(n) => n.clone(),
+            Destination::DstAddr => dstaddr.to_string(),
+        }
+    }
+
+    pub fn is_counted(&self) -> bool {
+        !matches!(self, Destination::Dropped(_))
+    }
 }
 
 /// Rule 5 for one private address of an interface (`None`: an address the refresh did not see).
-pub fn destination_name(facts: &InterfaceFacts, private: Option<IpAddr>) -> DestName {
+pub fn destination(facts: &InterfaceFacts, private: Option<IpAddr>) -> Destination {
     let public = private
         .and_then(|p| facts.public_ips.get(&p).copied())
         .or_else(|| facts.public_ips.values().next().copied());
@@ -179,45 +212,42 @@ pub fn destination_name(facts: &InterfaceFacts, private: Option<IpAddr>) -> Dest
         Some(ip) => format!("{prefix}/{ip}"),
         None => prefix.to_string(),
     };
-    match interface_kind(facts) {
+    let name = match interface_kind(facts) {
         InterfaceKind::LoadBalancer => match &facts.lb_dns_name {
-            Some(dns) => DestName::Named(dns.clone()),
-            None => DestName::Named(with_public(&facts.description)),
+            Some(dns) => dns.clone(),
+            None => with_public(&facts.description),
         },
         InterfaceKind::Instance => {
             // By the record's private address only: an unknown address stays bare.
             match private.and_then(|p| facts.public_ips.get(&p)) {
-                Some(ip) => DestName::Named(match &facts.instance_name {
+                Some(ip) => match &facts.instance_name {
                     Some(name) => format!("{name}/{ip}"),
                     None => ip.to_string(),
-                }),
-                None => DestName::DstAddr,
+                },
+                None => return Destination::DstAddr,
             }
         }
         InterfaceKind::Rds => match &facts.rds_endpoint {
-            Some(host) => {
-                DestName::Named(format!("{}/{}/{}", facts.account_id, facts.region, host))
-            }
-            None => DestName::Named(with_public("RDS")),
+            Some(host) => format!("{}/{}/{}", facts.account_id, facts.region, host),
+            None => with_public("RDS"),
         },
-        InterfaceKind::Other => DestName::Named(with_public(&facts.description)),
+        InterfaceKind::Other => with_public(&facts.description),
+    };
+    if is_dropped_destination(&name) {
+        Destination::Dropped(name)
+    } else {
+        Destination::Named(name)
     }
 }
 
 /// NAT gateways and SSH jump hosts ("Odd") are infrastructure, not endpoints: dropped.
-pub fn is_dropped_destination(name: &str) -> bool {
+fn is_dropped_destination(name: &str) -> bool {
     name.contains("NAT") || name.contains("Odd")
-}
-
-/// The UTC day of an epoch-seconds timestamp, as days since 1970-01-01.
-pub fn epoch_day(seconds: u64) -> i64 {
-    (seconds / 86_400) as i64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn private_addresses_match_python_ipaddress() {
@@ -336,19 +366,15 @@ mod tests {
 
     fn facts(description: &str, interface_type: &str) -> InterfaceFacts {
         InterfaceFacts {
-            interface_id: "eni-1".into(),
-            account_id: "123456789012".into(),
-            region: "eu-west-1".into(),
-            description: description.into(),
             interface_type: interface_type.into(),
-            requester_id: None,
-            public_ips: BTreeMap::from([(
-                "10.0.0.5".parse().unwrap(),
-                "52.1.2.3".parse().unwrap(),
-            )]),
-            instance_name: None,
-            lb_dns_name: None,
-            rds_endpoint: None,
+            ..crate::testing::interface(
+                "eni-1",
+                "123456789012",
+                "eu-west-1",
+                description,
+                "10.0.0.5",
+                "52.1.2.3",
+            )
         }
     }
 
@@ -356,7 +382,7 @@ mod tests {
     fn destination_names_by_interface_kind() {
         let known = Some("10.0.0.5".parse().unwrap());
         let unknown = Some("10.0.0.99".parse().unwrap());
-        let named = |s: &str| DestName::Named(s.to_string());
+        let named = |s: &str| Destination::Named(s.to_string());
 
         let mut elb = facts("ELB my-classic", "interface");
         elb.lb_dns_name = Some("my-classic-1.eu-west-1.elb.amazonaws.com".into());
@@ -376,8 +402,9 @@ mod tests {
         let other = facts("my custom appliance", "interface");
         let mut no_public = facts("VPC Endpoint Interface vpce-1", "vpc_endpoint");
         no_public.public_ips.clear();
+        let nat = facts("Interface for NAT Gateway nat-0123", "nat_gateway");
 
-        let cases: Vec<(&InterfaceFacts, Option<IpAddr>, DestName)> = vec![
+        let cases: Vec<(&InterfaceFacts, Option<IpAddr>, Destination)> = vec![
             (
                 &elb,
                 known,
@@ -387,8 +414,8 @@ mod tests {
             (&nlb, known, named("my-nlb-1.elb.eu-west-1.amazonaws.com")),
             (&lb_unknown, known, named("ELB app/gone/0123/52.1.2.3")),
             (&web, known, named("web/52.1.2.3")),
-            (&web, unknown, DestName::DstAddr),
-            (&web, None, DestName::DstAddr),
+            (&web, unknown, Destination::DstAddr),
+            (&web, None, Destination::DstAddr),
             (&empty_desc, known, named("worker/52.1.2.3")),
             (&unnamed_instance, known, named("52.1.2.3")),
             (
@@ -400,10 +427,20 @@ mod tests {
             (&other, known, named("my custom appliance/52.1.2.3")),
             (&other, unknown, named("my custom appliance/52.1.2.3")),
             (&no_public, None, named("VPC Endpoint Interface vpce-1")),
+            (
+                &nat,
+                known,
+                Destination::Dropped("Interface for NAT Gateway nat-0123/52.1.2.3".into()),
+            ),
+            (
+                &nat,
+                unknown,
+                Destination::Dropped("Interface for NAT Gateway nat-0123/52.1.2.3".into()),
+            ),
         ];
         for (f, private, want) in cases {
             assert_eq!(
-                destination_name(f, private),
+                destination(f, private),
                 want,
                 "{:?} {:?}",
                 f.description,
@@ -427,11 +464,26 @@ mod tests {
     }
 
     #[test]
-    fn epoch_days() {
-        assert_eq!(epoch_day(0), 0);
-        assert_eq!(epoch_day(86_399), 0);
-        assert_eq!(epoch_day(86_400), 1);
-        // 2014-12-14T04:06:50Z, the AWS example's start
-        assert_eq!(epoch_day(1_418_530_010), 16_418);
+    fn endpoint_kinds() {
+        let cases = [
+            (
+                facts("ELB app/shop/0123", "interface"),
+                EndpointKind::LoadBalancer,
+            ),
+            (
+                facts("Primary network interface", "interface"),
+                EndpointKind::Instance,
+            ),
+            (facts("RDSNetworkInterface", "interface"), EndpointKind::Rds),
+            (facts("", "nat_gateway"), EndpointKind::NatGateway),
+            (
+                facts("Interface for NAT Gateway nat-1", "interface"),
+                EndpointKind::NatGateway,
+            ),
+            (facts("bastion appliance", "interface"), EndpointKind::Other),
+        ];
+        for (f, want) in cases {
+            assert_eq!(endpoint_kind(&f), want, "{:?}", f.description);
+        }
     }
 }

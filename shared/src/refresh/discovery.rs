@@ -1,42 +1,13 @@
 //! What the refresh learns about one account and region, and how it becomes the maps ingest
 //! reads. The describe calls live behind the [`Discovery`] trait (AWS adapter in
-//! [`crate::aws`]); turning their results into interface facts and address names is pure and
+//! `aws`); turning their results into interface facts and address names is pure and
 //! tested here with tables.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
-use crate::inventory::InterfaceFacts;
-
-/// One monitored account, from the accounts table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub id: String,
-    pub name: String,
-    /// Regions to scan; empty means the `REGIONS` default.
-    #[serde(default)]
-    pub regions: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Account {
-    /// The role to assume: the item's `role_arn`, else `arn:aws:iam::<id>:role/<role_name>`.
-    pub fn role_arn(&self, role_name: &str) -> String {
-        self.role_arn
-            .clone()
-            .unwrap_or_else(|| format!("arn:aws:iam::{}:role/{role_name}", self.id))
-    }
-}
+use crate::model::{Account, InterfaceFacts, RegionInventory};
 
 /// A network interface as DescribeNetworkInterfaces returns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,7 +33,7 @@ impl RawInterface {
             || self
                 .ipv6_addresses
                 .iter()
-                .any(|ip| !crate::classify::is_private(*ip))
+                .any(|ip| !crate::rules::classify::is_private(*ip))
     }
 }
 
@@ -114,16 +85,6 @@ pub struct RegionFacts {
     pub databases: Vec<RawDatabase>,
     pub own_addresses: Vec<RawOwnAddress>,
     pub flow_logs: Vec<RawFlowLog>,
-}
-
-/// What the refresh writes for one account and region.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RegionInventory {
-    pub interfaces: Vec<InterfaceFacts>,
-    /// public address → `account/region/name`
-    pub addresses: BTreeMap<String, String>,
-    /// `account:log-group` → `LogFormat`
-    pub formats: BTreeMap<String, String>,
 }
 
 /// How RDS interfaces were tied to their databases (the docs explain the rules).
@@ -193,7 +154,7 @@ pub fn build_region_inventory(
     for iface in facts.interfaces.iter().filter(|i| i.is_public()) {
         let mut public_ips: BTreeMap<IpAddr, IpAddr> = iface.public_ips.iter().copied().collect();
         for v6 in &iface.ipv6_addresses {
-            if !crate::classify::is_private(*v6) {
+            if !crate::rules::classify::is_private(*v6) {
                 public_ips.insert(*v6, *v6);
             }
         }

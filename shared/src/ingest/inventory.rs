@@ -2,62 +2,14 @@
 //! (with destination names worked out once per load, not once per record), our own public
 //! addresses, flow-log formats by log group, and the named networks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use foldhash::HashMap as FastMap;
-use serde::{Deserialize, Serialize};
 
-use crate::classify::{self, DestName, Networks};
-use crate::flowlog::{FlowLogFormat, FormatError};
-
-/// One public network interface as the refresh describes it (stored as JSON in Redis).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InterfaceFacts {
-    pub interface_id: String,
-    pub account_id: String,
-    pub region: String,
-    /// The ENI `Description` (`ELB app/…`, `RDSNetworkInterface`, `Primary network interface`, …).
-    #[serde(default)]
-    pub description: String,
-    /// The ENI `InterfaceType` (`interface`, `network_load_balancer`, `nat_gateway`, …).
-    #[serde(default)]
-    pub interface_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requester_id: Option<String>,
-    /// Private address → public address (IPv4 association, or a public IPv6 address mapped to
-    /// itself, since flow logs show IPv6 destinations as they are).
-    #[serde(default)]
-    pub public_ips: BTreeMap<IpAddr, IpAddr>,
-    /// `Name` tag of the attached instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_name: Option<String>,
-    /// DNS name of the load balancer that owns the interface.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lb_dns_name: Option<String>,
-    /// Endpoint host of the RDS instance that owns the interface.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rds_endpoint: Option<String>,
-}
-
-/// A destination decided for an interface address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Destination {
-    Named(String),
-    DstAddr,
-    /// NAT gateways and jump hosts: not counted.
-    Dropped,
-}
-
-impl From<DestName> for Destination {
-    fn from(name: DestName) -> Self {
-        match name {
-            DestName::Named(n) if classify::is_dropped_destination(&n) => Destination::Dropped,
-            DestName::Named(n) => Destination::Named(n),
-            DestName::DstAddr => Destination::DstAddr,
-        }
-    }
-}
+use crate::model::{InterfaceFacts, InventorySnapshot};
+use crate::rules::classify::{self, Destination, Networks};
+use crate::rules::flowlog::{FlowLogFormat, FormatError};
 
 /// A public interface ready for the hot path.
 #[derive(Clone, Debug)]
@@ -73,13 +25,13 @@ impl Interface {
         let by_private = facts
             .public_ips
             .keys()
-            .map(|&p| (p, classify::destination_name(facts, Some(p)).into()))
+            .map(|&p| (p, classify::destination(facts, Some(p))))
             .collect();
         Interface {
             account_id: facts.account_id.clone(),
             region: facts.region.clone(),
             by_private,
-            fallback: classify::destination_name(facts, None).into(),
+            fallback: classify::destination(facts, None),
         }
     }
 
@@ -87,31 +39,6 @@ impl Interface {
     pub fn destination(&self, dstaddr: IpAddr) -> &Destination {
         self.by_private.get(&dstaddr).unwrap_or(&self.fallback)
     }
-}
-
-/// An inventory as a file (`events/inventory.json`): what the refresh would write, for replays
-/// and demos without AWS.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InventoryFile {
-    #[serde(default)]
-    pub interfaces: Vec<InterfaceFacts>,
-    /// public address → `account/region/name`
-    #[serde(default)]
-    pub addresses: BTreeMap<String, String>,
-    /// `account:log-group` → `LogFormat`
-    #[serde(default)]
-    pub formats: BTreeMap<String, String>,
-}
-
-/// The raw maps as the store holds them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct InventorySnapshot {
-    /// interface id → facts JSON
-    pub interfaces: HashMap<String, String>,
-    /// public address → `account/region/name`
-    pub addresses: HashMap<String, String>,
-    /// `account:log-group` → `LogFormat`
-    pub formats: HashMap<String, String>,
 }
 
 /// Problems met while loading a snapshot; each entry is skipped, the rest load.
@@ -200,19 +127,15 @@ mod tests {
     #[test]
     fn snapshot_with_bad_entries_loads_the_rest() {
         let good = InterfaceFacts {
-            interface_id: "eni-good".into(),
-            account_id: "123456789012".into(),
-            region: "eu-west-1".into(),
-            description: "Interface for NAT Gateway nat-1".into(),
             interface_type: "nat_gateway".into(),
-            requester_id: None,
-            public_ips: BTreeMap::from([(
-                "10.0.0.9".parse().unwrap(),
-                "52.0.0.9".parse().unwrap(),
-            )]),
-            instance_name: None,
-            lb_dns_name: None,
-            rds_endpoint: None,
+            ..crate::testing::interface(
+                "eni-good",
+                "123456789012",
+                "eu-west-1",
+                "Interface for NAT Gateway nat-1",
+                "10.0.0.9",
+                "52.0.0.9",
+            )
         };
         let snapshot = InventorySnapshot {
             interfaces: HashMap::from([
@@ -235,11 +158,11 @@ mod tests {
         let iface = &inv.interfaces["eni-good"];
         assert_eq!(
             iface.destination("10.0.0.9".parse().unwrap()),
-            &Destination::Dropped
+            &Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into())
         );
         assert_eq!(
             iface.destination("10.0.0.1".parse().unwrap()),
-            &Destination::Dropped
+            &Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into())
         );
         assert_eq!(inv.own_addresses.len(), 1);
         assert_eq!(inv.formats["flows"].len(), 2);

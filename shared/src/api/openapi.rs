@@ -1,0 +1,96 @@
+//! The OpenAPI 3.1 document: paths from the route table, components (parameters, the wire
+//! types' schemas, error answers) written here.
+
+use serde_json::{json, Value};
+
+use super::routes::{path_parameters, Answer, ROUTES};
+
+/// The OpenAPI 3.1 document of every route in the table.
+pub fn openapi() -> Value {
+    let s = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let mut paths = serde_json::Map::new();
+    for spec in ROUTES {
+        let ok = |content_type: &str, schema: Value| json!({"description": spec.description, "content": {content_type: {"schema": schema}}});
+        let schema = match spec.answer {
+            Answer::Ok => json!({"type": "string", "const": "OK"}),
+            Answer::Document => json!({"type": "object"}),
+            Answer::Names => json!({"type": "object", "additionalProperties": {"type": "string"}}),
+            Answer::Map(item) => json!({"type": "object", "additionalProperties": s(item)}),
+            Answer::ByPair(item) => {
+                json!({"type": "object", "description": "keyed by account_id/region",
+                "additionalProperties": {"type": "array", "items": s(item)}})
+            }
+            Answer::List(item) => json!({"type": "array", "items": s(item)}),
+        };
+        let content_type = if spec.answer == Answer::Ok {
+            "text/plain"
+        } else {
+            "application/json"
+        };
+        let mut responses = json!({"200": ok(content_type, schema)});
+        if !matches!(spec.answer, Answer::Ok | Answer::Document) {
+            responses["400"] = json!({"$ref": "#/components/responses/BadRequest"});
+            responses["503"] = json!({"$ref": "#/components/responses/Unavailable"});
+        }
+        let parameters: Vec<Value> = path_parameters(spec.path)
+            .chain(spec.query.iter().copied())
+            .map(|name| json!({"$ref": format!("#/components/parameters/{name}")}))
+            .collect();
+        let mut get = json!({"summary": spec.summary, "responses": responses});
+        if !matches!(spec.answer, Answer::Ok | Answer::Document) {
+            get["parameters"] = Value::Array(parameters);
+        }
+        paths.insert(spec.path.to_string(), json!({"get": get}));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "connection-tracker",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Who from outside our private networks connects to which public endpoint, on which port, how often. Days are UTC; `date` defaults to today; `from`/`to` sum the days in between (inclusive)."
+        },
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "account_id": {"name": "account_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{12}$"}},
+                "region": {"name": "region", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)+-[0-9]+$"}, "example": "eu-west-1"},
+                "date": {"name": "date", "in": "query", "description": "One UTC day; default today. Not with from/to.", "schema": {"type": "string", "format": "date"}},
+                "from": {"name": "from", "in": "query", "description": "First day of a range (default: to)", "schema": {"type": "string", "format": "date"}},
+                "to": {"name": "to", "in": "query", "description": "Last day of a range (default: today); at most API_MAX_RANGE_DAYS days", "schema": {"type": "string", "format": "date"}},
+                "include": {"name": "include", "in": "query", "description": "Comma-separated sources (e.g. network names) to keep whole", "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}},
+                "q": {"name": "q", "in": "query", "description": "Substring of the name", "schema": {"type": "string"}}
+            },
+            "schemas": {
+                "Account": {"type": "object", "required": ["name", "last_update"], "properties": {
+                    "name": {"type": "string"},
+                    "last_update": {"type": ["string", "null"], "format": "date-time"}}},
+                "Connection": {"type": "object", "required": ["source", "dest", "dest_port", "score"], "properties": {
+                    "source": {"type": "string", "description": "account/region/name, network name, DNS name or address"},
+                    "dest": {"type": "string"},
+                    "dest_port": {"type": "integer"},
+                    "score": {"type": "integer", "description": "flow-log records counted"}}},
+                "Endpoint": {"type": "object", "required": ["dest", "dest_port"], "properties": {
+                    "dest": {"type": "string"}, "dest_port": {"type": "integer"}}},
+                "AccountSource": {"type": "object", "required": ["source", "score"], "properties": {
+                    "source": {"type": "string"}, "score": {"type": "integer"}}},
+                "PublicEndpoint": {"type": "object", "required": ["name", "kind", "account_id", "region", "interface_ids", "public_ips", "counted", "score", "connections"], "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["load_balancer", "instance", "rds", "nat_gateway", "other"]},
+                    "account_id": {"type": "string"}, "region": {"type": "string"},
+                    "interface_ids": {"type": "array", "items": {"type": "string"}},
+                    "public_ips": {"type": "array", "items": {"type": "string"}},
+                    "counted": {"type": "boolean"},
+                    "score": {"type": "integer"},
+                    "connections": {"type": "array", "items": {"type": "object", "properties": {
+                        "source": {"type": "string"}, "dest_port": {"type": "integer"}, "score": {"type": "integer"}}}}}},
+                "Error": {"type": "object", "required": ["status", "error", "message"], "properties": {
+                    "status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"},
+                    "parameter": {"type": "string", "description": "the parameter at fault (400 only)"}}}
+            },
+            "responses": {
+                "BadRequest": {"description": "A parameter is malformed; `parameter` names it", "content": {"application/json": {"schema": s("Error")}}},
+                "Unavailable": {"description": "Redis is unavailable; retry later", "content": {"application/json": {"schema": s("Error")}}}
+            }
+        }
+    })
+}

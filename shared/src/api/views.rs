@@ -1,0 +1,284 @@
+//! The views: each route's answer built in memory from what the store read. Pure functions,
+//! tested with tables; the wire types they answer with live in [`crate::model`].
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use foldhash::HashMap as FastMap;
+
+use crate::model::{
+    sort_connections, AccountInfo, Connection, Endpoint, EndpointConnection, InterfaceFacts,
+    PublicEndpoint, SourceScore,
+};
+use crate::rules::classify;
+use crate::store::ReadResult;
+
+/// `account/region` → connections summed over the days read, in API order. Account/regions the
+/// refresh knows appear with an empty list when nothing was counted, as the original listed
+/// every configured account.
+pub(super) fn connections_by_pair(read: ReadResult) -> BTreeMap<String, Vec<Connection>> {
+    let known = known_pairs(&read);
+    sum_days(read.days, known)
+}
+
+/// `account/region` pairs the refresh knows.
+pub(super) fn known_pairs(read: &ReadResult) -> Vec<String> {
+    read.refreshed
+        .keys()
+        .map(|pair| pair.replacen(':', "/", 1))
+        .collect()
+}
+
+/// Days of connections (`account/region` → rows) summed into one, each list in API order;
+/// `known` account/regions are listed even when empty.
+pub fn sum_days(
+    days: Vec<BTreeMap<String, Vec<Connection>>>,
+    known: impl IntoIterator<Item = String>,
+) -> BTreeMap<String, Vec<Connection>> {
+    let mut out: BTreeMap<String, Vec<Connection>> =
+        known.into_iter().map(|pair| (pair, Vec::new())).collect();
+    let single_day = days.len() == 1;
+    let mut summed: HashMap<String, FastMap<(String, String, u16), u64>> = HashMap::new();
+    for day in days {
+        for (pair, rows) in day {
+            if single_day {
+                out.insert(pair, rows);
+                continue;
+            }
+            let sums = summed.entry(pair).or_default();
+            for c in rows {
+                *sums.entry((c.source, c.dest, c.dest_port)).or_default() += c.score;
+            }
+        }
+    }
+    for (pair, sums) in summed {
+        out.insert(
+            pair,
+            sums.into_iter()
+                .map(|((source, dest, dest_port), score)| Connection {
+                    source,
+                    dest,
+                    dest_port,
+                    score,
+                })
+                .collect(),
+        );
+    }
+    for rows in out.values_mut() {
+        sort_connections(rows);
+    }
+    out
+}
+
+/// Distinct destinations and ports, sorted.
+pub(super) fn endpoints(rows: &[Connection]) -> BTreeSet<Endpoint<'_>> {
+    rows.iter()
+        .map(|c| Endpoint {
+            dest: Cow::Borrowed(&c.dest),
+            dest_port: c.dest_port,
+        })
+        .collect()
+}
+
+/// Sources of our own accounts (`account/region/name`) collapse to `account/region`; other
+/// sources are left out unless named in `include`, then kept whole.
+pub(super) fn account_connections<'a>(
+    days: &'a [BTreeMap<String, Vec<Connection>>],
+    known: &'a [String],
+    include: &BTreeSet<String>,
+) -> BTreeMap<&'a str, Vec<SourceScore<'a>>> {
+    let mut sums: BTreeMap<&str, FastMap<&str, u64>> = known
+        .iter()
+        .map(|p| (p.as_str(), FastMap::default()))
+        .collect();
+    for (pair, rows) in days.iter().flatten() {
+        let sums = sums.entry(pair).or_default();
+        for c in rows {
+            let source = c.source.as_str();
+            let key = match nth_slash(source, 2) {
+                Some(end) => &source[..end],
+                None if include.contains(source) => source,
+                None => continue,
+            };
+            *sums.entry(key).or_default() += c.score;
+        }
+    }
+    sums.into_iter()
+        .map(|(pair, sums)| {
+            let mut list: Vec<SourceScore> = sums
+                .into_iter()
+                .map(|(source, score)| SourceScore {
+                    source: Cow::Borrowed(source),
+                    score,
+                })
+                .collect();
+            list.sort_by(|a, b| b.score.cmp(&a.score).then(a.source.cmp(&b.source)));
+            (pair, list)
+        })
+        .collect()
+}
+
+/// Byte index of the `n`th `/` (1-based).
+fn nth_slash(s: &str, n: usize) -> Option<usize> {
+    s.match_indices('/').nth(n - 1).map(|(i, _)| i)
+}
+
+/// `/accounts`: the accounts the refresh monitors, each with its latest counted batch.
+pub(super) fn accounts(read: &ReadResult) -> BTreeMap<&str, AccountInfo> {
+    read.accounts
+        .iter()
+        .map(|a| {
+            let prefix = format!("{}:", a.id);
+            let last_update = read
+                .last_updates
+                .iter()
+                .filter(|(pair, _)| pair.starts_with(&prefix))
+                .map(|(_, t)| t)
+                .max()
+                .cloned();
+            (
+                a.id.as_str(),
+                AccountInfo {
+                    name: a.name.clone(),
+                    last_update,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every public interface the refresh found, grouped by the name its traffic is counted under,
+/// with that traffic. Endpoints without traffic are listed too: that is the point.
+pub(super) fn public_endpoints(
+    interfaces: &[InterfaceFacts],
+    connections: &BTreeMap<String, Vec<Connection>>,
+) -> BTreeMap<String, Vec<PublicEndpoint>> {
+    let mut by_name: BTreeMap<(String, String), PublicEndpoint> = BTreeMap::new();
+    for facts in interfaces {
+        let pair = format!("{}/{}", facts.account_id, facts.region);
+        for (&private, &public) in &facts.public_ips {
+            let destination = classify::destination(facts, Some(private));
+            let counted = destination.is_counted();
+            let name = destination.name_or(private);
+            let endpoint = by_name
+                .entry((pair.clone(), name.clone()))
+                .or_insert_with(|| PublicEndpoint {
+                    name,
+                    kind: classify::endpoint_kind(facts),
+                    account_id: facts.account_id.clone(),
+                    region: facts.region.clone(),
+                    interface_ids: Vec::new(),
+                    public_ips: Vec::new(),
+                    counted,
+                    score: 0,
+                    connections: Vec::new(),
+                });
+            if !endpoint.interface_ids.contains(&facts.interface_id) {
+                endpoint.interface_ids.push(facts.interface_id.clone());
+            }
+            let public = public.to_string();
+            if !endpoint.public_ips.contains(&public) {
+                endpoint.public_ips.push(public);
+            }
+        }
+    }
+    let mut out: BTreeMap<String, Vec<PublicEndpoint>> = BTreeMap::new();
+    for ((pair, _), mut endpoint) in by_name {
+        endpoint.interface_ids.sort();
+        endpoint.public_ips.sort();
+        if let Some(rows) = connections.get(&pair) {
+            endpoint.connections = rows
+                .iter()
+                .filter(|c| c.dest == endpoint.name)
+                .map(|c| EndpointConnection {
+                    source: c.source.clone(),
+                    dest_port: c.dest_port,
+                    score: c.score,
+                })
+                .collect();
+            endpoint.score = endpoint.connections.iter().map(|c| c.score).sum();
+        }
+        out.entry(pair).or_default().push(endpoint);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(source: &str, dest: &str, port: u16, score: u64) -> Connection {
+        Connection {
+            source: source.into(),
+            dest: dest.into(),
+            dest_port: port,
+            score,
+        }
+    }
+
+    #[test]
+    fn account_sources_collapse_and_include_keeps_named_sources() {
+        let mut connections = BTreeMap::new();
+        connections.insert(
+            "111111111111/eu-west-1".to_string(),
+            vec![
+                conn("222222222222/eu-west-1/nat-a.example.org", "lb", 443, 5),
+                conn("222222222222/eu-west-1/nat-b.example.org", "lb", 443, 2),
+                conn("333333333333/us-east-1/web/1.2.3.4", "lb", 80, 1),
+                conn("my_office", "lb", 22, 4),
+                conn("8.8.8.8", "lb", 443, 9),
+            ],
+        );
+        let days = [connections];
+        let none = account_connections(&days, &[], &BTreeSet::new());
+        let got: Vec<(&str, u64)> = none["111111111111/eu-west-1"]
+            .iter()
+            .map(|s| (s.source.as_ref(), s.score))
+            .collect();
+        assert_eq!(
+            got,
+            [("222222222222/eu-west-1", 7), ("333333333333/us-east-1", 1)]
+        );
+        let include = BTreeSet::from(["my_office".to_string()]);
+        let with = account_connections(&days, &[], &include);
+        let got: Vec<(&str, u64)> = with["111111111111/eu-west-1"]
+            .iter()
+            .map(|s| (s.source.as_ref(), s.score))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("222222222222/eu-west-1", 7),
+                ("my_office", 4),
+                ("333333333333/us-east-1", 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn days_sum_and_known_pairs_are_listed_empty() {
+        let day =
+            |rows: Vec<Connection>| BTreeMap::from([("111111111111/eu-west-1".to_string(), rows)]);
+        let read = ReadResult {
+            days: vec![
+                day(vec![conn("a", "x", 443, 2), conn("b", "x", 443, 1)]),
+                day(vec![conn("b", "x", 443, 5), conn("a", "x", 80, 1)]),
+            ],
+            refreshed: HashMap::from([(
+                "222222222222:us-east-1".to_string(),
+                "2026-11-27T00:00:00.000000Z".to_string(),
+            )]),
+            ..ReadResult::default()
+        };
+        let got = connections_by_pair(read);
+        assert_eq!(
+            got["111111111111/eu-west-1"],
+            [
+                conn("b", "x", 443, 6),
+                conn("a", "x", 443, 2),
+                conn("a", "x", 80, 1)
+            ]
+        );
+        assert_eq!(got["222222222222/us-east-1"], []);
+    }
+}

@@ -1,0 +1,222 @@
+//! Records that cross functions and the API's wire types: what the refresh writes and ingest
+//! reads (interfaces, accounts, the inventory maps), what ingest counts and the API answers
+//! (connections), and each route's JSON shape, which ctrack decodes with these same types.
+//! The ground floor: imports nothing of the crate.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One monitored account, from the accounts table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    /// Regions to scan; empty means the `REGIONS` default.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Account {
+    /// The role to assume: the item's `role_arn`, else `arn:aws:iam::<id>:role/<role_name>`.
+    pub fn role_arn(&self, role_name: &str) -> String {
+        self.role_arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:role/{role_name}", self.id))
+    }
+}
+
+/// One public network interface as the refresh describes it (stored as JSON in Redis).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceFacts {
+    pub interface_id: String,
+    pub account_id: String,
+    pub region: String,
+    /// The ENI `Description` (`ELB app/…`, `RDSNetworkInterface`, `Primary network interface`, …).
+    #[serde(default)]
+    pub description: String,
+    /// The ENI `InterfaceType` (`interface`, `network_load_balancer`, `nat_gateway`, …).
+    #[serde(default)]
+    pub interface_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_id: Option<String>,
+    /// Private address → public address (IPv4 association, or a public IPv6 address mapped to
+    /// itself, since flow logs show IPv6 destinations as they are).
+    #[serde(default)]
+    pub public_ips: BTreeMap<IpAddr, IpAddr>,
+    /// `Name` tag of the attached instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    /// DNS name of the load balancer that owns the interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_dns_name: Option<String>,
+    /// Endpoint host of the RDS instance that owns the interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds_endpoint: Option<String>,
+}
+
+impl InterfaceFacts {
+    /// An interface of type `interface` with one private → public address and no instance,
+    /// load balancer or database name yet.
+    pub fn new(
+        interface_id: &str,
+        account_id: &str,
+        region: &str,
+        description: &str,
+        (private, public): (IpAddr, IpAddr),
+    ) -> Self {
+        InterfaceFacts {
+            interface_id: interface_id.into(),
+            account_id: account_id.into(),
+            region: region.into(),
+            description: description.into(),
+            interface_type: "interface".into(),
+            requester_id: None,
+            public_ips: BTreeMap::from([(private, public)]),
+            instance_name: None,
+            lb_dns_name: None,
+            rds_endpoint: None,
+        }
+    }
+}
+
+/// What the refresh writes for one account and region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegionInventory {
+    pub interfaces: Vec<InterfaceFacts>,
+    /// public address → `account/region/name`
+    pub addresses: BTreeMap<String, String>,
+    /// `account:log-group` → `LogFormat`
+    pub formats: BTreeMap<String, String>,
+}
+
+/// An inventory as a file (`events/inventory.json`): what the refresh would write, for replays
+/// and demos without AWS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryFile {
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceFacts>,
+    /// public address → `account/region/name`
+    #[serde(default)]
+    pub addresses: BTreeMap<String, String>,
+    /// `account:log-group` → `LogFormat`
+    #[serde(default)]
+    pub formats: BTreeMap<String, String>,
+}
+
+/// The raw maps as the store holds them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InventorySnapshot {
+    /// interface id → facts JSON
+    pub interfaces: HashMap<String, String>,
+    /// public address → `account/region/name`
+    pub addresses: HashMap<String, String>,
+    /// `account:log-group` → `LogFormat`
+    pub formats: HashMap<String, String>,
+}
+
+/// One counted connection of a day, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub source: String,
+    pub dest: String,
+    pub dest_port: u16,
+    pub score: u64,
+}
+
+/// Score descending, then source, destination and port: the order the API answers in.
+pub fn sort_connections(rows: &mut [Connection]) {
+    rows.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.dest.cmp(&b.dest))
+            .then_with(|| a.dest_port.cmp(&b.dest_port))
+    });
+}
+
+/// `/accounts`: one monitored account and its latest counted batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub name: String,
+    /// `2026-11-27T10:01:02.123456Z`; `null` until a batch of the account was counted.
+    pub last_update: Option<String>,
+}
+
+/// `/endpoints`: a destination and port that got connections.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Endpoint<'a> {
+    pub dest: Cow<'a, str>,
+    pub dest_port: u16,
+}
+
+/// `/account-connections`: a source (`account/region`, or an included name) and its score.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceScore<'a> {
+    pub source: Cow<'a, str>,
+    pub score: u64,
+}
+
+/// What a public endpoint is, as `/public-endpoints` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointKind {
+    LoadBalancer,
+    Instance,
+    Rds,
+    NatGateway,
+    Other,
+}
+
+/// `/public-endpoints`: the interfaces that answer under one name in one account/region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicEndpoint {
+    pub name: String,
+    pub kind: EndpointKind,
+    pub account_id: String,
+    pub region: String,
+    pub interface_ids: Vec<String>,
+    pub public_ips: Vec<String>,
+    /// False for NAT gateways and jump hosts, whose traffic is not counted.
+    pub counted: bool,
+    /// Records seen in the range over all connections below.
+    pub score: u64,
+    pub connections: Vec<EndpointConnection>,
+}
+
+/// One source of a public endpoint's traffic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConnection {
+    pub source: String,
+    pub dest_port: u16,
+    pub score: u64,
+}
+
+/// An AWS account id: 12 digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: letters and dashes, then a number.
+pub fn is_region(r: &str) -> bool {
+    let mut parts = r.split('-').collect::<Vec<_>>();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    parts.len() >= 2
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
