@@ -3,16 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use crate::report::AccountInfo;
-
-/// `/account-connections` entry.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct AccountSource {
-    pub source: String,
-    pub score: u64,
-}
+use connection_tracker::model::{AccountInfo, SourceScore};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
@@ -26,7 +17,7 @@ pub struct Graph {
 /// one account (across its regions) is not an edge.
 pub fn build(
     accounts: &BTreeMap<String, AccountInfo>,
-    connections: &BTreeMap<String, Vec<AccountSource>>,
+    connections: &BTreeMap<String, Vec<SourceScore<'static>>>,
 ) -> Graph {
     let label = |id: &str| match accounts.get(id) {
         Some(a) if a.name != id => format!("{} ({id})", a.name),
@@ -39,7 +30,7 @@ pub fn build(
             // `account/region` collapses to the account; an included name stays whole.
             let from = match s.source.split_once('/') {
                 Some((account, _)) => account,
-                None => s.source.as_str(),
+                None => s.source.as_ref(),
             };
             if from == to || s.score == 0 {
                 continue;
@@ -66,7 +57,7 @@ fn quoted(s: &str) -> String {
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
     for (id, label) in &graph.nodes {
-        let shape = if ctrack::model::is_account_id(id) {
+        let shape = if connection_tracker::model::is_account_id(id) {
             ""
         } else {
             ", shape=ellipse"
@@ -129,8 +120,8 @@ mod tests {
                 last_update: None,
             },
         )]);
-        let s = |source: &str, score| AccountSource {
-            source: source.into(),
+        let s = |source: &str, score| SourceScore {
+            source: source.to_string().into(),
             score,
         };
         let connections = BTreeMap::from([

@@ -3,21 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ctrack::config::Env;
-use ctrack::ingest::payload::{DecodeError, FlowEvent};
-use ctrack::ingest::{IngestError, Ingestor, Summary};
-use ctrack::model::InventoryFile;
-use ctrack::model::{is_account_id, is_region, Account};
-use ctrack::refresh::discovery::AccountSource;
-use ctrack::store::RedisStore;
+use connection_tracker::model::{AccountInfo, SourceScore};
 use ctrack_cli::client::{ApiClient, Auth};
-use ctrack_cli::graph::{self, AccountSource as GraphSource};
-use ctrack_cli::report::{self, AccountInfo, Format};
+use ctrack_cli::graph;
+use ctrack_cli::report::{self, Format};
 use ctrack_cli::scan::{self, Endpoint, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use time::Date;
@@ -115,66 +109,8 @@ enum Command {
         #[arg(long, env = "ACCOUNTS_TABLE")]
         table: String,
         #[command(subcommand)]
-        action: AccountsAction,
+        action: ctrack_cli::accounts::AccountsAction,
     },
-}
-
-#[derive(Subcommand)]
-enum AccountsAction {
-    /// List the accounts.
-    List,
-    /// Add an account, or replace one already listed.
-    Add {
-        #[arg(value_parser = account_id)]
-        id: String,
-        #[arg(long)]
-        name: String,
-        /// Regions to scan; default the refresh's REGIONS.
-        #[arg(long, value_delimiter = ',', value_parser = region)]
-        regions: Vec<String>,
-        /// Role to assume; default arn:aws:iam::ID:role/ROLE_NAME.
-        #[arg(long, value_parser = role_arn)]
-        role_arn: Option<String>,
-    },
-    /// Stop monitoring an account; it stays in the table.
-    Disable {
-        #[arg(value_parser = account_id)]
-        id: String,
-    },
-    /// Monitor a disabled account again.
-    Enable {
-        #[arg(value_parser = account_id)]
-        id: String,
-    },
-    /// Remove an account from the table.
-    Remove {
-        #[arg(value_parser = account_id)]
-        id: String,
-    },
-}
-
-fn account_id(v: &str) -> Result<String, String> {
-    if is_account_id(v) {
-        Ok(v.to_string())
-    } else {
-        Err("an AWS account id is 12 digits".into())
-    }
-}
-
-fn region(v: &str) -> Result<String, String> {
-    if is_region(v) {
-        Ok(v.to_string())
-    } else {
-        Err("not an AWS region (e.g. eu-west-1)".into())
-    }
-}
-
-fn role_arn(v: &str) -> Result<String, String> {
-    if v.starts_with("arn:aws") && v.contains(":role/") {
-        Ok(v.to_string())
-    } else {
-        Err("expected arn:aws:iam::ACCOUNT:role/NAME".into())
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -298,7 +234,7 @@ async fn main() -> Result<()> {
             paths,
             inventory,
             json,
-        } => replay(&paths, inventory.as_deref(), json).await,
+        } => ctrack_cli::replay::replay(&paths, inventory.as_deref(), json).await,
         Command::Connections {
             api,
             from,
@@ -343,7 +279,7 @@ async fn main() -> Result<()> {
             if !include.is_empty() {
                 query.push(("include", include.as_str()));
             }
-            let connections: BTreeMap<String, Vec<GraphSource>> =
+            let connections: BTreeMap<String, Vec<SourceScore>> =
                 client.get("/account-connections", &query).await?;
             let graph = graph::build(&accounts, &connections);
             let text = match output.extension().and_then(|e| e.to_str()) {
@@ -361,7 +297,7 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Accounts { table, action } => accounts(&table, action).await,
+        Command::Accounts { table, action } => ctrack_cli::accounts::run(&table, action).await,
     }
 }
 
@@ -437,175 +373,5 @@ async fn scan_endpoints(
         count(&|o| matches!(o, Outcome::TimedOut)),
         count(&|o| matches!(o, Outcome::Failed(_))),
     );
-    Ok(())
-}
-
-async fn accounts(table: &str, action: AccountsAction) -> Result<()> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let dynamo = ctrack::refresh::aws::DynamoAccounts::new(&sdk, table);
-    match action {
-        AccountsAction::List => {
-            let list = dynamo.accounts().await?;
-            println!("account_id\tname\tenabled\tregions\trole_arn");
-            for a in list {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    a.id,
-                    a.name,
-                    a.enabled,
-                    a.regions.join(","),
-                    a.role_arn.unwrap_or_default()
-                );
-            }
-        }
-        AccountsAction::Add {
-            id,
-            name,
-            regions,
-            role_arn,
-        } => {
-            dynamo
-                .put(&Account {
-                    id: id.clone(),
-                    name,
-                    regions,
-                    role_arn,
-                    enabled: true,
-                })
-                .await?;
-            eprintln!("{id} added to {table}");
-        }
-        AccountsAction::Disable { id } => {
-            dynamo.set_enabled(&id, false).await?;
-            eprintln!("{id} disabled");
-        }
-        AccountsAction::Enable { id } => {
-            dynamo.set_enabled(&id, true).await?;
-            eprintln!("{id} enabled");
-        }
-        AccountsAction::Remove { id } => {
-            dynamo.remove(&id).await?;
-            eprintln!("{id} removed from {table}");
-        }
-    }
-    Ok(())
-}
-
-/// The event files under `paths`, in a stable order.
-fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot read directory {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else if path.is_file() {
-            files.push(path.clone());
-        } else {
-            bail!("{} is neither a file nor a directory", path.display());
-        }
-    }
-    Ok(files)
-}
-
-async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Result<()> {
-    let files = event_files(paths)?;
-    let config = Env::process().ingest()?;
-    let store = RedisStore::connect(&config.redis).await?;
-    if let Some(path) = inventory {
-        let text =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let file: InventoryFile = serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not an inventory file", path.display()))?;
-        store.put_inventory(&file).await?;
-    }
-    let ingestor = Ingestor::new(store, config);
-    let mut total = Summary::default();
-    let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
-    for file in files {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let event = match FlowEvent::from_slice(&bytes) {
-            Ok(event) => event,
-            Err(DecodeError::UnknownEvent) => {
-                skipped_files += 1;
-                eprintln!("{}: skipped, not a flow-log event", file.display());
-                continue;
-            }
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{}: {e}", file.display());
-                continue;
-            }
-        };
-        match ingestor
-            .handle(event, time::OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(outcome) => {
-                total.merge(&outcome.summary);
-                for seq in outcome.item_failures() {
-                    item_failures += 1;
-                    eprintln!("{}: Kinesis record {seq} failed", file.display());
-                }
-            }
-            Err(e @ IngestError::Store(_)) => return Err(e.into()),
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{}: {e}", file.display());
-            }
-        }
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "summary": total,
-                "failed_events": failed_events,
-                "kinesis_item_failures": item_failures,
-                "skipped_files": skipped_files,
-            })
-        );
-    } else {
-        println!(
-            "payloads {}  records {}  accepted {}  counted {}  rejected {}  connections {}  duplicates {}  failed events {}  failed Kinesis records {}",
-            total.payloads,
-            total.records,
-            total.accepted,
-            total.counted,
-            total.rejected_total(),
-            total.connections,
-            total.duplicates,
-            failed_events,
-            item_failures
-        );
-        for (why, n) in &total.rejected {
-            println!("  rejected {why}: {n}");
-        }
-        for (why, n) in &total.skipped {
-            println!("  not counted, {why}: {n}");
-        }
-        for day in &total.days {
-            println!("\n{day}");
-            for (account_region, rows) in ingestor.store().day_connections(day).await? {
-                println!("  {account_region}");
-                for c in rows {
-                    println!(
-                        "    {:>6}  {} -> {}:{}",
-                        c.score, c.source, c.dest, c.dest_port
-                    );
-                }
-            }
-        }
-    }
-    if failed_events > 0 || item_failures > 0 {
-        std::process::exit(2);
-    }
     Ok(())
 }

@@ -2,19 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ctrack::model::Connection;
+use connection_tracker::day;
+use connection_tracker::model::{AccountInfo, Connection};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::client::{ApiClient, ClientError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::{Date, Duration};
-
-/// `/accounts` entry.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct AccountInfo {
-    pub name: String,
-    pub last_update: Option<String>,
-}
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Row {
@@ -61,8 +55,7 @@ pub fn parse_from(value: &str, today: Date) -> Result<Date, String> {
 }
 
 pub fn parse_date(value: &str) -> Result<Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(value, &format).map_err(|_| format!("{value:?} is not a date (YYYY-MM-DD)"))
+    day::parse(value).ok_or_else(|| format!("{value:?} is not a date (YYYY-MM-DD)"))
 }
 
 /// Every day from `from` to `to`, inclusive.
@@ -70,11 +63,7 @@ pub fn days(from: Date, to: Date) -> Result<Vec<Date>, String> {
     if to < from {
         return Err(format!("--to {to} is before --from {from}"));
     }
-    let mut out = vec![from];
-    while let Some(next) = out.last().and_then(|d| d.next_day()).filter(|d| *d <= to) {
-        out.push(next);
-    }
-    Ok(out)
+    Ok(day::range(from, to).collect())
 }
 
 /// `/connections` of each day, `concurrency` days at a time, summed. `tick` runs as each day
@@ -94,7 +83,7 @@ pub async fn fetch_connections(
         .inspect(|_| tick())
         .try_collect()
         .await?;
-    Ok(ctrack::api::sum_days(fetched, []))
+    Ok(connection_tracker::api::sum_days(fetched, []))
 }
 
 /// Rows sorted by account, region, destination, port (then score, highest first). With

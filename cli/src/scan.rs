@@ -4,17 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt;
-use serde::Deserialize;
-
 use crate::client::error_chain;
+use futures::StreamExt;
 
-/// `/endpoints` entry.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct Endpoint {
-    pub dest: String,
-    pub dest_port: u16,
-}
+/// `/endpoints` entry, as the API writes it.
+pub type Endpoint = connection_tracker::model::Endpoint<'static>;
 
 /// One URL to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +150,7 @@ mod tests {
     #[test]
     fn targets_pick_scheme_and_host() {
         let e = |dest: &str, port| Endpoint {
-            dest: dest.into(),
+            dest: dest.to_string().into(),
             dest_port: port,
         };
         let endpoints = BTreeMap::from([(

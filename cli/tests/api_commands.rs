@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use ctrack::api::Api;
-use ctrack::config::{ApiConfig, RedisConfig};
-use ctrack::model::Account;
-use ctrack::store::keys;
-use ctrack::store::{
-    CounterStore, DayWrite, Increment, RedisStore, RefreshStore, UnitWrite, WriteBatch,
+use connection_tracker::api::Api;
+use connection_tracker::config::{ApiConfig, RedisConfig};
+use connection_tracker::model::Account;
+use connection_tracker::store::keys;
+use connection_tracker::store::{
+    CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
 };
-use ctrack::testing::{read_http_head, serve_api, MotoServer, RedisServer, ServedApi};
+use connection_tracker::testing::{read_http_head, serve_api, MotoServer, RedisServer, ServedApi};
 use ctrack_cli::client::{ApiClient, Auth, ClientError};
 use ctrack_cli::scan::{self, Outcome, Target};
 use tokio::io::AsyncWriteExt;
@@ -403,7 +403,7 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
             days: vec![DayWrite {
                 day: "2026-11-27".into(),
                 expire_at: 4_000_000_000,
-                units: vec![UnitWrite {
+                payloads: vec![PayloadWrite {
                     id: "scan",
                     increments,
                 }],

@@ -1,10 +1,10 @@
 //! The `api` Lambda function: API Gateway HTTP API (payload 2.0) and function-URL requests,
-//! answered by `ctrack::api`. Redis is connected on first use, so the function starts and
+//! answered by `connection_tracker::api`. Redis is connected on first use, so the function starts and
 //! answers 503 while Redis is away.
 
-use ctrack::api::{Api, Request as ApiRequest};
-use ctrack::config::Env;
-use ctrack::store::LazyRedisStore;
+use connection_tracker::api::{Api, Request as ApiRequest};
+use connection_tracker::config::Env;
+use connection_tracker::store::LazyRedisStore;
 use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::{run, service_fn, tracing, Body, Error, Request, Response};
 

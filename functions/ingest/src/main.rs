@@ -1,10 +1,10 @@
 //! The `ingest` Lambda function: CloudWatch Logs subscription and Kinesis events carrying VPC
-//! flow logs become per-day connection counters in Redis. All logic lives in `ctrack::ingest`.
+//! flow logs become per-day connection counters in Redis. All logic lives in `connection_tracker::ingest`.
 
-use ctrack::config::Env;
-use ctrack::ingest::{Ingestor, Response};
-use ctrack::metrics;
-use ctrack::store::RedisStore;
+use connection_tracker::config::Env;
+use connection_tracker::ingest::{Ingestor, Reply};
+use connection_tracker::metrics;
+use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
         let outcome = ingestor.handle_value(event.payload).await?;
         // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
         println!("{}", outcome.summary.to_emf(metrics::now_ms()));
-        Ok::<Response, Error>(outcome.response)
+        Ok::<Reply, Error>(outcome.response)
     }))
     .await
 }

@@ -1,12 +1,12 @@
 //! The `refresh` Lambda function (EventBridge schedule): discovers public interfaces, names and
 //! flow-log formats in every account and region and writes the maps ingest and the API read.
-//! All logic lives in `ctrack::refresh`.
+//! All logic lives in `connection_tracker::refresh`.
 
-use ctrack::config::Env;
-use ctrack::metrics;
-use ctrack::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
-use ctrack::refresh::{refresh, RefreshReport};
-use ctrack::store::RedisStore;
+use connection_tracker::config::Env;
+use connection_tracker::metrics;
+use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use connection_tracker::refresh::{refresh, RefreshReport};
+use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
 

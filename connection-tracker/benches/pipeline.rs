@@ -1,0 +1,354 @@
+//! Ingest benchmark: records/s for decode only (base64 + gunzip) and for the full pipeline
+//! (decode, parse, classify, aggregate, build the write), on one thread, over generated batches
+//! with a realistic mix; and the peak heap of a batch of 1 MiB uncompressed.
+//!
+//! Run: `cargo bench -p connection-tracker --bench pipeline` (add `taskset -c 0` to pin a core).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use connection_tracker::ingest::inventory::Inventory;
+use connection_tracker::ingest::payload::LogsMessage;
+use connection_tracker::ingest::{aggregate, Context, DecodedPayload};
+use connection_tracker::model::InterfaceFacts;
+use connection_tracker::rules::classify::Networks;
+use connection_tracker::rules::flowlog::FlowLogFormat;
+use connection_tracker::testing::{encode_payload, logs_message, Rng};
+
+/// Counts live heap bytes and their high-water mark.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size > layout.size() {
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                    - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ACCOUNT: &str = "111111111111";
+/// 2026-11-27T12:00:00Z
+const NOON: u64 = 1_795_780_800;
+const LIMIT: usize = 64 << 20;
+
+/// 40 interfaces of every kind (load balancers, instances, RDS, NAT, other).
+fn estate() -> (Inventory, Vec<(String, String)>) {
+    let mut inventory = Inventory {
+        networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
+        ..Inventory::default()
+    };
+    let mut ifaces = Vec::new();
+    for i in 0..40u32 {
+        let private = format!("10.0.{}.{}", i / 200, i % 200 + 10);
+        let public = format!("52.16.{}.{}", i / 200, i % 200 + 10);
+        let (description, lb, rds, name) = match i % 5 {
+            0 => (
+                format!("ELB app/shop{i}/50dc6c495c0c9188"),
+                Some(format!("shop{i}-1.eu-west-1.elb.amazonaws.com")),
+                None,
+                None,
+            ),
+            1 => (
+                "Primary network interface".to_string(),
+                None,
+                None,
+                Some(format!("web{i}")),
+            ),
+            2 => (
+                "RDSNetworkInterface".to_string(),
+                None,
+                Some(format!("db{i}.abc.eu-west-1.rds.amazonaws.com")),
+                None,
+            ),
+            3 => (
+                "Interface for NAT Gateway nat-0abc".to_string(),
+                None,
+                None,
+                None,
+            ),
+            _ => (
+                format!("ELB net/ingress{i}/6a3f0c1e"),
+                Some(format!("ingress{i}-1.elb.eu-west-1.amazonaws.com")),
+                None,
+                None,
+            ),
+        };
+        let facts = InterfaceFacts {
+            instance_name: name,
+            lb_dns_name: lb,
+            rds_endpoint: rds,
+            ..connection_tracker::testing::interface(
+                &format!("eni-{i:017x}"),
+                ACCOUNT,
+                "eu-west-1",
+                &description,
+                &private,
+                &public,
+            )
+        };
+        inventory.insert_interface(&facts);
+        ifaces.push((facts.interface_id.clone(), private));
+    }
+    for i in 0..50 {
+        inventory.own_addresses.insert(
+            format!("34.240.0.{i}").parse().unwrap(),
+            format!("222222222222/eu-west-1/nat-{i}"),
+        );
+    }
+    (inventory, ifaces)
+}
+
+/// One flow-log line: ~60 % public sources (some IPv6, some ours, some in a named network),
+/// ~80 % ACCEPT, ~15 % REJECT, ~5 % NODATA, 2 % on interfaces the refresh does not know.
+/// Public clients come back to the same endpoint and port (a skewed pool of 2,000); scanners
+/// (one record in ten) come from fresh addresses to any endpoint and port.
+fn line(rng: &mut Rng, ifaces: &[(String, String)]) -> String {
+    const PORTS: [u16; 7] = [443, 443, 443, 80, 22, 5432, 8443];
+    let start = NOON + rng.below(3600);
+    let spread = rng.below(2_000) + 1;
+    let client = rng.below(spread);
+    let scanner = rng.below(10) == 0;
+    let pick = if scanner { rng.below(1 << 20) } else { client };
+    let (eni, private) = &ifaces[(pick % ifaces.len() as u64) as usize];
+    let eni = if rng.below(50) == 0 {
+        "eni-0ffffffffffffffff"
+    } else {
+        eni.as_str()
+    };
+    if rng.below(20) == 0 {
+        return format!(
+            "2 {ACCOUNT} {eni} - - - - - - - {start} {} - NODATA",
+            start + 60
+        );
+    }
+    let src = if scanner {
+        format!(
+            "{}.{}.{}.{}",
+            1 + rng.below(200),
+            rng.below(256),
+            rng.below(256),
+            1 + rng.below(254)
+        )
+    } else {
+        match rng.below(6) {
+            0 | 1 => format!(
+                "10.{}.{}.{}",
+                rng.below(256),
+                rng.below(256),
+                rng.below(256)
+            ),
+            2 => format!("2a00:1450:4001:{:x}::{:x}", client % 16, client),
+            3 => format!("34.240.0.{}", client % 50),
+            4 => format!("85.1.{}.{}", client / 256, client % 256),
+            _ => format!(
+                "{}.{}.{}.{}",
+                100 + client % 100,
+                client / 100,
+                client % 7,
+                1 + client % 254
+            ),
+        }
+    };
+    let dst = if src.contains(':') {
+        "2a05:d018::20".to_string()
+    } else {
+        private.clone()
+    };
+    let port = PORTS[(pick % PORTS.len() as u64) as usize];
+    let action = if rng.below(100) < 15 {
+        "REJECT"
+    } else {
+        "ACCEPT"
+    };
+    format!(
+        "2 {ACCOUNT} {eni} {src} {dst} {} {port} 6 {} {} {start} {} {action} OK",
+        1024 + rng.below(60000),
+        1 + rng.below(100),
+        40 + rng.below(100_000),
+        start + 60
+    )
+}
+
+struct Batch {
+    data: String,
+    records: usize,
+    uncompressed: usize,
+}
+
+fn batch(rng: &mut Rng, ifaces: &[(String, String)], records: usize) -> Batch {
+    let lines: Vec<String> = (0..records).map(|_| line(rng, ifaces)).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let json = logs_message(ACCOUNT, "/vpc/flow-logs", &refs, NOON * 1000).to_string();
+    Batch {
+        data: encode_payload(json.as_bytes()),
+        records,
+        uncompressed: json.len(),
+    }
+}
+
+fn context(format: &FlowLogFormat) -> Context<'_> {
+    Context {
+        fallback_format: format,
+        default_region: "eu-west-1",
+        retention_days: 90,
+        today: (NOON / 86_400) as i64,
+    }
+}
+
+/// Decode, parse, classify, count, build the write: (records counted, distinct connections).
+fn full_pipeline(inventory: &Inventory, ctx: &Context, data: &str) -> (usize, usize) {
+    let unit = DecodedPayload::decode(data, LIMIT).unwrap();
+    let message = LogsMessage::parse(&unit.bytes).unwrap();
+    let messages = [message];
+    let agg = aggregate(inventory, ctx, &messages);
+    let write = agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH);
+    black_box(&write);
+    (agg.summary.counted as usize, agg.connections() as usize)
+}
+
+/// Records/s of decode only and of the full pipeline, measured alternately batch by batch so
+/// that a noisy neighbour slows both alike: (decode, full).
+fn rates(inventory: &Inventory, ctx: &Context, batches: &[Batch], min: Duration) -> (f64, f64) {
+    let (mut decode, mut full, mut records) = (Duration::ZERO, Duration::ZERO, 0usize);
+    let started = Instant::now();
+    while started.elapsed() < min {
+        for b in batches {
+            let t = Instant::now();
+            black_box(DecodedPayload::decode(&b.data, LIMIT).unwrap());
+            decode += t.elapsed();
+            let t = Instant::now();
+            black_box(full_pipeline(inventory, ctx, &b.data));
+            full += t.elapsed();
+            records += b.records;
+        }
+    }
+    (
+        records as f64 / decode.as_secs_f64(),
+        records as f64 / full.as_secs_f64(),
+    )
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a filter argument is accepted and ignored.
+    let (inventory, ifaces) = estate();
+    let format = FlowLogFormat::default_v2();
+    let ctx = context(&format);
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let min = Duration::from_secs(
+        std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3),
+    );
+
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        // Only the pipeline, for a profiler: BENCH_PROFILE=1 valgrind --tool=callgrind …
+        let b = batch(&mut rng, &ifaces, 10_000);
+        for _ in 0..5 {
+            black_box(full_pipeline(&inventory, &ctx, &b.data));
+        }
+        return;
+    }
+    println!("connection-tracker ingest benchmark (one thread, release build)");
+    println!(
+        "{:>8} {:>10} {:>9} {:>14} {:>14} {:>8}",
+        "records", "batch KiB", "distinct", "decode rec/s", "full rec/s", "ratio"
+    );
+    for size in [1_000usize, 5_000, 10_000] {
+        let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, size)).collect();
+        let (counted, distinct) = batches.iter().fold((0, 0), |(c, d), b| {
+            let (counted, distinct) = full_pipeline(&inventory, &ctx, &b.data);
+            (c + counted, d + distinct)
+        });
+        assert!(counted > 0, "the mix must count something");
+        let (decode, full) = rates(&inventory, &ctx, &batches, min);
+        println!(
+            "{size:>8} {:>10} {:>8.0}% {:>14.0} {:>14.0} {:>7.0}%",
+            batches[0].uncompressed / 1024,
+            100.0 * distinct as f64 / counted as f64,
+            decode,
+            full,
+            100.0 * full / decode
+        );
+    }
+
+    // Where the time of the full pipeline goes, per record (10,000-record batches).
+    let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, 10_000)).collect();
+    let mut phases = [Duration::ZERO; 4];
+    let mut records = 0;
+    let started = Instant::now();
+    while started.elapsed() < min {
+        for b in &batches {
+            let t0 = Instant::now();
+            let unit = DecodedPayload::decode(&b.data, LIMIT).unwrap();
+            let t1 = Instant::now();
+            let messages = [LogsMessage::parse(&unit.bytes).unwrap()];
+            let t2 = Instant::now();
+            let agg = aggregate(&inventory, &ctx, &messages);
+            let t3 = Instant::now();
+            black_box(agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH));
+            let t4 = Instant::now();
+            for (p, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+                *p += d;
+            }
+            records += b.records;
+        }
+    }
+    let per = |d: Duration| d.as_nanos() as f64 / records as f64;
+    println!(
+        "ns per record: decode {:.0}, JSON {:.0}, parse+classify+count {:.0}, build write {:.0}",
+        per(phases[0]),
+        per(phases[1]),
+        per(phases[2]),
+        per(phases[3])
+    );
+
+    // Peak heap while one batch of 1 MiB uncompressed goes through the full pipeline.
+    let mut records = 1_000;
+    let one_mib = loop {
+        let b = batch(&mut rng, &ifaces, records);
+        if b.uncompressed >= 1 << 20 {
+            break b;
+        }
+        records = records * (1 << 20) / b.uncompressed + 50;
+    };
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let (counted, _) = full_pipeline(&inventory, &ctx, &one_mib.data);
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    println!(
+        "peak heap for one batch of {:.2} MiB uncompressed ({} records, {} counted, {} KiB on the wire): {:.2} MiB",
+        one_mib.uncompressed as f64 / (1 << 20) as f64,
+        one_mib.records,
+        counted,
+        one_mib.data.len() / 1024,
+        peak as f64 / (1 << 20) as f64
+    );
+}

@@ -1,0 +1,445 @@
+//! Configuration from the environment: the names are part of the contract (README, section
+//! "Configuration").
+//! Read once at start; a bad setting is an error naming the variable and what was expected.
+
+use std::time::Duration;
+
+use ipnetwork::IpNetwork;
+
+use crate::model::is_region;
+use crate::rules::classify::Networks;
+use crate::rules::flowlog::FlowLogFormat;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var} is not set; expected {expected}")]
+    Missing {
+        var: &'static str,
+        expected: &'static str,
+    },
+    #[error("{var}={value:?} is invalid; expected {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+/// How to reach Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS).
+    pub url: String,
+    /// `None`: ask the server (`INFO cluster`) whether it runs in cluster mode.
+    pub cluster: Option<bool>,
+    pub timeout: Duration,
+}
+
+/// Settings of the ingest path (the Lambda function and `ctrack replay`).
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub redis: RedisConfig,
+    pub retention_days: u32,
+    pub flow_log_format: Option<FlowLogFormat>,
+    pub networks: Networks,
+    pub max_decompressed_bytes: usize,
+    pub inventory_ttl: Duration,
+    /// The function's own region, the last resort for a record's region.
+    pub default_region: String,
+}
+
+/// Settings of the API function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub redis: RedisConfig,
+    /// Longest `from`/`to` range one request may ask for, in days.
+    pub max_range_days: u32,
+}
+
+/// Settings of the refresh function.
+#[derive(Clone, Debug)]
+pub struct RefreshConfig {
+    pub redis: RedisConfig,
+    pub accounts_table: String,
+    /// Default regions of accounts whose item names none.
+    pub regions: Vec<String>,
+    pub role_name: String,
+    /// `{account_name}.example.org`: names NAT and jump hosts as the original did.
+    pub domain: Option<String>,
+    /// Account/regions described at once.
+    pub concurrency: usize,
+    pub region_timeout: Duration,
+    /// `MaxResults` of paginated EC2 describes (`None`: the service's default).
+    pub page_size: Option<i32>,
+    pub dns_max_lookups: usize,
+    pub dns_budget: Duration,
+    pub dns_ttl: Duration,
+    pub dns_negative_ttl: Duration,
+}
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+pub const DEFAULT_INVENTORY_TTL_SECONDS: u64 = 60;
+
+/// Reads variables through `get`, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+        &self,
+        var: &'static str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<T>() {
+                Ok(n) if n >= min && n <= max => Ok(n),
+                _ => Err(ConfigError::Invalid {
+                    var,
+                    value: v,
+                    expected: format!("a whole number from {min} to {max}"),
+                }),
+            },
+        }
+    }
+
+    pub fn redis(&self) -> Result<RedisConfig, ConfigError> {
+        const EXPECTED: &str = "a redis:// or rediss:// URL, e.g. redis://localhost:6379";
+        let url = self.get("REDIS_URL").ok_or(ConfigError::Missing {
+            var: "REDIS_URL",
+            expected: EXPECTED,
+        })?;
+        let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+        if !scheme_ok || redis::parse_redis_url(&url).is_none() {
+            return Err(ConfigError::Invalid {
+                var: "REDIS_URL",
+                value: url,
+                expected: EXPECTED.into(),
+            });
+        }
+        let cluster = match self.get("REDIS_CLUSTER").as_deref().map(str::trim) {
+            None | Some("auto") => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "REDIS_CLUSTER",
+                    value: other.into(),
+                    expected: "auto, true or false".into(),
+                })
+            }
+        };
+        let timeout =
+            Duration::from_millis(self.number("REDIS_TIMEOUT_MS", 5_000u64, 10, 600_000)?);
+        Ok(RedisConfig {
+            url,
+            cluster,
+            timeout,
+        })
+    }
+
+    pub fn networks(&self) -> Result<Networks, ConfigError> {
+        let Some(raw) = self.get("NETWORKS") else {
+            return Ok(Networks::default());
+        };
+        let invalid = |value: &str| ConfigError::Invalid {
+            var: "NETWORKS",
+            value: value.to_string(),
+            expected:
+                "comma-separated name=cidr pairs, e.g. office=198.51.100.0/24,vpn=2001:db8::/32"
+                    .into(),
+        };
+        let mut entries = Vec::new();
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, cidr) = pair.split_once('=').ok_or_else(|| invalid(pair))?;
+            let net: IpNetwork = cidr.trim().parse().map_err(|_| invalid(pair))?;
+            if name.trim().is_empty() {
+                return Err(invalid(pair));
+            }
+            entries.push((name.trim().to_string(), net));
+        }
+        Ok(Networks::new(entries))
+    }
+
+    pub fn flow_log_format(&self) -> Result<Option<FlowLogFormat>, ConfigError> {
+        self.get("FLOW_LOG_FORMAT")
+            .map(|spec| {
+                FlowLogFormat::parse(&spec).map_err(|e| ConfigError::Invalid {
+                    var: "FLOW_LOG_FORMAT",
+                    value: spec.clone(),
+                    expected: format!(
+                        "a flow-log format like `${{version}} ${{account-id}} …` ({e})"
+                    ),
+                })
+            })
+            .transpose()
+    }
+
+    pub fn retention_days(&self) -> Result<u32, ConfigError> {
+        self.number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
+    }
+
+    pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {
+        let accounts_table = self.get("ACCOUNTS_TABLE").ok_or(ConfigError::Missing {
+            var: "ACCOUNTS_TABLE",
+            expected: "the name of the DynamoDB accounts table",
+        })?;
+        let regions: Vec<String> = self
+            .get("REGIONS")
+            .or_else(|| self.get("AWS_REGION"))
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
+            return Err(ConfigError::Invalid {
+                var: "REGIONS",
+                value: bad.clone(),
+                expected: "comma-separated AWS regions, e.g. eu-west-1,us-east-1".into(),
+            });
+        }
+        if regions.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "REGIONS",
+                expected: "comma-separated AWS regions, e.g. eu-west-1,us-east-1",
+            });
+        }
+        let domain = self.get("DOMAIN");
+        if let Some(d) = &domain {
+            if d.contains(char::is_whitespace) || d.starts_with('.') {
+                return Err(ConfigError::Invalid {
+                    var: "DOMAIN",
+                    value: d.clone(),
+                    expected: "a DNS domain template such as {account_name}.example.org".into(),
+                });
+            }
+        }
+        let page_size: i32 = self.number("DESCRIBE_PAGE_SIZE", 0, 0, 1000)?;
+        Ok(RefreshConfig {
+            redis: self.redis()?,
+            accounts_table,
+            regions,
+            role_name: self
+                .get("ROLE_NAME")
+                .unwrap_or_else(|| "connection-tracker-reader".into()),
+            domain,
+            concurrency: self.number("REFRESH_CONCURRENCY", 8usize, 1, 64)?,
+            region_timeout: Duration::from_secs(self.number(
+                "REGION_TIMEOUT_SECONDS",
+                60u64,
+                1,
+                900,
+            )?),
+            page_size: (page_size > 0).then_some(page_size.max(5)),
+            dns_max_lookups: self.number("DNS_MAX_LOOKUPS", 200usize, 0, 100_000)?,
+            dns_budget: Duration::from_secs(self.number("DNS_BUDGET_SECONDS", 10u64, 1, 600)?),
+            dns_ttl: Duration::from_secs(self.number(
+                "DNS_TTL_SECONDS",
+                86_400u64,
+                60,
+                2_592_000,
+            )?),
+            dns_negative_ttl: Duration::from_secs(self.number(
+                "DNS_NEGATIVE_TTL_SECONDS",
+                3_600u64,
+                60,
+                2_592_000,
+            )?),
+        })
+    }
+
+    pub fn api(&self) -> Result<ApiConfig, ConfigError> {
+        Ok(ApiConfig {
+            redis: self.redis()?,
+            max_range_days: self.number("API_MAX_RANGE_DAYS", 31u32, 1, 3650)?,
+        })
+    }
+
+    pub fn ingest(&self) -> Result<IngestConfig, ConfigError> {
+        Ok(IngestConfig {
+            redis: self.redis()?,
+            retention_days: self.retention_days()?,
+            flow_log_format: self.flow_log_format()?,
+            networks: self.networks()?,
+            max_decompressed_bytes: self.number(
+                "MAX_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_DECOMPRESSED_BYTES,
+                64 * 1024,
+                1024 * 1024 * 1024,
+            )?,
+            inventory_ttl: Duration::from_secs(self.number(
+                "INVENTORY_TTL_SECONDS",
+                DEFAULT_INVENTORY_TTL_SECONDS,
+                0,
+                3600,
+            )?),
+            default_region: self
+                .get("AWS_REGION")
+                .or_else(|| self.get("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "unknown".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn minimal_ingest_config_uses_defaults() {
+        let c = env(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .ingest()
+        .unwrap();
+        assert_eq!(c.retention_days, DEFAULT_RETENTION_DAYS);
+        assert_eq!(c.max_decompressed_bytes, DEFAULT_MAX_DECOMPRESSED_BYTES);
+        assert_eq!(c.default_region, "eu-west-1");
+        assert_eq!(c.redis.cluster, None);
+        assert!(c.flow_log_format.is_none());
+        assert!(c.networks.is_empty());
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "REDIS_URL is not set"),
+            (
+                &[("REDIS_URL", "http://x")],
+                "REDIS_URL=\"http://x\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "0")],
+                "RETENTION_DAYS=\"0\" is invalid; expected a whole number from 1 to 3650",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "ten")],
+                "RETENTION_DAYS=\"ten\" is invalid",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("NETWORKS", "office=1.2.3.0/33"),
+                ],
+                "NETWORKS=\"office=1.2.3.0/33\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("NETWORKS", "1.2.3.0/24")],
+                "NETWORKS=\"1.2.3.0/24\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("FLOW_LOG_FORMAT", "${version")],
+                "FLOW_LOG_FORMAT=\"${version\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("REDIS_CLUSTER", "maybe")],
+                "REDIS_CLUSTER=\"maybe\" is invalid; expected auto, true or false",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("MAX_DECOMPRESSED_BYTES", "10")],
+                "MAX_DECOMPRESSED_BYTES=\"10\" is invalid",
+            ),
+        ];
+        for (vars, want) in cases {
+            let err = env(vars).ingest().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn refresh_settings() {
+        let c = env(&[
+            ("REDIS_URL", "redis://h"),
+            ("ACCOUNTS_TABLE", "accounts"),
+            ("REGIONS", "eu-west-1, us-east-1"),
+        ])
+        .refresh()
+        .unwrap();
+        assert_eq!(c.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(c.role_name, "connection-tracker-reader");
+        assert_eq!((c.concurrency, c.page_size), (8, None));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("REDIS_URL", "redis://h"), ("REGIONS", "eu-west-1")],
+                "ACCOUNTS_TABLE is not set",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("ACCOUNTS_TABLE", "t"),
+                    ("REGIONS", "eu-west-1,Europe"),
+                ],
+                "REGIONS=\"Europe\" is invalid",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "redis://h"),
+                    ("ACCOUNTS_TABLE", "t"),
+                    ("REGIONS", "eu-west-1"),
+                    ("REFRESH_CONCURRENCY", "0"),
+                ],
+                "REFRESH_CONCURRENCY=\"0\" is invalid",
+            ),
+        ];
+        for (vars, want) in cases {
+            let err = env(vars).refresh().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{vars:?}: {err}");
+        }
+        for (r, ok) in [
+            ("eu-west-1", true),
+            ("us-gov-west-1", true),
+            ("eu-west", false),
+            ("EU-west-1", false),
+            ("", false),
+        ] {
+            assert_eq!(is_region(r), ok, "{r}");
+        }
+    }
+
+    #[test]
+    fn networks_and_format_parse() {
+        let c = env(&[
+            ("REDIS_URL", "rediss://cache.example.org:6379"),
+            (
+                "NETWORKS",
+                "my_office=123.123.123.0/24, some_nat=85.1.1.1/32",
+            ),
+            ("FLOW_LOG_FORMAT", "${version} ${interface-id} ${srcaddr}"),
+            ("REDIS_CLUSTER", "true"),
+        ])
+        .ingest()
+        .unwrap();
+        assert_eq!(
+            c.networks.lookup("85.1.1.1".parse().unwrap()),
+            Some("some_nat")
+        );
+        assert_eq!(
+            c.networks.lookup("123.123.123.7".parse().unwrap()),
+            Some("my_office")
+        );
+        assert_eq!(c.flow_log_format.unwrap().len(), 3);
+        assert_eq!(c.redis.cluster, Some(true));
+    }
+}

@@ -1,0 +1,338 @@
+//! The pure middle of ingest: a batch's messages → parsed, classified, counted in memory →
+//! the one write. Borrows everything, no I/O, no clock (the day and "now" are handed in).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::inventory::Inventory;
+use super::payload::LogsMessage;
+use crate::day;
+use crate::rules::classify::{self, Destination, Name};
+use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
+use crate::store::keys;
+use crate::store::{DayWrite, Increment, PayloadWrite, WriteBatch};
+
+/// Counts of one batch, for the summary log line and the metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Payloads decoded (CloudWatch Logs events or Kinesis records).
+    pub payloads: u64,
+    pub control_messages: u64,
+    /// Flow-log lines read.
+    pub records: u64,
+    /// Lines with ACCEPT and OK.
+    pub accepted: u64,
+    /// Lines that incremented a counter.
+    pub counted: u64,
+    /// Lines that could not be parsed, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Parsed lines that do not count, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Distinct connections written.
+    pub connections: u64,
+    /// (payload, day) parts that had been counted before.
+    pub duplicates: u64,
+    /// Payloads that could not be decoded, by reason (Kinesis; reported as item failures).
+    pub failed_payloads: BTreeMap<&'static str, u64>,
+    /// UTC days (`YYYY-MM-DD`) that got counts.
+    pub days: BTreeSet<String>,
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Adds another batch's figures (durations add up too).
+    pub fn merge(&mut self, other: &Summary) {
+        self.payloads += other.payloads;
+        self.control_messages += other.control_messages;
+        self.records += other.records;
+        self.accepted += other.accepted;
+        self.counted += other.counted;
+        self.connections += other.connections;
+        self.duplicates += other.duplicates;
+        self.duration_ms += other.duration_ms;
+        self.days.extend(other.days.iter().cloned());
+        for (map, from) in [
+            (&mut self.rejected, &other.rejected),
+            (&mut self.skipped, &other.skipped),
+            (&mut self.failed_payloads, &other.failed_payloads),
+        ] {
+            for (k, v) in from {
+                *map.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// The same figures as CloudWatch Embedded Metric Format, one JSON object to print.
+    pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
+        use crate::metrics::Unit::{Count, Milliseconds};
+        crate::metrics::document(
+            "ingest",
+            timestamp_ms,
+            &[
+                ("Payloads", Count, self.payloads),
+                ("Records", Count, self.records),
+                ("Accepted", Count, self.accepted),
+                ("Counted", Count, self.counted),
+                ("Rejected", Count, self.rejected_total()),
+                ("Connections", Count, self.connections),
+                ("Duplicates", Count, self.duplicates),
+                ("FailedPayloads", Count, self.failed_payloads.values().sum()),
+                ("DurationMs", Milliseconds, self.duration_ms),
+            ],
+        )
+    }
+}
+
+/// A connection as counted in memory; everything borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ConnKey<'a> {
+    unit: u32,
+    day: i64,
+    account: &'a str,
+    region: &'a str,
+    source: Name<'a>,
+    dest: Name<'a>,
+    port: u16,
+}
+
+/// The in-memory counts of a batch.
+#[derive(Debug, Default)]
+pub struct Aggregate<'a> {
+    // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
+    // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
+    counts: FastMap<ConnKey<'a>, u64>,
+    unnamed: FastSet<(i64, IpAddr)>,
+    pub summary: Summary,
+}
+
+/// What ingest needs besides the inventory: format fallback, region fallback, retention, clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub fallback_format: &'a FlowLogFormat,
+    pub default_region: &'a str,
+    pub retention_days: u32,
+    /// Days since the epoch, today (UTC).
+    pub today: i64,
+}
+
+/// Decodes, parses, classifies and counts the messages of a batch. Pure: no I/O, no clock.
+pub fn aggregate<'a>(
+    inventory: &'a Inventory,
+    ctx: &Context<'a>,
+    messages: &'a [LogsMessage<'a>],
+) -> Aggregate<'a> {
+    let mut agg = Aggregate::default();
+    let oldest_day = ctx.today - i64::from(ctx.retention_days);
+    for (unit, message) in messages.iter().enumerate() {
+        if message.is_control() {
+            agg.summary.control_messages += 1;
+            continue;
+        }
+        // Formats are keyed `account:log-group`: log group names repeat across accounts.
+        let format = inventory
+            .formats
+            .get(&format!("{}:{}", message.owner, message.log_group))
+            .unwrap_or(ctx.fallback_format);
+        for event in &message.log_events {
+            let line = event.message.as_ref();
+            // One event carries one record; tolerate several lines per event.
+            for line in line.lines().filter(|l| !l.trim().is_empty()) {
+                agg.summary.records += 1;
+                let record = match format.parse_line(line) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        *agg.summary.rejected.entry(e.kind()).or_default() += 1;
+                        continue;
+                    }
+                };
+                let skip = |agg: &mut Aggregate<'a>, why: &'static str| {
+                    *agg.summary.skipped.entry(why).or_default() += 1;
+                };
+                let ok_status = match record.log_status {
+                    Some(status) => status == LogStatus::Ok,
+                    None => !format.has_log_status(),
+                };
+                if record.action != Some(Action::Accept) || !ok_status {
+                    if !format.has_action() {
+                        skip(&mut agg, "format_lacks_action");
+                    } else {
+                        skip(&mut agg, "not_accepted");
+                    }
+                    continue;
+                }
+                agg.summary.accepted += 1;
+                let (Some(interface_id), Some(src), Some(dst), Some(port)) = (
+                    record.interface_id,
+                    record.srcaddr,
+                    record.dstaddr,
+                    record.dstport,
+                ) else {
+                    skip(&mut agg, "missing_fields");
+                    continue;
+                };
+                let Some(interface) = inventory.interfaces.get(interface_id) else {
+                    skip(&mut agg, "unknown_interface");
+                    continue;
+                };
+                if classify::is_private(src) {
+                    skip(&mut agg, "private_source");
+                    continue;
+                }
+                let dest = match interface.destination(dst) {
+                    Destination::Dropped(_) => {
+                        skip(&mut agg, "dropped_destination");
+                        continue;
+                    }
+                    Destination::Named(name) => Name::Named(name.as_str()),
+                    Destination::DstAddr => Name::Ip(dst),
+                };
+                let seconds = record.start.unwrap_or(event.timestamp / 1000);
+                let day = day::epoch_day(seconds);
+                if day < oldest_day {
+                    skip(&mut agg, "older_than_retention");
+                    continue;
+                }
+                let source =
+                    classify::source_name(src, &inventory.networks, &inventory.own_addresses);
+                if let Name::Ip(ip) = source {
+                    agg.unnamed.insert((day, ip));
+                }
+                let account = match record.account_id {
+                    Some(a) if a != "unknown" => a,
+                    _ => interface.account_id.as_str(),
+                };
+                let region = [
+                    Some(interface.region.as_str()),
+                    record.region,
+                    Some(ctx.default_region),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|r| !r.is_empty())
+                .unwrap_or("unknown");
+                let key = ConnKey {
+                    unit: unit as u32,
+                    day,
+                    account,
+                    region,
+                    source,
+                    dest,
+                    port,
+                };
+                *agg.counts.entry(key).or_default() += 1;
+                agg.summary.counted += 1;
+            }
+        }
+    }
+    agg
+}
+
+impl Aggregate<'_> {
+    /// Turns the counts into the store's write, grouped by day, then payload.
+    pub fn to_write<'w>(
+        &'w self,
+        unit_ids: &[&'w str],
+        retention_days: u32,
+        now: OffsetDateTime,
+    ) -> WriteBatch<'w> {
+        let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
+        let mut touched: HashSet<(&str, &str)> = HashSet::new();
+        for (key, &count) in &self.counts {
+            touched.insert((key.account, key.region));
+            days.entry(key.day)
+                .or_default()
+                .entry(key.unit)
+                .or_default()
+                .push(Increment {
+                    account: key.account,
+                    region: key.region,
+                    member: keys::connection_member(key.source, key.dest, key.port),
+                    count,
+                });
+        }
+        let mut unnamed_by_day: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (day, ip) in &self.unnamed {
+            unnamed_by_day.entry(*day).or_default().push(ip.to_string());
+        }
+        let days = days
+            .into_iter()
+            .map(|(day, units)| DayWrite {
+                day: day::day_string(day::from_epoch_day(day)),
+                expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
+                payloads: units
+                    .into_iter()
+                    .map(|(unit, increments)| PayloadWrite {
+                        id: unit_ids[unit as usize],
+                        increments,
+                    })
+                    .collect(),
+                unnamed: unnamed_by_day.remove(&day).unwrap_or_default(),
+            })
+            .collect();
+        let mut touched: Vec<(&str, &str)> = touched.into_iter().collect();
+        touched.sort();
+        WriteBatch {
+            days,
+            touched,
+            now_rfc3339: day::rfc3339_micros(now),
+        }
+    }
+
+    /// Distinct (account, region, day, source, dest, port) in the batch.
+    pub fn connections(&self) -> u64 {
+        if self.counts.keys().all(|k| k.unit == 0) {
+            // One payload (every CloudWatch Logs event): each key is already distinct.
+            return self.counts.len() as u64;
+        }
+        let distinct: HashSet<_> = self
+            .counts
+            .keys()
+            .map(|k| (k.day, k.account, k.region, k.source, k.dest, k.port))
+            .collect();
+        distinct.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_declares_every_metric_it_carries() {
+        let mut summary = Summary {
+            records: 10,
+            counted: 4,
+            ..Summary::default()
+        };
+        summary.rejected.insert("field_count", 2);
+        let doc = summary.to_emf(1_795_780_800_000);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "ConnectionTracker");
+        assert_eq!(doc["_aws"]["Timestamp"], 1_795_780_800_000i64);
+        // Every dimension and every declared metric must be a top-level member (EMF spec).
+        for dim in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(doc[dim.as_str().unwrap()].is_string());
+        }
+        let metrics = directive["Metrics"].as_array().unwrap();
+        assert_eq!(metrics.len(), 9);
+        for m in metrics {
+            assert!(doc[m["Name"].as_str().unwrap()].is_u64(), "{m}");
+        }
+        assert_eq!(
+            (
+                doc["Records"].as_u64(),
+                doc["Counted"].as_u64(),
+                doc["Rejected"].as_u64()
+            ),
+            (Some(10), Some(4), Some(2))
+        );
+    }
+}

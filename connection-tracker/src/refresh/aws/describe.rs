@@ -1,0 +1,280 @@
+//! One small function per describe call: pages through it, counts each request, and turns the
+//! answer into the plain `Raw*` records that `discovery` works on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{call_error, ip, name_tag};
+use crate::refresh::discovery::{
+    DiscoveryError, RawDatabase, RawFlowLog, RawInstance, RawInterface, RawLoadBalancer,
+    RawOwnAddress, Resolver,
+};
+
+/// ec2:DescribeNetworkInterfaces.
+pub(super) async fn network_interfaces(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<RawInterface>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_network_interfaces()
+        .set_max_results(page)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeNetworkInterfaces"))?;
+        for n in page.network_interfaces() {
+            let public_ips = n
+                .private_ip_addresses()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        ip(p.private_ip_address())?,
+                        ip(p.association()?.public_ip())?,
+                    ))
+                })
+                .collect::<Vec<_>>();
+            // Some answers carry the association only at the top level.
+            let public_ips = if public_ips.is_empty() {
+                ip(n.private_ip_address())
+                    .zip(ip(n.association().and_then(|a| a.public_ip())))
+                    .into_iter()
+                    .collect()
+            } else {
+                public_ips
+            };
+            out.push(RawInterface {
+                id: n.network_interface_id().unwrap_or_default().to_string(),
+                description: n.description().unwrap_or_default().to_string(),
+                interface_type: n
+                    .interface_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                requester_id: n.requester_id().map(str::to_string),
+                vpc_id: n.vpc_id().map(str::to_string),
+                subnet_id: n.subnet_id().map(str::to_string),
+                security_groups: n
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                instance_id: n
+                    .attachment()
+                    .and_then(|a| a.instance_id())
+                    .map(str::to_string),
+                public_ips,
+                private_ips: n
+                    .private_ip_addresses()
+                    .iter()
+                    .filter_map(|p| ip(p.private_ip_address()))
+                    .collect(),
+                ipv6_addresses: n
+                    .ipv6_addresses()
+                    .iter()
+                    .filter_map(|a| ip(a.ipv6_address()))
+                    .collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// ec2:DescribeInstances: ids and `Name` tags.
+pub(super) async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<RawInstance>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .set_max_results(page)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeInstances"))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            out.push(RawInstance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                name: name_tag(i.tags()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// elasticloadbalancing:DescribeLoadBalancers (classic).
+pub(super) async fn classic_load_balancers(
+    elb: &aws_sdk_elasticloadbalancing::Client,
+    calls: &AtomicU64,
+) -> Result<Vec<RawLoadBalancer>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = elb.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("elasticloadbalancing:DescribeLoadBalancers"))?;
+        for lb in page.load_balancer_descriptions() {
+            if let (Some(name), Some(dns)) = (lb.load_balancer_name(), lb.dns_name()) {
+                out.push(RawLoadBalancer {
+                    key: name.to_string(),
+                    dns_name: dns.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// elasticloadbalancingv2:DescribeLoadBalancers (ALB, NLB, GWLB).
+pub(super) async fn load_balancers_v2(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    calls: &AtomicU64,
+) -> Result<Vec<RawLoadBalancer>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = elbv2.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("elasticloadbalancingv2:DescribeLoadBalancers"))?;
+        for lb in page.load_balancers() {
+            // arn:aws:elasticloadbalancing:region:account:loadbalancer/app/name/id
+            let key = lb
+                .load_balancer_arn()
+                .and_then(|arn| arn.split_once(":loadbalancer/"))
+                .map(|(_, key)| key.to_string());
+            if let (Some(key), Some(dns)) = (key, lb.dns_name()) {
+                out.push(RawLoadBalancer {
+                    key,
+                    dns_name: dns.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// rds:DescribeDBInstances: the publicly accessible ones, their endpoints resolved.
+pub(super) async fn public_databases(
+    rds: &aws_sdk_rds::Client,
+    resolver: &impl Resolver,
+    calls: &AtomicU64,
+) -> Result<Vec<RawDatabase>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("rds:DescribeDBInstances"))?;
+        for db in page.db_instances() {
+            if db.publicly_accessible() != Some(true) {
+                continue;
+            }
+            let Some(endpoint) = db.endpoint().and_then(|e| e.address()) else {
+                continue;
+            };
+            let group = db.db_subnet_group();
+            out.push(RawDatabase {
+                id: db.db_instance_identifier().unwrap_or_default().to_string(),
+                endpoint: endpoint.to_string(),
+                vpc_id: group.and_then(|g| g.vpc_id()).map(str::to_string),
+                subnet_ids: group
+                    .map(|g| {
+                        g.subnets()
+                            .iter()
+                            .filter_map(|s| s.subnet_identifier().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                security_groups: db
+                    .vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+                    .collect(),
+                resolved: Vec::new(),
+            });
+        }
+    }
+    for db in &mut out {
+        db.resolved = resolver.lookup(&db.endpoint).await;
+    }
+    Ok(out)
+}
+
+/// ec2:DescribeNatGateways and ec2:DescribeAddresses: our own public addresses.
+pub(super) async fn own_addresses(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<RawOwnAddress>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_nat_gateways()
+        .set_max_results(page.map(|p| p.max(5)))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeNatGateways"))?;
+        for nat in page.nat_gateways() {
+            let name = name_tag(nat.tags())
+                .or_else(|| nat.nat_gateway_id().map(str::to_string))
+                .unwrap_or_default();
+            for a in nat.nat_gateway_addresses() {
+                if let Some(public_ip) = ip(a.public_ip()) {
+                    out.push(RawOwnAddress {
+                        public_ip,
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    calls.fetch_add(1, Ordering::Relaxed);
+    let addresses = ec2
+        .describe_addresses()
+        .send()
+        .await
+        .map_err(call_error("ec2:DescribeAddresses"))?;
+    for a in addresses.addresses() {
+        if let Some(public_ip) = ip(a.public_ip()) {
+            if out.iter().any(|o| o.public_ip == public_ip) {
+                continue; // a NAT gateway's address keeps the gateway's name
+            }
+            let name = name_tag(a.tags())
+                .or_else(|| a.allocation_id().map(str::to_string))
+                .unwrap_or_else(|| public_ip.to_string());
+            out.push(RawOwnAddress { public_ip, name });
+        }
+    }
+    Ok(out)
+}
+
+/// ec2:DescribeFlowLogs: the log groups that receive flow logs, with their formats.
+pub(super) async fn flow_logs(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<RawFlowLog>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_flow_logs()
+        .set_max_results(page)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeFlowLogs"))?;
+        for f in page.flow_logs() {
+            let to_logs = f
+                .log_destination_type()
+                .is_none_or(|t| t.as_str() == "cloud-watch-logs");
+            if let (true, Some(group)) = (to_logs, f.log_group_name()) {
+                out.push(RawFlowLog {
+                    log_group: group.to_string(),
+                    log_format: f.log_format().map(str::to_string),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,550 @@
+//! The refresh run: accounts → every account/region described concurrently (bounded) → each
+//! one's maps replaced atomically → reverse DNS for sources ingest counted without a name.
+//! A failing account/region keeps its previous maps; the run fails only when nothing could be
+//! refreshed.
+
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod discovery;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::config::RefreshConfig;
+use crate::day::{day_string, rfc3339_micros};
+use crate::model::Account;
+use crate::store::{keys, RefreshStore, StoreError};
+use discovery::{build_region_inventory, AccountList, Discovery, DiscoveryError, Resolver};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("cannot read the accounts table: {0}")]
+    Accounts(DiscoveryError),
+    #[error("Redis: {0}")]
+    Store(#[from] StoreError),
+    #[error("no account/region could be refreshed ({failed} failed); first failure: {first}")]
+    NothingRefreshed { failed: usize, first: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegionFailure {
+    pub account_id: String,
+    pub region: String,
+    pub kind: &'static str,
+    pub error: String,
+}
+
+/// The function's result: what was refreshed, what failed and why, and the figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshReport {
+    pub accounts: usize,
+    pub disabled_accounts: usize,
+    /// `account/region` refreshed.
+    pub refreshed: Vec<String>,
+    pub failed: Vec<RegionFailure>,
+    pub public_interfaces: usize,
+    pub own_addresses: usize,
+    pub formats: usize,
+    /// Sum over account/regions of the time each took: with `wall_ms`, shows the concurrency.
+    pub sum_region_ms: u64,
+    pub wall_ms: u64,
+    pub dns_resolved: usize,
+    pub dns_without_name: usize,
+    pub dns_pending: usize,
+    /// `account/region` no longer monitored (account removed or disabled, region dropped):
+    /// their entries were removed from the maps.
+    pub dropped: Vec<String>,
+}
+
+impl RefreshReport {
+    /// The run's figures as CloudWatch Embedded Metric Format (`RegionsFailed` is the one to
+    /// alarm on); `aws_calls` is what the discovery made during the run.
+    pub fn to_emf(&self, aws_calls: u64, timestamp_ms: i64) -> serde_json::Value {
+        use crate::metrics::Unit::{Count, Milliseconds};
+        crate::metrics::document(
+            "refresh",
+            timestamp_ms,
+            &[
+                ("RegionsRefreshed", Count, self.refreshed.len() as u64),
+                ("RegionsFailed", Count, self.failed.len() as u64),
+                ("PublicInterfaces", Count, self.public_interfaces as u64),
+                ("AwsCalls", Count, aws_calls),
+                ("RefreshMs", Milliseconds, self.wall_ms),
+            ],
+        )
+    }
+}
+
+/// One account/region's outcome.
+struct RegionRun {
+    account: String,
+    region: String,
+    elapsed: Duration,
+    result: Result<(usize, usize, usize), (&'static str, String)>,
+}
+
+/// `nat-<region>a.<domain>` … and `odd-<region>.<domain>`, as the original named them.
+fn domain_hosts(template: &str, account: &Account, region: &str) -> Vec<String> {
+    let domain = template
+        .replace("{account_name}", &account.name)
+        .replace("{account_id}", &account.id);
+    let mut hosts: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|az| format!("nat-{region}{az}.{domain}"))
+        .collect();
+    hosts.push(format!("odd-{region}.{domain}"));
+    hosts
+}
+
+pub async fn refresh<A, D, R, S>(
+    accounts: &A,
+    discovery: &D,
+    resolver: &R,
+    store: &S,
+    config: &RefreshConfig,
+) -> Result<RefreshReport, RefreshError>
+where
+    A: AccountList,
+    D: Discovery,
+    R: Resolver,
+    S: RefreshStore,
+{
+    let started = Instant::now();
+    let all = accounts.accounts().await.map_err(RefreshError::Accounts)?;
+    let mut report = RefreshReport {
+        accounts: all.len(),
+        disabled_accounts: all.iter().filter(|a| !a.enabled).count(),
+        ..RefreshReport::default()
+    };
+    let enabled: Vec<Account> = all.into_iter().filter(|a| a.enabled).collect();
+    store.put_accounts(&enabled).await?;
+
+    let jobs: Vec<(&Account, String)> = enabled
+        .iter()
+        .flat_map(|a| {
+            let regions = if a.regions.is_empty() {
+                &config.regions
+            } else {
+                &a.regions
+            };
+            regions.iter().map(move |r| (a, r.clone()))
+        })
+        .collect();
+
+    // Account/regions refreshed before but no longer listed leave the maps.
+    let current: std::collections::HashSet<String> = jobs
+        .iter()
+        .map(|(a, r)| keys::account_region(&a.id, r))
+        .collect();
+    for stale in store.refreshed().await?.into_keys() {
+        if current.contains(&stale) {
+            continue;
+        }
+        if let Some((account, region)) = stale.split_once(':') {
+            store.drop_region(account, region).await?;
+            report.dropped.push(format!("{account}/{region}"));
+        }
+    }
+    report.dropped.sort();
+
+    let runs: Vec<RegionRun> = stream::iter(jobs)
+        .map(|(account, region)| async move {
+            let t = Instant::now();
+            let result = refresh_region(account, &region, discovery, resolver, store, config).await;
+            RegionRun {
+                account: account.id.clone(),
+                region,
+                elapsed: t.elapsed(),
+                result,
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect()
+        .await;
+
+    for run in runs {
+        report.sum_region_ms += run.elapsed.as_millis() as u64;
+        match run.result {
+            Ok((interfaces, addresses, formats)) => {
+                report
+                    .refreshed
+                    .push(format!("{}/{}", run.account, run.region));
+                report.public_interfaces += interfaces;
+                report.own_addresses += addresses;
+                report.formats += formats;
+            }
+            Err((kind, error)) => {
+                tracing::error!(account = %run.account, region = %run.region, kind, %error, "refresh failed; previous maps kept");
+                report.failed.push(RegionFailure {
+                    account_id: run.account,
+                    region: run.region,
+                    kind,
+                    error,
+                });
+            }
+        }
+    }
+    report.refreshed.sort();
+    report
+        .failed
+        .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+
+    reverse_dns(resolver, store, config, &mut report).await?;
+    report.wall_ms = started.elapsed().as_millis() as u64;
+
+    if report.refreshed.is_empty() && !report.failed.is_empty() {
+        let first = &report.failed[0];
+        return Err(RefreshError::NothingRefreshed {
+            failed: report.failed.len(),
+            first: format!("{}/{}: {}", first.account_id, first.region, first.error),
+        });
+    }
+    Ok(report)
+}
+
+async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
+    account: &Account,
+    region: &str,
+    discovery: &D,
+    resolver: &R,
+    store: &S,
+    config: &RefreshConfig,
+) -> Result<(usize, usize, usize), (&'static str, String)> {
+    let facts = tokio::time::timeout(config.region_timeout, discovery.describe(account, region))
+        .await
+        .map_err(|_| {
+            let e = DiscoveryError::Timeout(config.region_timeout.as_secs());
+            (e.kind(), e.to_string())
+        })?
+        .map_err(|e| (e.kind(), e.to_string()))?;
+    let mut hosts: Vec<(IpAddr, String)> = Vec::new();
+    if let Some(template) = &config.domain {
+        for host in domain_hosts(template, account, region) {
+            for ip in resolver.lookup(&host).await {
+                hosts.push((ip, host.clone()));
+            }
+        }
+    }
+    let inventory = build_region_inventory(account, region, &facts, &hosts);
+    let now = rfc3339_micros(OffsetDateTime::now_utc());
+    store
+        .replace_region(&account.id, region, &inventory, &now)
+        .await
+        .map_err(|e| ("store", e.to_string()))?;
+    Ok((
+        inventory.interfaces.len(),
+        inventory.addresses.len(),
+        inventory.formats.len(),
+    ))
+}
+
+/// Resolves sources that ingest counted without a name (today and yesterday), at most
+/// `dns_max_lookups` per run within `dns_budget`; answers, "no name" too, are cached.
+async fn reverse_dns<R: Resolver, S: RefreshStore>(
+    resolver: &R,
+    store: &S,
+    config: &RefreshConfig,
+    report: &mut RefreshReport,
+) -> Result<(), StoreError> {
+    if config.dns_max_lookups == 0 {
+        return Ok(());
+    }
+    let today = OffsetDateTime::now_utc().date();
+    let mut pending: Vec<String> = Vec::new();
+    for day in [today, today.previous_day().unwrap_or(today)] {
+        pending.extend(store.day_unnamed(&day_string(day)).await?);
+    }
+    pending.sort();
+    pending.dedup();
+    let cached = store.cached_names(&pending).await?;
+    let todo: Vec<IpAddr> = pending
+        .iter()
+        .zip(cached)
+        .filter(|(_, c)| c.is_none())
+        .filter_map(|(ip, _)| ip.parse().ok())
+        .collect();
+    let deadline = Instant::now() + config.dns_budget;
+    let mut answers = Vec::new();
+    let lookups = stream::iter(todo.iter().take(config.dns_max_lookups).copied())
+        .map(|ip| async move { (ip, resolver.reverse(ip).await) })
+        .buffer_unordered(config.concurrency.max(1) * 4);
+    let mut lookups = std::pin::pin!(lookups);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, lookups.next()).await {
+            Ok(Some((ip, Some(name)))) => {
+                report.dns_resolved += 1;
+                answers.push((ip.to_string(), name, config.dns_ttl.as_secs()));
+            }
+            Ok(Some((ip, None))) => {
+                report.dns_without_name += 1;
+                answers.push((
+                    ip.to_string(),
+                    String::new(),
+                    config.dns_negative_ttl.as_secs(),
+                ));
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    report.dns_pending = todo.len() - answers.len();
+    store.put_names(&answers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+
+    use crate::config::RedisConfig;
+    use crate::model::RegionInventory;
+    use discovery::{RawInterface, RegionFacts};
+
+    /// The refresh port in memory: maps per account/region, and one account whose writes fail.
+    #[derive(Default)]
+    struct MemoryStore {
+        regions: Mutex<BTreeMap<(String, String), RegionInventory>>,
+        refreshed: Mutex<HashMap<String, String>>,
+        accounts: Mutex<Vec<Account>>,
+        failing_account: Option<&'static str>,
+    }
+
+    impl RefreshStore for MemoryStore {
+        async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
+            *self.accounts.lock().unwrap() = accounts.to_vec();
+            Ok(())
+        }
+        async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
+            Ok(self.refreshed.lock().unwrap().clone())
+        }
+        async fn replace_region(
+            &self,
+            account: &str,
+            region: &str,
+            inventory: &RegionInventory,
+            now_rfc3339: &str,
+        ) -> Result<(), StoreError> {
+            if self.failing_account == Some(account) {
+                return Err(StoreError::Reply("the write was refused".into()));
+            }
+            let key = (account.to_string(), region.to_string());
+            self.regions.lock().unwrap().insert(key, inventory.clone());
+            self.refreshed
+                .lock()
+                .unwrap()
+                .insert(keys::account_region(account, region), now_rfc3339.into());
+            Ok(())
+        }
+        async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
+            let key = (account.to_string(), region.to_string());
+            self.regions.lock().unwrap().remove(&key);
+            self.refreshed
+                .lock()
+                .unwrap()
+                .remove(&keys::account_region(account, region));
+            Ok(())
+        }
+        async fn day_unnamed(&self, _day: &str) -> Result<Vec<String>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn cached_names(&self, ips: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+            Ok(vec![None; ips.len()])
+        }
+        async fn put_names(&self, _names: &[(String, String, u64)]) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    struct Accounts(Vec<Account>);
+
+    impl AccountList for Accounts {
+        async fn accounts(&self) -> Result<Vec<Account>, DiscoveryError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// Every account/region has one public interface, except: `us-east-1` of A fails to
+    /// describe and B's answer never comes.
+    struct Estate;
+
+    impl Discovery for Estate {
+        async fn describe(
+            &self,
+            account: &Account,
+            region: &str,
+        ) -> Result<RegionFacts, DiscoveryError> {
+            match (account.id.as_str(), region) {
+                (A, "us-east-1") => Err(DiscoveryError::Call {
+                    call: "ec2:DescribeNetworkInterfaces",
+                    message: "UnauthorizedOperation".into(),
+                }),
+                (B, _) => {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    unreachable!("the region timeout ends the wait")
+                }
+                _ => Ok(RegionFacts {
+                    interfaces: vec![RawInterface {
+                        id: format!("eni-{}", account.id),
+                        description: "Primary network interface".into(),
+                        interface_type: "interface".into(),
+                        public_ips: vec![(
+                            "10.0.0.5".parse().unwrap(),
+                            "52.0.0.5".parse().unwrap(),
+                        )],
+                        ..RawInterface::default()
+                    }],
+                    ..RegionFacts::default()
+                }),
+            }
+        }
+    }
+
+    struct NoDns;
+
+    impl Resolver for NoDns {
+        async fn lookup(&self, _host: &str) -> Vec<IpAddr> {
+            Vec::new()
+        }
+        async fn reverse(&self, _ip: IpAddr) -> Option<String> {
+            None
+        }
+    }
+
+    const A: &str = "111111111111";
+    const B: &str = "222222222222";
+    const C: &str = "333333333333";
+    const GONE: &str = "444444444444";
+
+    fn account(id: &str, regions: &[&str]) -> Account {
+        Account {
+            id: id.into(),
+            name: format!("team-{id}"),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            role_arn: None,
+            enabled: true,
+        }
+    }
+
+    fn config() -> RefreshConfig {
+        RefreshConfig {
+            redis: RedisConfig {
+                url: "redis://unused".into(),
+                cluster: None,
+                timeout: Duration::from_secs(1),
+            },
+            accounts_table: "accounts".into(),
+            regions: vec!["eu-west-1".into()],
+            role_name: "connection-tracker-reader".into(),
+            domain: None,
+            concurrency: 4,
+            region_timeout: Duration::from_millis(200),
+            page_size: None,
+            dns_max_lookups: 0,
+            dns_budget: Duration::from_secs(1),
+            dns_ttl: Duration::from_secs(60),
+            dns_negative_ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn old_maps() -> RegionInventory {
+        RegionInventory {
+            addresses: BTreeMap::from([("52.9.9.9".into(), "old".into())]),
+            ..RegionInventory::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_stay_in_their_region_and_keep_its_previous_maps() {
+        let store = MemoryStore {
+            failing_account: Some(C),
+            ..MemoryStore::default()
+        };
+        for (account, region) in [(A, "us-east-1"), (B, "eu-west-1"), (GONE, "eu-west-1")] {
+            store
+                .replace_region(account, region, &old_maps(), "2026-11-26T00:00:00.000000Z")
+                .await
+                .unwrap();
+        }
+        let mut disabled = account("555555555555", &[]);
+        disabled.enabled = false;
+        let accounts = Accounts(vec![
+            account(A, &["eu-west-1", "us-east-1"]),
+            account(B, &[]),
+            account(C, &[]),
+            disabled,
+        ]);
+        let report = refresh(&accounts, &Estate, &NoDns, &store, &config())
+            .await
+            .unwrap();
+
+        assert_eq!(report.refreshed, [format!("{A}/eu-west-1")]);
+        let failed: Vec<(&str, &str, &str)> = report
+            .failed
+            .iter()
+            .map(|f| (f.account_id.as_str(), f.region.as_str(), f.kind))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (A, "us-east-1", "describe"),
+                (B, "eu-west-1", "timeout"),
+                (C, "eu-west-1", "store")
+            ]
+        );
+        assert_eq!(report.dropped, [format!("{GONE}/eu-west-1")]);
+        assert_eq!((report.accounts, report.disabled_accounts), (4, 1));
+        assert_eq!(report.public_interfaces, 1);
+
+        let regions = store.regions.lock().unwrap();
+        let region = |a: &str, r: &str| regions.get(&(a.to_string(), r.to_string())).cloned();
+        // Failed regions keep what the last good run wrote; the stale account is gone.
+        assert_eq!(region(A, "us-east-1"), Some(old_maps()));
+        assert_eq!(region(B, "eu-west-1"), Some(old_maps()));
+        assert_eq!(region(GONE, "eu-west-1"), None);
+        assert_eq!(region(C, "eu-west-1"), None);
+        let fresh = region(A, "eu-west-1").unwrap();
+        assert_eq!(fresh.interfaces.len(), 1);
+        assert_eq!(fresh.interfaces[0].interface_id, format!("eni-{A}"));
+        // Only enabled accounts are listed for the API.
+        assert_eq!(store.accounts.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_run_where_nothing_could_be_refreshed_fails() {
+        let store = MemoryStore::default();
+        let accounts = Accounts(vec![account(A, &["us-east-1"]), account(B, &[])]);
+        let err = refresh(&accounts, &Estate, &NoDns, &store, &config())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RefreshError::NothingRefreshed { failed: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("UnauthorizedOperation"), "{err}");
+    }
+
+    #[test]
+    fn domain_template_hosts() {
+        let account = Account {
+            id: "111111111111".into(),
+            name: "alpha".into(),
+            regions: vec![],
+            role_arn: None,
+            enabled: true,
+        };
+        assert_eq!(
+            domain_hosts("{account_name}.example.org", &account, "eu-west-1"),
+            [
+                "nat-eu-west-1a.alpha.example.org",
+                "nat-eu-west-1b.alpha.example.org",
+                "nat-eu-west-1c.alpha.example.org",
+                "odd-eu-west-1.alpha.example.org"
+            ]
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! The store: one port (trait) per use case — [`CounterStore`] for ingest, [`RefreshStore`] for
+//! the refresh, [`ReadStore`] for the API — and the Redis adapter behind all three
+//! ([`RedisStore`]). Key names come from [`keys`] only; the Lua scripts live in `scripts/`.
+//!
+//! A batch is written with one Lua script per day it touches, all in one pipeline: one round
+//! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
+//! the day's `seen` set and applies only the increments of payloads not seen before, so a batch
+//! delivered twice, or retried after a lost reply, counts once.
+
+pub mod keys;
+mod redis_adapter;
+
+pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+use crate::model::{Account, Connection, InterfaceFacts, InventorySnapshot, RegionInventory};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("Redis request failed: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Redis returned an unexpected reply: {0}")]
+    Reply(String),
+}
+
+/// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PayloadWrite<'a> {
+    /// Stable id of the payload (hash of its bytes): the idempotency key.
+    pub id: &'a str,
+    pub increments: Vec<Increment<'a>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Increment<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    /// `source\tdest\tport`, see [`keys::connection_member`].
+    pub member: String,
+    pub count: u64,
+}
+
+/// Everything one batch writes for one UTC day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayWrite<'a> {
+    /// `YYYY-MM-DD`
+    pub day: String,
+    /// Unix time at which the day's keys expire.
+    pub expire_at: i64,
+    pub payloads: Vec<PayloadWrite<'a>>,
+    /// Public sources counted under their bare address.
+    pub unnamed: Vec<String>,
+}
+
+/// A batch's write, borrowing the names it counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch<'a> {
+    pub days: Vec<DayWrite<'a>>,
+    /// (account, region) pairs that got counts: their last update is now.
+    pub touched: Vec<(&'a str, &'a str)>,
+    pub now_rfc3339: String,
+}
+
+impl WriteBatch<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// (payload, day) parts applied now.
+    pub applied: u64,
+    /// (payload, day) parts already counted before: skipped.
+    pub duplicates: u64,
+}
+
+/// The ingest path's view of the store: load the inventory, write a batch.
+pub trait CounterStore: Send + Sync {
+    fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
+    fn write(
+        &self,
+        batch: &WriteBatch,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+}
+
+/// What one API request needs from Redis. Everything asked for is fetched in one round trip on
+/// a single node (one per slot, sent at once, in a cluster).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadRequest {
+    /// Days (`YYYY-MM-DD`) whose counters to read.
+    pub days: Vec<String>,
+    /// Only this (account, region); `None`: every account/region counted on those days.
+    pub scope: Option<(String, String)>,
+    /// The accounts list and each account/region's last counted batch.
+    pub accounts: bool,
+    /// Account/regions the refresh knows, with the time of their last refresh.
+    pub refreshed: bool,
+    /// Our public addresses and their names.
+    pub addresses: bool,
+    /// The public interfaces the refresh found.
+    pub interfaces: bool,
+}
+
+/// The answer to a [`ReadRequest`]; parts not asked for are empty.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadResult {
+    /// Per requested day, in order: `account/region` → that day's connections (any order).
+    pub days: Vec<BTreeMap<String, Vec<Connection>>>,
+    pub accounts: Vec<Account>,
+    /// `ACCOUNT:REGION` → time of the last counted batch.
+    pub last_updates: HashMap<String, String>,
+    /// `ACCOUNT:REGION` → time of the last successful refresh.
+    pub refreshed: HashMap<String, String>,
+    /// public address → `account/region/name`
+    pub addresses: HashMap<String, String>,
+    /// Sorted by interface id; unreadable entries are logged and left out.
+    pub interfaces: Vec<InterfaceFacts>,
+}
+
+/// The reads the API makes.
+pub trait ReadStore: Send + Sync {
+    fn read(
+        &self,
+        request: &ReadRequest,
+    ) -> impl Future<Output = Result<ReadResult, StoreError>> + Send;
+}
+
+/// What the refresh reads and writes: the accounts list, each account/region's maps, and the
+/// reverse-DNS cache of sources ingest counted without a name.
+pub trait RefreshStore: Send + Sync {
+    /// Replaces the monitored accounts list.
+    fn put_accounts(
+        &self,
+        accounts: &[Account],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `ACCOUNT:REGION` → time of its last successful refresh.
+    fn refreshed(&self)
+        -> impl Future<Output = Result<HashMap<String, String>, StoreError>> + Send;
+    /// Replaces one account/region's entries in the maps, atomically, and stamps its refresh.
+    fn replace_region(
+        &self,
+        account: &str,
+        region: &str,
+        inventory: &RegionInventory,
+        now_rfc3339: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes an account/region that is no longer monitored.
+    fn drop_region(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Sources of a day (`YYYY-MM-DD`) counted under their bare address.
+    fn day_unnamed(
+        &self,
+        day: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Cached reverse names, in the order asked: `Some("")` is a cached "no name".
+    fn cached_names(
+        &self,
+        ips: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<String>>, StoreError>> + Send;
+    /// Caches (address, name, ttl seconds); an empty name caches "no name".
+    fn put_names(
+        &self,
+        names: &[(String, String, u64)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,124 @@
+//! The refresh port on Redis: accounts, each account/region's maps replaced atomically, and
+//! the reverse-DNS cache.
+
+use std::collections::HashMap;
+
+use super::RedisStore;
+use crate::model::{Account, RegionInventory};
+use crate::store::{keys, RefreshStore, StoreError};
+
+/// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
+/// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
+/// the set of fields this account/region owns. ARGV: refreshed field, time, then per map a count
+/// and field/value pairs. KEYS[7] is the refreshed hash.
+const REPLACE_REGION_SCRIPT: &str = include_str!("../scripts/replace_region.lua");
+
+impl RefreshStore for RedisStore {
+    /// Replaces one account/region's interfaces, addresses and formats, and records the time.
+    async fn replace_region(
+        &self,
+        account: &str,
+        region: &str,
+        inventory: &RegionInventory,
+        now_rfc3339: &str,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REPLACE_REGION_SCRIPT)
+            .arg(7)
+            .arg(keys::INTERFACES)
+            .arg(keys::ADDRESSES)
+            .arg(keys::FORMATS)
+            .arg(keys::region_members("interfaces", account, region))
+            .arg(keys::region_members("addresses", account, region))
+            .arg(keys::region_members("formats", account, region))
+            .arg(keys::REFRESHED)
+            .arg(keys::account_region(account, region))
+            .arg(now_rfc3339);
+        cmd.arg(inventory.interfaces.len());
+        for facts in &inventory.interfaces {
+            let json =
+                serde_json::to_string(facts).map_err(|e| StoreError::Reply(e.to_string()))?;
+            cmd.arg(&facts.interface_id).arg(json);
+        }
+        cmd.arg(inventory.addresses.len());
+        for (ip, name) in &inventory.addresses {
+            cmd.arg(ip).arg(name);
+        }
+        cmd.arg(inventory.formats.len());
+        for (group, format) in &inventory.formats {
+            cmd.arg(group).arg(format);
+        }
+        let mut conn = self.conn.clone();
+        cmd.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Forgets an account/region that is no longer monitored: its entries leave the maps.
+    async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
+        self.replace_region(account, region, &RegionInventory::default(), "")
+            .await?;
+        let mut conn = self.conn.clone();
+        redis::cmd("HDEL")
+            .arg(keys::REFRESHED)
+            .arg(keys::account_region(account, region))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the account list the API shows.
+    async fn put_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(keys::ACCOUNTS).ignore();
+        for a in accounts {
+            let json = serde_json::to_string(a).map_err(|e| StoreError::Reply(e.to_string()))?;
+            pipe.hset(keys::ACCOUNTS, &a.id, json).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// `ACCOUNT:REGION` → time of the last successful refresh.
+    async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.hash(keys::REFRESHED).await
+    }
+
+    /// Cached reverse-DNS answers: `None` not cached, `Some("")` cached as nameless.
+    async fn cached_names(&self, ips: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        if ips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for ip in ips {
+            cmd.arg(keys::reverse_dns(ip));
+        }
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// Caches reverse-DNS answers (`""` for none) for `ttl_secs`.
+    async fn put_names(&self, names: &[(String, String, u64)]) -> Result<(), StoreError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (ip, name, ttl) in names {
+            pipe.set_ex(keys::reverse_dns(ip), name, *ttl).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Public sources counted without a name on a day (input of the refresh's reverse DNS).
+    async fn day_unnamed(&self, day: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut ips: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::day_unnamed(day))
+            .query_async(&mut conn)
+            .await?;
+        ips.sort();
+        Ok(ips)
+    }
+}

@@ -1,0 +1,112 @@
+//! moto's AWS server on a free port, seeded with test estates, stopped when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, repo_root};
+
+/// moto's AWS server (`moto_server`, from the project's `.venv`), on a free port, stopped when
+/// dropped.
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    let local = repo_root().join(".venv/bin").join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let port = free_port();
+        let child = Command::new(venv_tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server ({e}); scripts/test.sh installs it into .venv")
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MotoServer { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `scripts/moto_estate.py` against this server and returns the estate it made.
+    pub fn seed_estate(
+        &self,
+        table: &str,
+        accounts: &[&str],
+        regions: &[&str],
+        disabled: &[&str],
+        extra: usize,
+    ) -> serde_json::Value {
+        let script = repo_root().join("scripts/moto_estate.py");
+        let stdout = python(&[
+            script.to_str().expect("a UTF-8 path"),
+            "--endpoint",
+            &self.url(),
+            "--table",
+            table,
+            "--accounts",
+            &accounts.join(","),
+            "--regions",
+            &regions.join(","),
+            "--disabled",
+            &disabled.join(","),
+            "--extra",
+            &extra.to_string(),
+        ]);
+        serde_json::from_slice(&stdout).expect("the estate as JSON")
+    }
+
+    /// Runs a few lines of boto3 against this server as `account` (for changes between runs).
+    pub fn boto3(&self, account: &str, region: &str, code: &str) {
+        let script = format!(
+            "import boto3\nep='{ep}'\nb=dict(endpoint_url=ep,region_name='{region}',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+             c=boto3.client('sts',**b).assume_role(RoleArn='arn:aws:iam::{account}:role/connection-tracker-reader',RoleSessionName='test')['Credentials']\n\
+             kw=dict(endpoint_url=ep,region_name='{region}',aws_access_key_id=c['AccessKeyId'],aws_secret_access_key=c['SecretAccessKey'],aws_session_token=c['SessionToken'])\n\
+             ec2=boto3.client('ec2',**kw)\n{code}\n",
+            ep = self.url()
+        );
+        python(&["-c", &script]);
+    }
+}
+
+/// Runs the venv's python; panics with its stderr when it fails, else returns its stdout.
+fn python(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(venv_tool("python"))
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python {} failed: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,220 @@
+//! A throw-away `redis-server` on a free port — plain, with persistence, TLS-only or as a
+//! cluster — stopped when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::free_port;
+
+/// A `redis-server` child process.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    persistent: bool,
+    cluster: bool,
+    tls: bool,
+}
+
+fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+impl RedisServer {
+    /// A plain single node, no persistence.
+    pub fn start() -> RedisServer {
+        Self::launch(false, false, false)
+    }
+
+    /// A node that speaks only TLS, with a self-signed certificate made by `openssl`
+    /// (as ElastiCache requires TLS; its certificates are publicly trusted, this one is not).
+    pub fn start_tls() -> RedisServer {
+        Self::launch(false, false, true)
+    }
+
+    /// A node that writes every command to its append-only file, so it can be stopped and
+    /// started again with its data.
+    pub fn start_persistent() -> RedisServer {
+        Self::launch(true, false, false)
+    }
+
+    /// A one-node Redis Cluster owning all 16384 slots: cross-slot commands fail as on
+    /// ElastiCache, and clients must speak the cluster protocol.
+    pub fn start_cluster() -> RedisServer {
+        Self::launch(false, true, false)
+    }
+
+    fn launch(persistent: bool, cluster: bool, tls: bool) -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        if tls {
+            let out = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(dir.path().join("key.pem"))
+                .arg("-out")
+                .arg(dir.path().join("cert.pem"))
+                .output()
+                .expect("openssl runs");
+            assert!(out.status.success(), "openssl failed: {out:?}");
+        }
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            persistent,
+            cluster,
+            tls,
+        };
+        server.spawn();
+        if cluster {
+            let out = Command::new(cli_binary())
+                .args([
+                    "-p",
+                    &server.port.to_string(),
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    "0",
+                    "16383",
+                ])
+                .output()
+                .expect("redis-cli runs");
+            assert!(
+                out.status.success(),
+                "CLUSTER ADDSLOTSRANGE failed: {out:?}"
+            );
+            server.wait_for(
+                |info| info.contains("cluster_state:ok"),
+                &["CLUSTER", "INFO"],
+            );
+        }
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(server_binary());
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-auth-clients", "no", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(self.dir.path().join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.path().join("key.pem"));
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.path().join("nodes.conf"));
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start `{}` ({e}); install redis-server (scripts/test.sh does) or set REDIS_SERVER",
+                server_binary()
+            )
+        });
+        self.child = Some(child);
+        self.wait_for(|reply| reply.contains("PONG"), &["PING"]);
+    }
+
+    fn wait_for(&self, ready: impl Fn(&str) -> bool, command: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new(cli_binary())
+                .args(self.cli_connection())
+                .args(command)
+                .output();
+            if let Ok(out) = out {
+                if ready(&String::from_utf8_lossy(&out.stdout)) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not become ready",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's URL; for TLS, `#insecure` accepts its self-signed certificate.
+    pub fn url(&self) -> String {
+        if self.tls {
+            format!("rediss://127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    fn cli_connection(&self) -> Vec<String> {
+        let mut args = vec!["-p".to_string(), self.port.to_string()];
+        if self.tls {
+            args.extend(["--tls".to_string(), "--insecure".to_string()]);
+        }
+        args
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Kills the server (no goodbye, as a crash or a network cut would look to clients).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (with its data if persistent).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against the server and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(cli_binary())
+            .args(self.cli_connection())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn cli_binary() -> String {
+    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

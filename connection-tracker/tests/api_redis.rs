@@ -1,0 +1,610 @@
+//! The API against a real `redis-server` filled through the store: every route and its JSON
+//! shape (README, section "API"), ranges, bad input, round trips, Redis going away, cluster mode.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use connection_tracker::api::{route_paths, Api, Request, Response};
+use connection_tracker::config::{ApiConfig, RedisConfig};
+use connection_tracker::model::{Account, InterfaceFacts, RegionInventory};
+use connection_tracker::store::keys;
+use connection_tracker::store::RefreshStore;
+use connection_tracker::store::{
+    CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadStore, RedisStore,
+    WriteBatch,
+};
+use connection_tracker::testing::{interface, RedisServer};
+use serde_json::json;
+use time::macros::date;
+use time::Date;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+const TODAY: Date = date!(2026 - 11 - 27);
+const LB: &str = "web-1234.eu-west-1.elb.amazonaws.com";
+const NAT_B: &str = "222222222222/us-east-1/nat-us-east-1a.team-b.example.org";
+
+fn api_config(url: String) -> ApiConfig {
+    ApiConfig {
+        redis: RedisConfig {
+            url,
+            cluster: None,
+            timeout: Duration::from_millis(700),
+        },
+        max_range_days: 31,
+    }
+}
+
+fn facts(id: &str, description: &str, private: &str, public: &str) -> InterfaceFacts {
+    interface(id, A, "eu-west-1", description, private, public)
+}
+
+/// Two accounts; A/eu-west-1 has an ALB (two interfaces), a named instance, an idle instance
+/// and a NAT gateway; B/us-east-1 was refreshed but saw no traffic. Counters on 25th and 27th.
+async fn fill(store: &RedisStore) {
+    store
+        .put_accounts(&[
+            Account {
+                id: A.into(),
+                name: "team-a".into(),
+                regions: vec!["eu-west-1".into()],
+                role_arn: None,
+                enabled: true,
+            },
+            Account {
+                id: B.into(),
+                name: "team-b".into(),
+                regions: vec![],
+                role_arn: None,
+                enabled: true,
+            },
+        ])
+        .await
+        .unwrap();
+    let lb = |id: &str, private: &str, public: &str| InterfaceFacts {
+        lb_dns_name: Some(LB.into()),
+        interface_type: "interface".into(),
+        ..facts(id, "ELB app/web/50dc6c495c0c9188", private, public)
+    };
+    let web = InterfaceFacts {
+        instance_name: Some("web".into()),
+        ..facts(
+            "eni-web",
+            "Primary network interface",
+            "10.0.1.5",
+            "52.0.0.5",
+        )
+    };
+    let idle = facts("eni-idle", "", "10.0.1.6", "52.0.0.6");
+    let nat = InterfaceFacts {
+        interface_type: "nat_gateway".into(),
+        ..facts(
+            "eni-nat",
+            "Interface for NAT Gateway nat-0a",
+            "10.0.0.9",
+            "52.0.0.9",
+        )
+    };
+    let inventory = RegionInventory {
+        interfaces: vec![
+            lb("eni-lb1", "10.0.0.11", "52.0.0.11"),
+            lb("eni-lb2", "10.0.0.12", "52.0.0.12"),
+            web,
+            idle,
+            nat,
+        ],
+        addresses: BTreeMap::from([
+            ("52.0.0.5".into(), format!("{A}/eu-west-1/web/52.0.0.5")),
+            ("52.0.0.9".into(), format!("{A}/eu-west-1/nat-eu-west-1a")),
+        ]),
+        formats: BTreeMap::new(),
+    };
+    store
+        .replace_region(A, "eu-west-1", &inventory, "2026-11-27T09:00:00.000000Z")
+        .await
+        .unwrap();
+    store
+        .replace_region(
+            B,
+            "us-east-1",
+            &RegionInventory::default(),
+            "2026-11-27T09:00:01.000000Z",
+        )
+        .await
+        .unwrap();
+    let day = |day: &str, rows: &[(&str, &str, u16, u64)]| DayWrite {
+        day: day.into(),
+        expire_at: 4_000_000_000,
+        payloads: vec![PayloadWrite {
+            id: "unit",
+            increments: rows
+                .iter()
+                .map(|&(source, dest, port, count)| Increment {
+                    account: A,
+                    region: "eu-west-1",
+                    member: keys::connection_member(source, dest, port),
+                    count,
+                })
+                .collect(),
+        }],
+        unnamed: vec![],
+    };
+    let batch = WriteBatch {
+        days: vec![
+            day(
+                "2026-11-25",
+                &[
+                    ("8.8.8.8", LB, 443, 3),
+                    (NAT_B, LB, 443, 2),
+                    ("office", LB, 8443, 1),
+                ],
+            ),
+            day(
+                "2026-11-27",
+                &[
+                    ("8.8.8.8", LB, 443, 4),
+                    (NAT_B, LB, 443, 5),
+                    ("office", "web/52.0.0.5", 22, 1),
+                ],
+            ),
+        ],
+        touched: vec![(A, "eu-west-1")],
+        now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
+    };
+    store.write(&batch).await.unwrap();
+}
+
+async fn started() -> (RedisServer, Api<RedisStore>) {
+    let server = RedisServer::start();
+    let config = api_config(server.url());
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    fill(&store).await;
+    (server, Api::new(store, &config))
+}
+
+async fn get<S: ReadStore>(api: &Api<S>, path_and_query: &str) -> Response {
+    request(api, "GET", path_and_query, false).await
+}
+
+async fn request<S: ReadStore>(
+    api: &Api<S>,
+    method: &str,
+    path_and_query: &str,
+    accepts_gzip: bool,
+) -> Response {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    api.handle(
+        Request {
+            method,
+            path,
+            query,
+            accepts_gzip,
+        },
+        TODAY,
+    )
+    .await
+}
+
+fn ok_json(response: &Response) -> serde_json::Value {
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    response.json()
+}
+
+#[tokio::test]
+async fn every_route_answers_with_the_original_shapes() {
+    let (_server, api) = started().await;
+
+    let health = get(&api, "/health").await;
+    assert_eq!((health.status, health.text().as_str()), (200, "OK"));
+
+    assert_eq!(
+        ok_json(&get(&api, "/accounts").await),
+        json!({
+            A: {"name": "team-a", "last_update": "2026-11-27T10:01:02.123456Z"},
+            B: {"name": "team-b", "last_update": null},
+        })
+    );
+
+    // Today by default; score descending; the refreshed but quiet account/region listed empty.
+    let today = json!({
+        "111111111111/eu-west-1": [
+            {"source": NAT_B, "dest": LB, "dest_port": 443, "score": 5},
+            {"source": "8.8.8.8", "dest": LB, "dest_port": 443, "score": 4},
+            {"source": "office", "dest": "web/52.0.0.5", "dest_port": 22, "score": 1},
+        ],
+        "222222222222/us-east-1": [],
+    });
+    assert_eq!(ok_json(&get(&api, "/connections").await), today);
+    assert_eq!(
+        ok_json(&get(&api, "/connections?date=2026-11-27").await),
+        today
+    );
+    // Field order as the original wrote it.
+    let one = get(&api, "/connections/111111111111/eu-west-1").await;
+    assert!(
+        one.text().starts_with(&format!(
+            r#"[{{"source":"{NAT_B}","dest":"{LB}","dest_port":443,"score":5}}"#
+        )),
+        "{}",
+        one.text()
+    );
+    assert_eq!(ok_json(&one), today["111111111111/eu-west-1"]);
+    assert_eq!(
+        ok_json(&get(&api, "/connections/222222222222/us-east-1").await),
+        json!([])
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/connections?date=2026-11-26").await),
+        json!({"111111111111/eu-west-1": [], "222222222222/us-east-1": []})
+    );
+
+    assert_eq!(
+        ok_json(&get(&api, "/endpoints?date=2026-11-25").await),
+        json!({
+            "111111111111/eu-west-1": [
+                {"dest": LB, "dest_port": 443},
+                {"dest": LB, "dest_port": 8443},
+            ],
+            "222222222222/us-east-1": [],
+        })
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/endpoints/111111111111/eu-west-1").await),
+        json!([{"dest": LB, "dest_port": 443}, {"dest": "web/52.0.0.5", "dest_port": 22}])
+    );
+
+    assert_eq!(
+        ok_json(&get(&api, "/account-connections").await),
+        json!({
+            "111111111111/eu-west-1": [{"source": "222222222222/us-east-1", "score": 5}],
+            "222222222222/us-east-1": [],
+        })
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/account-connections?include=office,8.8.8.8").await)
+            ["111111111111/eu-west-1"],
+        json!([
+            {"source": "222222222222/us-east-1", "score": 5},
+            {"source": "8.8.8.8", "score": 4},
+            {"source": "office", "score": 1},
+        ])
+    );
+
+    assert_eq!(
+        ok_json(&get(&api, "/addresses").await),
+        json!({
+            "52.0.0.5": "111111111111/eu-west-1/web/52.0.0.5",
+            "52.0.0.9": "111111111111/eu-west-1/nat-eu-west-1a",
+        })
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/addresses?q=nat").await),
+        json!({"52.0.0.9": "111111111111/eu-west-1/nat-eu-west-1a"})
+    );
+}
+
+#[tokio::test]
+async fn ranges_sum_the_days() {
+    let (_server, api) = started().await;
+    let week = ok_json(&get(&api, "/connections?from=2026-11-21&to=2026-11-27").await);
+    assert_eq!(
+        week,
+        json!({
+            "111111111111/eu-west-1": [
+                {"source": NAT_B, "dest": LB, "dest_port": 443, "score": 7},
+                {"source": "8.8.8.8", "dest": LB, "dest_port": 443, "score": 7},
+                {"source": "office", "dest": LB, "dest_port": 8443, "score": 1},
+                {"source": "office", "dest": "web/52.0.0.5", "dest_port": 22, "score": 1},
+            ],
+            "222222222222/us-east-1": [],
+        })
+    );
+    // `from` alone runs to today; the per-account route sums the same way.
+    assert_eq!(
+        ok_json(&get(&api, "/connections/111111111111/eu-west-1?from=2026-11-25").await),
+        week["111111111111/eu-west-1"]
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/account-connections?from=2026-11-25").await)["111111111111/eu-west-1"],
+        json!([{"source": "222222222222/us-east-1", "score": 7}])
+    );
+    assert_eq!(
+        ok_json(
+            &get(
+                &api,
+                "/endpoints/111111111111/eu-west-1?from=2026-11-25&to=2026-11-26"
+            )
+            .await
+        ),
+        json!([{"dest": LB, "dest_port": 443}, {"dest": LB, "dest_port": 8443}])
+    );
+}
+
+#[tokio::test]
+async fn public_endpoints_list_every_public_interface_with_its_traffic() {
+    let (_server, api) = started().await;
+    let all = ok_json(&get(&api, "/public-endpoints?from=2026-11-25").await);
+    let expected = json!([
+        {"name": "52.0.0.6", "kind": "instance", "account_id": A, "region": "eu-west-1",
+         "interface_ids": ["eni-idle"], "public_ips": ["52.0.0.6"], "counted": true,
+         "score": 0, "connections": []},
+        {"name": "Interface for NAT Gateway nat-0a/52.0.0.9", "kind": "nat_gateway", "account_id": A,
+         "region": "eu-west-1", "interface_ids": ["eni-nat"], "public_ips": ["52.0.0.9"],
+         "counted": false, "score": 0, "connections": []},
+        {"name": LB, "kind": "load_balancer", "account_id": A, "region": "eu-west-1",
+         "interface_ids": ["eni-lb1", "eni-lb2"], "public_ips": ["52.0.0.11", "52.0.0.12"],
+         "counted": true, "score": 15, "connections": [
+            {"source": NAT_B, "dest_port": 443, "score": 7},
+            {"source": "8.8.8.8", "dest_port": 443, "score": 7},
+            {"source": "office", "dest_port": 8443, "score": 1},
+         ]},
+        {"name": "web/52.0.0.5", "kind": "instance", "account_id": A, "region": "eu-west-1",
+         "interface_ids": ["eni-web"], "public_ips": ["52.0.0.5"], "counted": true,
+         "score": 1, "connections": [{"source": "office", "dest_port": 22, "score": 1}]},
+    ]);
+    assert_eq!(all, json!({"111111111111/eu-west-1": expected}));
+    assert_eq!(
+        ok_json(
+            &get(
+                &api,
+                "/public-endpoints/111111111111/eu-west-1?from=2026-11-25"
+            )
+            .await
+        ),
+        expected
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/public-endpoints/222222222222/us-east-1").await),
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_parameter() {
+    let (_server, api) = started().await;
+    let cases: &[(&str, &str, u16, Option<&str>)] = &[
+        (
+            "GET",
+            "/connections/12345/eu-west-1",
+            400,
+            Some("account_id"),
+        ),
+        (
+            "GET",
+            "/connections/11111111111a/eu-west-1",
+            400,
+            Some("account_id"),
+        ),
+        (
+            "GET",
+            "/endpoints/111111111111/EU-WEST-1",
+            400,
+            Some("region"),
+        ),
+        (
+            "GET",
+            "/public-endpoints/111111111111/eu-west",
+            400,
+            Some("region"),
+        ),
+        ("GET", "/connections?date=2026-02-30", 400, Some("date")),
+        ("GET", "/connections?date=yesterday", 400, Some("date")),
+        (
+            "GET",
+            "/endpoints?from=2026-11-27&to=2026-11-20",
+            400,
+            Some("to"),
+        ),
+        (
+            "GET",
+            "/connections?from=2026-01-01&to=2026-11-27",
+            400,
+            Some("from"),
+        ),
+        (
+            "GET",
+            "/connections?date=2026-11-27&to=2026-11-27",
+            400,
+            Some("date"),
+        ),
+        ("GET", "/account-connections?from=x", 400, Some("from")),
+        ("GET", "/connections?form=2026-11-20", 400, Some("query")),
+        ("GET", "/accounts?date=2026-11-27", 400, Some("query")),
+        ("GET", "/nope", 404, None),
+        ("GET", "/connections/111111111111", 404, None),
+        (
+            "GET",
+            "/connections/111111111111/eu-west-1/extra",
+            404,
+            None,
+        ),
+        ("POST", "/connections", 405, None),
+        ("DELETE", "/accounts", 405, None),
+    ];
+    for &(method, target, status, parameter) in cases {
+        let response = request(&api, method, target, false).await;
+        let body = response.json();
+        assert_eq!(response.status, status, "{method} {target}: {body}");
+        assert_eq!(body["status"], status, "{target}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{target}: {body}"
+        );
+        assert_eq!(body["parameter"].as_str(), parameter, "{target}: {body}");
+        if status == 405 {
+            assert_eq!(response.header("allow"), Some("GET"));
+        }
+    }
+    // The message says what is wrong, in words a person can act on.
+    let body = get(&api, "/connections/12345/eu-west-1").await.json();
+    assert_eq!(
+        body["message"],
+        "account_id \"12345\" is not an AWS account id (12 digits)"
+    );
+}
+
+#[tokio::test]
+async fn each_request_is_one_round_trip_to_redis() {
+    let (_server, api) = started().await;
+    for target in [
+        "/connections",
+        "/connections?from=2026-11-21&to=2026-11-27",
+        "/connections/111111111111/eu-west-1?from=2026-11-21",
+        "/account-connections?from=2026-11-21",
+        "/endpoints",
+        "/public-endpoints?from=2026-11-21",
+        "/accounts",
+        "/addresses",
+    ] {
+        let before = api.store().round_trips();
+        let response = get(&api, target).await;
+        assert_eq!(response.status, 200, "{target}");
+        assert_eq!(api.store().round_trips() - before, 1, "{target}");
+    }
+    let before = api.store().round_trips();
+    assert_eq!(get(&api, "/health").await.status, 200);
+    assert_eq!(get(&api, "/openapi.json").await.status, 200);
+    assert_eq!(
+        api.store().round_trips(),
+        before,
+        "no Redis for health/openapi"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_gives_the_same_answers() {
+    let (_single, api) = started().await;
+    let cluster = RedisServer::start_cluster();
+    let config = api_config(cluster.url());
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    assert!(store.is_cluster());
+    fill(&store).await;
+    let on_cluster = Api::new(store, &config);
+    for target in [
+        "/accounts",
+        "/connections?from=2026-11-21",
+        "/connections/111111111111/eu-west-1?from=2026-11-21",
+        "/public-endpoints?from=2026-11-25",
+        "/account-connections",
+        "/addresses",
+    ] {
+        let expected = ok_json(&get(&api, target).await);
+        assert_eq!(
+            ok_json(&get(&on_cluster, target).await),
+            expected,
+            "{target}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_unavailable_is_a_503_never_a_hang() {
+    let mut server = RedisServer::start();
+    let config = api_config(server.url());
+    server.stop();
+    // Down at start: the function still answers, and connects once Redis is back.
+    let api = Api::new(LazyRedisStore::new(config.redis.clone()), &config);
+    let started = Instant::now();
+    let response = get(&api, "/connections").await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.json()["error"], "Service Unavailable");
+    assert!(
+        response.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Redis"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert_eq!(get(&api, "/health").await.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    server.restart();
+    fill(api.store().get().await.unwrap()).await;
+    assert_eq!(get(&api, "/connections").await.status, 200);
+
+    // Paused past the timeout: 503 within the deadline, not a hung request.
+    server.cli(&["CLIENT", "PAUSE", "4000", "ALL"]);
+    let started = Instant::now();
+    let response = get(&api, "/accounts").await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(started.elapsed() < Duration::from_millis(2_500));
+
+    // Killed after serving: 503, then answers again after a restart.
+    server.stop();
+    assert_eq!(get(&api, "/accounts").await.status, 503);
+    server.restart();
+    fill(api.store().get().await.unwrap()).await;
+    let mut status = 0;
+    for _ in 0..20 {
+        status = get(&api, "/accounts").await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn gzip_when_asked() {
+    let (_server, api) = started().await;
+    let plain = request(&api, "GET", "/openapi.json", false).await;
+    let zipped = request(&api, "GET", "/openapi.json", true).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(zipped.body.len() * 3 < plain.body.len());
+    assert_eq!(zipped.text(), plain.text());
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_routes() {
+    let (_server, api) = started().await;
+    let doc = ok_json(&get(&api, "/openapi.json").await);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let documented: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let routed: BTreeSet<&str> = route_paths().into_iter().collect();
+    assert_eq!(documented, routed);
+    // Every documented path answers (not 404), and every parameter it names exists.
+    for path in &routed {
+        let concrete = path
+            .replace("{account_id}", A)
+            .replace("{region}", "eu-west-1");
+        assert_ne!(get(&api, &concrete).await.status, 404, "{path}");
+        for p in doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = p["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            assert!(
+                doc["components"]["parameters"][name].is_object(),
+                "{path}: {name}"
+            );
+            // Each documented query parameter is accepted by the route.
+            if doc["components"]["parameters"][name]["in"] == "query" {
+                let response = get(&api, &format!("{concrete}?{name}=2026-11-27")).await;
+                assert_ne!(
+                    response.json()["parameter"],
+                    "query",
+                    "{path} refuses documented {name}"
+                );
+            }
+        }
+        // Path parameters in the template are documented.
+        for segment in path.split('/').filter(|s| s.starts_with('{')) {
+            let name = segment.trim_matches(['{', '}']);
+            let params = doc["paths"][path]["get"]["parameters"].to_string();
+            assert!(params.contains(name), "{path} documents {name}");
+        }
+    }
+}

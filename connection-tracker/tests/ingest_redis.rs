@@ -1,0 +1,951 @@
+//! The ingest path against a real `redis-server`: event shapes, every classification and naming
+//! rule, idempotency, bad input, Redis failures, round trips, cluster mode.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use connection_tracker::config::{IngestConfig, RedisConfig};
+use connection_tracker::ingest::payload::FlowEvent;
+use connection_tracker::ingest::{IngestError, Ingestor, Outcome, Reply};
+use connection_tracker::model::Connection;
+use connection_tracker::model::{InterfaceFacts, InventoryFile};
+use connection_tracker::rules::classify::Networks;
+use connection_tracker::rules::flowlog::FlowLogFormat;
+use connection_tracker::store::{CounterStore, RedisStore, RefreshStore};
+use connection_tracker::testing::{
+    encode_payload, kinesis_event, logs_event, logs_message, RedisServer,
+};
+use time::OffsetDateTime;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+/// 2026-11-27T00:00:00Z
+const DAY0: u64 = 1_795_737_600;
+const NOON: u64 = DAY0 + 12 * 3600;
+const DAY: &str = "2026-11-27";
+/// The fixtures are dated 2026-11-27 and the ingestor is handed that day as "now"; only the
+/// redis-server's clock is real (key expiry), so the retention keeps the keys alive for ten
+/// years whatever day the suite runs, and every read names its day.
+const RETENTION_DAYS: u32 = 3650;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp((NOON + 3600) as i64).unwrap()
+}
+
+fn config(url: String, ttl_secs: u64) -> IngestConfig {
+    IngestConfig {
+        redis: RedisConfig {
+            url,
+            cluster: None,
+            timeout: Duration::from_secs(2),
+        },
+        retention_days: RETENTION_DAYS,
+        flow_log_format: None,
+        networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
+        max_decompressed_bytes: 1024 * 1024,
+        inventory_ttl: Duration::from_secs(ttl_secs),
+        default_region: "eu-central-1".into(),
+    }
+}
+
+fn iface(
+    id: &str,
+    account: &str,
+    region: &str,
+    description: &str,
+    private: &str,
+    public: &str,
+) -> InterfaceFacts {
+    connection_tracker::testing::interface(id, account, region, description, private, public)
+}
+
+/// The estate of the tests: one interface of every kind.
+async fn seed(store: &RedisStore) {
+    let mut alb = iface(
+        "eni-alb",
+        A,
+        "eu-west-1",
+        "ELB app/shop/50dc6c495c0c9188",
+        "10.0.1.10",
+        "52.16.0.10",
+    );
+    alb.lb_dns_name = Some("shop-123.eu-west-1.elb.amazonaws.com".into());
+    let mut clb = iface(
+        "eni-clb",
+        A,
+        "eu-west-1",
+        "ELB legacy",
+        "10.0.1.11",
+        "52.16.0.11",
+    );
+    clb.lb_dns_name = Some("legacy-456.eu-west-1.elb.amazonaws.com".into());
+    let mut nlb = iface(
+        "eni-nlb",
+        A,
+        "eu-west-1",
+        "ELB net/ingress/6a3f0c1e2b",
+        "10.0.1.12",
+        "52.16.0.12",
+    );
+    nlb.interface_type = "network_load_balancer".into();
+    nlb.lb_dns_name = Some("ingress-789.elb.eu-west-1.amazonaws.com".into());
+    let mut web = iface(
+        "eni-web",
+        A,
+        "eu-west-1",
+        "Primary network interface",
+        "10.0.2.20",
+        "52.16.0.20",
+    );
+    web.instance_name = Some("web".into());
+    web.public_ips.insert(
+        "2a05:d018::20".parse().unwrap(),
+        "2a05:d018::20".parse().unwrap(),
+    );
+    let mut rds = iface(
+        "eni-rds",
+        A,
+        "eu-west-1",
+        "RDSNetworkInterface",
+        "10.0.3.30",
+        "52.16.0.30",
+    );
+    rds.rds_endpoint = Some("orders.abc.eu-west-1.rds.amazonaws.com".into());
+    let rds_unknown = iface(
+        "eni-rds2",
+        A,
+        "eu-west-1",
+        "RDSNetworkInterface",
+        "10.0.3.31",
+        "52.16.0.31",
+    );
+    let mut nat = iface(
+        "eni-nat",
+        A,
+        "eu-west-1",
+        "Interface for NAT Gateway nat-0abc",
+        "10.0.4.40",
+        "52.16.0.40",
+    );
+    nat.interface_type = "nat_gateway".into();
+    let odd = iface(
+        "eni-odd",
+        A,
+        "eu-west-1",
+        "Odd SSH jump host",
+        "10.0.4.41",
+        "52.16.0.41",
+    );
+    let other = iface(
+        "eni-other",
+        A,
+        "eu-west-1",
+        "bastion appliance",
+        "10.0.5.50",
+        "52.16.0.50",
+    );
+    let mut api = iface("eni-api", B, "us-east-1", "", "10.1.0.5", "3.80.0.5");
+    api.instance_name = Some("api".into());
+    let inventory = InventoryFile {
+        interfaces: vec![alb, clb, nlb, web, rds, rds_unknown, nat, odd, other, api],
+        addresses: BTreeMap::from([(
+            "34.240.0.1".to_string(),
+            "222222222222/us-east-1/nat-us-east-1a.bravo.example.org".to_string(),
+        )]),
+        formats: BTreeMap::new(),
+    };
+    store.put_inventory(&inventory).await.unwrap();
+}
+
+fn v2(
+    account: &str,
+    eni: &str,
+    src: &str,
+    dst: &str,
+    dport: u16,
+    start: u64,
+    action: &str,
+) -> String {
+    format!(
+        "2 {account} {eni} {src} {dst} 49152 {dport} 6 10 840 {start} {} {action} OK",
+        start + 60
+    )
+}
+
+async fn setup(server: &RedisServer, ttl: u64) -> Ingestor<RedisStore> {
+    let cfg = config(server.url(), ttl);
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    Ingestor::new(store, cfg)
+}
+
+fn event(lines: &[String]) -> FlowEvent {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let msg = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000);
+    FlowEvent::from_value(logs_event(&msg)).unwrap()
+}
+
+/// (source, dest, dest_port, score)
+type Row<'a> = (&'a str, &'a str, u16, u64);
+type Rows = BTreeMap<String, Vec<(String, String, u16, u64)>>;
+
+fn rows(items: &[(&str, &[Row])]) -> Rows {
+    items
+        .iter()
+        .map(|(k, v)| {
+            let mut v: Vec<_> = v
+                .iter()
+                .map(|(s, d, p, n)| (s.to_string(), d.to_string(), *p, *n))
+                .collect();
+            v.sort();
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+fn sorted(r: BTreeMap<String, Vec<Connection>>) -> Rows {
+    r.into_iter()
+        .map(|(k, v)| {
+            let mut v: Vec<_> = v
+                .into_iter()
+                .map(|c| (c.source, c.dest, c.dest_port, c.score))
+                .collect();
+            v.sort();
+            (k, v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_classification_and_naming_rule() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let yesterday = DAY0 - 3600;
+    let lines = vec![
+        // rule 5: load balancers are named by their DNS name
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            NOON + 60,
+            "ACCEPT",
+        ),
+        v2(A, "eni-clb", "8.8.8.8", "10.0.1.11", 80, NOON, "ACCEPT"),
+        // account-id `unknown` (NLB interfaces) → the interface map's account
+        v2(
+            "unknown",
+            "eni-nlb",
+            "8.8.8.8",
+            "10.0.1.12",
+            8883,
+            NOON,
+            "ACCEPT",
+        ),
+        // rule 4: a named network, then our own addresses; EC2 named `<Name>/<public ip>`
+        v2(A, "eni-web", "85.1.2.3", "10.0.2.20", 22, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-rds",
+            "34.240.0.1",
+            "10.0.3.30",
+            5432,
+            NOON,
+            "ACCEPT",
+        ),
+        // 100.64/10 is not private; unknown RDS → RDS/<public ip>
+        v2(
+            A,
+            "eni-rds2",
+            "100.64.0.1",
+            "10.0.3.31",
+            3306,
+            NOON,
+            "ACCEPT",
+        ),
+        // other descriptions → `<description>/<public ip>`
+        v2(A, "eni-other", "8.8.4.4", "10.0.5.50", 8443, NOON, "ACCEPT"),
+        // an instance address the refresh did not see → bare dstaddr
+        v2(A, "eni-web", "8.8.4.4", "10.0.2.99", 80, NOON, "ACCEPT"),
+        // IPv6 end to end
+        v2(
+            A,
+            "eni-web",
+            "2a00:1450:4001::1",
+            "2a05:d018::20",
+            443,
+            NOON,
+            "ACCEPT",
+        ),
+        // start in milliseconds
+        v2(
+            A,
+            "eni-api",
+            "8.8.8.8",
+            "10.1.0.5",
+            443,
+            NOON * 1000,
+            "ACCEPT",
+        ),
+        // a record of the day before goes to that day
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            yesterday,
+            "ACCEPT",
+        ),
+        // --- not counted ---
+        v2(A, "eni-alb", "10.9.9.9", "10.0.1.10", 443, NOON, "ACCEPT"), // private source
+        v2(
+            A,
+            "eni-web",
+            "fd00::1",
+            "2a05:d018::20",
+            443,
+            NOON,
+            "ACCEPT",
+        ), // private IPv6 source
+        v2(
+            A,
+            "eni-web",
+            "203.0.113.9",
+            "10.0.2.20",
+            443,
+            NOON,
+            "ACCEPT",
+        ), // documentation range: private
+        v2(A, "eni-nat", "8.8.4.4", "10.0.4.40", 443, NOON, "ACCEPT"),  // NAT destination
+        v2(A, "eni-odd", "8.8.4.4", "10.0.4.41", 22, NOON, "ACCEPT"),   // Odd destination
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "REJECT"),  // rejected traffic
+        v2(A, "eni-gone", "8.8.8.8", "10.0.9.9", 443, NOON, "ACCEPT"),  // unknown interface
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            DAY0 - (u64::from(RETENTION_DAYS) + 10) * 86_400,
+            "ACCEPT",
+        ), // past retention
+        format!("2 {A} eni-alb - - - - - - - {NOON} {} - NODATA", NOON + 60),
+        format!(
+            "2 {A} eni-alb - - - - - - - {NOON} {} - SKIPDATA",
+            NOON + 60
+        ),
+        // --- rejected lines ---
+        format!("2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 443 6 10 840 {NOON} ACCEPT OK"),
+        format!("2 {A} eni-alb 8.8.8.300 10.0.1.10 49152 443 6 10 840 {NOON} {NOON} ACCEPT OK"),
+        format!("2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 99999 6 10 840 {NOON} {NOON} ACCEPT OK"),
+    ];
+    let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.records, 25);
+    assert_eq!(s.accepted, 19);
+    assert_eq!(s.counted, 12);
+    assert_eq!(
+        s.rejected,
+        BTreeMap::from([("bad_address", 1), ("bad_number", 1), ("field_count", 1)])
+    );
+    assert_eq!(
+        s.skipped,
+        BTreeMap::from([
+            ("dropped_destination", 2),
+            ("not_accepted", 3),
+            ("older_than_retention", 1),
+            ("private_source", 3),
+            ("unknown_interface", 1),
+        ])
+    );
+    assert_eq!(s.connections, 11);
+    assert!(matches!(outcome.response, Reply::Summary(_)));
+
+    let store = ingestor.store();
+    let got = sorted(store.day_connections(DAY).await.unwrap());
+    let want = rows(&[
+        (
+            "111111111111/eu-west-1",
+            &[
+                ("8.8.8.8", "shop-123.eu-west-1.elb.amazonaws.com", 443, 2),
+                ("8.8.8.8", "legacy-456.eu-west-1.elb.amazonaws.com", 80, 1),
+                (
+                    "8.8.8.8",
+                    "ingress-789.elb.eu-west-1.amazonaws.com",
+                    8883,
+                    1,
+                ),
+                ("office", "web/52.16.0.20", 22, 1),
+                (
+                    "222222222222/us-east-1/nat-us-east-1a.bravo.example.org",
+                    "111111111111/eu-west-1/orders.abc.eu-west-1.rds.amazonaws.com",
+                    5432,
+                    1,
+                ),
+                ("100.64.0.1", "RDS/52.16.0.31", 3306, 1),
+                ("8.8.4.4", "bastion appliance/52.16.0.50", 8443, 1),
+                ("8.8.4.4", "10.0.2.99", 80, 1),
+                ("2a00:1450:4001::1", "web/2a05:d018::20", 443, 1),
+            ],
+        ),
+        // account from the record (A), region from the interface map (us-east-1)
+        (
+            "111111111111/us-east-1",
+            &[("8.8.8.8", "api/3.80.0.5", 443, 1)],
+        ),
+    ]);
+    assert_eq!(got, want);
+    // Scores come back highest first.
+    let first = &store.day_connections(DAY).await.unwrap()["111111111111/eu-west-1"][0];
+    assert_eq!(first.score, 2);
+
+    let got = sorted(store.day_connections("2026-11-26").await.unwrap());
+    assert_eq!(
+        got,
+        rows(&[(
+            "111111111111/eu-west-1",
+            &[("8.8.8.8", "shop-123.eu-west-1.elb.amazonaws.com", 443, 1)]
+        )])
+    );
+
+    // Sources without a name wait for the refresh's reverse DNS; named ones do not.
+    assert_eq!(
+        store.day_unnamed(DAY).await.unwrap(),
+        vec!["100.64.0.1", "2a00:1450:4001::1", "8.8.4.4", "8.8.8.8"]
+    );
+    let updates = store.last_updates().await.unwrap();
+    assert_eq!(updates.len(), 2);
+    assert!(updates["111111111111:eu-west-1"].starts_with("2026-11-27T13:00:00.000000Z"));
+
+    // Per-day keys expire RETENTION_DAYS after their day ends.
+    let ttl: i64 = server
+        .cli(&["EXPIRETIME", "ct:{2026-11-27}:conn:111111111111:eu-west-1"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        ttl,
+        (DAY0 + (u64::from(RETENTION_DAYS) + 1) * 86_400) as i64
+    );
+}
+
+#[tokio::test]
+async fn a_batch_delivered_twice_counts_once() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let lines = vec![
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            DAY0 - 60,
+            "ACCEPT",
+        ),
+    ];
+    let first = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(first.summary.duplicates, 0);
+    let second = ingestor.handle(event(&lines), now()).await.unwrap();
+    // Two days, each part already counted.
+    assert_eq!(second.summary.duplicates, 2);
+    for day in [DAY, "2026-11-26"] {
+        let got = ingestor.store().day_connections(day).await.unwrap();
+        assert_eq!(got["111111111111/eu-west-1"][0].score, 1, "{day}");
+    }
+    // A different batch with the same lines but other event ids is new data: counted.
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let other = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000 + 1);
+    ingestor
+        .handle(FlowEvent::from_value(logs_event(&other)).unwrap(), now())
+        .await
+        .unwrap();
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    assert_eq!(got["111111111111/eu-west-1"][0].score, 2);
+}
+
+#[tokio::test]
+async fn control_messages_are_acknowledged_and_skipped() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    // As CloudWatch Logs sends when a subscription is created.
+    let control = serde_json::json!({
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [{"id": "", "timestamp": 1432826855000u64,
+            "message": "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]
+    });
+    let outcome = ingestor
+        .handle(FlowEvent::from_value(logs_event(&control)).unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.control_messages, 1);
+    assert_eq!(outcome.summary.records, 0);
+    assert!(ingestor
+        .store()
+        .day_connections(DAY)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn gzip_bomb(size: usize) -> String {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..size / chunk.len() {
+        gz.write_all(&chunk).unwrap();
+    }
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    )
+}
+
+fn gzip_b64(bytes: &[u8]) -> String {
+    encode_payload(bytes)
+}
+
+#[tokio::test]
+async fn bad_cloudwatch_events_fail_with_a_clear_error_and_write_nothing() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let keys_before = server.cli(&["DBSIZE"]);
+    let bomb = gzip_bomb(16 << 20);
+    assert!(
+        bomb.len() < 200_000,
+        "a 16 MiB bomb is small on the wire: {}",
+        bomb.len()
+    );
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            serde_json::json!({"awslogs": {"data": "%%% not base64 %%%"}}),
+            "payload is not valid base64",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": "H4sIAAAAAAAAA+3BMQEAAADCoPVP"}}),
+            "payload is not valid gzip",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"plain text, not gzip")}}),
+            "payload is not valid gzip",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": bomb}}),
+            "payload decompresses to more than 1048576 bytes",
+        ),
+        (
+            serde_json::json!({"detail-type": "Scheduled Event"}),
+            "event is neither a CloudWatch Logs",
+        ),
+        (
+            serde_json::json!("just a string"),
+            "event is neither a CloudWatch Logs",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": 5}}),
+            "event is not JSON",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": gzip_b64(b"{\"not\": \"a message\"}")}}),
+            "payload is not a CloudWatch Logs subscription message",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": gzip_b64(b"[1,2")}}),
+            "payload is not a CloudWatch Logs subscription message",
+        ),
+        (
+            serde_json::json!({"awslogs": {"data": gzip_b64(br#"{"messageType":"SURPRISE","logEvents":[]}"#)}}),
+            "unknown CloudWatch Logs messageType `SURPRISE`",
+        ),
+    ];
+    for (event, want) in cases {
+        let err = ingestor.handle_value(event.clone()).await.unwrap_err();
+        assert!(matches!(err, IngestError::Decode(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(want), "{event:.60}: {message}");
+    }
+    assert_eq!(server.cli(&["DBSIZE"]), keys_before, "nothing was written");
+}
+
+#[tokio::test]
+async fn kinesis_reports_only_bad_records_and_counts_the_rest() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let good = |src: &str, ts: u64| {
+        let line = v2(B, "eni-api", src, "10.1.0.5", 443, NOON, "ACCEPT");
+        encode_payload(
+            logs_message(B, "/vpc/flow-logs", &[line.as_str()], ts)
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    let control = encode_payload(
+        br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[]}"#,
+    );
+    let datas = vec![
+        good("8.8.8.8", NOON * 1000),
+        "!!!".to_string(),
+        good("1.1.1.1", NOON * 1000 + 5),
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            b"\x1f\x8b\x08garbage",
+        ),
+        gzip_bomb(8 << 20),
+        control,
+        encode_payload(b"{\"hello\": 1}"),
+    ];
+    let event = kinesis_event(&datas);
+    let seq = |i: usize| {
+        event["Records"][i]["kinesis"]["sequenceNumber"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let outcome: Outcome = ingestor.handle_value(event.clone()).await.unwrap();
+    assert_eq!(
+        outcome.item_failures(),
+        vec![seq(1), seq(3), seq(4), seq(6)]
+    );
+    assert_eq!(
+        outcome.summary.failed_payloads,
+        BTreeMap::from([
+            ("base64", 1),
+            ("gzip", 1),
+            ("message_json", 1),
+            ("too_large", 1)
+        ])
+    );
+    assert_eq!(outcome.summary.control_messages, 1);
+    assert_eq!(outcome.summary.counted, 2);
+    // The response is the partial batch response Lambda expects.
+    let json = serde_json::to_value(&outcome.response).unwrap();
+    assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], seq(1));
+
+    // Lambda redelivers from the first failure on: records counted before count once.
+    let again = ingestor.handle_value(event).await.unwrap();
+    assert_eq!(again.summary.duplicates, 2);
+    let got = sorted(ingestor.store().day_connections(DAY).await.unwrap());
+    assert_eq!(
+        got,
+        rows(&[(
+            "222222222222/us-east-1",
+            &[
+                ("1.1.1.1", "api/3.80.0.5", 443, 1),
+                ("8.8.8.8", "api/3.80.0.5", 443, 1)
+            ]
+        )])
+    );
+}
+
+#[tokio::test]
+async fn redis_stopped_mid_run_fails_the_batch_and_loses_nothing() {
+    let mut server = RedisServer::start_persistent();
+    let mut cfg = config(server.url(), 0);
+    cfg.redis.timeout = Duration::from_millis(500);
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let batch1 = vec![v2(
+        A,
+        "eni-alb",
+        "8.8.8.8",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    let batch2 = vec![
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(A, "eni-alb", "1.1.1.1", "10.0.1.10", 443, NOON, "ACCEPT"),
+    ];
+    ingestor.handle(event(&batch1), now()).await.unwrap();
+
+    server.stop();
+    let err = ingestor.handle(event(&batch2), now()).await.unwrap_err();
+    assert!(matches!(err, IngestError::Store(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot count batch: Redis request failed"),
+        "{err}"
+    );
+    // The same through Kinesis: every record is reported failed, none half-counted.
+    let k = kinesis_event(&[encode_payload(
+        logs_message(A, "/vpc/flow-logs", &[batch2[1].as_str()], NOON * 1000)
+            .to_string()
+            .as_bytes(),
+    )]);
+    let outcome = ingestor.handle_value(k.clone()).await.unwrap();
+    assert_eq!(outcome.item_failures().len(), 1);
+
+    server.restart();
+    // Lambda retries both; the earlier batch, delivered again, stays counted once.
+    let mut tries = 0;
+    let retried = loop {
+        match ingestor.handle(event(&batch2), now()).await {
+            Ok(o) => break o,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!("waiting for the connection to come back: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("Redis did not come back: {e}"),
+        }
+    };
+    assert_eq!(retried.summary.duplicates, 0);
+    assert_eq!(
+        ingestor
+            .handle(event(&batch1), now())
+            .await
+            .unwrap()
+            .summary
+            .duplicates,
+        1
+    );
+    assert!(ingestor
+        .handle_value(k)
+        .await
+        .unwrap()
+        .item_failures()
+        .is_empty());
+    let got = sorted(ingestor.store().day_connections(DAY).await.unwrap());
+    assert_eq!(
+        got,
+        rows(&[(
+            "111111111111/eu-west-1",
+            &[
+                ("1.1.1.1", "shop-123.eu-west-1.elb.amazonaws.com", 443, 2),
+                ("8.8.8.8", "shop-123.eu-west-1.elb.amazonaws.com", 443, 2),
+            ]
+        )])
+    );
+}
+
+#[tokio::test]
+async fn a_lost_reply_then_a_retry_counts_once() {
+    // The write reaches Redis but its reply does not reach us in time (the server is paused
+    // for writes): the retry must not count the batch a second time.
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 3600);
+    cfg.redis.timeout = Duration::from_millis(300);
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let batch = vec![v2(
+        A,
+        "eni-alb",
+        "8.8.8.8",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    // Load the inventory first so only the write meets the pause.
+    ingestor.handle(event(&[]), now()).await.unwrap();
+    server.cli(&["CLIENT", "PAUSE", "1500", "WRITE"]);
+    let err = ingestor.handle(event(&batch), now()).await.unwrap_err();
+    assert!(matches!(err, IngestError::Store(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let landed = server.cli(&[
+        "ZSCORE",
+        "ct:{2026-11-27}:conn:111111111111:eu-west-1",
+        "8.8.8.8\tshop-123.eu-west-1.elb.amazonaws.com\t443",
+    ]);
+    // Redis ran the paused script once the pause ended, after we had given up on its reply.
+    assert_eq!(landed.trim(), "1", "the paused write was applied late");
+    let retry = ingestor.handle(event(&batch), now()).await.unwrap();
+    assert_eq!(retry.summary.duplicates, 1);
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    assert_eq!(got["111111111111/eu-west-1"][0].score, 1);
+}
+
+#[tokio::test]
+async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 3600);
+    cfg.max_decompressed_bytes = 16 << 20;
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let store = ingestor.store();
+    let sources = [
+        "8.8.8.8",
+        "1.1.1.1",
+        "9.9.9.9",
+        "208.67.222.222",
+        "85.1.9.9",
+    ];
+    for size in [1usize, 100, 10_000] {
+        let lines: Vec<String> = (0..size)
+            .map(|i| {
+                let day = if i % 2 == 0 { NOON } else { NOON - 86_400 };
+                v2(
+                    A,
+                    "eni-alb",
+                    sources[i % sources.len()],
+                    "10.0.1.10",
+                    443 + (i % 50) as u16,
+                    day,
+                    "ACCEPT",
+                )
+            })
+            .collect();
+        server.cli(&["CONFIG", "RESETSTAT"]);
+        let before = store.round_trips();
+        let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
+        let trips = store.round_trips() - before;
+        assert_eq!(outcome.summary.counted, size as u64);
+        // The first batch also loads the inventory (one pipelined read); later ones use the cache.
+        let want = if size == 1 { 2 } else { 1 };
+        assert_eq!(trips, want, "{size} records");
+        let stats = server.cli(&["INFO", "commandstats"]);
+        let calls = |cmd: &str| {
+            stats
+                .lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+                .and_then(|l| l.split("calls=").nth(1))
+                .and_then(|r| r.split(',').next())
+                .map(|n| n.parse::<u64>().unwrap())
+                .unwrap_or(0)
+        };
+        // One script per day touched (two days here), sent together; nothing else per record.
+        let days = if size == 1 { 1 } else { 2 };
+        assert_eq!(calls("eval"), days, "{stats}");
+        assert_eq!(calls("hset"), 1, "last_update, once");
+        assert_eq!(calls("hgetall"), if size == 1 { 3 } else { 0 });
+    }
+}
+
+#[tokio::test]
+async fn custom_formats_come_from_the_refresh_then_the_setting() {
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 0);
+    cfg.flow_log_format = Some(
+        FlowLogFormat::parse("${interface-id} ${srcaddr} ${dstaddr} ${dstport} ${action} ${start}")
+            .unwrap(),
+    );
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    // A v5 format the refresh discovered for account A's log group (DescribeFlowLogs).
+    let formats = InventoryFile {
+        formats: BTreeMap::from([(
+            format!("{A}:/vpc/custom"),
+            "${version} ${vpc-id} ${interface-id} ${account-id} ${flow-direction} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${action} ${log-status} ${pkt-src-aws-service}".to_string(),
+        )]),
+        ..InventoryFile::default()
+    };
+    store.put_inventory(&formats).await.unwrap();
+    let ingestor = Ingestor::new(store, cfg);
+    let custom = format!(
+        "5 vpc-0a1b eni-web {A} ingress 8.8.8.8 10.0.2.20 50000 443 6 {NOON} {} ACCEPT OK -",
+        NOON + 60
+    );
+    let msg = logs_message(A, "/vpc/custom", &[custom.as_str()], NOON * 1000);
+    let o = ingestor
+        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!((o.summary.counted, o.summary.rejected_total()), (1, 0));
+    // Another log group falls back to FLOW_LOG_FORMAT (no account-id: the map's; no log-status).
+    let setting = format!("eni-web 1.1.1.1 10.0.2.20 8080 ACCEPT {NOON}");
+    let msg = logs_message(A, "/vpc/other", &[setting.as_str()], NOON * 1000);
+    let o = ingestor
+        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!((o.summary.counted, o.summary.rejected_total()), (1, 0));
+    // A v2 line in that group has the wrong field count for the setting's format.
+    let v2line = v2(A, "eni-web", "8.8.8.8", "10.0.2.20", 443, NOON, "ACCEPT");
+    let msg = logs_message(A, "/vpc/other", &[v2line.as_str()], NOON * 1000);
+    let o = ingestor
+        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(o.summary.rejected, BTreeMap::from([("field_count", 1)]));
+    let got = sorted(ingestor.store().day_connections(DAY).await.unwrap());
+    assert_eq!(
+        got,
+        rows(&[(
+            "111111111111/eu-west-1",
+            &[
+                ("1.1.1.1", "web/52.16.0.20", 8080, 1),
+                ("8.8.8.8", "web/52.16.0.20", 443, 1)
+            ]
+        )])
+    );
+}
+
+#[tokio::test]
+async fn cluster_mode_is_detected_and_writes_stay_in_one_slot_per_day() {
+    let server = RedisServer::start_cluster();
+    let cfg = config(server.url(), 0);
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    assert!(store.is_cluster(), "INFO cluster says cluster_enabled:1");
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let lines = vec![
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(B, "eni-api", "8.8.8.8", "10.1.0.5", 443, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            NOON - 86_400,
+            "ACCEPT",
+        ),
+    ];
+    let o = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(o.summary.counted, 3);
+    let again = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(again.summary.duplicates, 2);
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got["222222222222/us-east-1"][0].score, 1);
+    let snapshot = ingestor.store().load_inventory().await.unwrap();
+    assert_eq!(snapshot.interfaces.len(), 10);
+}
+
+#[tokio::test]
+async fn tls_connections_count_and_certificates_are_verified_by_default() {
+    let server = RedisServer::start_tls();
+    // With verification (the default for rediss://), a self-signed certificate is refused.
+    let verified = RedisConfig {
+        url: server.url().replace("/#insecure", ""),
+        cluster: None,
+        timeout: Duration::from_secs(2),
+    };
+    let err = RedisStore::connect(&verified)
+        .await
+        .err()
+        .expect("an untrusted certificate is refused");
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to Redis at rediss://127.0.0.1:"),
+        "{err}"
+    );
+    // Accepting it (as a test may), batches are counted over TLS.
+    let ingestor = setup(&server, 0).await;
+    let lines = vec![v2(
+        A,
+        "eni-alb",
+        "8.8.8.8",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(outcome.summary.counted, 1);
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    assert_eq!(got["111111111111/eu-west-1"][0].score, 1);
+}

@@ -1,0 +1,483 @@
+//! The refresh against moto's AWS server (STS, EC2, ELB, ELBv2, RDS, DynamoDB) and a real
+//! redis-server: accounts reached through assumed roles, every interface kind, failures kept to
+//! their account/region, then ingest naming sources and destinations from what was found.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use connection_tracker::config::{IngestConfig, RedisConfig, RefreshConfig};
+use connection_tracker::ingest::payload::FlowEvent;
+use connection_tracker::ingest::Ingestor;
+use connection_tracker::model::Account;
+use connection_tracker::model::InterfaceFacts;
+use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use connection_tracker::refresh::discovery::{Discovery, DiscoveryError, RegionFacts};
+use connection_tracker::refresh::{refresh, RefreshError};
+use connection_tracker::rules::classify::Networks;
+use connection_tracker::store::{CounterStore, RedisStore, RefreshStore};
+use connection_tracker::testing::{logs_event, logs_message, MotoServer, RedisServer};
+use serde_json::Value;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+const C: &str = "333333333333";
+const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
+
+async fn sdk(moto: &MotoServer) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
+}
+
+fn refresh_config(redis: &RedisServer) -> RefreshConfig {
+    RefreshConfig {
+        redis: RedisConfig {
+            url: redis.url(),
+            cluster: None,
+            timeout: Duration::from_secs(5),
+        },
+        accounts_table: "accounts".into(),
+        regions: vec!["eu-west-1".into()],
+        role_name: "connection-tracker-reader".into(),
+        domain: None,
+        concurrency: 8,
+        region_timeout: Duration::from_secs(30),
+        page_size: Some(5),
+        dns_max_lookups: 50,
+        dns_budget: Duration::from_secs(5),
+        dns_ttl: Duration::from_secs(86_400),
+        dns_negative_ttl: Duration::from_secs(3_600),
+    }
+}
+
+fn facts_by_id(
+    snapshot: &std::collections::HashMap<String, String>,
+) -> BTreeMap<String, InterfaceFacts> {
+    snapshot
+        .iter()
+        .map(|(id, json)| (id.clone(), serde_json::from_str(json).unwrap()))
+        .collect()
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+fn ip(v: &Value) -> IpAddr {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Fails chosen account/regions the way AWS would, around the real adapter.
+struct Faulty<D> {
+    inner: D,
+    deny: Vec<(String, String)>,
+    hang: Vec<(String, String)>,
+}
+
+impl<D: Discovery> Discovery for Faulty<D> {
+    async fn describe(
+        &self,
+        account: &Account,
+        region: &str,
+    ) -> Result<RegionFacts, DiscoveryError> {
+        let key = (account.id.clone(), region.to_string());
+        if self.deny.contains(&key) {
+            return Err(DiscoveryError::AssumeRole {
+                role_arn: account.role_arn("connection-tracker-reader"),
+                message: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+            });
+        }
+        if self.hang.contains(&key) {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        self.inner.describe(account, region).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
+    let moto = MotoServer::start();
+    let redis = RedisServer::start();
+    let estate = moto.seed_estate("accounts", &[A, B, C], &REGIONS, &["444444444444"], 6);
+    let sdk = sdk(&moto).await;
+    let config = refresh_config(&redis);
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    let accounts = DynamoAccounts::new(&sdk, "accounts");
+    let discovery = AwsDiscovery::new(
+        sdk.clone(),
+        "connection-tracker-reader",
+        config.page_size,
+        SystemResolver,
+    );
+
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!((report.accounts, report.disabled_accounts), (4, 1));
+    assert_eq!(report.refreshed.len(), 6, "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    // Per account/region: 3 load balancers, 2 instances, RDS, NAT, other, 6 extra public.
+    assert_eq!(report.public_interfaces, 6 * 14);
+    assert!(
+        discovery.calls() >= 6 * 9,
+        "STS + 8 describes per account/region: {}",
+        discovery.calls()
+    );
+    let stored: Vec<String> = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(stored, [A, B, C], "the disabled account is not listed");
+    assert_eq!(store.refreshed().await.unwrap().len(), 6);
+
+    let snapshot = store.load_inventory().await.unwrap();
+    let facts = facts_by_id(&snapshot.interfaces);
+    for region in estate.as_array().unwrap() {
+        let (account, reg) = (s(&region["account"]), s(&region["region"]));
+        let i = &region["interfaces"];
+        let get = |kind: &str| {
+            facts
+                .get(&s(&i[kind]["id"]))
+                .unwrap_or_else(|| panic!("{account}/{reg} {kind} missing"))
+        };
+        for kind in ["classic_elb", "alb", "nlb"] {
+            assert_eq!(
+                get(kind).lb_dns_name.as_deref(),
+                Some(s(&i[kind]["dns"]).as_str()),
+                "{kind}"
+            );
+        }
+        for kind in ["ec2_eip", "ec2_auto"] {
+            let f = get(kind);
+            assert_eq!(
+                f.instance_name.as_deref(),
+                Some(s(&i[kind]["name"]).as_str()),
+                "{kind}"
+            );
+            assert_eq!(
+                f.public_ips,
+                BTreeMap::from([(ip(&i[kind]["private"]), ip(&i[kind]["public"]))])
+            );
+            assert_eq!(
+                (f.account_id.as_str(), f.region.as_str()),
+                (account.as_str(), reg.as_str())
+            );
+        }
+        // DNS does not reach moto's endpoint names: tied by VPC, subnet and security groups.
+        assert_eq!(
+            get("rds").rds_endpoint.as_deref(),
+            Some(s(&i["rds"]["endpoint"]).as_str())
+        );
+        assert!(get("nat")
+            .description
+            .starts_with("Interface for NAT Gateway"));
+        assert_eq!(get("other").description, "bastion appliance");
+        assert!(get("extra5")
+            .public_ips
+            .values()
+            .any(|p| *p == ip(&i["extra5"]["public"])));
+        assert!(
+            !facts.contains_key(&s(&i["private"]["id"])),
+            "private-only interfaces are not kept"
+        );
+        for (addr, name) in region["own"].as_object().unwrap() {
+            assert_eq!(snapshot.addresses.get(addr), Some(&s(name)), "{addr}");
+        }
+        for (group, format) in region["formats"].as_object().unwrap() {
+            assert_eq!(snapshot.formats.get(group), Some(&s(format)));
+        }
+    }
+
+    // Account C is disabled in the table: the next run drops its entries from the maps.
+    moto.boto3(
+        C,
+        "eu-west-1",
+        "boto3.client('dynamodb',**b).update_item(TableName='accounts',Key={'account_id':{'S':'333333333333'}},\
+         UpdateExpression='SET enabled = :f',ExpressionAttributeValues={':f':{'BOOL':False}})",
+    );
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.dropped,
+        [format!("{C}/eu-west-1"), format!("{C}/us-east-1")]
+    );
+    assert_eq!(report.refreshed.len(), 4);
+    let snapshot = store.load_inventory().await.unwrap();
+    let facts = facts_by_id(&snapshot.interfaces);
+    assert!(
+        facts.values().all(|f| f.account_id != C),
+        "C's interfaces are gone"
+    );
+    assert_eq!(facts.len(), 4 * 14);
+    assert!(snapshot.addresses.values().all(|n| !n.starts_with(C)));
+    assert!(!store
+        .refreshed()
+        .await
+        .unwrap()
+        .contains_key(&format!("{C}:eu-west-1")));
+
+    // Ingest, reading what the refresh wrote: account B's flow log (custom format) sees traffic
+    // from the internet and from account A's NAT gateway.
+    let b_eu = &estate[2];
+    assert_eq!(s(&b_eu["account"]), B);
+    let a_nat = estate[0]["own"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, name)| s(name).ends_with("nat-eu-west-1a"))
+        .map(|(addr, _)| addr.clone())
+        .unwrap();
+    let start = 1_795_780_800u64; // 2026-11-27T12:00:00Z
+    let line = |kind: &str, src: &str, port: u16| {
+        let i = &b_eu["interfaces"][kind];
+        format!(
+            "5 {B} {} {src} {} 50000 {port} 6 3 180 {start} {} ACCEPT OK vpc-1 ingress",
+            s(&i["id"]),
+            s(&i["private"]),
+            start + 60
+        )
+    };
+    let lines = [
+        line("alb", "8.8.8.8", 443),
+        line("ec2_eip", "8.8.8.8", 22),
+        line("rds", &a_nat, 5432),
+        line("classic_elb", "198.199.70.1", 80),
+        line("nat", "8.8.8.8", 443),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let message = logs_message(B, "/connection-tracker/flow-logs", &refs, start * 1000);
+    let ingest = Ingestor::new(
+        RedisStore::connect(&config.redis).await.unwrap(),
+        IngestConfig {
+            redis: config.redis.clone(),
+            retention_days: 3650,
+            flow_log_format: None,
+            networks: Networks::default(),
+            max_decompressed_bytes: 1 << 20,
+            inventory_ttl: Duration::ZERO,
+            default_region: "eu-west-1".into(),
+        },
+    );
+    let outcome = ingest
+        .handle(
+            FlowEvent::from_value(logs_event(&message)).unwrap(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.summary.counted, outcome.summary.rejected_total()),
+        (4, 0),
+        "{:?}",
+        outcome.summary
+    );
+    let got = store.day_connections("2026-11-27").await.unwrap();
+    let rows: Vec<(String, String, u16)> = got[&format!("{B}/eu-west-1")]
+        .iter()
+        .map(|c| (c.source.clone(), c.dest.clone(), c.dest_port))
+        .collect();
+    let i = &b_eu["interfaces"];
+    let mut want = vec![
+        ("8.8.8.8".to_string(), s(&i["alb"]["dns"]), 443),
+        (
+            "8.8.8.8".to_string(),
+            format!(
+                "{}/{}",
+                s(&i["ec2_eip"]["name"]),
+                s(&i["ec2_eip"]["public"])
+            ),
+            22,
+        ),
+        (
+            format!("{A}/eu-west-1/nat-eu-west-1a"),
+            format!("{B}/eu-west-1/{}", s(&i["rds"]["endpoint"])),
+            5432,
+        ),
+        ("198.199.70.1".to_string(), s(&i["classic_elb"]["dns"]), 80),
+    ];
+    want.sort();
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(rows, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_account_keeps_its_maps_while_the_others_are_replaced() {
+    let moto = MotoServer::start();
+    let redis = RedisServer::start();
+    let estate = moto.seed_estate("accounts", &[A, B, C], &REGIONS, &[], 0);
+    let sdk = sdk(&moto).await;
+    let mut config = refresh_config(&redis);
+    config.region_timeout = Duration::from_secs(3);
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    let accounts = DynamoAccounts::new(&sdk, "accounts");
+    let real = AwsDiscovery::new(
+        sdk.clone(),
+        "connection-tracker-reader",
+        None,
+        SystemResolver,
+    );
+    refresh(&accounts, &real, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    let first = store.refreshed().await.unwrap();
+    let before = facts_by_id(&store.load_inventory().await.unwrap().interfaces);
+
+    // Between runs: account A (eu-west-1) loses its bastion, account B (eu-west-1) loses its too.
+    let other = |n: usize| s(&estate[n]["interfaces"]["other"]["id"]);
+    for (n, account) in [(0, A), (2, B)] {
+        moto.boto3(
+            account,
+            "eu-west-1",
+            &format!(
+                "a=ec2.describe_addresses(Filters=[{{'Name':'network-interface-id','Values':['{id}']}}])['Addresses'][0]\n\
+                 ec2.disassociate_address(AssociationId=a['AssociationId'])\nec2.delete_network_interface(NetworkInterfaceId='{id}')",
+                id = other(n)
+            ),
+        );
+    }
+    // B's role can't be assumed in eu-west-1 this time; C's us-east-1 hangs past the timeout.
+    let faulty = Faulty {
+        inner: real,
+        deny: vec![(B.into(), "eu-west-1".into())],
+        hang: vec![(C.into(), "us-east-1".into())],
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let report = refresh(&accounts, &faulty, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!(report.refreshed.len(), 4, "{report:?}");
+    let failed: Vec<(&str, &str, &str)> = report
+        .failed
+        .iter()
+        .map(|f| (f.account_id.as_str(), f.region.as_str(), f.kind))
+        .collect();
+    assert_eq!(
+        failed,
+        [(B, "eu-west-1", "assume_role"), (C, "us-east-1", "timeout")]
+    );
+    assert!(
+        report.failed[0].error.contains("AccessDenied"),
+        "{:?}",
+        report.failed[0]
+    );
+    assert!(
+        report.wall_ms < 3_000 + 2_000,
+        "the hung region did not hold up the run beyond its timeout"
+    );
+
+    let after = facts_by_id(&store.load_inventory().await.unwrap().interfaces);
+    assert!(
+        before.contains_key(&other(0)) && !after.contains_key(&other(0)),
+        "A's map was replaced"
+    );
+    assert!(
+        after.contains_key(&other(2)),
+        "B's failed region kept its previous map"
+    );
+    let second = store.refreshed().await.unwrap();
+    assert_eq!(
+        second[&format!("{B}:eu-west-1")],
+        first[&format!("{B}:eu-west-1")]
+    );
+    assert_ne!(
+        second[&format!("{A}:eu-west-1")],
+        first[&format!("{A}:eu-west-1")]
+    );
+
+    // Nothing refreshable: the run fails as a whole, naming the first failure.
+    let all_denied = Faulty {
+        inner: AwsDiscovery::new(sdk, "connection-tracker-reader", None, SystemResolver),
+        deny: [A, B, C]
+            .iter()
+            .flat_map(|a| REGIONS.iter().map(move |r| (a.to_string(), r.to_string())))
+            .collect(),
+        hang: vec![],
+    };
+    let err = refresh(&accounts, &all_denied, &SystemResolver, &store, &config)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RefreshError::NothingRefreshed { failed: 6, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(
+            "cannot assume role arn:aws:iam::111111111111:role/connection-tracker-reader"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_dns_of_unnamed_sources_is_bounded_and_cached() {
+    let moto = MotoServer::start();
+    let redis = RedisServer::start();
+    moto.seed_estate("accounts", &[A], &["eu-west-1"], &[], 0);
+    let sdk = sdk(&moto).await;
+    let mut config = refresh_config(&redis);
+    config.dns_max_lookups = 2;
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    // What ingest leaves for the refresh: sources counted without a name, today.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    redis.cli(&[
+        "SADD",
+        &format!("ct:{{{today}}}:unnamed"),
+        "127.0.0.1",
+        "192.0.2.1",
+        "192.0.2.2",
+    ]);
+    let accounts = DynamoAccounts::new(&sdk, "accounts");
+    let discovery = AwsDiscovery::new(sdk, "connection-tracker-reader", None, SystemResolver);
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    // At most two lookups per run; the third waits for the next run.
+    assert_eq!(
+        report.dns_resolved + report.dns_without_name,
+        2,
+        "{report:?}"
+    );
+    assert_eq!(report.dns_pending, 1);
+    let names = store
+        .cached_names(&["127.0.0.1".into(), "192.0.2.1".into(), "192.0.2.2".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        names[0].as_deref(),
+        Some("localhost"),
+        "/etc/hosts answers for 127.0.0.1"
+    );
+    assert_eq!(names[1].as_deref(), Some(""), "no name is cached too");
+    assert_eq!(names[2], None);
+    let ttl: i64 = redis
+        .cli(&["TTL", "ct:{dns}:ptr:192.0.2.1"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (3_000..=3_600).contains(&ttl),
+        "negative answers expire sooner: {ttl}"
+    );
+    // The next run resolves the rest; cached ones are not asked again.
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.dns_resolved + report.dns_without_name,
+            report.dns_pending
+        ),
+        (1, 0)
+    );
+}
