@@ -189,15 +189,6 @@ mod tests {
     use super::*;
     use time::macros::date;
 
-    fn conn(source: &str, dest: &str, port: u16, score: u64) -> Connection {
-        Connection {
-            source: source.into(),
-            dest: dest.into(),
-            dest_port: port,
-            score,
-        }
-    }
-
     #[test]
     fn from_takes_dates_and_day_counts() {
         let today = date!(2026 - 11 - 27);
@@ -231,15 +222,15 @@ mod tests {
         let connections = BTreeMap::from([
             (
                 "222222222222/us-east-1".to_string(),
-                vec![conn("8.8.8.8", "api", 8080, 1)],
+                vec![Connection::new("8.8.8.8", "api", 8080, 1)],
             ),
             (
                 "111111111111/eu-west-1".to_string(),
                 vec![
-                    conn("8.8.8.8", "lb", 443, 9),
-                    conn("office", "db", 5432, 2),
-                    conn("1.1.1.1", "db", 5432, 3),
-                    conn("9.9.9.9", "lb", 0, 1),
+                    Connection::new("8.8.8.8", "lb", 443, 9),
+                    Connection::new("office", "db", 5432, 2),
+                    Connection::new("1.1.1.1", "db", 5432, 3),
+                    Connection::new("9.9.9.9", "lb", 0, 1),
                 ],
             ),
         ]);

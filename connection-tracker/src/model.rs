@@ -134,6 +134,17 @@ pub struct Connection {
     pub score: u64,
 }
 
+impl Connection {
+    pub fn new(source: &str, dest: &str, dest_port: u16, score: u64) -> Self {
+        Connection {
+            source: source.into(),
+            dest: dest.into(),
+            dest_port,
+            score,
+        }
+    }
+}
+
 /// Score descending, then source, destination and port: the order the API answers in.
 pub fn sort_connections(rows: &mut [Connection]) {
     rows.sort_by(|a, b| {

@@ -207,26 +207,17 @@ pub(super) fn public_endpoints(
 mod tests {
     use super::*;
 
-    fn conn(source: &str, dest: &str, port: u16, score: u64) -> Connection {
-        Connection {
-            source: source.into(),
-            dest: dest.into(),
-            dest_port: port,
-            score,
-        }
-    }
-
     #[test]
     fn account_sources_collapse_and_include_keeps_named_sources() {
         let mut connections = BTreeMap::new();
         connections.insert(
             "111111111111/eu-west-1".to_string(),
             vec![
-                conn("222222222222/eu-west-1/nat-a.example.org", "lb", 443, 5),
-                conn("222222222222/eu-west-1/nat-b.example.org", "lb", 443, 2),
-                conn("333333333333/us-east-1/web/1.2.3.4", "lb", 80, 1),
-                conn("my_office", "lb", 22, 4),
-                conn("8.8.8.8", "lb", 443, 9),
+                Connection::new("222222222222/eu-west-1/nat-a.example.org", "lb", 443, 5),
+                Connection::new("222222222222/eu-west-1/nat-b.example.org", "lb", 443, 2),
+                Connection::new("333333333333/us-east-1/web/1.2.3.4", "lb", 80, 1),
+                Connection::new("my_office", "lb", 22, 4),
+                Connection::new("8.8.8.8", "lb", 443, 9),
             ],
         );
         let days = [connections];
@@ -261,8 +252,14 @@ mod tests {
             |rows: Vec<Connection>| BTreeMap::from([("111111111111/eu-west-1".to_string(), rows)]);
         let read = ReadResult {
             days: vec![
-                day(vec![conn("a", "x", 443, 2), conn("b", "x", 443, 1)]),
-                day(vec![conn("b", "x", 443, 5), conn("a", "x", 80, 1)]),
+                day(vec![
+                    Connection::new("a", "x", 443, 2),
+                    Connection::new("b", "x", 443, 1),
+                ]),
+                day(vec![
+                    Connection::new("b", "x", 443, 5),
+                    Connection::new("a", "x", 80, 1),
+                ]),
             ],
             refreshed: HashMap::from([(
                 "222222222222:us-east-1".to_string(),
@@ -274,9 +271,9 @@ mod tests {
         assert_eq!(
             got["111111111111/eu-west-1"],
             [
-                conn("b", "x", 443, 6),
-                conn("a", "x", 443, 2),
-                conn("a", "x", 80, 1)
+                Connection::new("b", "x", 443, 6),
+                Connection::new("a", "x", 443, 2),
+                Connection::new("a", "x", 80, 1)
             ]
         );
         assert_eq!(got["222222222222/us-east-1"], []);
