@@ -51,8 +51,9 @@ fake_clock_near_midnight() {
   local lib now target
   lib=$(dpkg -L datefudge 2>/dev/null | grep '/datefudge\.so$' | head -n 1)
   [ -n "$lib" ] || { echo "datefudge is missing (apt-get install datefudge)" >&2; return 1; }
-  now=$(date -u +%s)
-  target=$(date -u -d "$(date -u -d '+1 year' +%F) 23:59:50" +%s)
+  # The real clock, even when an earlier call already faked this shell's.
+  now=$(env -u LD_PRELOAD date -u +%s)
+  target=$(env -u LD_PRELOAD date -u -d "$(env -u LD_PRELOAD date -u -d '+1 year' +%F) 23:59:50" +%s)
   export LD_PRELOAD="$lib" DATEFUDGE=$((now - target))
   log "fake clock: it is now $(date -u '+%F %T') UTC for everything this run starts"
 }
