@@ -109,6 +109,9 @@ pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> 
         for (why, n) in &total.skipped {
             println!("  not counted, {why}: {n}");
         }
+        for (why, n) in &total.flagged {
+            println!("  counted, flagged {why}: {n}");
+        }
         for day in &total.days {
             println!("\n{day}");
             for (account_region, rows) in ingestor.store().day_connections(day).await? {

@@ -218,7 +218,7 @@ fn context(format: &FlowLogFormat) -> Context<'_> {
         fallback_format: format,
         default_region: "eu-west-1",
         retention_days: 90,
-        today: (NOON / 86_400) as i64,
+        now: NOON as i64,
     }
 }
 

@@ -4,15 +4,11 @@
 
 use time::{Date, OffsetDateTime};
 
-/// The UTC day of an epoch-seconds timestamp, as days since 1970-01-01.
-pub fn epoch_day(seconds: u64) -> i64 {
-    (seconds / 86_400) as i64
-}
-
-/// The date of a day counted from 1970-01-01.
-pub fn from_epoch_day(day: i64) -> Date {
-    let unix_epoch = Date::from_calendar_date(1970, time::Month::January, 1).expect("epoch");
-    unix_epoch + time::Duration::days(day)
+/// The date of a day counted from 1970-01-01; `None` outside the dates `time` can hold.
+pub fn from_epoch_day(day: i64) -> Option<Date> {
+    // 1970-01-01 is Julian day 2,440,588.
+    let julian = i32::try_from(day.checked_add(2_440_588)?).ok()?;
+    Date::from_julian_day(julian).ok()
 }
 
 /// `YYYY-MM-DD`: `Date`'s Display is ISO 8601 for four-digit years.
@@ -51,12 +47,20 @@ mod tests {
 
     #[test]
     fn epoch_days() {
-        assert_eq!(epoch_day(0), 0);
-        assert_eq!(epoch_day(86_399), 0);
-        assert_eq!(epoch_day(86_400), 1);
-        // 2014-12-14T04:06:50Z, the AWS example's start
-        assert_eq!(epoch_day(1_418_530_010), 16_418);
-        assert_eq!(from_epoch_day(16_418), date!(2014 - 12 - 14));
+        // 2014-12-14T04:06:50Z, the AWS example's start, is day 16,418.
+        assert_eq!(1_418_530_010i64.div_euclid(86_400), 16_418);
+        assert_eq!(from_epoch_day(16_418), Some(date!(2014 - 12 - 14)));
+        assert_eq!(from_epoch_day(0), Some(date!(1970 - 01 - 01)));
+        assert_eq!(from_epoch_day(-1), Some(date!(1969 - 12 - 31)));
+        // Far outside what a record may carry: no date, no panic.
+        for day in [
+            i64::MAX,
+            i64::MIN,
+            2_932_897 * 1000,
+            253_402_300_800_000 / 86_400,
+        ] {
+            assert_eq!(from_epoch_day(day), None, "{day}");
+        }
     }
 
     #[test]

@@ -288,7 +288,7 @@ async fn every_classification_and_naming_rule() {
             443,
             NOON * 1000,
             "ACCEPT",
-        ),
+        ), // …and account A on B's interface: counted under B, flagged
         // a record of the day before goes to that day
         v2(
             A,
@@ -329,28 +329,67 @@ async fn every_classification_and_naming_rule() {
             "8.8.8.8",
             "10.0.1.10",
             443,
-            DAY0 - (u64::from(RETENTION_DAYS) + 10) * 86_400,
+            DAY0 - u64::from(RETENTION_DAYS) * 86_400 - 3600,
             "ACCEPT",
-        ), // past retention
+        ), // inside the accepted window, but its day is past the retention
         format!("2 {A} eni-alb - - - - - - - {NOON} {} - NODATA", NOON + 60),
         format!(
             "2 {A} eni-alb - - - - - - - {NOON} {} - SKIPDATA",
             NOON + 60
         ),
         // --- rejected lines ---
+        // `start` outside [now − retention − 1 day, now + 1 day]: long ago, year 10000 in
+        // milliseconds, u64::MAX, three days ahead. None may reach date arithmetic.
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            DAY0 - (u64::from(RETENTION_DAYS) + 10) * 86_400,
+            "ACCEPT",
+        ),
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            253_402_300_800_000,
+            "ACCEPT",
+        ),
+        format!(
+            "2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 443 6 10 840 {0} {0} ACCEPT OK",
+            u64::MAX
+        ),
+        v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            NOON + 3 * 86_400,
+            "ACCEPT",
+        ),
         format!("2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 443 6 10 840 {NOON} ACCEPT OK"),
         format!("2 {A} eni-alb 8.8.8.300 10.0.1.10 49152 443 6 10 840 {NOON} {NOON} ACCEPT OK"),
         format!("2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 99999 6 10 840 {NOON} {NOON} ACCEPT OK"),
     ];
     let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
     let s = &outcome.summary;
-    assert_eq!(s.records, 25);
+    assert_eq!(s.records, 29);
     assert_eq!(s.accepted, 19);
     assert_eq!(s.counted, 12);
     assert_eq!(
         s.rejected,
-        BTreeMap::from([("bad_address", 1), ("bad_number", 1), ("field_count", 1)])
+        BTreeMap::from([
+            ("bad_address", 1),
+            ("bad_number", 1),
+            ("field_count", 1),
+            ("start_out_of_range", 4)
+        ])
     );
+    assert_eq!(s.flagged, BTreeMap::from([("account_mismatch", 1)]));
     assert_eq!(
         s.skipped,
         BTreeMap::from([
@@ -391,9 +430,9 @@ async fn every_classification_and_naming_rule() {
                 ("2a00:1450:4001::1", "web/2a05:d018::20", 443, 1),
             ],
         ),
-        // account from the record (A), region from the interface map (us-east-1)
+        // account and region from the interface map (B, us-east-1), whatever the record says
         (
-            "111111111111/us-east-1",
+            "222222222222/us-east-1",
             &[("8.8.8.8", "api/3.80.0.5", 443, 1)],
         ),
     ]);

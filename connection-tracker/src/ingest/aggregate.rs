@@ -32,6 +32,9 @@ pub struct Summary {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Parsed lines that do not count, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Counted lines with something to look at, by reason (`account_mismatch`: the record's
+    /// `account-id` is not the interface's owner; it is counted under the owner).
+    pub flagged: BTreeMap<&'static str, u64>,
     /// Distinct connections written.
     pub connections: u64,
     /// (payload, day) parts that had been counted before.
@@ -62,6 +65,7 @@ impl Summary {
         for (map, from) in [
             (&mut self.rejected, &other.rejected),
             (&mut self.skipped, &other.skipped),
+            (&mut self.flagged, &other.flagged),
             (&mut self.failed_payloads, &other.failed_payloads),
         ] {
             for (k, v) in from {
@@ -84,6 +88,11 @@ impl Summary {
                 ("Rejected", Count, self.rejected_total()),
                 ("Connections", Count, self.connections),
                 ("Duplicates", Count, self.duplicates),
+                (
+                    "AccountMismatches",
+                    Count,
+                    self.flagged.get("account_mismatch").copied().unwrap_or(0),
+                ),
                 ("FailedPayloads", Count, self.failed_payloads.values().sum()),
                 ("DurationMs", Milliseconds, self.duration_ms),
             ],
@@ -119,8 +128,9 @@ pub struct Context<'a> {
     pub fallback_format: &'a FlowLogFormat,
     pub default_region: &'a str,
     pub retention_days: u32,
-    /// Days since the epoch, today (UTC).
-    pub today: i64,
+    /// Now, in seconds since the epoch: a line's `start` must lie within
+    /// [now − retention − 1 day, now + 1 day], and days older than the retention are not kept.
+    pub now: i64,
 }
 
 /// Decodes, parses, classifies and counts the messages of a batch. Pure: no I/O, no clock.
@@ -130,7 +140,9 @@ pub fn aggregate<'a>(
     messages: &'a [LogsMessage<'a>],
 ) -> Aggregate<'a> {
     let mut agg = Aggregate::default();
-    let oldest_day = ctx.today - i64::from(ctx.retention_days);
+    let oldest_day = ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days);
+    let earliest = ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400;
+    let latest = ctx.now + 86_400;
     for (unit, message) in messages.iter().enumerate() {
         if message.is_control() {
             agg.summary.control_messages += 1;
@@ -150,6 +162,19 @@ pub fn aggregate<'a>(
                     Ok(r) => r,
                     Err(e) => {
                         *agg.summary.rejected.entry(e.kind()).or_default() += 1;
+                        continue;
+                    }
+                };
+                // The record's time, checked before any date is worked out from it: a crafted
+                // `start` far in the past or future is rejected, never counted on a bogus day.
+                let seconds = record.start.unwrap_or(event.timestamp / 1000);
+                let seconds = match i64::try_from(seconds) {
+                    Ok(s) if (earliest..=latest).contains(&s) => s,
+                    _ => {
+                        *agg.summary
+                            .rejected
+                            .entry("start_out_of_range")
+                            .or_default() += 1;
                         continue;
                     }
                 };
@@ -194,8 +219,7 @@ pub fn aggregate<'a>(
                     Destination::Named(name) => Name::Named(name.as_str()),
                     Destination::DstAddr => Name::Ip(dst),
                 };
-                let seconds = record.start.unwrap_or(event.timestamp / 1000);
-                let day = day::epoch_day(seconds);
+                let day = seconds.div_euclid(86_400);
                 if day < oldest_day {
                     skip(&mut agg, "older_than_retention");
                     continue;
@@ -205,10 +229,16 @@ pub fn aggregate<'a>(
                 if let Name::Ip(ip) = source {
                     agg.unnamed.insert((day, ip));
                 }
-                let account = match record.account_id {
-                    Some(a) if a != "unknown" => a,
-                    _ => interface.account_id.as_str(),
-                };
+                // The interface's owner, as the refresh found it: a record cannot name the
+                // account it is counted under. AWS writes `unknown` for NLB and VPC endpoint
+                // interfaces; anything else that disagrees is counted and flagged.
+                let account = interface.account_id.as_str();
+                if record
+                    .account_id
+                    .is_some_and(|a| a != "unknown" && a != account)
+                {
+                    *agg.summary.flagged.entry("account_mismatch").or_default() += 1;
+                }
                 let region = [
                     Some(interface.region.as_str()),
                     record.region,
@@ -262,10 +292,12 @@ impl Aggregate<'_> {
         for (day, ip) in &self.unnamed {
             unnamed_by_day.entry(*day).or_default().push(ip.to_string());
         }
+        // `aggregate` admits only days near now, which are always dates.
         let days = days
             .into_iter()
-            .map(|(day, units)| DayWrite {
-                day: day::day_string(day::from_epoch_day(day)),
+            .filter_map(|(day, units)| Some((day::from_epoch_day(day)?, day, units)))
+            .map(|(date, day, units)| DayWrite {
+                day: day::day_string(date),
                 expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
                 payloads: units
                     .into_iter()
@@ -322,7 +354,7 @@ mod tests {
             assert!(doc[dim.as_str().unwrap()].is_string());
         }
         let metrics = directive["Metrics"].as_array().unwrap();
-        assert_eq!(metrics.len(), 9);
+        assert_eq!(metrics.len(), 10);
         for m in metrics {
             assert!(doc[m["Name"].as_str().unwrap()].is_u64(), "{m}");
         }

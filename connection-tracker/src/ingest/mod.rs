@@ -222,7 +222,7 @@ impl<S: CounterStore> Ingestor<S> {
             fallback_format: &self.fallback_format,
             default_region: &self.config.default_region,
             retention_days: self.config.retention_days,
-            today: now.unix_timestamp().div_euclid(86_400),
+            now: now.unix_timestamp(),
         };
         let agg = aggregate(&inventory, &ctx, messages);
         let batch = agg.to_write(ids, self.config.retention_days, now);
@@ -245,6 +245,7 @@ fn log_summary(summary: &Summary) {
         rejected = summary.rejected_total(),
         rejected_by_reason = ?summary.rejected,
         skipped_by_reason = ?summary.skipped,
+        flagged_by_reason = ?summary.flagged,
         connections = summary.connections,
         duplicates = summary.duplicates,
         failed_payloads = ?summary.failed_payloads,
