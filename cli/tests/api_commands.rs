@@ -403,6 +403,8 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
             days: vec![DayWrite {
                 day: "2026-11-27".into(),
                 expire_at: 4_000_000_000,
+                seen_ttl_secs: 86_400,
+                unnamed_ttl_secs: 86_400,
                 payloads: vec![PayloadWrite {
                     id: "scan",
                     increments,

@@ -88,6 +88,8 @@ async fn main() {
                     days: vec![DayWrite {
                         day: day.clone(),
                         expire_at: 4_000_000_000,
+                        seen_ttl_secs: 86_400,
+                        unnamed_ttl_secs: 86_400,
                         payloads: vec![PayloadWrite {
                             id: &unit,
                             increments,

@@ -56,6 +56,7 @@ static GLOBAL: Counting = Counting;
 const ACCOUNT: &str = "111111111111";
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
+const DEDUP: Duration = Duration::from_secs(72 * 3600);
 const LIMIT: usize = 64 << 20;
 
 /// 40 interfaces of every kind (load balancers, instances, RDS, NAT, other).
@@ -228,7 +229,12 @@ fn full_pipeline(inventory: &Inventory, ctx: &Context, data: &str) -> (usize, us
     let message = LogsMessage::parse(&unit.bytes).unwrap();
     let messages = [message];
     let agg = aggregate(inventory, ctx, &messages);
-    let write = agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH);
+    let write = agg.to_write(
+        &[unit.id.as_str()],
+        90,
+        DEDUP,
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
     black_box(&write);
     (agg.summary.counted as usize, agg.connections() as usize)
 }
@@ -313,7 +319,12 @@ fn main() {
             let t2 = Instant::now();
             let agg = aggregate(&inventory, &ctx, &messages);
             let t3 = Instant::now();
-            black_box(agg.to_write(&[unit.id.as_str()], 90, time::OffsetDateTime::UNIX_EPOCH));
+            black_box(agg.to_write(
+                &[unit.id.as_str()],
+                90,
+                DEDUP,
+                time::OffsetDateTime::UNIX_EPOCH,
+            ));
             let t4 = Instant::now();
             for (p, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
                 *p += d;

@@ -40,6 +40,8 @@ pub struct RedisConfig {
 pub struct IngestConfig {
     pub redis: RedisConfig,
     pub retention_days: u32,
+    /// How long a payload's id is remembered to refuse counting it twice (`DEDUP_WINDOW_HOURS`).
+    pub dedup_window: Duration,
     pub flow_log_format: Option<FlowLogFormat>,
     pub networks: Networks,
     pub max_decompressed_bytes: usize,
@@ -78,6 +80,8 @@ pub struct RefreshConfig {
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// Longer than any automatic retry path (Lambda async retries: 6 h; Kinesis: the record age).
+pub const DEFAULT_DEDUP_WINDOW_HOURS: u64 = 72;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_INVENTORY_TTL_SECONDS: u64 = 60;
 
@@ -272,6 +276,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(IngestConfig {
             redis: self.redis()?,
             retention_days: self.retention_days()?,
+            dedup_window: Duration::from_secs(
+                3600 * self.number("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS, 1, 24 * 30)?,
+            ),
             flow_log_format: self.flow_log_format()?,
             networks: self.networks()?,
             max_decompressed_bytes: self.number(
@@ -315,6 +322,7 @@ mod tests {
         .ingest()
         .unwrap();
         assert_eq!(c.retention_days, DEFAULT_RETENTION_DAYS);
+        assert_eq!(c.dedup_window, Duration::from_secs(72 * 3600));
         assert_eq!(c.max_decompressed_bytes, DEFAULT_MAX_DECOMPRESSED_BYTES);
         assert_eq!(c.default_region, "eu-west-1");
         assert_eq!(c.redis.cluster, None);
@@ -337,6 +345,10 @@ mod tests {
             (
                 &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "ten")],
                 "RETENTION_DAYS=\"ten\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("DEDUP_WINDOW_HOURS", "0")],
+                "DEDUP_WINDOW_HOURS=\"0\" is invalid; expected a whole number from 1 to 720",
             ),
             (
                 &[

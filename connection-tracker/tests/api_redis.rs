@@ -115,6 +115,8 @@ async fn fill(store: &RedisStore) {
     let day = |day: &str, rows: &[(&str, &str, u16, u64)]| DayWrite {
         day: day.into(),
         expire_at: 4_000_000_000,
+        seen_ttl_secs: 86_400,
+        unnamed_ttl_secs: 86_400,
         payloads: vec![PayloadWrite {
             id: "unit",
             increments: rows

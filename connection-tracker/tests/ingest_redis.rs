@@ -40,6 +40,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
             timeout: Duration::from_secs(2),
         },
         retention_days: RETENTION_DAYS,
+        dedup_window: Duration::from_secs(72 * 3600),
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
@@ -468,6 +469,19 @@ async fn every_classification_and_naming_rule() {
     assert_eq!(
         ttl,
         (DAY0 + (u64::from(RETENTION_DAYS) + 1) * 86_400) as i64
+    );
+    // Redelivery bookkeeping lives for the dedup window (72 h here), the unnamed sources for
+    // two days, each on the server's clock from the write: not for the retention.
+    let ttl_of = |key: String| -> i64 { server.cli(&["TTL", &key]).trim().parse().unwrap() };
+    let seen = ttl_of(connection_tracker::store::keys::day_seen(DAY));
+    assert!(
+        (72 * 3600 - 60..=72 * 3600).contains(&seen),
+        "seen TTL {seen}"
+    );
+    let unnamed = ttl_of(connection_tracker::store::keys::day_unnamed(DAY));
+    assert!(
+        (2 * 86_400 - 60..=2 * 86_400).contains(&unnamed),
+        "unnamed TTL {unnamed}"
     );
 }
 

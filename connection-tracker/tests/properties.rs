@@ -222,7 +222,7 @@ proptest! {
         prop_assert_eq!(s.counted + skipped + s.rejected_total(), s.records);
 
         let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
-        let write = agg.to_write(&["payload"], RETENTION_DAYS, now);
+        let write = agg.to_write(&["payload"], RETENTION_DAYS, std::time::Duration::from_secs(3600), now);
         let written: u64 = write
             .days
             .iter()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde::Serialize;
@@ -99,6 +100,10 @@ impl Summary {
         )
     }
 }
+
+/// How long a day's set of sources counted without a name lives after a write: the refresh
+/// resolves today's and yesterday's; the names it finds live as long as the counters.
+pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
 /// A connection as counted in memory; everything borrowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -271,6 +276,7 @@ impl Aggregate<'_> {
         &'w self,
         unit_ids: &[&'w str],
         retention_days: u32,
+        dedup_window: Duration,
         now: OffsetDateTime,
     ) -> WriteBatch<'w> {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
@@ -299,6 +305,8 @@ impl Aggregate<'_> {
             .map(|(date, day, units)| DayWrite {
                 day: day::day_string(date),
                 expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
+                seen_ttl_secs: dedup_window.as_secs(),
+                unnamed_ttl_secs: UNNAMED_TTL.as_secs(),
                 payloads: units
                     .into_iter()
                     .map(|(unit, increments)| PayloadWrite {

@@ -225,7 +225,12 @@ impl<S: CounterStore> Ingestor<S> {
             now: now.unix_timestamp(),
         };
         let agg = aggregate(&inventory, &ctx, messages);
-        let batch = agg.to_write(ids, self.config.retention_days, now);
+        let batch = agg.to_write(
+            ids,
+            self.config.retention_days,
+            self.config.dedup_window,
+            now,
+        );
         let outcome = self.store.write(&batch).await?;
         let mut summary = agg.summary.clone();
         summary.payloads = messages.len() as u64;

@@ -53,8 +53,13 @@ pub struct Increment<'a> {
 pub struct DayWrite<'a> {
     /// `YYYY-MM-DD`
     pub day: String,
-    /// Unix time at which the day's keys expire.
+    /// Unix time at which the day's counters and index expire (the retention).
     pub expire_at: i64,
+    /// Seconds the day's redelivery bookkeeping (`seen`) lives after this write: the dedup
+    /// window, on Redis's own clock.
+    pub seen_ttl_secs: u64,
+    /// Seconds the day's `unnamed` set lives after this write (the refresh reads it for two days).
+    pub unnamed_ttl_secs: u64,
     pub payloads: Vec<PayloadWrite<'a>>,
     /// Public sources counted under their bare address.
     pub unnamed: Vec<String>,

@@ -10,7 +10,8 @@ use crate::model::InventorySnapshot;
 use crate::store::{keys, CounterStore, DayWrite, StoreError, WriteBatch, WriteOutcome};
 
 /// The per-day write. KEYS: seen, index, unnamed, then the connection sorted sets.
-/// ARGV: expire_at, unit count, then per unit: id, increment count, then per increment:
+/// ARGV: expire_at (counters, index), seen TTL, unnamed TTL (seconds), unit count, then per
+/// unit: id, increment count, then per increment:
 /// key number (into KEYS), member, count; then the unnamed count and addresses.
 /// Returns {applied, duplicates}.
 const WRITE_DAY_SCRIPT: &str = include_str!("../scripts/write_day.lua");
@@ -105,7 +106,10 @@ fn day_script(day: &DayWrite<'_>) -> Cmd {
     for key in &conn_keys {
         cmd.arg(key);
     }
-    cmd.arg(day.expire_at).arg(day.payloads.len());
+    cmd.arg(day.expire_at)
+        .arg(day.seen_ttl_secs.max(1))
+        .arg(day.unnamed_ttl_secs.max(1))
+        .arg(day.payloads.len());
     for unit in &day.payloads {
         cmd.arg(unit.id).arg(unit.increments.len());
         for inc in &unit.increments {

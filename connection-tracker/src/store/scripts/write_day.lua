@@ -1,5 +1,7 @@
 local expire_at = ARGV[1]
-local i = 2
+local seen_ttl = ARGV[2]
+local unnamed_ttl = ARGV[3]
+local i = 4
 local n_units = tonumber(ARGV[i]); i = i + 1
 local applied, duplicates = 0, 0
 local touched = {}
@@ -18,7 +20,8 @@ for _ = 1, n_units do
     i = i + 3
   end
 end
-redis.call('EXPIREAT', KEYS[1], expire_at)
+-- Redelivery bookkeeping lives for the dedup window, counted by the server's own clock.
+redis.call('EXPIRE', KEYS[1], seen_ttl)
 if applied > 0 then
   for k, _ in pairs(touched) do
     redis.call('EXPIREAT', KEYS[k], expire_at)
@@ -29,6 +32,6 @@ if applied > 0 then
   for j = i, i + n_unnamed - 1 do
     redis.call('SADD', KEYS[3], ARGV[j])
   end
-  if n_unnamed > 0 then redis.call('EXPIREAT', KEYS[3], expire_at) end
+  if n_unnamed > 0 then redis.call('EXPIRE', KEYS[3], unnamed_ttl) end
 end
 return {applied, duplicates}
