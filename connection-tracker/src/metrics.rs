@@ -22,18 +22,18 @@ pub const NAMESPACE: &str = "ConnectionTracker";
 
 /// One EMF document: the metrics as top-level members, each declared in the `_aws` directive,
 /// with the `Function` dimension.
-pub fn document(
+pub fn document<N: AsRef<str>>(
     function: &str,
     timestamp_ms: i64,
-    metrics: &[(&str, Unit, u64)],
+    metrics: &[(N, Unit, u64)],
 ) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
     for (name, _, value) in metrics {
-        doc.insert((*name).into(), (*value).into());
+        doc.insert(name.as_ref().into(), (*value).into());
     }
     let definitions: Vec<serde_json::Value> = metrics
         .iter()
-        .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit.as_str()}))
+        .map(|(name, unit, _)| serde_json::json!({"Name": name.as_ref(), "Unit": unit.as_str()}))
         .collect();
     doc.insert(
         "_aws".into(),

@@ -76,28 +76,36 @@ impl Summary {
     }
 
     /// The same figures as CloudWatch Embedded Metric Format, one JSON object to print.
+    /// Every reason a line was rejected, skipped or flagged, or a payload failed, is a metric of
+    /// its own (`Rejected.start_out_of_range`, `Skipped.unknown_interface`,
+    /// `Flagged.account_mismatch`, …) so that data loss can be alarmed on.
     pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
         use crate::metrics::Unit::{Count, Milliseconds};
-        crate::metrics::document(
-            "ingest",
-            timestamp_ms,
-            &[
-                ("Payloads", Count, self.payloads),
-                ("Records", Count, self.records),
-                ("Accepted", Count, self.accepted),
-                ("Counted", Count, self.counted),
-                ("Rejected", Count, self.rejected_total()),
-                ("Connections", Count, self.connections),
-                ("Duplicates", Count, self.duplicates),
-                (
-                    "AccountMismatches",
-                    Count,
-                    self.flagged.get("account_mismatch").copied().unwrap_or(0),
-                ),
-                ("FailedPayloads", Count, self.failed_payloads.values().sum()),
-                ("DurationMs", Milliseconds, self.duration_ms),
-            ],
-        )
+        let mut metrics: Vec<(String, crate::metrics::Unit, u64)> = [
+            ("Payloads", self.payloads),
+            ("Records", self.records),
+            ("Accepted", self.accepted),
+            ("Counted", self.counted),
+            ("Rejected", self.rejected_total()),
+            ("Connections", self.connections),
+            ("Duplicates", self.duplicates),
+            ("FailedPayloads", self.failed_payloads.values().sum()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), Count, value))
+        .collect();
+        for (prefix, reasons) in [
+            ("Rejected", &self.rejected),
+            ("Skipped", &self.skipped),
+            ("Flagged", &self.flagged),
+            ("FailedPayloads", &self.failed_payloads),
+        ] {
+            for (reason, n) in reasons {
+                metrics.push((format!("{prefix}.{reason}"), Count, *n));
+            }
+        }
+        metrics.push(("DurationMs".into(), Milliseconds, self.duration_ms));
+        crate::metrics::document("ingest", timestamp_ms, &metrics)
     }
 }
 
@@ -353,6 +361,8 @@ mod tests {
             ..Summary::default()
         };
         summary.rejected.insert("field_count", 2);
+        summary.skipped.insert("unknown_interface", 3);
+        summary.flagged.insert("account_mismatch", 1);
         let doc = summary.to_emf(1_795_780_800_000);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "ConnectionTracker");
@@ -362,7 +372,10 @@ mod tests {
             assert!(doc[dim.as_str().unwrap()].is_string());
         }
         let metrics = directive["Metrics"].as_array().unwrap();
-        assert_eq!(metrics.len(), 10);
+        assert_eq!(metrics.len(), 12);
+        assert_eq!(doc["Skipped.unknown_interface"], 3);
+        assert_eq!(doc["Flagged.account_mismatch"], 1);
+        assert_eq!(doc["Rejected.field_count"], 2);
         for m in metrics {
             assert!(doc[m["Name"].as_str().unwrap()].is_u64(), "{m}");
         }
