@@ -219,6 +219,7 @@ fn context(format: &FlowLogFormat) -> Context<'_> {
         fallback_format: format,
         default_region: "eu-west-1",
         retention_days: 90,
+        shared_vpc_owners: &[],
         now: NOON as i64,
     }
 }

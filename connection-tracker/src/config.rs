@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 
-use crate::model::is_region;
+use crate::model::{is_account_id, is_region};
 use crate::rules::classify::Networks;
 use crate::rules::flowlog::FlowLogFormat;
 
@@ -42,6 +42,9 @@ pub struct IngestConfig {
     pub retention_days: u32,
     /// How long a payload's id is remembered to refuse counting it twice (`DEDUP_WINDOW_HOURS`).
     pub dedup_window: Duration,
+    /// Accounts whose flow logs may report other accounts' interfaces: the owners of shared
+    /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
+    pub shared_vpc_owners: Vec<String>,
     pub flow_log_format: Option<FlowLogFormat>,
     pub networks: Networks,
     pub max_decompressed_bytes: usize,
@@ -195,6 +198,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
     }
 
+    /// `SHARED_VPC_OWNERS`: comma-separated account ids.
+    pub fn shared_vpc_owners(&self) -> Result<Vec<String>, ConfigError> {
+        let owners: Vec<String> = self
+            .get("SHARED_VPC_OWNERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if let Some(bad) = owners.iter().find(|a| !is_account_id(a)) {
+            return Err(ConfigError::Invalid {
+                var: "SHARED_VPC_OWNERS",
+                value: bad.clone(),
+                expected: "comma-separated AWS account ids (12 digits)".into(),
+            });
+        }
+        Ok(owners)
+    }
+
     pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {
         let accounts_table = self.get("ACCOUNTS_TABLE").ok_or(ConfigError::Missing {
             var: "ACCOUNTS_TABLE",
@@ -279,6 +301,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             dedup_window: Duration::from_secs(
                 3600 * self.number("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS, 1, 24 * 30)?,
             ),
+            shared_vpc_owners: self.shared_vpc_owners()?,
             flow_log_format: self.flow_log_format()?,
             networks: self.networks()?,
             max_decompressed_bytes: self.number(
@@ -345,6 +368,10 @@ mod tests {
             (
                 &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "ten")],
                 "RETENTION_DAYS=\"ten\" is invalid",
+            ),
+            (
+                &[("REDIS_URL", "redis://h"), ("SHARED_VPC_OWNERS", "111111111111,12345")],
+                "SHARED_VPC_OWNERS=\"12345\" is invalid; expected comma-separated AWS account ids (12 digits)",
             ),
             (
                 &[("REDIS_URL", "redis://h"), ("DEDUP_WINDOW_HOURS", "0")],

@@ -41,6 +41,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         },
         retention_days: RETENTION_DAYS,
         dedup_window: Duration::from_secs(72 * 3600),
+        shared_vpc_owners: vec![],
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
@@ -289,7 +290,9 @@ async fn every_classification_and_naming_rule() {
             443,
             NOON * 1000,
             "ACCEPT",
-        ), // …and account A on B's interface: counted under B, flagged
+        ), // …and A's log group reporting B's interface: not counted (`foreign_interface`)
+        // B's account id on A's interface, in A's log: counted under A, flagged
+        v2(B, "eni-alb", "9.9.9.9", "10.0.1.10", 443, NOON, "ACCEPT"),
         // a record of the day before goes to that day
         v2(
             A,
@@ -378,8 +381,8 @@ async fn every_classification_and_naming_rule() {
     ];
     let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
     let s = &outcome.summary;
-    assert_eq!(s.records, 29);
-    assert_eq!(s.accepted, 19);
+    assert_eq!(s.records, 30);
+    assert_eq!(s.accepted, 20);
     assert_eq!(s.counted, 12);
     assert_eq!(
         s.rejected,
@@ -395,6 +398,7 @@ async fn every_classification_and_naming_rule() {
         s.skipped,
         BTreeMap::from([
             ("dropped_destination", 2),
+            ("foreign_interface", 1),
             ("not_accepted", 3),
             ("older_than_retention", 1),
             ("private_source", 3),
@@ -406,37 +410,31 @@ async fn every_classification_and_naming_rule() {
 
     let store = ingestor.store();
     let got = sorted(store.day_connections(DAY).await.unwrap());
-    let want = rows(&[
-        (
-            "111111111111/eu-west-1",
-            &[
-                ("8.8.8.8", "shop-123.eu-west-1.elb.amazonaws.com", 443, 2),
-                ("8.8.8.8", "legacy-456.eu-west-1.elb.amazonaws.com", 80, 1),
-                (
-                    "8.8.8.8",
-                    "ingress-789.elb.eu-west-1.amazonaws.com",
-                    8883,
-                    1,
-                ),
-                ("office", "web/52.16.0.20", 22, 1),
-                (
-                    "222222222222/us-east-1/nat-us-east-1a.bravo.example.org",
-                    "111111111111/eu-west-1/orders.abc.eu-west-1.rds.amazonaws.com",
-                    5432,
-                    1,
-                ),
-                ("100.64.0.1", "RDS/52.16.0.31", 3306, 1),
-                ("8.8.4.4", "bastion appliance/52.16.0.50", 8443, 1),
-                ("8.8.4.4", "10.0.2.99", 80, 1),
-                ("2a00:1450:4001::1", "web/2a05:d018::20", 443, 1),
-            ],
-        ),
-        // account and region from the interface map (B, us-east-1), whatever the record says
-        (
-            "222222222222/us-east-1",
-            &[("8.8.8.8", "api/3.80.0.5", 443, 1)],
-        ),
-    ]);
+    let want = rows(&[(
+        "111111111111/eu-west-1",
+        &[
+            ("8.8.8.8", "shop-123.eu-west-1.elb.amazonaws.com", 443, 2),
+            ("9.9.9.9", "shop-123.eu-west-1.elb.amazonaws.com", 443, 1),
+            ("8.8.8.8", "legacy-456.eu-west-1.elb.amazonaws.com", 80, 1),
+            (
+                "8.8.8.8",
+                "ingress-789.elb.eu-west-1.amazonaws.com",
+                8883,
+                1,
+            ),
+            ("office", "web/52.16.0.20", 22, 1),
+            (
+                "222222222222/us-east-1/nat-us-east-1a.bravo.example.org",
+                "111111111111/eu-west-1/orders.abc.eu-west-1.rds.amazonaws.com",
+                5432,
+                1,
+            ),
+            ("100.64.0.1", "RDS/52.16.0.31", 3306, 1),
+            ("8.8.4.4", "bastion appliance/52.16.0.50", 8443, 1),
+            ("8.8.4.4", "10.0.2.99", 80, 1),
+            ("2a00:1450:4001::1", "web/2a05:d018::20", 443, 1),
+        ],
+    )]);
     assert_eq!(got, want);
     // Scores come back highest first.
     let first = &store.day_connections(DAY).await.unwrap()["111111111111/eu-west-1"][0];
@@ -454,10 +452,20 @@ async fn every_classification_and_naming_rule() {
     // Sources without a name wait for the refresh's reverse DNS; named ones do not.
     assert_eq!(
         store.day_unnamed(DAY).await.unwrap(),
-        vec!["100.64.0.1", "2a00:1450:4001::1", "8.8.4.4", "8.8.8.8"]
+        vec![
+            "100.64.0.1",
+            "2a00:1450:4001::1",
+            "8.8.4.4",
+            "8.8.8.8",
+            "9.9.9.9"
+        ]
     );
     let updates = store.last_updates().await.unwrap();
-    assert_eq!(updates.len(), 2);
+    assert_eq!(
+        updates.len(),
+        1,
+        "only A's own interfaces were counted: {updates:?}"
+    );
     assert!(updates["111111111111:eu-west-1"].starts_with("2026-11-27T13:00:00.000000Z"));
 
     // Per-day keys expire RETENTION_DAYS after their day ends.
@@ -939,7 +947,9 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
 #[tokio::test]
 async fn cluster_mode_is_detected_and_writes_stay_in_one_slot_per_day() {
     let server = RedisServer::start_cluster();
-    let cfg = config(server.url(), 0);
+    let mut cfg = config(server.url(), 0);
+    // A logs for B's interface too, as the owner of a shared VPC: two account/regions, one day.
+    cfg.shared_vpc_owners = vec![A.into()];
     let store = RedisStore::connect(&cfg.redis).await.unwrap();
     assert!(store.is_cluster(), "INFO cluster says cluster_enabled:1");
     seed(&store).await;

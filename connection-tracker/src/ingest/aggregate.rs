@@ -141,6 +141,8 @@ pub struct Context<'a> {
     pub fallback_format: &'a FlowLogFormat,
     pub default_region: &'a str,
     pub retention_days: u32,
+    /// Log owners that may report other accounts' interfaces (shared VPCs).
+    pub shared_vpc_owners: &'a [String],
     /// Now, in seconds since the epoch: a line's `start` must lie within
     /// [now − retention − 1 day, now + 1 day], and days older than the retention are not kept.
     pub now: i64,
@@ -220,6 +222,18 @@ pub fn aggregate<'a>(
                     skip(&mut agg, "unknown_interface");
                     continue;
                 };
+                // The message's owner is set by CloudWatch Logs, not by whoever wrote the line:
+                // a log group may speak only for its own account's interfaces, or for any
+                // account's when its owner runs a shared VPC.
+                if interface.account_id != message.owner.as_ref()
+                    && !ctx
+                        .shared_vpc_owners
+                        .iter()
+                        .any(|o| o == message.owner.as_ref())
+                {
+                    skip(&mut agg, "foreign_interface");
+                    continue;
+                }
                 if classify::is_private(src) {
                     skip(&mut agg, "private_source");
                     continue;

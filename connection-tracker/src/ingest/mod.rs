@@ -222,6 +222,7 @@ impl<S: CounterStore> Ingestor<S> {
             fallback_format: &self.fallback_format,
             default_region: &self.config.default_region,
             retention_days: self.config.retention_days,
+            shared_vpc_owners: &self.config.shared_vpc_owners,
             now: now.unix_timestamp(),
         };
         let agg = aggregate(&inventory, &ctx, messages);
