@@ -396,6 +396,7 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
             region: "eu-west-1",
             member: keys::connection_member("8.8.8.8", "web/127.0.0.1", port),
             count: 1,
+            bare_ip: None,
         })
         .collect();
     store
@@ -409,10 +410,10 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
                     id: "scan",
                     increments,
                 }],
-                unnamed: vec![],
             }],
             touched: vec![],
             now_rfc3339: String::new(),
+            limits: Default::default(),
         })
         .await
         .unwrap();

@@ -80,6 +80,7 @@ async fn main() {
                             region,
                             member: keys::connection_member(source, dest, port),
                             count: 1 + (r >> 48) % 50,
+                            bare_ip: None,
                         }
                     })
                     .collect();
@@ -94,10 +95,10 @@ async fn main() {
                             id: &unit,
                             increments,
                         }],
-                        unnamed: vec![],
                     }],
                     touched: vec![(id, region)],
                     now_rfc3339: "2026-11-27T10:00:00.000000Z".into(),
+                    limits: Default::default(),
                 };
                 store.write(&batch).await.unwrap();
             }

@@ -9,9 +9,10 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use connection_tracker::config::SourceLimits;
 use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
-use connection_tracker::ingest::{aggregate, Context, DecodedPayload};
+use connection_tracker::ingest::{aggregate, Context, DecodedPayload, WritePolicy};
 use connection_tracker::model::InterfaceFacts;
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
@@ -56,7 +57,15 @@ static GLOBAL: Counting = Counting;
 const ACCOUNT: &str = "111111111111";
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
-const DEDUP: Duration = Duration::from_secs(72 * 3600);
+const POLICY: WritePolicy = WritePolicy {
+    retention_days: 90,
+    dedup_window: Duration::from_secs(72 * 3600),
+    limits: SourceLimits {
+        max_sources_per_endpoint: 2000,
+        max_prefixes_per_endpoint: 1000,
+        max_unnamed_per_day: 100_000,
+    },
+};
 const LIMIT: usize = 64 << 20;
 
 /// 40 interfaces of every kind (load balancers, instances, RDS, NAT, other).
@@ -232,8 +241,7 @@ fn full_pipeline(inventory: &Inventory, ctx: &Context, data: &str) -> (usize, us
     let agg = aggregate(inventory, ctx, &messages);
     let write = agg.to_write(
         &[unit.id.as_str()],
-        90,
-        DEDUP,
+        &POLICY,
         time::OffsetDateTime::UNIX_EPOCH,
     );
     black_box(&write);
@@ -322,8 +330,7 @@ fn main() {
             let t3 = Instant::now();
             black_box(agg.to_write(
                 &[unit.id.as_str()],
-                90,
-                DEDUP,
+                &POLICY,
                 time::OffsetDateTime::UNIX_EPOCH,
             ));
             let t4 = Instant::now();

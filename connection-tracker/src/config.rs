@@ -36,6 +36,28 @@ pub struct RedisConfig {
 }
 
 /// Settings of the ingest path (the Lambda function and `ctrack replay`).
+/// The bounds on what one day keeps per endpoint, whatever the internet sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Bare-IP sources kept exactly per (day, account/region, destination, port)
+    /// (`MAX_SOURCES_PER_ENDPOINT`); later ones fold into their /24 or /48.
+    pub max_sources_per_endpoint: u32,
+    /// Prefixes kept per endpoint (`MAX_PREFIXES_PER_ENDPOINT`); later ones count as `other`.
+    pub max_prefixes_per_endpoint: u32,
+    /// Addresses listed per day for reverse DNS (`MAX_UNNAMED_PER_DAY`).
+    pub max_unnamed_per_day: u32,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            max_sources_per_endpoint: 2000,
+            max_prefixes_per_endpoint: 1000,
+            max_unnamed_per_day: 100_000,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
     pub redis: RedisConfig,
@@ -45,6 +67,7 @@ pub struct IngestConfig {
     /// Accounts whose flow logs may report other accounts' interfaces: the owners of shared
     /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
     pub shared_vpc_owners: Vec<String>,
+    pub limits: SourceLimits,
     pub flow_log_format: Option<FlowLogFormat>,
     pub networks: Networks,
     pub max_decompressed_bytes: usize,
@@ -198,6 +221,30 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
     }
 
+    pub fn source_limits(&self) -> Result<SourceLimits, ConfigError> {
+        let d = SourceLimits::default();
+        Ok(SourceLimits {
+            max_sources_per_endpoint: self.number(
+                "MAX_SOURCES_PER_ENDPOINT",
+                d.max_sources_per_endpoint,
+                1,
+                1_000_000,
+            )?,
+            max_prefixes_per_endpoint: self.number(
+                "MAX_PREFIXES_PER_ENDPOINT",
+                d.max_prefixes_per_endpoint,
+                1,
+                1_000_000,
+            )?,
+            max_unnamed_per_day: self.number(
+                "MAX_UNNAMED_PER_DAY",
+                d.max_unnamed_per_day,
+                0,
+                10_000_000,
+            )?,
+        })
+    }
+
     /// `SHARED_VPC_OWNERS`: comma-separated account ids.
     pub fn shared_vpc_owners(&self) -> Result<Vec<String>, ConfigError> {
         let owners: Vec<String> = self
@@ -302,6 +349,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 3600 * self.number("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS, 1, 24 * 30)?,
             ),
             shared_vpc_owners: self.shared_vpc_owners()?,
+            limits: self.source_limits()?,
             flow_log_format: self.flow_log_format()?,
             networks: self.networks()?,
             max_decompressed_bytes: self.number(

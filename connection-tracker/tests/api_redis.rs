@@ -126,10 +126,10 @@ async fn fill(store: &RedisStore) {
                     region: "eu-west-1",
                     member: keys::connection_member(source, dest, port),
                     count,
+                    bare_ip: None,
                 })
                 .collect(),
         }],
-        unnamed: vec![],
     };
     let batch = WriteBatch {
         days: vec![
@@ -152,6 +152,7 @@ async fn fill(store: &RedisStore) {
         ],
         touched: vec![(A, "eu-west-1")],
         now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
+        limits: Default::default(),
     };
     store.write(&batch).await.unwrap();
 }

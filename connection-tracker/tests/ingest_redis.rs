@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connection_tracker::config::{IngestConfig, RedisConfig};
+use connection_tracker::config::{IngestConfig, RedisConfig, SourceLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::{IngestError, Ingestor, Outcome, Reply};
 use connection_tracker::model::Connection;
@@ -42,6 +42,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         retention_days: RETENTION_DAYS,
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
+        limits: Default::default(),
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
@@ -1011,4 +1012,111 @@ async fn tls_connections_count_and_certificates_are_verified_by_default() {
     assert_eq!(outcome.summary.counted, 1);
     let got = ingestor.store().day_connections(DAY).await.unwrap();
     assert_eq!(got["111111111111/eu-west-1"][0].score, 1);
+}
+
+#[tokio::test]
+async fn a_scan_folds_into_prefixes_then_other_and_the_totals_stay_exact() {
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 0);
+    cfg.limits = SourceLimits {
+        max_sources_per_endpoint: 3,
+        max_prefixes_per_endpoint: 2,
+        max_unnamed_per_day: 2,
+    };
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let alb = |src: &str, port: u16| v2(A, "eni-alb", src, "10.0.1.10", port, NOON, "ACCEPT");
+    const LB: &str = "shop-123.eu-west-1.elb.amazonaws.com";
+
+    // Three addresses fill the endpoint's exact rows; a named network never folds.
+    let first: Vec<String> = ["8.8.8.8", "8.8.8.8", "1.1.1.1", "9.9.9.9", "85.1.2.3"]
+        .iter()
+        .map(|s| alb(s, 443))
+        .collect();
+    ingestor.handle(event(&first), now()).await.unwrap();
+    // Then a scan: new addresses in four prefixes (two fit), a kept address again, the named
+    // network again, and a new address on another port of the same load balancer.
+    let mut second: Vec<String> = [
+        "45.33.1.1",
+        "45.33.1.2",
+        "45.33.2.1",
+        "45.33.3.1",
+        "45.33.3.2",
+        "2a00:1450:4001::1",
+        "8.8.8.8",
+        "85.1.9.9",
+    ]
+    .iter()
+    .map(|s| alb(s, 443))
+    .collect();
+    second.push(alb("7.7.7.7", 8443));
+    let outcome = ingestor.handle(event(&second), now()).await.unwrap();
+    assert_eq!(outcome.summary.counted, 9);
+    let again = ingestor.handle(event(&second), now()).await.unwrap();
+    assert_eq!(
+        again.summary.duplicates, 1,
+        "a redelivered scan counts once"
+    );
+
+    let rows = ingestor.store().day_connections(DAY).await.unwrap();
+    let rows = &rows["111111111111/eu-west-1"];
+    let on = |port: u16| -> BTreeMap<String, u64> {
+        rows.iter()
+            .filter(|c| c.dest == LB && c.dest_port == port)
+            .map(|c| (c.source.clone(), c.score))
+            .collect()
+    };
+    let https = on(443);
+    // Every record of the endpoint is in exactly one row.
+    assert_eq!(https.values().sum::<u64>(), 13, "{https:?}");
+    for (source, score) in [
+        ("8.8.8.8", 3),
+        ("1.1.1.1", 1),
+        ("9.9.9.9", 1),
+        ("office", 2),
+    ] {
+        assert_eq!(https.get(source), Some(&score), "{source}: {https:?}");
+    }
+    let prefixes: Vec<&String> = https.keys().filter(|s| s.contains('/')).collect();
+    assert_eq!(prefixes.len(), 2, "{https:?}");
+    for p in &prefixes {
+        assert!(
+            [
+                "45.33.1.0/24",
+                "45.33.2.0/24",
+                "45.33.3.0/24",
+                "2a00:1450:4001::/48"
+            ]
+            .contains(&p.as_str()),
+            "{p}"
+        );
+    }
+    assert!(https.get("other").is_some_and(|&n| n >= 1), "{https:?}");
+    assert_eq!(
+        https.len(),
+        7,
+        "3 addresses, office, 2 prefixes, other: {https:?}"
+    );
+    // The bound is per endpoint: another port keeps its own addresses.
+    assert_eq!(on(8443), BTreeMap::from([("7.7.7.7".to_string(), 1)]));
+
+    // The distinct-source estimate sees every source, folded or not.
+    let hll = connection_tracker::store::keys::endpoint_sources(
+        DAY,
+        A,
+        "eu-west-1",
+        &format!("{LB}\t443"),
+    );
+    let distinct: u64 = server.cli(&["PFCOUNT", &hll]).trim().parse().unwrap();
+    assert!(
+        (9..=11).contains(&distinct),
+        "10 distinct sources, estimated {distinct}"
+    );
+    // Only addresses kept exactly wait for reverse DNS, at most MAX_UNNAMED_PER_DAY of them.
+    let unnamed = ingestor.store().day_unnamed(DAY).await.unwrap();
+    assert_eq!(unnamed.len(), 2, "{unnamed:?}");
+    assert!(unnamed
+        .iter()
+        .all(|ip| ["8.8.8.8", "1.1.1.1", "9.9.9.9"].contains(&ip.as_str())));
 }

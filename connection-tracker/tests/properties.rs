@@ -5,7 +5,7 @@
 
 use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
-use connection_tracker::ingest::{aggregate, Context};
+use connection_tracker::ingest::{aggregate, Context, WritePolicy};
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
 use connection_tracker::testing::{interface, logs_message};
@@ -224,7 +224,15 @@ proptest! {
         prop_assert_eq!(s.counted + skipped + s.rejected_total(), s.records);
 
         let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
-        let write = agg.to_write(&["payload"], RETENTION_DAYS, std::time::Duration::from_secs(3600), now);
+        let write = agg.to_write(
+            &["payload"],
+            &WritePolicy {
+                retention_days: RETENTION_DAYS,
+                dedup_window: std::time::Duration::from_secs(3600),
+                limits: Default::default(),
+            },
+            now,
+        );
         let written: u64 = write
             .days
             .iter()

@@ -263,6 +263,7 @@ async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
             retention_days: 3650,
             dedup_window: Duration::from_secs(72 * 3600),
             shared_vpc_owners: vec![],
+            limits: Default::default(),
             flow_log_format: None,
             networks: Networks::default(),
             max_decompressed_bytes: 1 << 20,

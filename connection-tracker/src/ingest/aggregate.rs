@@ -2,15 +2,16 @@
 //! the one write. Borrows everything, no I/O, no clock (the day and "now" are handed in).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::IpAddr;
+
 use std::time::Duration;
 
-use foldhash::{HashMap as FastMap, HashSet as FastSet};
+use foldhash::HashMap as FastMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::inventory::Inventory;
 use super::payload::LogsMessage;
+use crate::config::{IngestConfig, SourceLimits};
 use crate::day;
 use crate::rules::classify::{self, Destination, Name};
 use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
@@ -109,6 +110,24 @@ impl Summary {
     }
 }
 
+/// How long what a batch writes lives, and how much an endpoint keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WritePolicy {
+    pub retention_days: u32,
+    pub dedup_window: Duration,
+    pub limits: SourceLimits,
+}
+
+impl From<&IngestConfig> for WritePolicy {
+    fn from(config: &IngestConfig) -> Self {
+        WritePolicy {
+            retention_days: config.retention_days,
+            dedup_window: config.dedup_window,
+            limits: config.limits,
+        }
+    }
+}
+
 /// How long a day's set of sources counted without a name lives after a write: the refresh
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
 pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
@@ -131,7 +150,6 @@ pub struct Aggregate<'a> {
     // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
     // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
     counts: FastMap<ConnKey<'a>, u64>,
-    unnamed: FastSet<(i64, IpAddr)>,
     pub summary: Summary,
 }
 
@@ -253,9 +271,6 @@ pub fn aggregate<'a>(
                 }
                 let source =
                     classify::source_name(src, &inventory.networks, &inventory.own_addresses);
-                if let Name::Ip(ip) = source {
-                    agg.unnamed.insert((day, ip));
-                }
                 // The interface's owner, as the refresh found it: a record cannot name the
                 // account it is counted under. AWS writes `unknown` for NLB and VPC endpoint
                 // interfaces; anything else that disagrees is counted and flagged.
@@ -297,8 +312,7 @@ impl Aggregate<'_> {
     pub fn to_write<'w>(
         &'w self,
         unit_ids: &[&'w str],
-        retention_days: u32,
-        dedup_window: Duration,
+        policy: &WritePolicy,
         now: OffsetDateTime,
     ) -> WriteBatch<'w> {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
@@ -314,11 +328,11 @@ impl Aggregate<'_> {
                     region: key.region,
                     member: keys::connection_member(key.source, key.dest, key.port),
                     count,
+                    bare_ip: match key.source {
+                        Name::Ip(ip) => Some(ip),
+                        Name::Named(_) => None,
+                    },
                 });
-        }
-        let mut unnamed_by_day: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for (day, ip) in &self.unnamed {
-            unnamed_by_day.entry(*day).or_default().push(ip.to_string());
         }
         // `aggregate` admits only days near now, which are always dates.
         let days = days
@@ -326,8 +340,8 @@ impl Aggregate<'_> {
             .filter_map(|(day, units)| Some((day::from_epoch_day(day)?, day, units)))
             .map(|(date, day, units)| DayWrite {
                 day: day::day_string(date),
-                expire_at: (day + 1 + i64::from(retention_days)) * 86_400,
-                seen_ttl_secs: dedup_window.as_secs(),
+                expire_at: (day + 1 + i64::from(policy.retention_days)) * 86_400,
+                seen_ttl_secs: policy.dedup_window.as_secs(),
                 unnamed_ttl_secs: UNNAMED_TTL.as_secs(),
                 payloads: units
                     .into_iter()
@@ -336,7 +350,6 @@ impl Aggregate<'_> {
                         increments,
                     })
                     .collect(),
-                unnamed: unnamed_by_day.remove(&day).unwrap_or_default(),
             })
             .collect();
         let mut touched: Vec<(&str, &str)> = touched.into_iter().collect();
@@ -345,6 +358,7 @@ impl Aggregate<'_> {
             days,
             touched,
             now_rfc3339: day::rfc3339_micros(now),
+            limits: policy.limits,
         }
     }
 

@@ -7,7 +7,7 @@ mod aggregate;
 pub mod inventory;
 pub mod payload;
 
-pub use aggregate::{aggregate, Aggregate, Context, Summary};
+pub use aggregate::{aggregate, Aggregate, Context, Summary, WritePolicy};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -226,12 +226,7 @@ impl<S: CounterStore> Ingestor<S> {
             now: now.unix_timestamp(),
         };
         let agg = aggregate(&inventory, &ctx, messages);
-        let batch = agg.to_write(
-            ids,
-            self.config.retention_days,
-            self.config.dedup_window,
-            now,
-        );
+        let batch = agg.to_write(ids, &WritePolicy::from(&self.config), now);
         let outcome = self.store.write(&batch).await?;
         let mut summary = agg.summary.clone();
         summary.payloads = messages.len() as u64;

@@ -137,6 +137,22 @@ pub fn source_name<'a>(
     Name::Ip(ip)
 }
 
+/// The coarser source a bare address folds into when its endpoint keeps no more addresses:
+/// its /24 (IPv4) or /48 (IPv6), written `8.8.8.0/24`, `2a00:1450:4001::/48`.
+pub fn source_prefix(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{net}/48")
+        }
+    }
+}
+
 /// What kind of thing an interface belongs to, from its description and type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InterfaceKind {
@@ -460,6 +476,19 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(is_dropped_destination(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn sources_fold_into_their_24_or_48() {
+        let cases = [
+            ("8.8.8.8", "8.8.8.0/24"),
+            ("100.64.0.1", "100.64.0.0/24"),
+            ("2a00:1450:4001:81c::200e", "2a00:1450:4001::/48"),
+            ("2600::1", "2600::/48"),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(source_prefix(ip.parse().unwrap()), want, "{ip}");
         }
     }
 

@@ -10,6 +10,8 @@
 //! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
 //! | `ct:{DAY}:seen` | set | ids of payloads already counted (idempotency) |
 //! | `ct:{DAY}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
+//! | `ct:{DAY}:kept:ACCOUNT:REGION` | hash | `dest\tport` → bare-IP sources kept exactly; `dest\tport\tp` → prefixes |
+//! | `ct:{DAY}:hll:ACCOUNT:REGION:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
 //! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
 //! | `ct:{inv}:formats` | hash | `ACCOUNT:log-group` → flow-log `LogFormat` |
@@ -48,6 +50,26 @@ pub fn day_seen(day: &str) -> String {
 
 pub fn day_unnamed(day: &str) -> String {
     format!("{PREFIX}:{{{day}}}:unnamed")
+}
+
+/// How many bare-IP sources (and prefixes) each endpoint of an account/region keeps exactly.
+pub fn day_kept(day: &str, account: &str, region: &str) -> String {
+    format!("{PREFIX}:{{{day}}}:kept:{account}:{region}")
+}
+
+/// The distinct-source estimate of one endpoint (`dest\tport`, as [`endpoint_of`] gives it);
+/// the endpoint is hashed, so no name from the estate ever becomes part of a key.
+pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) -> String {
+    let h = xxhash_rust::xxh3::xxh3_64(endpoint.as_bytes());
+    format!("{PREFIX}:{{{day}}}:hll:{account}:{region}:{h:016x}")
+}
+
+/// The source that folded sources are counted under once an endpoint's prefixes are full.
+pub const OTHER_SOURCES: &str = "other";
+
+/// `dest\tport` of a member written by [`connection_member`].
+pub fn endpoint_of(member: &str) -> &str {
+    member.split_once('\t').map_or("", |(_, endpoint)| endpoint)
 }
 
 pub const INTERFACES: &str = "ct:{inv}:interfaces";

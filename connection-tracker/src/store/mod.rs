@@ -15,6 +15,7 @@ pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
+pub use crate::config::SourceLimits;
 use crate::model::{Account, Connection, InterfaceFacts, InventorySnapshot, RegionInventory};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,10 @@ pub struct Increment<'a> {
     /// `source\tdest\tport`, see [`keys::connection_member`].
     pub member: String,
     pub count: u64,
+    /// A source known only by its address: kept exactly while its endpoint has room
+    /// ([`SourceLimits`]), else folded into its prefix, else into `other`; and listed for
+    /// reverse DNS. `None`: a named source, never folded.
+    pub bare_ip: Option<std::net::IpAddr>,
 }
 
 /// Everything one batch writes for one UTC day.
@@ -61,8 +66,6 @@ pub struct DayWrite<'a> {
     /// Seconds the day's `unnamed` set lives after this write (the refresh reads it for two days).
     pub unnamed_ttl_secs: u64,
     pub payloads: Vec<PayloadWrite<'a>>,
-    /// Public sources counted under their bare address.
-    pub unnamed: Vec<String>,
 }
 
 /// A batch's write, borrowing the names it counts.
@@ -72,6 +75,7 @@ pub struct WriteBatch<'a> {
     /// (account, region) pairs that got counts: their last update is now.
     pub touched: Vec<(&'a str, &'a str)>,
     pub now_rfc3339: String,
+    pub limits: SourceLimits,
 }
 
 impl WriteBatch<'_> {

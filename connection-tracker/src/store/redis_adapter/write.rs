@@ -7,12 +7,17 @@ use redis::Cmd;
 
 use super::RedisStore;
 use crate::model::InventorySnapshot;
-use crate::store::{keys, CounterStore, DayWrite, StoreError, WriteBatch, WriteOutcome};
+use crate::rules::classify;
+use crate::store::{
+    keys, CounterStore, DayWrite, SourceLimits, StoreError, WriteBatch, WriteOutcome,
+};
 
-/// The per-day write. KEYS: seen, index, unnamed, then the connection sorted sets.
-/// ARGV: expire_at (counters, index), seen TTL, unnamed TTL (seconds), unit count, then per
-/// unit: id, increment count, then per increment:
-/// key number (into KEYS), member, count; then the unnamed count and addresses.
+/// The per-day write. KEYS: seen, index, unnamed, then per account/region its connections
+/// sorted set and its `kept` hash, then per endpoint its distinct-source HyperLogLog.
+/// ARGV: expire_at (counters, index), seen TTL, unnamed TTL (seconds), the three
+/// [`SourceLimits`], the payload count, then per payload: id, increment count, then per
+/// increment: connections key number, kept key number, HyperLogLog key number, member, count,
+/// source, and the member of the source's prefix (empty for a named source).
 /// Returns {applied, duplicates}.
 const WRITE_DAY_SCRIPT: &str = include_str!("../scripts/write_day.lua");
 
@@ -40,7 +45,11 @@ impl CounterStore for RedisStore {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let scripts: Vec<Cmd> = batch.days.iter().map(day_script).collect();
+        let scripts: Vec<Cmd> = batch
+            .days
+            .iter()
+            .map(|day| day_script(day, &batch.limits))
+            .collect();
         let mut touched: Vec<String> = batch
             .touched
             .iter()
@@ -84,43 +93,69 @@ impl CounterStore for RedisStore {
 
 /// Builds the `EVAL` of one day. The script text travels with each call (a few hundred bytes):
 /// no `NOSCRIPT` dance after a failover or on a fresh serverless node.
-fn day_script(day: &DayWrite<'_>) -> Cmd {
-    let mut key_numbers: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut conn_keys: Vec<String> = Vec::new();
+fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
+    // KEYS is 1-based and starts with seen, index, unnamed.
+    let mut keys_list: Vec<String> = vec![
+        keys::day_seen(&day.day),
+        keys::day_index(&day.day),
+        keys::day_unnamed(&day.day),
+    ];
+    let mut pair_keys: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
+    let mut endpoint_keys: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for unit in &day.payloads {
         for inc in &unit.increments {
-            key_numbers
+            pair_keys
                 .entry((inc.account, inc.region))
                 .or_insert_with(|| {
-                    conn_keys.push(keys::connections(&day.day, inc.account, inc.region));
-                    conn_keys.len() + 3 // KEYS is 1-based and starts with seen, index, unnamed
+                    keys_list.push(keys::connections(&day.day, inc.account, inc.region));
+                    keys_list.push(keys::day_kept(&day.day, inc.account, inc.region));
+                    (keys_list.len() - 1, keys_list.len())
+                });
+            let endpoint = keys::endpoint_of(&inc.member);
+            endpoint_keys
+                .entry((inc.account, inc.region, endpoint))
+                .or_insert_with(|| {
+                    keys_list.push(keys::endpoint_sources(
+                        &day.day,
+                        inc.account,
+                        inc.region,
+                        endpoint,
+                    ));
+                    keys_list.len()
                 });
         }
     }
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(WRITE_DAY_SCRIPT)
-        .arg(3 + conn_keys.len())
-        .arg(keys::day_seen(&day.day))
-        .arg(keys::day_index(&day.day))
-        .arg(keys::day_unnamed(&day.day));
-    for key in &conn_keys {
+    cmd.arg(WRITE_DAY_SCRIPT).arg(keys_list.len());
+    for key in &keys_list {
         cmd.arg(key);
     }
     cmd.arg(day.expire_at)
         .arg(day.seen_ttl_secs.max(1))
         .arg(day.unnamed_ttl_secs.max(1))
+        .arg(limits.max_sources_per_endpoint)
+        .arg(limits.max_prefixes_per_endpoint)
+        .arg(limits.max_unnamed_per_day)
         .arg(day.payloads.len());
     for unit in &day.payloads {
         cmd.arg(unit.id).arg(unit.increments.len());
         for inc in &unit.increments {
-            cmd.arg(key_numbers[&(inc.account, inc.region)])
+            let (conn, kept) = pair_keys[&(inc.account, inc.region)];
+            let endpoint = keys::endpoint_of(&inc.member);
+            let hll = endpoint_keys[&(inc.account, inc.region, endpoint)];
+            let source = &inc.member[..inc.member.len() - endpoint.len() - 1];
+            let prefix = match inc.bare_ip {
+                Some(ip) => format!("{}\t{endpoint}", classify::source_prefix(ip)),
+                None => String::new(),
+            };
+            cmd.arg(conn)
+                .arg(kept)
+                .arg(hll)
                 .arg(&inc.member)
-                .arg(inc.count);
+                .arg(inc.count)
+                .arg(source)
+                .arg(prefix);
         }
-    }
-    cmd.arg(day.unnamed.len());
-    for ip in &day.unnamed {
-        cmd.arg(ip);
     }
     cmd
 }
