@@ -1120,3 +1120,62 @@ async fn a_scan_folds_into_prefixes_then_other_and_the_totals_stay_exact() {
         .iter()
         .all(|ip| ["8.8.8.8", "1.1.1.1", "9.9.9.9"].contains(&ip.as_str())));
 }
+
+/// Redis full (`maxmemory` with `noeviction`): the batch fails as a whole and is retried by
+/// Lambda; after room is made the retry counts once, and a further retry counts nothing.
+#[tokio::test]
+async fn a_full_redis_refuses_the_batch_whole_and_the_retry_counts_once() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let first: Vec<String> = vec![v2(
+        A,
+        "eni-alb",
+        "8.8.8.8",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    ingestor.handle(event(&first), now()).await.unwrap();
+    let before = sorted(ingestor.store().day_connections(DAY).await.unwrap());
+
+    server.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    server.cli(&["CONFIG", "SET", "maxmemory", "1"]);
+    let batch: Vec<String> = ["1.1.1.1", "9.9.9.9", "8.8.8.8"]
+        .iter()
+        .map(|src| v2(A, "eni-alb", src, "10.0.1.10", 443, NOON, "ACCEPT"))
+        .chain([v2(
+            A,
+            "eni-alb",
+            "8.8.8.8",
+            "10.0.1.10",
+            443,
+            NOON - 86_400,
+            "ACCEPT",
+        )])
+        .collect();
+    let err = ingestor.handle(event(&batch), now()).await.unwrap_err();
+    assert!(err.to_string().contains("OOM"), "{err}");
+    assert_eq!(
+        sorted(ingestor.store().day_connections(DAY).await.unwrap()),
+        before,
+        "nothing of the refused batch was written"
+    );
+
+    server.cli(&["CONFIG", "SET", "maxmemory", "0"]);
+    let retry = ingestor.handle(event(&batch), now()).await.unwrap();
+    assert_eq!((retry.summary.counted, retry.summary.duplicates), (4, 0));
+    let again = ingestor.handle(event(&batch), now()).await.unwrap();
+    assert_eq!(
+        again.summary.duplicates, 2,
+        "both days of the batch were counted already"
+    );
+    let https: u64 = ingestor.store().day_connections(DAY).await.unwrap()["111111111111/eu-west-1"]
+        .iter()
+        .map(|c| c.score)
+        .sum();
+    assert_eq!(
+        https, 4,
+        "one record before, three from the batch: none twice"
+    );
+}
