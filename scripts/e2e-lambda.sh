@@ -31,7 +31,7 @@ fi
 ctrack() { "$ROOT/target/debug/ctrack" "$@"; }
 
 log "loading the sample inventory"
-ctrack replay --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
+ctrack replay --force --inventory events/inventory.json events/ingest-cloudwatch-logs-control.json >/dev/null
 
 start_lambda_watch "$lambda_port" "$work" \
   "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \

@@ -42,6 +42,9 @@ enum Command {
         /// Print the summary as JSON instead of text, without the counters.
         #[arg(long)]
         json: bool,
+        /// Replay events older than DEDUP_WINDOW_HOURS too (they could count twice).
+        #[arg(long)]
+        force: bool,
     },
     /// Every connection of a range, one row per account/region, destination, port and source,
     /// scores summed over the days; sorted by account, region, destination, port.
@@ -234,7 +237,8 @@ async fn main() -> Result<()> {
             paths,
             inventory,
             json,
-        } => ctrack_cli::replay::replay(&paths, inventory.as_deref(), json).await,
+            force,
+        } => ctrack_cli::replay::replay(&paths, inventory.as_deref(), json, force).await,
         Command::Connections {
             api,
             from,

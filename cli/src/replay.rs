@@ -31,8 +31,16 @@ fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Replays the events under `paths`; prints the summary (JSON with `json`).
-pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> Result<()> {
+/// Replays the events under `paths`; prints the summary (JSON with `json`). An event whose
+/// newest record is older than the dedup window is refused unless `force`: its payloads may
+/// have been counted already, and their redelivery records have expired, so it could count
+/// twice.
+pub async fn replay(
+    paths: &[PathBuf],
+    inventory: Option<&Path>,
+    json: bool,
+    force: bool,
+) -> Result<()> {
     let files = event_files(paths)?;
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
@@ -43,7 +51,11 @@ pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> 
             .with_context(|| format!("{} is not an inventory file", path.display()))?;
         store.put_inventory(&file).await?;
     }
+    let (window, limit) = (config.dedup_window, config.max_decompressed_bytes);
     let ingestor = Ingestor::new(store, config);
+    let now = time::OffsetDateTime::now_utc();
+    let oldest_allowed_ms = (now.unix_timestamp() - window.as_secs() as i64) * 1000;
+    let mut refused = 0u64;
     let mut total = Summary::default();
     let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
     for file in files {
@@ -62,10 +74,23 @@ pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> 
                 continue;
             }
         };
-        match ingestor
-            .handle(event, time::OffsetDateTime::now_utc())
-            .await
-        {
+        if let Some(newest) = event.newest_log_event_ms(limit) {
+            if !force && (newest as i64) < oldest_allowed_ms {
+                refused += 1;
+                let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
+                    .map(connection_tracker::day::rfc3339_micros)
+                    .unwrap_or_else(|_| format!("{newest} ms"));
+                eprintln!(
+                    "{}: refused: its newest record is from {when}, more than DEDUP_WINDOW_HOURS \
+                     ({} h) ago; if it was counted before, its redelivery record has expired and \
+                     it would count twice. --force replays it anyway.",
+                    file.display(),
+                    window.as_secs() / 3600
+                );
+                continue;
+            }
+        }
+        match ingestor.handle(event, now).await {
             Ok(outcome) => {
                 total.merge(&outcome.summary);
                 for seq in outcome.item_failures() {
@@ -88,6 +113,7 @@ pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> 
                 "failed_events": failed_events,
                 "kinesis_item_failures": item_failures,
                 "skipped_files": skipped_files,
+                "refused_files": refused,
             })
         );
     } else {
@@ -127,6 +153,10 @@ pub async fn replay(paths: &[PathBuf], inventory: Option<&Path>, json: bool) -> 
     }
     if failed_events > 0 || item_failures > 0 {
         std::process::exit(2);
+    }
+    if refused > 0 {
+        eprintln!("{refused} event file(s) refused as older than the dedup window (--force)");
+        std::process::exit(3);
     }
     Ok(())
 }

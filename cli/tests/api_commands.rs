@@ -57,7 +57,13 @@ async fn store(server: &RedisServer) -> RedisStore {
 async fn api_with_samples(server: &RedisServer) -> ServedApi {
     let (code, out, err) = ctrack(
         &[("REDIS_URL", &server.url()), ("RETENTION_DAYS", "3650")],
-        &["replay", "--inventory", "events/inventory.json", "events/"],
+        &[
+            "replay",
+            "--force",
+            "--inventory",
+            "events/inventory.json",
+            "events/",
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     let store = store(server).await;

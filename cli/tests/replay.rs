@@ -15,7 +15,8 @@ fn ctrack(server: &RedisServer, args: &[&str]) -> (i32, String, String) {
         .current_dir(repo())
         .env("REDIS_URL", server.url())
         .env("RUST_BACKTRACE", "0")
-        // The sample events are dated 2026-11-27; keep them inside retention whenever this runs.
+        // The sample events are dated 2026-11-27; keep them inside retention whenever this runs
+        // (and replay them with --force: they are older than the dedup window after 2026-11-30).
         .env("RETENTION_DAYS", "3650")
         .args(args)
         .output()
@@ -32,7 +33,13 @@ fn replaying_the_sample_events_shows_the_counters_once() {
     let server = RedisServer::start();
     let (code, out, err) = ctrack(
         &server,
-        &["replay", "--inventory", "events/inventory.json", "events/"],
+        &[
+            "replay",
+            "--force",
+            "--inventory",
+            "events/inventory.json",
+            "events/",
+        ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("payloads 4  records 15  accepted 13  counted 10  rejected 0  connections 9  duplicates 0"), "{out}");
@@ -56,7 +63,7 @@ fn replaying_the_sample_events_shows_the_counters_once() {
     );
 
     // Replayed again: every payload is a duplicate, the scores stay.
-    let (code, again, _) = ctrack(&server, &["replay", "events/"]);
+    let (code, again, _) = ctrack(&server, &["replay", "--force", "events/"]);
     assert_eq!(code, 0);
     assert!(again.contains("duplicates 3"), "{again}");
     assert!(
@@ -83,6 +90,7 @@ fn a_corrupt_event_file_is_reported_and_the_rest_replayed() {
         &server,
         &[
             "replay",
+            "--force",
             "--inventory",
             "events/inventory.json",
             dir.path().to_str().unwrap(),
@@ -114,4 +122,58 @@ fn a_bad_setting_is_named() {
         ),
         "{err}"
     );
+}
+
+/// An event written as a CloudWatch Logs delivery whose records are `age_secs` old.
+fn aged_event(dir: &std::path::Path, name: &str, age_secs: u64) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t = now - age_secs;
+    let line = format!(
+        "2 111111111111 eni-0a1b2c3d4e5f60001 8.8.8.8 10.0.1.10 49152 443 6 1 40 {t} {t} ACCEPT OK"
+    );
+    let message = connection_tracker::testing::logs_message(
+        "111111111111",
+        "/vpc/flow-logs",
+        &[&line],
+        t * 1000,
+    );
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        connection_tracker::testing::logs_event(&message).to_string(),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_redrive_older_than_the_dedup_window_is_refused_unless_forced() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let old = aged_event(dir.path(), "old.json", 4 * 86_400);
+    let recent = aged_event(dir.path(), "recent.json", 3600);
+    let inventory = ["--inventory", "events/inventory.json"];
+
+    let (code, out, err) = ctrack(
+        &server,
+        &[&["replay"][..], &inventory, &[old.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("old.json: refused"), "{err}");
+    assert!(err.contains("DEDUP_WINDOW_HOURS (72 h)"), "{err}");
+    assert!(
+        out.contains("counted 0"),
+        "nothing of a refused file is counted: {out}"
+    );
+
+    let (code, out, err) = ctrack(&server, &["replay", recent.to_str().unwrap()]);
+    assert_eq!(code, 0, "a recent event needs no --force: {out}{err}");
+    assert!(out.contains("counted 1"), "{out}");
+
+    let (code, out, err) = ctrack(&server, &["replay", "--force", old.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("counted 1"), "{out}");
 }

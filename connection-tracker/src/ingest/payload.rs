@@ -107,6 +107,24 @@ impl FlowEvent {
         Self::from_raw(raw)
     }
 
+    /// The time (ms) of the newest log event the event carries, over the payloads that decode;
+    /// `None` when there is none (control messages, undecodable payloads). A redrive uses it
+    /// to tell whether the payloads' redelivery records may have expired.
+    pub fn newest_log_event_ms(&self, limit: usize) -> Option<u64> {
+        let datas: Vec<&str> = match self {
+            FlowEvent::Logs { data } => vec![data.as_str()],
+            FlowEvent::Kinesis { records } => records.iter().map(|r| r.data.as_str()).collect(),
+        };
+        datas
+            .into_iter()
+            .filter_map(|data| decode_data(data, limit).ok())
+            .filter_map(|bytes| {
+                let message = LogsMessage::parse(&bytes).ok()?;
+                message.log_events.iter().map(|e| e.timestamp).max()
+            })
+            .max()
+    }
+
     fn from_raw(raw: RawEvent) -> Result<FlowEvent, DecodeError> {
         match (raw.awslogs, raw.records) {
             (Some(logs), _) => Ok(FlowEvent::Logs { data: logs.data }),
