@@ -44,6 +44,7 @@ async fn main() {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: SourceLimits::default(),
+        max_batch_decompressed_bytes: 1 << 30,
         flow_log_format: None,
         networks: Networks::default(),
         max_decompressed_bytes: 64 << 20,

@@ -68,6 +68,9 @@ pub struct IngestConfig {
     /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
     pub shared_vpc_owners: Vec<String>,
     pub limits: SourceLimits,
+    /// Decompressed bytes of one Kinesis batch, summed over its records
+    /// (`MAX_BATCH_DECOMPRESSED_BYTES`); records past it are handed back for the next call.
+    pub max_batch_decompressed_bytes: usize,
     pub flow_log_format: Option<FlowLogFormat>,
     pub networks: Networks,
     pub max_decompressed_bytes: usize,
@@ -109,6 +112,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 /// Longer than any automatic retry path (Lambda async retries: 6 h; Kinesis: the record age).
 pub const DEFAULT_DEDUP_WINDOW_HOURS: u64 = 72;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_BATCH_DECOMPRESSED_BYTES: usize = 128 * 1024 * 1024;
 pub const DEFAULT_INVENTORY_TTL_SECONDS: u64 = 60;
 
 /// Reads variables through `get`, so tests need not touch the process environment.
@@ -350,6 +354,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ),
             shared_vpc_owners: self.shared_vpc_owners()?,
             limits: self.source_limits()?,
+            max_batch_decompressed_bytes: self.number(
+                "MAX_BATCH_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_BATCH_DECOMPRESSED_BYTES,
+                64 * 1024,
+                4 * 1024 * 1024 * 1024,
+            )?,
             flow_log_format: self.flow_log_format()?,
             networks: self.networks()?,
             max_decompressed_bytes: self.number(

@@ -43,6 +43,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: Default::default(),
+        max_batch_decompressed_bytes: 4 * 1024 * 1024,
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
@@ -1177,5 +1178,70 @@ async fn a_full_redis_refuses_the_batch_whole_and_the_retry_counts_once() {
     assert_eq!(
         https, 4,
         "one record before, three from the batch: none twice"
+    );
+}
+
+/// A Kinesis batch's decompressed bytes are bounded: past MAX_BATCH_DECOMPRESSED_BYTES the rest
+/// of the records are handed back, and the next invocation (from the first one handed back)
+/// counts them, each once.
+#[tokio::test]
+async fn a_kinesis_batch_past_its_decompression_budget_hands_the_rest_back() {
+    let server = RedisServer::start();
+    // Each payload: 500 lines from one source.
+    let message = |src: &str| {
+        let lines: Vec<String> = (0..500)
+            .map(|_| v2(B, "eni-api", src, "10.1.0.5", 443, NOON, "ACCEPT"))
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        logs_message(B, "/vpc/flow-logs", &refs, NOON * 1000).to_string()
+    };
+    let messages: Vec<String> = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"]
+        .iter()
+        .map(|s| message(s))
+        .collect();
+    let size = messages[0].len();
+    let mut cfg = config(server.url(), 0);
+    // The first payload fits, the second passes the budget, the rest wait.
+    cfg.max_batch_decompressed_bytes = size + size / 2;
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let datas: Vec<String> = messages
+        .iter()
+        .map(|m| encode_payload(m.as_bytes()))
+        .collect();
+    let event = kinesis_event(&datas);
+    let seq = |i: usize| {
+        event["Records"][i]["kinesis"]["sequenceNumber"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = ingestor.handle_value(event.clone()).await.unwrap();
+    // Two records decoded (the second passes the budget), two handed back.
+    assert_eq!(first.item_failures(), vec![seq(2), seq(3)]);
+    assert_eq!(first.summary.counted, 1000);
+    assert_eq!(
+        first.summary.failed_payloads,
+        BTreeMap::from([("deferred_batch_budget", 2)])
+    );
+    // Lambda resumes from the first record handed back.
+    let rest = kinesis_event(&datas[2..]);
+    let second = ingestor.handle_value(rest).await.unwrap();
+    assert!(second.item_failures().is_empty());
+    assert_eq!(second.summary.counted, 1000);
+    let rows = ingestor.store().day_connections(DAY).await.unwrap();
+    let scores: BTreeMap<&str, u64> = rows["222222222222/us-east-1"]
+        .iter()
+        .map(|c| (c.source.as_str(), c.score))
+        .collect();
+    assert_eq!(
+        scores,
+        BTreeMap::from([
+            ("1.1.1.1", 500),
+            ("2.2.2.2", 500),
+            ("3.3.3.3", 500),
+            ("4.4.4.4", 500)
+        ])
     );
 }

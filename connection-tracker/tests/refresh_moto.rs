@@ -264,6 +264,7 @@ async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
             dedup_window: Duration::from_secs(72 * 3600),
             shared_vpc_owners: vec![],
             limits: Default::default(),
+            max_batch_decompressed_bytes: 1 << 30,
             flow_log_format: None,
             networks: Networks::default(),
             max_decompressed_bytes: 1 << 20,
