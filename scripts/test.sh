@@ -26,6 +26,24 @@ log "building the tests, the functions and ctrack"
 cargo test --workspace --no-run
 cargo build -p ingest -p refresh -p api -p ctrack-cli
 
+# Fuzzing (cargo-fuzz, libFuzzer with AddressSanitizer; RUSTC_BOOTSTRAP lets stable Rust take
+# the sanitizer flags). Briefly here, FUZZ_SECONDS per target; long runs: fuzz/README.md. Before
+# the fake clock: ASan must be the first library loaded, and the targets do not read the clock.
+command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+log "fuzz targets: build, then ${FUZZ_SECONDS:-30} s each"
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
+for target in event_decode flowlog_lines aggregate_write; do
+  corpus=$(mktemp -d) out=$(mktemp)
+  if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \
+    -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=1024 -print_final_stats=1) >"$out" 2>&1; then
+    tail -n 60 "$out" >&2
+    echo "fuzz target $target failed; the input is in fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$out" | sed "s/^/  $target /" >&2
+  rm -rf "$corpus" "$out"
+done
+
 fake_clock_near_midnight
 log "cargo test"
 cargo test --workspace
