@@ -8,12 +8,12 @@ use connection_tracker::config::{IngestConfig, RedisConfig, SourceLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::{IngestError, Ingestor, Outcome, Reply};
 use connection_tracker::model::Connection;
-use connection_tracker::model::{InterfaceFacts, InventoryFile};
+use connection_tracker::model::InventoryFile;
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
 use connection_tracker::store::{CounterStore, RedisStore, RefreshStore};
 use connection_tracker::testing::{
-    encode_payload, kinesis_event, logs_event, logs_message, RedisServer,
+    encode_payload, interface, kinesis_event, logs_event, logs_message, RedisServer,
 };
 use time::OffsetDateTime;
 
@@ -52,20 +52,9 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
     }
 }
 
-fn iface(
-    id: &str,
-    account: &str,
-    region: &str,
-    description: &str,
-    private: &str,
-    public: &str,
-) -> InterfaceFacts {
-    connection_tracker::testing::interface(id, account, region, description, private, public)
-}
-
 /// The estate of the tests: one interface of every kind.
 async fn seed(store: &RedisStore) {
-    let mut alb = iface(
+    let mut alb = interface(
         "eni-alb",
         A,
         "eu-west-1",
@@ -74,7 +63,7 @@ async fn seed(store: &RedisStore) {
         "52.16.0.10",
     );
     alb.lb_dns_name = Some("shop-123.eu-west-1.elb.amazonaws.com".into());
-    let mut clb = iface(
+    let mut clb = interface(
         "eni-clb",
         A,
         "eu-west-1",
@@ -83,7 +72,7 @@ async fn seed(store: &RedisStore) {
         "52.16.0.11",
     );
     clb.lb_dns_name = Some("legacy-456.eu-west-1.elb.amazonaws.com".into());
-    let mut nlb = iface(
+    let mut nlb = interface(
         "eni-nlb",
         A,
         "eu-west-1",
@@ -93,7 +82,7 @@ async fn seed(store: &RedisStore) {
     );
     nlb.interface_type = "network_load_balancer".into();
     nlb.lb_dns_name = Some("ingress-789.elb.eu-west-1.amazonaws.com".into());
-    let mut web = iface(
+    let mut web = interface(
         "eni-web",
         A,
         "eu-west-1",
@@ -106,7 +95,7 @@ async fn seed(store: &RedisStore) {
         "2a05:d018::20".parse().unwrap(),
         "2a05:d018::20".parse().unwrap(),
     );
-    let mut rds = iface(
+    let mut rds = interface(
         "eni-rds",
         A,
         "eu-west-1",
@@ -115,7 +104,7 @@ async fn seed(store: &RedisStore) {
         "52.16.0.30",
     );
     rds.rds_endpoint = Some("orders.abc.eu-west-1.rds.amazonaws.com".into());
-    let rds_unknown = iface(
+    let rds_unknown = interface(
         "eni-rds2",
         A,
         "eu-west-1",
@@ -123,7 +112,7 @@ async fn seed(store: &RedisStore) {
         "10.0.3.31",
         "52.16.0.31",
     );
-    let mut nat = iface(
+    let mut nat = interface(
         "eni-nat",
         A,
         "eu-west-1",
@@ -132,7 +121,7 @@ async fn seed(store: &RedisStore) {
         "52.16.0.40",
     );
     nat.interface_type = "nat_gateway".into();
-    let odd = iface(
+    let odd = interface(
         "eni-odd",
         A,
         "eu-west-1",
@@ -140,7 +129,7 @@ async fn seed(store: &RedisStore) {
         "10.0.4.41",
         "52.16.0.41",
     );
-    let other = iface(
+    let other = interface(
         "eni-other",
         A,
         "eu-west-1",
@@ -148,7 +137,7 @@ async fn seed(store: &RedisStore) {
         "10.0.5.50",
         "52.16.0.50",
     );
-    let mut api = iface("eni-api", B, "us-east-1", "", "10.1.0.5", "3.80.0.5");
+    let mut api = interface("eni-api", B, "us-east-1", "", "10.1.0.5", "3.80.0.5");
     api.instance_name = Some("api".into());
     let inventory = InventoryFile {
         interfaces: vec![alb, clb, nlb, web, rds, rds_unknown, nat, odd, other, api],

@@ -233,13 +233,7 @@ proptest! {
             },
             now,
         );
-        let written: u64 = write
-            .days
-            .iter()
-            .flat_map(|d| &d.payloads)
-            .flat_map(|p| &p.increments)
-            .map(|i| i.count)
-            .sum();
+        let written = write.records();
         prop_assert_eq!(written, s.counted);
         let first = (NOW / 86_400) - i64::from(RETENTION_DAYS);
         let last = (NOW + 86_400) / 86_400;

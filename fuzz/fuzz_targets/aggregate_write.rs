@@ -73,13 +73,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
     let write = agg.to_write(&["payload"], &policy, now);
-    let written: u64 = write
-        .days
-        .iter()
-        .flat_map(|d| &d.payloads)
-        .flat_map(|p| &p.increments)
-        .map(|i| i.count)
-        .sum();
+    let written = write.records();
     assert_eq!(written, s.counted);
     for day in &write.days {
         assert!(day.expire_at > NOW, "{} is past the retention", day.day);

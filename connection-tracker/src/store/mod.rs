@@ -82,6 +82,16 @@ impl WriteBatch<'_> {
     pub fn is_empty(&self) -> bool {
         self.days.is_empty()
     }
+
+    /// The records the batch adds, over every day, payload and connection.
+    pub fn records(&self) -> u64 {
+        self.days
+            .iter()
+            .flat_map(|d| &d.payloads)
+            .flat_map(|p| &p.increments)
+            .map(|i| i.count)
+            .sum()
+    }
 }
 
 /// What a write did.
