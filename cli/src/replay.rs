@@ -74,8 +74,9 @@ pub async fn replay(
                 continue;
             }
         };
-        if let Some(newest) = event.newest_log_event_ms(limit) {
-            if !force && (newest as i64) < oldest_allowed_ms {
+        // The age check decodes the payloads once more; with --force there is nothing to check.
+        if let Some(newest) = (!force).then(|| event.newest_log_event_ms(limit)).flatten() {
+            if (newest as i64) < oldest_allowed_ms {
                 refused += 1;
                 let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
                     .map(connection_tracker::day::rfc3339_micros)

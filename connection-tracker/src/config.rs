@@ -251,21 +251,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// `SHARED_VPC_OWNERS`: comma-separated account ids.
     pub fn shared_vpc_owners(&self) -> Result<Vec<String>, ConfigError> {
-        let owners: Vec<String> = self
-            .get("SHARED_VPC_OWNERS")
+        Self::list(
+            "SHARED_VPC_OWNERS",
+            self.get("SHARED_VPC_OWNERS"),
+            is_account_id,
+            "comma-separated AWS account ids (12 digits)",
+        )
+    }
+
+    /// A comma-separated list, blanks dropped, every entry checked.
+    fn list(
+        var: &'static str,
+        raw: Option<String>,
+        valid: fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let items: Vec<String> = raw
             .unwrap_or_default()
             .split(',')
-            .map(|a| a.trim().to_string())
-            .filter(|a| !a.is_empty())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
             .collect();
-        if let Some(bad) = owners.iter().find(|a| !is_account_id(a)) {
-            return Err(ConfigError::Invalid {
-                var: "SHARED_VPC_OWNERS",
+        match items.iter().find(|s| !valid(s)) {
+            Some(bad) => Err(ConfigError::Invalid {
+                var,
                 value: bad.clone(),
-                expected: "comma-separated AWS account ids (12 digits)".into(),
-            });
+                expected: expected.into(),
+            }),
+            None => Ok(items),
         }
-        Ok(owners)
     }
 
     pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {
@@ -273,21 +287,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             var: "ACCOUNTS_TABLE",
             expected: "the name of the DynamoDB accounts table",
         })?;
-        let regions: Vec<String> = self
-            .get("REGIONS")
-            .or_else(|| self.get("AWS_REGION"))
-            .unwrap_or_default()
-            .split(',')
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty())
-            .collect();
-        if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
-            return Err(ConfigError::Invalid {
-                var: "REGIONS",
-                value: bad.clone(),
-                expected: "comma-separated AWS regions, e.g. eu-west-1,us-east-1".into(),
-            });
-        }
+        let regions = Self::list(
+            "REGIONS",
+            self.get("REGIONS").or_else(|| self.get("AWS_REGION")),
+            is_region,
+            "comma-separated AWS regions, e.g. eu-west-1,us-east-1",
+        )?;
         if regions.is_empty() {
             return Err(ConfigError::Missing {
                 var: "REGIONS",

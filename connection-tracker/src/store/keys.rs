@@ -57,7 +57,7 @@ pub fn day_kept(day: &str, account: &str, region: &str) -> String {
     format!("{PREFIX}:{{{day}}}:kept:{account}:{region}")
 }
 
-/// The distinct-source estimate of one endpoint (`dest\tport`, as [`endpoint_of`] gives it);
+/// The distinct-source estimate of one endpoint (`dest\tport`, as [`split_source`] gives it);
 /// the endpoint is hashed, so no name from the estate ever becomes part of a key.
 pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) -> String {
     let h = xxhash_rust::xxh3::xxh3_64(endpoint.as_bytes());
@@ -67,9 +67,9 @@ pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) 
 /// The source that folded sources are counted under once an endpoint's prefixes are full.
 pub const OTHER_SOURCES: &str = "other";
 
-/// `dest\tport` of a member written by [`connection_member`].
-pub fn endpoint_of(member: &str) -> &str {
-    member.split_once('\t').map_or("", |(_, endpoint)| endpoint)
+/// A member written by [`connection_member`] as (source, `dest\tport`).
+pub fn split_source(member: &str) -> (&str, &str) {
+    member.split_once('\t').unwrap_or((member, ""))
 }
 
 pub const INTERFACES: &str = "ct:{inv}:interfaces";

@@ -102,17 +102,19 @@ fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
     ];
     let mut pair_keys: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
     let mut endpoint_keys: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    // Per increment, in order: (connections, kept, HyperLogLog) key numbers, source, endpoint.
+    let mut placed = Vec::new();
     for unit in &day.payloads {
         for inc in &unit.increments {
-            pair_keys
+            let (conn, kept) = *pair_keys
                 .entry((inc.account, inc.region))
                 .or_insert_with(|| {
                     keys_list.push(keys::connections(&day.day, inc.account, inc.region));
                     keys_list.push(keys::day_kept(&day.day, inc.account, inc.region));
                     (keys_list.len() - 1, keys_list.len())
                 });
-            let endpoint = keys::endpoint_of(&inc.member);
-            endpoint_keys
+            let (source, endpoint) = keys::split_source(&inc.member);
+            let hll = *endpoint_keys
                 .entry((inc.account, inc.region, endpoint))
                 .or_insert_with(|| {
                     keys_list.push(keys::endpoint_sources(
@@ -123,6 +125,7 @@ fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
                     ));
                     keys_list.len()
                 });
+            placed.push(((conn, kept, hll), source, endpoint));
         }
     }
     let mut cmd = redis::cmd("EVAL");
@@ -137,13 +140,11 @@ fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
         .arg(limits.max_prefixes_per_endpoint)
         .arg(limits.max_unnamed_per_day)
         .arg(day.payloads.len());
+    let mut placed = placed.into_iter();
     for unit in &day.payloads {
         cmd.arg(unit.id).arg(unit.increments.len());
-        for inc in &unit.increments {
-            let (conn, kept) = pair_keys[&(inc.account, inc.region)];
-            let endpoint = keys::endpoint_of(&inc.member);
-            let hll = endpoint_keys[&(inc.account, inc.region, endpoint)];
-            let source = &inc.member[..inc.member.len() - endpoint.len() - 1];
+        for (inc, ((conn, kept, hll), source, endpoint)) in unit.increments.iter().zip(&mut placed)
+        {
             let prefix = match inc.bare_ip {
                 Some(ip) => format!("{}\t{endpoint}", classify::source_prefix(ip)),
                 None => String::new(),
