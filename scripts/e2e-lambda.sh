@@ -19,6 +19,14 @@ MOTO="http://127.0.0.1:$moto_port"
 log "seeding moto with one account"
 "$VENV/bin/python" scripts/moto_estate.py --endpoint "$MOTO" --table accounts \
   --accounts 555555555555 --regions eu-west-1 >"$work/estate.json"
+# The failure bucket: dead letters (written by the ingest function) and failure records.
+BUCKET=ct-failures
+"$VENV/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='$MOTO', region_name='eu-west-1',
+  aws_access_key_id='testing', aws_secret_access_key='testing').create_bucket(Bucket='$BUCKET',
+  CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})"
+export AWS_ENDPOINT_URL="$MOTO" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-1
+s3_keys() { "$VENV/bin/python" -c "import boto3; print('\n'.join(o['Key'] for o in boto3.client('s3',
+  endpoint_url='$MOTO').list_objects_v2(Bucket='$BUCKET', Prefix='$1').get('Contents', [])))"; }
 
 # Every record below is dated 2026-11-27 (RETENTION_DAYS keeps it) and every read names that day:
 # nothing here depends on the day it runs (scripts/test.sh runs it under a clock a year ahead).
@@ -36,7 +44,8 @@ ctrack replay --force --inventory events/inventory.json events/ingest-cloudwatch
 start_lambda_watch "$lambda_port" "$work" \
   "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
   "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
-  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0"
+  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0" \
+  "DEAD_LETTER_BUCKET=$BUCKET"
 
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
 invoke_fn() { local f=$1; shift; cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }
@@ -57,10 +66,12 @@ echo "$out"
 out=$(invoke --data-file events/ingest-cloudwatch-logs-control.json) || fail "control message: $out"
 [ "$(jq -r .control_messages <<<"$out")" = 1 ] || fail "control message not acknowledged"
 
-if out=$(invoke --data-ascii '{"awslogs":{"data":"bm90IGd6aXA="}}' 2>&1); then
-  fail "a corrupt event must fail the invocation: $out"
-fi
-grep -q "payload is not valid gzip" <<<"$out" || fail "error should name the problem: $out"
+log "a corrupt payload is a dead letter: kept whole in S3, acknowledged, never retried"
+out=$(invoke --data-ascii '{"awslogs":{"data":"bm90IGd6aXA="}}') || fail "a corrupt event must be acknowledged: $out"
+[ "$(jq -c '[.dead_lettered, .failed_payloads]' <<<"$out")" = '[1,{"gzip":1}]' ] || fail "dead letter: $out"
+letters=$(s3_keys dead-letter/)
+grep -qE '^dead-letter/[0-9]{4}/[0-9]{2}/[0-9]{2}/gzip/[0-9a-f]{32}\.json$' <<<"$letters" || fail "no dead letter in S3: $letters"
+grep -q '"kept_at":"s3://ct-failures/dead-letter/' "$work/watch.log" || fail "the function should log where it kept the letter"
 
 log "refresh against moto, then ingest for what it found"
 out=$(invoke_fn refresh --data-file events/refresh-schedule.json) || fail "refresh: $out"
@@ -129,4 +140,36 @@ grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.co
 out=$(ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
 grep -q "2 accounts, 2 edges" <<<"$out" || fail "graph: $out"
 
-log "e2e through cargo lambda (ingest, refresh, api, ctrack): ok"
+log "outage: Redis stops, deliveries fail until retries run out, the failure records land in S3"
+read -r ODAY OLB OSOURCES < <("$VENV/bin/python" scripts/outage.py events "$work/estate.json" "$work")
+redis-cli -p "$redis_port" SHUTDOWN SAVE >/dev/null 2>&1 || true
+for attempt in 1 2 3; do # the delivery and Lambda's two asynchronous retries
+  if out=$(invoke --data-file "$work/outage-logs.json" 2>&1); then fail "Redis is down, yet: $out"; fi
+done
+grep -q "cannot count batch" <<<"$out" || fail "the error should say the batch was not counted: $out"
+out=$(invoke --data-file "$work/outage-kinesis.json") || fail "Kinesis during the outage: $out"
+[ "$(jq '.batchItemFailures | length' <<<"$out")" = 2 ] || fail "both Kinesis records should be handed back: $out"
+"$VENV/bin/python" scripts/outage.py destinations "$MOTO" "$BUCKET" "$work/outage-logs.json" \
+  "$work/outage-kinesis.json" "cannot count batch: Redis request failed"
+start_redis "$redis_port" "$work"
+log "Redis is back: ctrack replay s3://$BUCKET/aws/lambda/ counts every record once"
+out=$(ctrack replay --json "s3://$BUCKET/aws/lambda/") || fail "replay of the failure records: $out"
+echo "$out" | jq -c '{items, failure_records, counted: .summary.counted, duplicates: .summary.duplicates}'
+[ "$(jq -c '[.items, .failure_records, .summary.counted, .failed_events]' <<<"$out")" = '[2,2,3,0]' ] \
+  || fail "expected 2 failure records with 3 records counted: $out"
+for src in $OSOURCES; do
+  score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY}:conn:555555555555:eu-west-1" "$(printf '%s\t%s\t443' "$src" "$OLB")")
+  [ "$score" = 1 ] || fail "$src should count once after the redrive, got '$score'"
+done
+out=$(ctrack replay --json --delete-replayed "s3://$BUCKET/aws/lambda/") || fail "second replay: $out"
+[ "$(jq -c '[.summary.duplicates, .deleted_objects]' <<<"$out")" = '[3,2]' ] \
+  || fail "a second redrive must count nothing twice (and delete what it redrove): $out"
+[ -z "$(s3_keys aws/lambda/)" ] || fail "--delete-replayed should leave no failure record"
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY}:conn:555555555555:eu-west-1" "$(printf '9.9.9.1\t%s\t443' "$OLB")")
+[ "$score" = 1 ] || fail "still exactly once: $score"
+# The dead letter stays undecodable: a redrive names it and exits 2, and keeps it.
+if out=$(ctrack replay --json "s3://$BUCKET/dead-letter/" 2>&1); then fail "a dead letter cannot count: $out"; fi
+grep -q "payload is not valid gzip" <<<"$out" || fail "replay should name the dead letter's problem: $out"
+[ -n "$(s3_keys dead-letter/)" ] || fail "the dead letter must stay"
+
+log "e2e through cargo lambda (ingest, refresh, api, ctrack, outage and redrive): ok"

@@ -29,13 +29,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Feed saved Lambda events (CloudWatch Logs or Kinesis; *.json files or directories of
-    /// them) through the ingest code path against REDIS_URL, print the summary and the
-    /// counters of the days they touched. Other JSON files (API, schedule events) are skipped.
+    /// Feed saved Lambda events (CloudWatch Logs or Kinesis), dead letters and the records of
+    /// the ingest function's failure destinations through the ingest code path against
+    /// REDIS_URL; print the summary and the counters of the days they touched. Other JSON
+    /// files (API, schedule events) are skipped.
     Replay {
-        /// Files or directories of *.json events.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        /// Files, directories of *.json files, or s3://bucket/prefix (every object under it:
+        /// the failure bucket's dead letters and Lambda's failure records).
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
         /// Load this inventory first (interfaces, own addresses, formats), as the refresh would.
         #[arg(long, value_name = "FILE")]
         inventory: Option<PathBuf>,
@@ -45,6 +47,10 @@ enum Command {
         /// Replay events older than DEDUP_WINDOW_HOURS too (they could count twice).
         #[arg(long)]
         force: bool,
+        /// Delete each S3 object once its event is counted whole (replaying it again within
+        /// DEDUP_WINDOW_HOURS would only find duplicates).
+        #[arg(long)]
+        delete_replayed: bool,
     },
     /// Every connection of a range, one row per account/region, destination, port and source,
     /// scores summed over the days; sorted by account, region, destination, port.
@@ -234,11 +240,19 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay {
-            paths,
+            sources,
             inventory,
             json,
             force,
-        } => ctrack_cli::replay::replay(&paths, inventory.as_deref(), json, force).await,
+            delete_replayed,
+        } => {
+            let options = ctrack_cli::replay::ReplayOptions {
+                json,
+                force,
+                delete_replayed,
+            };
+            ctrack_cli::replay::replay(&sources, inventory.as_deref(), options).await
+        }
         Command::Connections {
             api,
             from,

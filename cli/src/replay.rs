@@ -1,19 +1,85 @@
-//! `ctrack replay`: event files (sample events, saved deliveries) through exactly the ingest
-//! function's code path, into the Redis of `REDIS_URL`.
+//! `ctrack replay`: saved Lambda events, dead letters and the records of the ingest function's
+//! failure destinations (files, directories, or `s3://bucket/prefix`) through exactly the
+//! ingest function's code path, into the Redis of `REDIS_URL`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use connection_tracker::config::Env;
 use connection_tracker::ingest::payload::{DecodeError, FlowEvent};
+use connection_tracker::ingest::redrive::{unwrap_event, RedriveError, Wrapping};
 use connection_tracker::ingest::{IngestError, Ingestor, Summary};
 use connection_tracker::model::InventoryFile;
+use connection_tracker::store::dead_letter::S3Bucket;
 use connection_tracker::store::RedisStore;
 
-/// The event files under `paths`, in a stable order.
-fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
+/// The largest object or file read: a Lambda event is at most a few MiB.
+const MAX_ITEM_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where an event to replay is.
+enum Item {
+    File(PathBuf),
+    Object { bucket: S3Bucket, key: String },
+}
+
+impl Item {
+    fn name(&self) -> String {
+        match self {
+            Item::File(path) => path.display().to_string(),
+            Item::Object { bucket, key } => format!("s3://{}/{key}", bucket.name()),
+        }
+    }
+
+    async fn read(&self) -> Result<Vec<u8>> {
+        match self {
+            Item::File(path) => {
+                let size = std::fs::metadata(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .len();
+                if size > MAX_ITEM_BYTES {
+                    bail!(
+                        "{} is {size} bytes, more than {MAX_ITEM_BYTES}",
+                        path.display()
+                    );
+                }
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+            }
+            Item::Object { bucket, key } => Ok(bucket.get(key, MAX_ITEM_BYTES).await?),
+        }
+    }
+}
+
+/// `s3://bucket/prefix` → (bucket, prefix).
+fn s3_location(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix("s3://")?;
+    Some(rest.split_once('/').unwrap_or((rest, "")))
+}
+
+/// The events under `sources`, in a stable order: files, the *.json files of directories, and
+/// every object under an `s3://bucket/prefix`.
+async fn items(sources: &[String]) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut sdk = None;
+    for source in sources {
+        if let Some((bucket, prefix)) = s3_location(source) {
+            if !connection_tracker::config::is_bucket_name(bucket) {
+                bail!("{source}: `{bucket}` is not an S3 bucket name");
+            }
+            if sdk.is_none() {
+                sdk = Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
+            }
+            let bucket = S3Bucket::new(sdk.as_ref().expect("loaded above"), bucket);
+            for object in bucket.list(prefix).await? {
+                if !object.key.ends_with('/') {
+                    items.push(Item::Object {
+                        bucket: bucket.clone(),
+                        key: object.key,
+                    });
+                }
+            }
+            continue;
+        }
+        let path = Path::new(source);
         if path.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("cannot read directory {}", path.display()))?
@@ -21,27 +87,36 @@ fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 .collect();
             found.sort();
-            files.extend(found);
+            items.extend(found.into_iter().map(Item::File));
         } else if path.is_file() {
-            files.push(path.clone());
+            items.push(Item::File(path.to_path_buf()));
         } else {
-            bail!("{} is neither a file nor a directory", path.display());
+            bail!("{source} is neither a file, a directory, nor s3://bucket/prefix");
         }
     }
-    Ok(files)
+    Ok(items)
 }
 
-/// Replays the events under `paths`; prints the summary (JSON with `json`). An event whose
-/// newest record is older than the dedup window is refused unless `force`: its payloads may
-/// have been counted already, and their redelivery records have expired, so it could count
-/// twice.
+/// What `ctrack replay` does besides counting.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplayOptions {
+    /// Print the summary as JSON.
+    pub json: bool,
+    /// Replay events older than the dedup window too.
+    pub force: bool,
+    /// Delete each S3 object whose event was counted whole.
+    pub delete_replayed: bool,
+}
+
+/// Replays the events under `sources`; prints the summary. An event whose newest record is
+/// older than the dedup window is refused unless `force`: its payloads may have been counted
+/// already, and their redelivery records have expired, so it could count twice.
 pub async fn replay(
-    paths: &[PathBuf],
+    sources: &[String],
     inventory: Option<&Path>,
-    json: bool,
-    force: bool,
+    options: ReplayOptions,
 ) -> Result<()> {
-    let files = event_files(paths)?;
+    let items = items(sources).await?;
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
     if let Some(path) = inventory {
@@ -52,40 +127,72 @@ pub async fn replay(
         store.put_inventory(&file).await?;
     }
     let (window, limit) = (config.dedup_window, config.max_decompressed_bytes);
+    // No dead-letter store here: a payload that cannot be decoded fails, its item stays.
     let ingestor = Ingestor::new(store, config);
     let now = time::OffsetDateTime::now_utc();
     let oldest_allowed_ms = (now.unix_timestamp() - window.as_secs() as i64) * 1000;
     let mut refused = 0u64;
     let mut total = Summary::default();
     let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
-    for file in files {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let event = match FlowEvent::from_slice(&bytes) {
-            Ok(event) => event,
-            Err(DecodeError::UnknownEvent) => {
+    let (mut unwrapped, mut deleted) = (0u64, 0u64);
+    for item in &items {
+        let name = item.name();
+        let bytes = match item.read().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                failed_events += 1;
+                eprintln!("{name}: {e:#}");
+                continue;
+            }
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                failed_events += 1;
+                eprintln!("{name}: {}", DecodeError::EventJson(e.to_string()));
+                continue;
+            }
+        };
+        let event = match unwrap_event(value) {
+            Ok((event, wrapping)) => {
+                unwrapped += u64::from(wrapping != Wrapping::Event);
+                event
+            }
+            // Other JSON files beside saved events (API events, schedules) are no failure;
+            // in a failure bucket everything should be redrivable.
+            Err(RedriveError::Unknown) if matches!(item, Item::File(_)) => {
                 skipped_files += 1;
-                eprintln!("{}: skipped, not a flow-log event", file.display());
+                eprintln!("{name}: skipped, not a flow-log event");
                 continue;
             }
             Err(e) => {
                 failed_events += 1;
-                eprintln!("{}: {e}", file.display());
+                eprintln!("{name}: {e}");
+                continue;
+            }
+        };
+        let event = match FlowEvent::from_value(&event) {
+            Ok(event) => event,
+            Err(e) => {
+                failed_events += 1;
+                eprintln!("{name}: {e}");
                 continue;
             }
         };
         // The age check decodes the payloads once more; with --force there is nothing to check.
-        if let Some(newest) = (!force).then(|| event.newest_log_event_ms(limit)).flatten() {
+        if let Some(newest) = (!options.force)
+            .then(|| event.newest_log_event_ms(limit))
+            .flatten()
+        {
             if (newest as i64) < oldest_allowed_ms {
                 refused += 1;
                 let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
                     .map(connection_tracker::day::rfc3339_micros)
                     .unwrap_or_else(|_| format!("{newest} ms"));
                 eprintln!(
-                    "{}: refused: its newest record is from {when}, more than DEDUP_WINDOW_HOURS \
-                     ({} h) ago; if it was counted before, its redelivery record has expired and \
-                     it would count twice. --force replays it anyway.",
-                    file.display(),
+                    "{name}: refused: its newest record is from {when}, more than \
+                     DEDUP_WINDOW_HOURS ({} h) ago; if it was counted before, its redelivery \
+                     record has expired and it would count twice. --force replays it anyway.",
                     window.as_secs() / 3600
                 );
                 continue;
@@ -94,27 +201,37 @@ pub async fn replay(
         match ingestor.handle(event, now).await {
             Ok(outcome) => {
                 total.merge(&outcome.summary);
-                for seq in outcome.item_failures() {
+                let failures = outcome.item_failures();
+                for seq in &failures {
                     item_failures += 1;
-                    eprintln!("{}: Kinesis record {seq} failed", file.display());
+                    eprintln!("{name}: Kinesis record {seq} failed");
+                }
+                if let (true, true, Item::Object { bucket, key }) =
+                    (options.delete_replayed, failures.is_empty(), item)
+                {
+                    bucket.delete(key).await?;
+                    deleted += 1;
                 }
             }
             Err(e @ IngestError::Store(_)) => return Err(e.into()),
             Err(e) => {
                 failed_events += 1;
-                eprintln!("{}: {e}", file.display());
+                eprintln!("{name}: {e}");
             }
         }
     }
-    if json {
+    if options.json {
         println!(
             "{}",
             serde_json::json!({
                 "summary": total,
+                "items": items.len(),
+                "failure_records": unwrapped,
                 "failed_events": failed_events,
                 "kinesis_item_failures": item_failures,
                 "skipped_files": skipped_files,
                 "refused_files": refused,
+                "deleted_objects": deleted,
             })
         );
     } else {
@@ -130,6 +247,9 @@ pub async fn replay(
             failed_events,
             item_failures
         );
+        if unwrapped > 0 || deleted > 0 {
+            println!("  from failure records: {unwrapped}  objects deleted: {deleted}");
+        }
         for (why, n) in &total.rejected {
             println!("  rejected {why}: {n}");
         }
@@ -156,8 +276,30 @@ pub async fn replay(
         std::process::exit(2);
     }
     if refused > 0 {
-        eprintln!("{refused} event file(s) refused as older than the dedup window (--force)");
+        eprintln!("{refused} event(s) refused as older than the dedup window (--force)");
         std::process::exit(3);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3_location;
+
+    #[test]
+    fn s3_locations() {
+        let cases = [
+            ("s3://bucket", Some(("bucket", ""))),
+            ("s3://bucket/", Some(("bucket", ""))),
+            (
+                "s3://bucket/dead-letter/2026/",
+                Some(("bucket", "dead-letter/2026/")),
+            ),
+            ("events/ingest.json", None),
+            ("S3://bucket", None),
+        ];
+        for (source, want) in cases {
+            assert_eq!(s3_location(source), want, "{source}");
+        }
+    }
 }

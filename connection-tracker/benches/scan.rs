@@ -44,6 +44,7 @@ async fn main() {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: SourceLimits::default(),
+        dead_letter: None,
         max_batch_decompressed_bytes: 1 << 30,
         flow_log_format: None,
         networks: Networks::default(),
@@ -89,7 +90,7 @@ async fn main() {
             .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let message = logs_message(ACCOUNT, "/vpc/flow-logs", &refs, NOON * 1000);
-        let event = FlowEvent::from_value(logs_event(&message)).unwrap();
+        let event = FlowEvent::from_value(&logs_event(&message)).unwrap();
         counted += ingestor.handle(event, now).await.unwrap().summary.counted;
         sent += n;
     }

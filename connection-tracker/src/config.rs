@@ -68,6 +68,8 @@ pub struct IngestConfig {
     /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
     pub shared_vpc_owners: Vec<String>,
     pub limits: SourceLimits,
+    /// Where payloads that can never be counted are kept (`DEAD_LETTER_BUCKET`).
+    pub dead_letter: Option<DeadLetterConfig>,
     /// Decompressed bytes of one Kinesis batch, summed over its records
     /// (`MAX_BATCH_DECOMPRESSED_BYTES`); records past it are handed back for the next call.
     pub max_batch_decompressed_bytes: usize,
@@ -77,6 +79,28 @@ pub struct IngestConfig {
     pub inventory_ttl: Duration,
     /// The function's own region, the last resort for a record's region.
     pub default_region: String,
+}
+
+/// Where payloads that can never be counted are kept (an S3 bucket and a key prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    pub bucket: String,
+    /// Ends with `/` unless empty.
+    pub prefix: String,
+}
+
+pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
+
+/// S3's bucket naming rules (general purpose buckets): 3–63 characters, lowercase letters,
+/// digits, dots and hyphens, starting and ending with a letter or digit.
+pub fn is_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
 }
 
 /// Settings of the API function.
@@ -249,6 +273,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// `DEAD_LETTER_BUCKET` (and `DEAD_LETTER_PREFIX`, default `dead-letter/`): where payloads
+    /// that can never be counted are kept; unset, they fail and are retried as before.
+    pub fn dead_letter(&self) -> Result<Option<DeadLetterConfig>, ConfigError> {
+        let Some(bucket) = self.get("DEAD_LETTER_BUCKET") else {
+            return Ok(None);
+        };
+        let bucket = bucket.trim().to_string();
+        if !is_bucket_name(&bucket) {
+            return Err(ConfigError::Invalid {
+                var: "DEAD_LETTER_BUCKET",
+                value: bucket,
+                expected: "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
+                    .into(),
+            });
+        }
+        let prefix = self
+            .get("DEAD_LETTER_PREFIX")
+            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_PREFIX.into());
+        let prefix = prefix.trim().trim_start_matches('/').to_string();
+        let prefix_ok = prefix.len() <= 256
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !prefix_ok {
+            return Err(ConfigError::Invalid {
+                var: "DEAD_LETTER_PREFIX",
+                value: prefix,
+                expected: "an S3 key prefix of letters, digits and -_./ (at most 256)".into(),
+            });
+        }
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Some(DeadLetterConfig { bucket, prefix }))
+    }
+
     /// `SHARED_VPC_OWNERS`: comma-separated account ids.
     pub fn shared_vpc_owners(&self) -> Result<Vec<String>, ConfigError> {
         Self::list(
@@ -359,6 +421,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ),
             shared_vpc_owners: self.shared_vpc_owners()?,
             limits: self.source_limits()?,
+            dead_letter: self.dead_letter()?,
             max_batch_decompressed_bytes: self.number(
                 "MAX_BATCH_DECOMPRESSED_BYTES",
                 DEFAULT_MAX_BATCH_DECOMPRESSED_BYTES,
@@ -543,5 +606,59 @@ mod tests {
         );
         assert_eq!(c.flow_log_format.unwrap().len(), 3);
         assert_eq!(c.redis.cluster, Some(true));
+    }
+
+    #[test]
+    fn dead_letter_settings() {
+        let base = [("REDIS_URL", "redis://127.0.0.1:6379")];
+        let read = |extra: &[(&str, &str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            env(&vars).dead_letter()
+        };
+        assert_eq!(read(&[]).unwrap(), None);
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Vars, Option<(&str, &str)>)] = &[
+            (
+                &[("DEAD_LETTER_BUCKET", "ct-failures")],
+                Some(("ct-failures", "dead-letter/")),
+            ),
+            (
+                &[
+                    ("DEAD_LETTER_BUCKET", "ct.failures-1"),
+                    ("DEAD_LETTER_PREFIX", "/dl"),
+                ],
+                Some(("ct.failures-1", "dl/")),
+            ),
+            (
+                &[("DEAD_LETTER_BUCKET", "ct"), ("DEAD_LETTER_PREFIX", "x/")],
+                None,
+            ),
+            (&[("DEAD_LETTER_BUCKET", "CT-Failures")], None),
+            (&[("DEAD_LETTER_BUCKET", "ct..failures")], None),
+            (&[("DEAD_LETTER_BUCKET", "ct-failures-")], None),
+            (
+                &[
+                    ("DEAD_LETTER_BUCKET", "ct-failures"),
+                    ("DEAD_LETTER_PREFIX", "a b"),
+                ],
+                None,
+            ),
+            (
+                &[
+                    ("DEAD_LETTER_BUCKET", "ct-failures"),
+                    ("DEAD_LETTER_PREFIX", "../{x}"),
+                ],
+                None,
+            ),
+        ];
+        for (vars, want) in cases {
+            let got = read(vars)
+                .ok()
+                .flatten()
+                .map(|c| (c.bucket.clone(), c.prefix.clone()));
+            let want = want.map(|(b, p)| (b.to_string(), p.to_string()));
+            assert_eq!(got, want, "{vars:?}");
+        }
     }
 }

@@ -43,6 +43,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: Default::default(),
+        dead_letter: None,
         max_batch_decompressed_bytes: 4 * 1024 * 1024,
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
@@ -175,7 +176,7 @@ async fn setup(server: &RedisServer, ttl: u64) -> Ingestor<RedisStore> {
 fn event(lines: &[String]) -> FlowEvent {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let msg = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000);
-    FlowEvent::from_value(logs_event(&msg)).unwrap()
+    FlowEvent::from_value(&logs_event(&msg)).unwrap()
 }
 
 /// (source, dest, dest_port, score)
@@ -513,7 +514,7 @@ async fn a_batch_delivered_twice_counts_once() {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let other = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000 + 1);
     ingestor
-        .handle(FlowEvent::from_value(logs_event(&other)).unwrap(), now())
+        .handle(FlowEvent::from_value(&logs_event(&other)).unwrap(), now())
         .await
         .unwrap();
     let got = ingestor.store().day_connections(DAY).await.unwrap();
@@ -535,7 +536,7 @@ async fn control_messages_are_acknowledged_and_skipped() {
             "message": "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]
     });
     let outcome = ingestor
-        .handle(FlowEvent::from_value(logs_event(&control)).unwrap(), now())
+        .handle(FlowEvent::from_value(&logs_event(&control)).unwrap(), now())
         .await
         .unwrap();
     assert_eq!(outcome.summary.control_messages, 1);
@@ -902,7 +903,7 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
     );
     let msg = logs_message(A, "/vpc/custom", &[custom.as_str()], NOON * 1000);
     let o = ingestor
-        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .handle(FlowEvent::from_value(&logs_event(&msg)).unwrap(), now())
         .await
         .unwrap();
     assert_eq!((o.summary.counted, o.summary.rejected_total()), (1, 0));
@@ -910,7 +911,7 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
     let setting = format!("eni-web 1.1.1.1 10.0.2.20 8080 ACCEPT {NOON}");
     let msg = logs_message(A, "/vpc/other", &[setting.as_str()], NOON * 1000);
     let o = ingestor
-        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .handle(FlowEvent::from_value(&logs_event(&msg)).unwrap(), now())
         .await
         .unwrap();
     assert_eq!((o.summary.counted, o.summary.rejected_total()), (1, 0));
@@ -918,7 +919,7 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
     let v2line = v2(A, "eni-web", "8.8.8.8", "10.0.2.20", 443, NOON, "ACCEPT");
     let msg = logs_message(A, "/vpc/other", &[v2line.as_str()], NOON * 1000);
     let o = ingestor
-        .handle(FlowEvent::from_value(logs_event(&msg)).unwrap(), now())
+        .handle(FlowEvent::from_value(&logs_event(&msg)).unwrap(), now())
         .await
         .unwrap();
     assert_eq!(o.summary.rejected, BTreeMap::from([("field_count", 1)]));

@@ -264,6 +264,7 @@ async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
             dedup_window: Duration::from_secs(72 * 3600),
             shared_vpc_owners: vec![],
             limits: Default::default(),
+            dead_letter: None,
             max_batch_decompressed_bytes: 1 << 30,
             flow_log_format: None,
             networks: Networks::default(),
@@ -274,7 +275,7 @@ async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
     );
     let outcome = ingest
         .handle(
-            FlowEvent::from_value(logs_event(&message)).unwrap(),
+            FlowEvent::from_value(&logs_event(&message)).unwrap(),
             time::OffsetDateTime::now_utc(),
         )
         .await

@@ -41,8 +41,11 @@ pub struct Summary {
     pub connections: u64,
     /// (payload, day) parts that had been counted before.
     pub duplicates: u64,
-    /// Payloads that could not be decoded, by reason (Kinesis; reported as item failures).
+    /// Payloads that could not be decoded, by reason.
     pub failed_payloads: BTreeMap<&'static str, u64>,
+    /// Of those, the payloads kept whole in the dead-letter store (acknowledged, not retried);
+    /// the others failed the event or were reported as Kinesis item failures.
+    pub dead_lettered: u64,
     /// UTC days (`YYYY-MM-DD`) that got counts.
     pub days: BTreeSet<String>,
     pub duration_ms: u64,
@@ -62,6 +65,7 @@ impl Summary {
         self.counted += other.counted;
         self.connections += other.connections;
         self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
         self.duration_ms += other.duration_ms;
         self.days.extend(other.days.iter().cloned());
         for (map, from) in [
@@ -91,6 +95,7 @@ impl Summary {
             ("Connections", self.connections),
             ("Duplicates", self.duplicates),
             ("FailedPayloads", self.failed_payloads.values().sum()),
+            ("DeadLettered", self.dead_lettered),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), Count, value))
@@ -400,7 +405,7 @@ mod tests {
             assert!(doc[dim.as_str().unwrap()].is_string());
         }
         let metrics = directive["Metrics"].as_array().unwrap();
-        assert_eq!(metrics.len(), 12);
+        assert_eq!(metrics.len(), 13);
         assert_eq!(doc["Skipped.unknown_interface"], 3);
         assert_eq!(doc["Flagged.account_mismatch"], 1);
         assert_eq!(doc["Rejected.field_count"], 2);

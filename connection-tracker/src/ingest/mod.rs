@@ -6,6 +6,7 @@
 mod aggregate;
 pub mod inventory;
 pub mod payload;
+pub mod redrive;
 
 pub use aggregate::{aggregate, Aggregate, Context, Summary, WritePolicy};
 
@@ -21,9 +22,9 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::config::IngestConfig;
 use crate::rules::flowlog::FlowLogFormat;
-use crate::store::{CounterStore, StoreError};
+use crate::store::{CounterStore, DeadLetter, DeadLetters, NoDeadLetters, StoreError};
 use inventory::Inventory;
-use payload::{DecodeError, FlowEvent, LogsMessage};
+use payload::{DecodeError, FlowEvent, KinesisItem, LogsMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -81,19 +82,31 @@ impl Outcome {
     }
 }
 
-/// The ingest service: a store, the settings, and a cached inventory.
-pub struct Ingestor<S> {
+/// The ingest service: a store, the settings, a cached inventory, and where payloads that can
+/// never be counted are kept.
+pub struct Ingestor<S, D = NoDeadLetters> {
     store: S,
+    dead_letters: D,
     config: IngestConfig,
     fallback_format: FlowLogFormat,
     cache: Mutex<Option<(Instant, Arc<Inventory>)>>,
 }
 
 impl<S: CounterStore> Ingestor<S> {
+    /// An ingestor without a dead-letter store: undecodable payloads fail (and are retried).
     pub fn new(store: S, config: IngestConfig) -> Self {
+        Ingestor::with_dead_letters(store, NoDeadLetters, config)
+    }
+}
+
+impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
+    /// Undecodable payloads are kept whole in `dead_letters`, counted and acknowledged: a
+    /// payload that cannot be read now cannot be read on a retry either.
+    pub fn with_dead_letters(store: S, dead_letters: D, config: IngestConfig) -> Self {
         let fallback_format = config.flow_log_format.clone().unwrap_or_default();
         Ingestor {
             store,
+            dead_letters,
             config,
             fallback_format,
             cache: Mutex::new(None),
@@ -124,10 +137,51 @@ impl<S: CounterStore> Ingestor<S> {
         Ok(inventory)
     }
 
-    /// Handles a Lambda event (CloudWatch Logs or Kinesis).
+    /// Handles a Lambda event (CloudWatch Logs or Kinesis). An event of neither shape is a
+    /// dead letter too (kept whole, acknowledged) when a store is configured.
     pub async fn handle_value(&self, event: serde_json::Value) -> Result<Outcome, IngestError> {
-        let event = FlowEvent::from_value(event)?;
-        self.handle(event, OffsetDateTime::now_utc()).await
+        let started = Instant::now();
+        let flow_event = match FlowEvent::from_value(&event) {
+            Ok(e) => e,
+            Err(e) => {
+                let letter = DeadLetter {
+                    reason: e.kind(),
+                    id: format!("{:032x}", xxh3_128(event.to_string().as_bytes())),
+                    error: e.to_string(),
+                    event: serde_json::to_vec(&event).unwrap_or_default(),
+                };
+                return self.bury(letter, e, started).await;
+            }
+        };
+        self.handle(flow_event, OffsetDateTime::now_utc()).await
+    }
+
+    /// Keeps an undecodable payload in the dead-letter store and answers the figures that say
+    /// so; without a store (or when it fails) the payload's error, so that it is retried.
+    async fn bury(
+        &self,
+        letter: DeadLetter,
+        error: DecodeError,
+        started: Instant,
+    ) -> Result<Outcome, IngestError> {
+        match self.dead_letters.keep(&letter).await {
+            Ok(at) => {
+                tracing::error!(error = %error, kept_at = %at, "undecodable payload kept as a dead letter");
+                let mut summary = Summary::default();
+                summary.failed_payloads.insert(letter.reason, 1);
+                summary.dead_lettered = 1;
+                summary.duration_ms = started.elapsed().as_millis() as u64;
+                log_summary(&summary);
+                Ok(Outcome {
+                    response: Reply::Summary(summary.clone()),
+                    summary,
+                })
+            }
+            Err(kept) => {
+                tracing::error!(error = %error, dead_letter = %kept, "undecodable payload not kept; failing it");
+                Err(error.into())
+            }
+        }
     }
 
     /// Handles a decoded event at a given time. CloudWatch Logs: any failure is the event's
@@ -141,8 +195,14 @@ impl<S: CounterStore> Ingestor<S> {
         let started = Instant::now();
         match event {
             FlowEvent::Logs { data } => {
-                let unit = DecodedPayload::decode(&data, self.config.max_decompressed_bytes)?;
-                let message = LogsMessage::parse(&unit.bytes)?;
+                let unit = match DecodedPayload::decode(&data, self.config.max_decompressed_bytes) {
+                    Ok(unit) => unit,
+                    Err(e) => return self.bury(logs_letter(&data, &e), e, started).await,
+                };
+                let message = match LogsMessage::parse(&unit.bytes) {
+                    Ok(message) => message,
+                    Err(e) => return self.bury(logs_letter(&data, &e), e, started).await,
+                };
                 let mut summary = self
                     .count(&[unit.id.as_str()], std::slice::from_ref(&message), now)
                     .await?;
@@ -156,12 +216,9 @@ impl<S: CounterStore> Ingestor<S> {
             FlowEvent::Kinesis { records } => {
                 let mut failures: Vec<String> = Vec::new();
                 let mut failed: BTreeMap<&'static str, u64> = BTreeMap::new();
-                let mut reject = |seq: &str, e: DecodeError| {
-                    tracing::error!(sequence_number = %seq, error = %e, "undecodable Kinesis record");
-                    *failed.entry(e.kind()).or_default() += 1;
-                    failures.push(seq.to_string());
-                };
-                let mut units: Vec<(&str, DecodedPayload)> = Vec::with_capacity(records.len());
+                let mut undecodable: Vec<(&KinesisItem, DecodeError)> = Vec::new();
+                let mut units: Vec<(&KinesisItem, DecodedPayload)> =
+                    Vec::with_capacity(records.len());
                 // The batch's decompressed bytes are bounded too: once they pass the budget, the
                 // remaining records are reported back and come again in the next invocation
                 // (Kinesis resumes from the first one reported). Peak: budget + one record.
@@ -175,22 +232,43 @@ impl<S: CounterStore> Ingestor<S> {
                     match DecodedPayload::decode(&record.data, self.config.max_decompressed_bytes) {
                         Ok(unit) => {
                             decompressed += unit.bytes.len();
-                            units.push((&record.sequence_number, unit));
+                            units.push((record, unit));
                         }
-                        Err(e) => reject(&record.sequence_number, e),
+                        Err(e) => undecodable.push((record, e)),
                     }
                 }
                 let mut messages = Vec::with_capacity(units.len());
                 let mut ids = Vec::with_capacity(units.len());
                 let mut kept_sequence_numbers = Vec::with_capacity(units.len());
-                for (seq, unit) in &units {
+                for (record, unit) in &units {
                     match LogsMessage::parse(&unit.bytes) {
                         Ok(m) => {
                             messages.push(m);
                             ids.push(unit.id.as_str());
-                            kept_sequence_numbers.push(seq.to_string());
+                            kept_sequence_numbers.push(record.sequence_number.clone());
                         }
-                        Err(e) => reject(seq, e),
+                        Err(e) => undecodable.push((record, e)),
+                    }
+                }
+                // Undecodable records are kept whole and acknowledged; one the store cannot
+                // keep is reported back (retried) instead.
+                let mut dead_lettered = 0u64;
+                let kept = futures::future::join_all(undecodable.iter().map(|(record, e)| {
+                    let letter = kinesis_letter(record, e);
+                    async move { self.dead_letters.keep(&letter).await }
+                }))
+                .await;
+                for ((record, e), kept) in undecodable.iter().zip(kept) {
+                    *failed.entry(e.kind()).or_default() += 1;
+                    match kept {
+                        Ok(at) => {
+                            dead_lettered += 1;
+                            tracing::error!(sequence_number = %record.sequence_number, error = %e, kept_at = %at, "undecodable Kinesis record kept as a dead letter");
+                        }
+                        Err(not_kept) => {
+                            tracing::error!(sequence_number = %record.sequence_number, error = %e, dead_letter = %not_kept, "undecodable Kinesis record");
+                            failures.push(record.sequence_number.clone());
+                        }
                     }
                 }
                 if !deferred.is_empty() {
@@ -213,6 +291,7 @@ impl<S: CounterStore> Ingestor<S> {
                     }
                 };
                 summary.failed_payloads = failed;
+                summary.dead_lettered = dead_lettered;
                 summary.duration_ms = started.elapsed().as_millis() as u64;
                 log_summary(&summary);
                 let mut response = KinesisEventResponse::default();
@@ -258,6 +337,31 @@ impl<S: CounterStore> Ingestor<S> {
     }
 }
 
+/// A CloudWatch Logs payload as a dead letter: the event it came in.
+fn logs_letter(data: &str, error: &DecodeError) -> DeadLetter {
+    DeadLetter {
+        reason: error.kind(),
+        id: format!("{:032x}", xxh3_128(data.as_bytes())),
+        error: error.to_string(),
+        event: serde_json::to_vec(&serde_json::json!({ "awslogs": { "data": data } }))
+            .unwrap_or_default(),
+    }
+}
+
+/// A Kinesis record as a dead letter: a Kinesis event of that one record.
+fn kinesis_letter(record: &KinesisItem, error: &DecodeError) -> DeadLetter {
+    let event = serde_json::json!({ "Records": [{
+        "eventSource": "aws:kinesis",
+        "kinesis": { "data": record.data, "sequenceNumber": record.sequence_number },
+    }] });
+    DeadLetter {
+        reason: error.kind(),
+        id: format!("{:032x}", xxh3_128(record.data.as_bytes())),
+        error: error.to_string(),
+        event: serde_json::to_vec(&event).unwrap_or_default(),
+    }
+}
+
 fn log_summary(summary: &Summary) {
     tracing::info!(
         payloads = summary.payloads,
@@ -271,6 +375,7 @@ fn log_summary(summary: &Summary) {
         connections = summary.connections,
         duplicates = summary.duplicates,
         failed_payloads = ?summary.failed_payloads,
+        dead_lettered = summary.dead_lettered,
         duration_ms = summary.duration_ms,
         "batch summary"
     );

@@ -96,11 +96,11 @@ impl FlowEvent {
         Self::from_raw(raw)
     }
 
-    pub fn from_value(value: serde_json::Value) -> Result<FlowEvent, DecodeError> {
+    pub fn from_value(value: &serde_json::Value) -> Result<FlowEvent, DecodeError> {
         if !value.is_object() {
             return Err(DecodeError::UnknownEvent);
         }
-        let raw: RawEvent = serde_json::from_value(value).map_err(|e| {
+        let raw = RawEvent::deserialize(value).map_err(|e| {
             // A known shape with the wrong field types.
             DecodeError::EventJson(e.to_string())
         })?;

@@ -1,14 +1,18 @@
 //! The store: one port (trait) per use case — [`CounterStore`] for ingest, [`RefreshStore`] for
 //! the refresh, [`ReadStore`] for the API — and the Redis adapter behind all three
-//! ([`RedisStore`]). Key names come from [`keys`] only; the Lua scripts live in `scripts/`.
+//! ([`RedisStore`]), and the [`dead_letter`] store for payloads that can never be counted (S3,
+//! feature `s3`). Key names come from [`keys`] only; the Lua scripts live in `scripts/`.
 //!
 //! A batch is written with one Lua script per day it touches, all in one pipeline: one round
 //! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
 //! the day's `seen` set and applies only the increments of payloads not seen before, so a batch
 //! delivered twice, or retried after a lost reply, counts once.
 
+pub mod dead_letter;
 pub mod keys;
 mod redis_adapter;
+
+pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetters, NoDeadLetters};
 
 pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
 

@@ -89,6 +89,32 @@ impl MotoServer {
     }
 }
 
+impl MotoServer {
+    /// Runs a few lines of boto3 with `s3`, an S3 client of this server (moto's default
+    /// account, eu-west-1); answers what they print.
+    pub fn s3(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, json\ns3=boto3.client('s3',endpoint_url='{ep}',region_name='eu-west-1',\
+             aws_access_key_id='testing',aws_secret_access_key='testing')\n{code}\n",
+            ep = self.url()
+        );
+        String::from_utf8(python(&["-c", &script])).expect("UTF-8 output")
+    }
+
+    /// An SDK configuration that talks to this server (static test credentials, eu-west-1).
+    #[cfg(feature = "s3")]
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.url())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+}
+
 /// Runs the venv's python; panics with its stderr when it fails, else returns its stdout.
 fn python(args: &[&str]) -> Vec<u8> {
     let out = Command::new(venv_tool("python"))

@@ -4,6 +4,7 @@
 use connection_tracker::config::Env;
 use connection_tracker::ingest::{Ingestor, Reply};
 use connection_tracker::metrics;
+use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters};
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
@@ -14,7 +15,18 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
-    let ingestor = Ingestor::new(store, config);
+    // Payloads that can never be counted are kept whole in S3 (DEAD_LETTER_BUCKET).
+    let dead_letters = match &config.dead_letter {
+        Some(dl) => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Some(S3DeadLetters {
+                bucket: S3Bucket::new(&sdk, &dl.bucket),
+                prefix: dl.prefix.clone(),
+            })
+        }
+        None => None,
+    };
+    let ingestor = Ingestor::with_dead_letters(store, dead_letters, config);
     let ingestor = &ingestor;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = ingestor.handle_value(event.payload).await?;
