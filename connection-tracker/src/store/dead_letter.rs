@@ -25,7 +25,7 @@ pub enum DeadLetterError {
 /// One payload that cannot be counted, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// A short stable reason ([`crate::ingest::payload::DecodeError::kind`]).
+    /// A short stable reason: the decode error's kind (`gzip`, `base64`, `unknown_event`, …).
     pub reason: &'static str,
     /// Hex hash of the encoded payload: the same payload twice is one object.
     pub id: String,
