@@ -152,6 +152,7 @@ mod tests {
         let e = |dest: &str, port| Endpoint {
             dest: dest.to_string().into(),
             dest_port: port,
+            distinct_sources: None,
         };
         let endpoints = BTreeMap::from([(
             "111111111111/eu-west-1".to_string(),

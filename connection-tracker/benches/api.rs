@@ -173,6 +173,7 @@ async fn main() {
                         path,
                         query,
                         accepts_gzip: true,
+                        request_id: "",
                     },
                     today,
                 )

@@ -184,6 +184,7 @@ async fn request<S: ReadStore>(
             path,
             query,
             accepts_gzip,
+            request_id: "test-request",
         },
         TODAY,
     )
@@ -248,15 +249,18 @@ async fn every_route_answers_with_the_original_shapes() {
         ok_json(&get(&api, "/endpoints?date=2026-11-25").await),
         json!({
             "111111111111/eu-west-1": [
-                {"dest": LB, "dest_port": 443},
-                {"dest": LB, "dest_port": 8443},
+                {"dest": LB, "dest_port": 443, "distinct_sources": 2},
+                {"dest": LB, "dest_port": 8443, "distinct_sources": 1},
             ],
             "222222222222/us-east-1": [],
         })
     );
     assert_eq!(
         ok_json(&get(&api, "/endpoints/111111111111/eu-west-1").await),
-        json!([{"dest": LB, "dest_port": 443}, {"dest": "web/52.0.0.5", "dest_port": 22}])
+        json!([
+            {"dest": LB, "dest_port": 443, "distinct_sources": 2},
+            {"dest": "web/52.0.0.5", "dest_port": 22, "distinct_sources": 1}
+        ])
     );
 
     assert_eq!(
@@ -322,7 +326,11 @@ async fn ranges_sum_the_days() {
             )
             .await
         ),
-        json!([{"dest": LB, "dest_port": 443}, {"dest": LB, "dest_port": 8443}])
+        // The busiest day's distinct sources, not a sum over the days.
+        json!([
+            {"dest": LB, "dest_port": 443, "distinct_sources": 2},
+            {"dest": LB, "dest_port": 8443, "distinct_sources": 1}
+        ])
     );
 }
 
@@ -450,22 +458,29 @@ async fn bad_requests_name_the_parameter() {
 }
 
 #[tokio::test]
-async fn each_request_is_one_round_trip_to_redis() {
+async fn each_request_costs_the_round_trips_its_reads_need() {
     let (_server, api) = started().await;
-    for target in [
-        "/connections",
-        "/connections?from=2026-11-21&to=2026-11-27",
-        "/connections/111111111111/eu-west-1?from=2026-11-21",
-        "/account-connections?from=2026-11-21",
-        "/endpoints",
-        "/public-endpoints?from=2026-11-21",
-        "/accounts",
-        "/addresses",
+    // One account/region: one trip. Every account/region: the days' indexes, then their
+    // counters. /endpoints: one more for the distinct-source estimates. A page of one day: the
+    // indexes, each counter's best rows, then the rows that could still be in the page.
+    for (target, trips) in [
+        ("/connections", 2),
+        ("/connections?from=2026-11-21&to=2026-11-27", 2),
+        ("/connections/111111111111/eu-west-1?from=2026-11-21", 1),
+        ("/account-connections?from=2026-11-21", 2),
+        ("/endpoints", 3),
+        ("/public-endpoints?from=2026-11-21", 2),
+        ("/accounts", 1),
+        ("/addresses", 1),
+        // (a third trip only when a counter was cut off at the page's threshold)
+        ("/connections?limit=2", 2),
+        ("/connections?limit=2&from=2026-11-26", 2),
+        ("/connections?date=2026-01-01", 1),
     ] {
         let before = api.store().round_trips();
         let response = get(&api, target).await;
         assert_eq!(response.status, 200, "{target}");
-        assert_eq!(api.store().round_trips() - before, 1, "{target}");
+        assert_eq!(api.store().round_trips() - before, trips, "{target}");
     }
     let before = api.store().round_trips();
     assert_eq!(get(&api, "/health").await.status, 200);
@@ -475,6 +490,121 @@ async fn each_request_is_one_round_trip_to_redis() {
         before,
         "no Redis for health/openapi"
     );
+}
+
+/// Every row of a complete `/connections` answer, in the paging order.
+fn rows_in_page_order(answer: &serde_json::Value) -> Vec<(u64, String, String, String, u64)> {
+    let mut rows: Vec<(u64, String, String, String, u64)> = answer
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(pair, rows)| {
+            rows.as_array().unwrap().iter().map(move |r| {
+                (
+                    r["score"].as_u64().unwrap(),
+                    pair.clone(),
+                    r["source"].as_str().unwrap().to_string(),
+                    r["dest"].as_str().unwrap().to_string(),
+                    r["dest_port"].as_u64().unwrap(),
+                )
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| (&a.1, &a.2, &a.3, a.4).cmp(&(&b.1, &b.2, &b.3, b.4)))
+    });
+    rows
+}
+
+#[tokio::test]
+async fn pages_and_filters_give_exactly_the_complete_answer_in_slices() {
+    let (_server, api) = started().await;
+    for query in [
+        "date=2026-11-27",
+        "from=2026-11-21&to=2026-11-27",
+        "date=2026-11-27&min_score=2",
+        "from=2026-11-21&to=2026-11-27&port=443",
+        "date=2026-11-27&source=8.8.8.0/24",
+    ] {
+        let complete = ok_json(&get(&api, &format!("/connections?{query}")).await);
+        let want = rows_in_page_order(&complete);
+        for limit in [1, 2, 3, 100] {
+            let mut walked = Vec::new();
+            let mut target = format!("/connections?{query}&limit={limit}");
+            for _ in 0..100 {
+                let response = get(&api, &target).await;
+                let mut rows = rows_in_page_order(&ok_json(&response));
+                assert!(rows.len() <= limit, "{target}");
+                walked.append(&mut rows);
+                match response.header("x-next-cursor") {
+                    Some(cursor) => {
+                        target = format!("/connections?{query}&limit={limit}&cursor={cursor}")
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(walked, want, "{query}, limit {limit}");
+        }
+    }
+    // Filters on the complete answer: only matching rows, known account/regions kept.
+    let port = ok_json(&get(&api, "/connections?date=2026-11-27&port=22").await);
+    assert!(rows_in_page_order(&port).iter().all(|r| r.4 == 22));
+    let all = rows_in_page_order(&ok_json(&get(&api, "/connections?date=2026-11-27").await));
+    assert_eq!(
+        rows_in_page_order(&port).len(),
+        all.iter().filter(|r| r.4 == 22).count()
+    );
+    let scoped = ok_json(
+        &get(
+            &api,
+            "/connections/111111111111/eu-west-1?date=2026-11-27&limit=1",
+        )
+        .await,
+    );
+    assert_eq!(scoped.as_array().unwrap().len(), 1);
+    // A cursor from another query is refused, naming the parameter.
+    let first = get(&api, "/connections?date=2026-11-27&limit=1").await;
+    let cursor = first.header("x-next-cursor").unwrap();
+    let reused = get(
+        &api,
+        &format!("/connections?date=2026-11-26&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(reused.status, 400);
+    assert_eq!(reused.json()["parameter"], "cursor");
+}
+
+#[tokio::test]
+async fn endpoints_carry_their_distinct_source_estimate() {
+    let (_server, api) = started().await;
+    let answer = ok_json(&get(&api, "/endpoints/111111111111/eu-west-1?date=2026-11-27").await);
+    let connections =
+        ok_json(&get(&api, "/connections/111111111111/eu-west-1?date=2026-11-27").await);
+    for endpoint in answer.as_array().unwrap() {
+        let sources: std::collections::BTreeSet<&str> = connections
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["dest"] == endpoint["dest"] && c["dest_port"] == endpoint["dest_port"])
+            .map(|c| c["source"].as_str().unwrap())
+            .collect();
+        // The fixtures go through the write script, which adds every source to the endpoint's
+        // HyperLogLog; at this size the estimate is exact.
+        assert_eq!(
+            endpoint["distinct_sources"].as_u64(),
+            Some(sources.len() as u64),
+            "{endpoint}"
+        );
+    }
+    let port = ok_json(&get(&api, "/endpoints?date=2026-11-27&port=443").await);
+    for (_, list) in port.as_object().unwrap() {
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["dest_port"] == 443));
+    }
 }
 
 #[tokio::test]
@@ -514,14 +644,18 @@ async fn redis_unavailable_is_a_503_never_a_hang() {
     let response = get(&api, "/connections").await;
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(response.json()["error"], "Service Unavailable");
-    assert!(
-        response.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("Redis"),
-        "{}",
-        response.text()
-    );
+    assert_eq!(response.json()["request_id"], "test-request");
+    // What went wrong inside (the store's address, its own words) is logged, not answered.
+    let text = response.text();
+    for secret in [
+        "127.0.0.1",
+        &server.port().to_string(),
+        "redis://",
+        "Connection refused",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("try again"), "{text}");
     assert_eq!(response.header("retry-after"), Some("5"));
     assert_eq!(get(&api, "/health").await.status, 200);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -610,4 +744,140 @@ async fn the_openapi_document_describes_exactly_the_routes() {
             assert!(params.contains(name), "{path} documents {name}");
         }
     }
+}
+
+#[tokio::test]
+async fn pages_of_a_busy_day_read_only_what_they_need_and_miss_nothing() {
+    let server = RedisServer::start();
+    let config = api_config(server.url());
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    // 24 account/regions of 60 rows each, scores with many ties (1..=6).
+    let accounts: Vec<String> = (0..24).map(|i| format!("3000000000{i:02}")).collect();
+    let mut rng = connection_tracker::testing::Rng(11);
+    let mut rows: Vec<(usize, String, u64)> = Vec::new();
+    for a in 0..accounts.len() {
+        for i in 0..60 {
+            rows.push((a, format!("198.51.{a}.{i}"), 1 + rng.below(6)));
+        }
+    }
+    let members: Vec<String> = rows
+        .iter()
+        .map(|(_, source, _)| keys::connection_member(source, "lb", 443))
+        .collect();
+    let batch = WriteBatch {
+        days: vec![DayWrite {
+            day: "2026-11-27".into(),
+            expire_at: 4_000_000_000,
+            seen_ttl_secs: 86_400,
+            unnamed_ttl_secs: 86_400,
+            payloads: vec![PayloadWrite {
+                id: "busy",
+                increments: rows
+                    .iter()
+                    .zip(&members)
+                    .map(|((a, _, count), member)| Increment {
+                        account: &accounts[*a],
+                        region: "eu-west-1",
+                        member: member.clone(),
+                        count: *count,
+                        bare_ip: None,
+                    })
+                    .collect(),
+            }],
+        }],
+        touched: accounts.iter().map(|a| (a.as_str(), "eu-west-1")).collect(),
+        now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
+        limits: Default::default(),
+    };
+    store.write(&batch).await.unwrap();
+    let api = Api::new(store, &config);
+    let complete = ok_json(&get(&api, "/connections?date=2026-11-27").await);
+    for query in ["", "&min_score=4"] {
+        let want: Vec<_> = rows_in_page_order(&complete)
+            .into_iter()
+            .filter(|r| query.is_empty() || r.0 >= 4)
+            .collect();
+        for limit in [13, 97, 500] {
+            let mut walked = Vec::new();
+            let mut target = format!("/connections?date=2026-11-27{query}&limit={limit}");
+            let mut trips = Vec::new();
+            loop {
+                let before = api.store().round_trips();
+                let response = get(&api, &target).await;
+                trips.push(api.store().round_trips() - before);
+                walked.append(&mut rows_in_page_order(&ok_json(&response)));
+                match response.header("x-next-cursor") {
+                    Some(c) => {
+                        target =
+                            format!("/connections?date=2026-11-27{query}&limit={limit}&cursor={c}")
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(walked, want, "limit {limit}{query}");
+            assert!(trips.iter().all(|t| *t <= 3), "{trips:?}");
+            if limit == 13 {
+                // 8 best rows of each of 60 read first: pages need the threshold read.
+                assert!(trips.contains(&3), "a threshold read happened: {trips:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_too_large_for_lambda_is_a_400_that_says_how_to_narrow_it() {
+    let server = RedisServer::start();
+    let config = api_config(server.url());
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    // 40,000 rows with long names: ~8 MB of JSON, more than Lambda's 6 MiB.
+    let mut conn = store.connection();
+    let key = keys::connections("2026-11-27", A, "eu-west-1");
+    let mut pipe = redis::pipe();
+    for chunk in 0..40 {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(&key);
+        for i in 0..1000 {
+            let dest = format!("{}-{chunk}.example.org", "d".repeat(150));
+            cmd.arg(i % 7 + 1).arg(keys::connection_member(
+                format!("10.{chunk}.{}.{}", i / 250, i % 250),
+                dest,
+                443,
+            ));
+        }
+        pipe.add_command(cmd).ignore();
+    }
+    pipe.cmd("SADD")
+        .arg(keys::day_index("2026-11-27"))
+        .arg(keys::account_region(A, "eu-west-1"))
+        .ignore();
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+    let api = Api::new(store, &config);
+
+    let plain = get(&api, "/connections?date=2026-11-27").await;
+    assert_eq!(plain.status, 400, "{:.200}", plain.text());
+    let body = plain.json();
+    assert_eq!(body["parameter"], "limit");
+    let message = body["message"].as_str().unwrap();
+    for hint in [
+        "limit=",
+        "cursor=",
+        "port=",
+        "source=",
+        "does not accept gzip",
+    ] {
+        assert!(message.contains(hint), "{hint} missing from: {message}");
+    }
+    // Gzip fits (the names repeat); a page fits without it.
+    let zipped = request(&api, "GET", "/connections?date=2026-11-27", true).await;
+    assert_eq!(zipped.status, 200);
+    assert_eq!(
+        zipped.json()[format!("{A}/eu-west-1")]
+            .as_array()
+            .unwrap()
+            .len(),
+        40_000
+    );
+    let page = get(&api, "/connections?date=2026-11-27&limit=1000").await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("x-next-cursor").is_some());
 }

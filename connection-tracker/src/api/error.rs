@@ -18,15 +18,19 @@ pub enum ApiError {
     NotFound(String),
     #[error("{method} is not allowed on {path}; only GET is")]
     MethodNotAllowed { method: String, path: String },
-    #[error("the connection store (Redis) is unavailable: {0}")]
+    /// The detail (addresses, URLs, the store's own words) is logged, never answered.
+    #[error("the connection store is unavailable; try again shortly")]
     Unavailable(#[from] StoreError),
-    #[error("the connection store (Redis) did not answer within {0:?}")]
+    #[error("the connection store did not answer in time; try again shortly")]
     Timeout(Duration),
     #[error(
-        "the answer is {bytes} bytes, more than Lambda can return ({MAX_RESPONSE_BYTES}); ask \
-         for gzip (Accept-Encoding: gzip), one account/region, or fewer days"
+        "the answer would be {bytes} bytes{}, more than the API can return ({MAX_RESPONSE_BYTES}); \
+         narrow it: limit=N (top N by score, then cursor= for the next page), the filters dest=, \
+         port=, source= (exact, prefix*, or CIDR) and min_score=, fewer days, or one \
+         account/region (/connections/{{account_id}}/{{region}})",
+        if *gzip { " gzipped" } else { ", and the client does not accept gzip" }
     )]
-    TooLarge { bytes: usize },
+    TooLarge { bytes: usize, gzip: bool },
 }
 
 impl ApiError {
@@ -36,7 +40,8 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unavailable(_) | ApiError::Timeout(_) => 503,
-            ApiError::TooLarge { .. } => 500,
+            // The request asks for more than one answer can carry: the caller narrows it.
+            ApiError::TooLarge { .. } => 400,
         }
     }
 
@@ -47,7 +52,8 @@ impl ApiError {
         }
     }
 
-    pub(super) fn response(&self) -> Response {
+    /// The error answer; `request_id` names the log line that holds the detail.
+    pub(super) fn response(&self, request_id: &str) -> Response {
         #[derive(Serialize)]
         struct Body<'a> {
             status: u16,
@@ -55,6 +61,17 @@ impl ApiError {
             message: String,
             #[serde(skip_serializing_if = "Option::is_none")]
             parameter: Option<&'a str>,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            request_id: &'a str,
+        }
+        match self {
+            ApiError::Unavailable(e) => {
+                tracing::error!(request_id, error = %e, "store unavailable")
+            }
+            ApiError::Timeout(after) => {
+                tracing::error!(request_id, ?after, "store did not answer in time")
+            }
+            _ => {}
         }
         let status = self.status();
         let error = match status {
@@ -66,6 +83,7 @@ impl ApiError {
         };
         let parameter = match self {
             ApiError::BadRequest { parameter, .. } => Some(*parameter),
+            ApiError::TooLarge { .. } => Some("limit"),
             _ => None,
         };
         let body = Body {
@@ -73,6 +91,7 @@ impl ApiError {
             error,
             message: self.to_string(),
             parameter,
+            request_id,
         };
         let mut response = json_response(status, &body);
         match self {

@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use super::error::ApiError;
 
-/// Lambda answers at most 6 MB synchronously; the JSON envelope and base64 take their share.
-pub const MAX_RESPONSE_BYTES: usize = 5_500_000;
+/// Lambda returns at most 6 MiB synchronously, measured on the response envelope: the body as a
+/// JSON string (escaped) or base64 (binary, i.e. gzip), plus status and headers (a 16 KiB
+/// allowance).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 - 16 * 1024;
 /// Bodies smaller than this are not worth compressing.
 const GZIP_MIN_BYTES: usize = 1024;
 
@@ -20,8 +22,50 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// The raw query string, without `?`.
     pub query: &'a str,
-    /// The client accepts `Content-Encoding: gzip`.
+    /// The client accepts `Content-Encoding: gzip` ([`accepts_gzip`] of its `Accept-Encoding`).
     pub accepts_gzip: bool,
+    /// The platform's id of the request (Lambda's), logged with every error and named in error
+    /// bodies, so a caller's report finds the log line.
+    pub request_id: &'a str,
+}
+
+/// Whether an `Accept-Encoding` header value accepts gzip: `gzip` or `*` with a q-value above 0
+/// (`gzip;q=0` refuses it, even next to `*`).
+pub fn accepts_gzip(header: &str) -> bool {
+    let mut star = false;
+    for item in header.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+            .next()
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return q > 0.0,
+            "*" => star = q > 0.0,
+            _ => {}
+        }
+    }
+    star
+}
+
+/// The bytes the body takes in Lambda's response envelope: base64 for a binary body, the JSON
+/// string (quotes, backslashes and control characters escaped) for text.
+pub fn envelope_bytes(body: &[u8], binary: bool) -> usize {
+    if binary {
+        body.len().div_ceil(3) * 4
+    } else {
+        body.len()
+            + body
+                .iter()
+                .map(|&b| match b {
+                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                    0..=0x1f => 5,
+                    _ => 0,
+                })
+                .sum::<usize>()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,9 +117,12 @@ pub(super) fn finish(mut response: Response, accepts_gzip: bool) -> Result<Respo
         }
     }
     response.headers.push(("vary", "accept-encoding".into()));
-    if response.body.len() > MAX_RESPONSE_BYTES {
+    let binary = response.header("content-encoding").is_some();
+    let bytes = envelope_bytes(&response.body, binary);
+    if bytes > MAX_RESPONSE_BYTES {
         return Err(ApiError::TooLarge {
-            bytes: response.body.len(),
+            bytes,
+            gzip: binary,
         });
     }
     Ok(response)
@@ -87,5 +134,52 @@ pub(super) fn json_response(status: u16, value: &impl Serialize) -> Response {
         headers: vec![("content-type", "application/json".into())],
         // Serializing our own maps and strings cannot fail.
         body: serde_json::to_vec(value).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding_honours_q_values() {
+        let cases = [
+            ("gzip", true),
+            ("gzip, deflate, br", true),
+            ("deflate, gzip;q=0.5", true),
+            ("GZIP", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.0", false),
+            ("*", true),
+            ("*;q=0", false),
+            ("gzip;q=0, *", false),
+            ("identity", false),
+            ("br", false),
+            ("", false),
+            ("gzip;q=nonsense", false),
+        ];
+        for (header, want) in cases {
+            assert_eq!(accepts_gzip(header), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn the_envelope_counts_escapes_and_base64() {
+        assert_eq!(envelope_bytes(b"abc", false), 3);
+        assert_eq!(envelope_bytes(br#"{"a":"b\c"}"#, false), 11 + 5);
+        assert_eq!(envelope_bytes(b"\x01", false), 6);
+        assert_eq!(envelope_bytes(&[0u8; 3], true), 4);
+        assert_eq!(envelope_bytes(&[0u8; 4], true), 8);
+        // A body of 5 MiB of quotes is 10 MiB in the envelope: refused.
+        let quotes = vec![b'"'; 5 << 20];
+        let response = Response {
+            status: 200,
+            headers: vec![],
+            body: quotes,
+        };
+        assert!(matches!(
+            finish(response, false),
+            Err(ApiError::TooLarge { gzip: false, .. })
+        ));
     }
 }

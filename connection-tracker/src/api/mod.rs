@@ -1,7 +1,7 @@
 //! The HTTP API: routes → JSON over the store. Knows nothing of Lambda; `functions/api` adapts
 //! lambda_http requests to [`Request`] and [`Response`] back.
 //!
-//! Every data route reads what it needs from Redis in one round trip ([`ReadRequest`]), then
+//! Every data route reads what it needs from Redis in one or two round trips ([`ReadRequest`]), then
 //! works in memory: days are summed, lists sorted, JSON written once.
 //!
 //! - [`routes`]: the one route table (paths, parameters, answers);
@@ -16,7 +16,7 @@ mod routes;
 mod views;
 
 pub use error::ApiError;
-pub use http::{Request, Response, MAX_RESPONSE_BYTES};
+pub use http::{accepts_gzip, Request, Response, MAX_RESPONSE_BYTES};
 pub use openapi::openapi;
 pub use routes::route_paths;
 pub use views::sum_days;
@@ -28,12 +28,13 @@ use time::Date;
 
 use crate::config::ApiConfig;
 use crate::model::Endpoint;
-use crate::store::{ReadRequest, ReadResult, ReadStore};
+use crate::store::{ReadRequest, ReadResult, ReadStore, Top};
 use http::{finish, json_response};
 use query::{scope, Query};
 use routes::{Route, RouteSpec, ROUTES};
 use views::{
-    account_connections, accounts, connections_by_pair, endpoints, known_pairs, public_endpoints,
+    account_connections, accounts, connections_by_pair, endpoints, known_pairs, page,
+    public_endpoints, with_distinct_sources,
 };
 
 pub struct Api<S> {
@@ -72,8 +73,9 @@ impl<S: ReadStore> Api<S> {
             .route(request, today)
             .await
             .and_then(|response| finish(response, request.accepts_gzip))
-            .unwrap_or_else(|e| e.response());
+            .unwrap_or_else(|e| e.response(request.request_id));
         tracing::info!(
+            request_id = request.request_id,
             method = request.method,
             path = request.path,
             query = request.query,
@@ -143,7 +145,94 @@ impl<S: ReadStore> Api<S> {
                     .collect();
                 Ok(json_response(200, &found))
             }
-            Route::Connections | Route::Endpoints | Route::AccountConnections => {
+            Route::Connections | Route::ConnectionsOf => {
+                let filter = query.filter()?;
+                let paging = query.page(path)?;
+                let days = days()?;
+                // One day, paged, filtered by score at most: Redis sends only what the page
+                // can need (k + 1 rows: the +1 tells whether a next page exists).
+                let top = paging
+                    .filter(|_| filter.is_score_only() && days.len() == 1)
+                    .map(|p| Top {
+                        k: p.offset + p.limit + 1,
+                        min_score: filter.min_score,
+                    });
+                let mut read = self
+                    .read(ReadRequest {
+                        days,
+                        scope: scope.clone(),
+                        refreshed: scope.is_none(),
+                        top,
+                        ..ReadRequest::default()
+                    })
+                    .await?;
+                if !filter.is_score_only() {
+                    for rows in read.days.iter_mut().flat_map(|d| d.values_mut()) {
+                        rows.retain(|c| filter.keeps(c));
+                    }
+                }
+                let mut by_pair = connections_by_pair(read);
+                if filter.min_score > 0 {
+                    for rows in by_pair.values_mut() {
+                        rows.retain(|c| c.score >= filter.min_score);
+                    }
+                }
+                let mut next = None;
+                if let Some(p) = paging {
+                    let (rows, more) = page(by_pair, p.offset, p.limit);
+                    by_pair = rows;
+                    next = more.then(|| p.next_cursor());
+                }
+                let mut response = match &scope {
+                    Some(_) => {
+                        let rows = by_pair.into_values().next().unwrap_or_default();
+                        json_response(200, &rows)
+                    }
+                    None => json_response(200, &by_pair),
+                };
+                if let Some(cursor) = next {
+                    response.headers.push(("x-next-cursor", cursor));
+                }
+                Ok(response)
+            }
+            Route::Endpoints | Route::EndpointsOf => {
+                let filter = query.filter()?;
+                let mut read = self
+                    .read(ReadRequest {
+                        days: days()?,
+                        scope: scope.clone(),
+                        refreshed: scope.is_none(),
+                        distinct_sources: true,
+                        ..ReadRequest::default()
+                    })
+                    .await?;
+                let known = known_pairs(&read);
+                let distinct = std::mem::take(&mut read.distinct_sources);
+                let mut by_pair: BTreeMap<&str, BTreeSet<Endpoint>> = known
+                    .iter()
+                    .map(|p| (p.as_str(), BTreeSet::new()))
+                    .collect();
+                for (pair, rows) in read.days.iter().flatten() {
+                    by_pair
+                        .entry(pair)
+                        .or_default()
+                        .extend(endpoints(rows).into_iter().filter(|e| {
+                            filter.dest.as_deref().is_none_or(|d| e.dest == d)
+                                && filter.port.is_none_or(|p| e.dest_port == p)
+                        }));
+                }
+                let mut listed: BTreeMap<&str, Vec<Endpoint>> = by_pair
+                    .into_iter()
+                    .map(|(pair, set)| (pair, with_distinct_sources(set, distinct.get(pair))))
+                    .collect();
+                Ok(match &scope {
+                    Some(_) => {
+                        json_response(200, &listed.pop_first().map(|(_, v)| v).unwrap_or_default())
+                    }
+                    None => json_response(200, &listed),
+                })
+            }
+            Route::AccountConnections => {
                 let read = self
                     .read(ReadRequest {
                         days: days()?,
@@ -151,42 +240,12 @@ impl<S: ReadStore> Api<S> {
                         ..ReadRequest::default()
                     })
                     .await?;
-                // Only /connections needs every row summed and sorted; the other two fold
-                // the days straight into their (much smaller) answers.
                 let known = known_pairs(&read);
-                Ok(match route {
-                    Route::Connections => json_response(200, &sum_days(read.days, known)),
-                    Route::Endpoints => {
-                        let mut by_pair: BTreeMap<&str, BTreeSet<Endpoint>> = known
-                            .iter()
-                            .map(|p| (p.as_str(), BTreeSet::new()))
-                            .collect();
-                        for (pair, rows) in read.days.iter().flatten() {
-                            by_pair.entry(pair).or_default().extend(endpoints(rows));
-                        }
-                        json_response(200, &by_pair)
-                    }
-                    _ => {
-                        let include = query.list("include");
-                        json_response(200, &account_connections(&read.days, &known, &include))
-                    }
-                })
-            }
-            Route::ConnectionsOf | Route::EndpointsOf => {
-                let read = self
-                    .read(ReadRequest {
-                        days: days()?,
-                        scope: scope.clone(),
-                        ..ReadRequest::default()
-                    })
-                    .await?;
-                let rows = connections_by_pair(read).into_values().next();
-                let rows = rows.unwrap_or_default();
-                Ok(if route == Route::ConnectionsOf {
-                    json_response(200, &rows)
-                } else {
-                    json_response(200, &endpoints(&rows))
-                })
+                let include = query.list("include");
+                Ok(json_response(
+                    200,
+                    &account_connections(&read.days, &known, &include),
+                ))
             }
             Route::PublicEndpoints | Route::PublicEndpointsOf => {
                 let mut read = self

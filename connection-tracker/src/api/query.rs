@@ -2,12 +2,106 @@
 //! account ids and regions each get a 400 that names the parameter.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
+use base64::Engine;
+use ipnetwork::IpNetwork;
 use time::Date;
 
 use super::error::ApiError;
 use crate::day;
-use crate::model::{is_account_id, is_region};
+use crate::model::{is_account_id, is_region, Connection};
+
+/// The most rows one page may ask for.
+pub(super) const MAX_LIMIT: usize = 100_000;
+
+/// How a `source=` value matches a row's source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum SourceMatch {
+    Exact(String),
+    /// `value*`: sources starting with `value`.
+    Prefix(String),
+    /// An address block: bare addresses inside it, and folded prefixes (`a.b.c.0/24`) within it.
+    Cidr(IpNetwork),
+}
+
+impl SourceMatch {
+    fn parse(value: &str) -> Result<SourceMatch, ApiError> {
+        if value.is_empty() || value.len() > 512 {
+            return Err(ApiError::bad(
+                "source",
+                "source must be 1 to 512 characters: a name or address, prefix*, or a CIDR block",
+            ));
+        }
+        if let Some(prefix) = value.strip_suffix('*') {
+            return Ok(SourceMatch::Prefix(prefix.to_string()));
+        }
+        if value.contains('/') {
+            if let Ok(net) = value.parse::<IpNetwork>() {
+                return Ok(SourceMatch::Cidr(net));
+            }
+        }
+        Ok(SourceMatch::Exact(value.to_string()))
+    }
+
+    pub(super) fn matches(&self, source: &str) -> bool {
+        match self {
+            SourceMatch::Exact(v) => source == v,
+            SourceMatch::Prefix(p) => source.starts_with(p.as_str()),
+            SourceMatch::Cidr(block) => {
+                if let Ok(ip) = source.parse::<IpAddr>() {
+                    block.contains(ip)
+                } else if let Ok(net) = source.parse::<IpNetwork>() {
+                    net.prefix() >= block.prefix() && block.contains(net.network())
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}
+
+/// The row filters of the connection routes; all given ones must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct RowFilter {
+    pub dest: Option<String>,
+    pub port: Option<u16>,
+    pub source: Option<SourceMatch>,
+    /// Applied to the score summed over the range.
+    pub min_score: u64,
+}
+
+impl RowFilter {
+    /// Whether a row's identity (dest, port, source) matches; the score is checked after the
+    /// days are summed.
+    pub(super) fn keeps(&self, c: &Connection) -> bool {
+        self.dest.as_deref().is_none_or(|d| c.dest == d)
+            && self.port.is_none_or(|p| c.dest_port == p)
+            && self.source.as_ref().is_none_or(|s| s.matches(&c.source))
+    }
+
+    /// Only `min_score`: a filter Redis can apply (`BYSCORE`).
+    pub(super) fn is_score_only(&self) -> bool {
+        self.dest.is_none() && self.port.is_none() && self.source.is_none()
+    }
+}
+
+/// A page: the rows at `offset..offset + limit` in score order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Page {
+    pub limit: usize,
+    pub offset: usize,
+    /// Ties the cursor to the query it came from.
+    pub fingerprint: u64,
+}
+
+impl Page {
+    /// The cursor of the page after this one.
+    pub(super) fn next_cursor(&self) -> String {
+        let raw = format!("v1:{}:{:016x}", self.offset + self.limit, self.fingerprint);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+}
 
 pub(super) fn scope(account: &str, region: &str) -> Result<(String, String), ApiError> {
     if !is_account_id(account) {
@@ -71,6 +165,104 @@ impl Query {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect()
+    }
+
+    /// `dest`, `port`, `source`, `min_score`.
+    pub(super) fn filter(&self) -> Result<RowFilter, ApiError> {
+        let port = match self.get("port") {
+            None => None,
+            Some(v) => Some(v.parse::<u16>().map_err(|_| {
+                ApiError::bad("port", format!("port {v:?} is not a port number (0-65535)"))
+            })?),
+        };
+        let min_score = match self.get("min_score") {
+            None => 0,
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                ApiError::bad(
+                    "min_score",
+                    format!("min_score {v:?} is not a whole number"),
+                )
+            })?,
+        };
+        let dest = match self.get("dest") {
+            Some(d) if d.is_empty() || d.len() > 512 => {
+                return Err(ApiError::bad("dest", "dest must be 1 to 512 characters"))
+            }
+            d => d.map(String::from),
+        };
+        Ok(RowFilter {
+            dest,
+            port,
+            source: self.get("source").map(SourceMatch::parse).transpose()?,
+            min_score,
+        })
+    }
+
+    /// `limit` and `cursor`: `None` without `limit` (the complete answer). A cursor only fits
+    /// the query it came from (`path` and every other parameter the same).
+    pub(super) fn page(&self, path: &str) -> Result<Option<Page>, ApiError> {
+        let Some(limit) = self.get("limit") else {
+            if self.get("cursor").is_some() {
+                return Err(ApiError::bad(
+                    "cursor",
+                    "cursor needs the limit it came with",
+                ));
+            }
+            return Ok(None);
+        };
+        let limit = match limit.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad(
+                    "limit",
+                    format!("limit {limit:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        };
+        let mut rest: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n != "cursor")
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        rest.sort();
+        let mut text = path.to_string();
+        for (n, v) in rest {
+            text.push_str(&format!("\n{n}={v}"));
+        }
+        let fingerprint = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        let offset = match self.get("cursor") {
+            None => 0,
+            Some(cursor) => {
+                let bad = || {
+                    ApiError::bad(
+                        "cursor",
+                        "cursor is not one this API gave for this query (same path and \
+                         parameters, cursor aside)",
+                    )
+                };
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(cursor)
+                    .map_err(|_| bad())?;
+                let raw = String::from_utf8(raw).map_err(|_| bad())?;
+                let mut parts = raw.split(':');
+                let (Some("v1"), Some(offset), Some(fp), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad());
+                };
+                let offset: usize = offset.parse().map_err(|_| bad())?;
+                if u64::from_str_radix(fp, 16).ok() != Some(fingerprint) || offset > 1 << 40 {
+                    return Err(bad());
+                }
+                offset
+            }
+        };
+        Ok(Some(Page {
+            limit,
+            offset,
+            fingerprint,
+        }))
     }
 
     /// `date`, or `from`..=`to` (`to` defaults to today, `from` to `to`), or today.
@@ -153,5 +345,108 @@ mod tests {
         assert_eq!(days("date=2026-11-27&from=2026-11-20"), Err("date"));
         assert_eq!(days("date=2026-11-27&date=2026-11-26"), Err("date"));
         assert_eq!(days("form=2026-11-27"), Err("query"));
+    }
+
+    fn parameter(e: ApiError) -> &'static str {
+        match e {
+            ApiError::BadRequest { parameter, .. } => parameter,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn filters_are_checked_and_match_as_documented() {
+        let all = ["dest", "port", "source", "min_score"];
+        let filter = |q: &str| {
+            Query::parse(q, &all)
+                .and_then(|q| q.filter())
+                .map_err(parameter)
+        };
+        assert_eq!(filter("").unwrap(), RowFilter::default());
+        assert_eq!(filter("port=70000"), Err("port"));
+        assert_eq!(filter("port=-1"), Err("port"));
+        assert_eq!(filter("min_score=1e3"), Err("min_score"));
+        assert_eq!(filter("dest="), Err("dest"));
+        assert_eq!(filter("source="), Err("source"));
+        let row = |source: &str| Connection {
+            source: source.into(),
+            dest: "shop-1.eu-west-1.elb.amazonaws.com".into(),
+            dest_port: 443,
+            score: 5,
+        };
+        let cases: &[(&str, &str, bool)] = &[
+            ("source=8.8.8.8", "8.8.8.8", true),
+            ("source=8.8.8.8", "8.8.8.9", false),
+            ("source=8.8.8.0/24", "8.8.8.200", true),
+            ("source=8.8.8.0/24", "8.8.9.1", false),
+            ("source=8.8.0.0/16", "8.8.8.0/24", true),
+            ("source=8.8.8.0/25", "8.8.8.0/24", false),
+            ("source=2001:db8::/32", "2001:db8:1::/48", true),
+            ("source=2001:db8::/32", "2001:db8::1", true),
+            ("source=8.8.8.0/24", "other", false),
+            ("source=111111111111/*", "111111111111/eu-west-1/web", true),
+            (
+                "source=111111111111/eu-west-1/web",
+                "111111111111/eu-west-1/web",
+                true,
+            ),
+            (
+                "source=111111111111/eu-west-1/web",
+                "111111111111/eu-west-1/web2",
+                false,
+            ),
+            ("source=office", "office", true),
+            ("port=443", "8.8.8.8", true),
+            ("port=22", "8.8.8.8", false),
+            (
+                "dest=shop-1.eu-west-1.elb.amazonaws.com&port=443",
+                "1.1.1.1",
+                true,
+            ),
+            ("dest=shop-2", "1.1.1.1", false),
+        ];
+        for (q, source, want) in cases {
+            assert_eq!(
+                filter(q).unwrap().keeps(&row(source)),
+                *want,
+                "{q} on {source}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_fit_only_their_query() {
+        let all = ["date", "limit", "cursor", "port"];
+        let page = |q: &str| {
+            Query::parse(q, &all)
+                .and_then(|q| q.page("/connections"))
+                .map_err(parameter)
+        };
+        assert_eq!(page("").unwrap(), None);
+        assert_eq!(page("cursor=abc"), Err("cursor"));
+        assert_eq!(page("limit=0"), Err("limit"));
+        assert_eq!(page("limit=100001"), Err("limit"));
+        let first = page("limit=10&port=22").unwrap().unwrap();
+        assert_eq!((first.limit, first.offset), (10, 0));
+        let next = first.next_cursor();
+        // The same query (parameters in any order) takes it; another query refuses it.
+        let second = page(&format!("port=22&cursor={next}&limit=10"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.offset, 10);
+        assert_eq!(
+            page(&format!("limit=10&port=23&cursor={next}")),
+            Err("cursor")
+        );
+        assert_eq!(
+            page(&format!("limit=20&port=22&cursor={next}")),
+            Err("cursor")
+        );
+        for forged in ["djE6MTA", "!!", "djE6eDow", &"A".repeat(5000)] {
+            assert_eq!(
+                page(&format!("limit=10&port=22&cursor={forged}")),
+                Err("cursor")
+            );
+        }
     }
 }

@@ -48,6 +48,19 @@ pub(super) struct RouteSpec {
 }
 
 const RANGE: &[&str] = &["date", "from", "to"];
+/// The connection routes: a range, the row filters, and paging.
+const ROWS: &[&str] = &[
+    "date",
+    "from",
+    "to",
+    "dest",
+    "port",
+    "source",
+    "min_score",
+    "limit",
+    "cursor",
+];
+const ENDPOINTS: &[&str] = &["date", "from", "to", "dest", "port"];
 
 pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
@@ -85,23 +98,23 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         path: "/connections",
         route: Route::Connections,
-        query: RANGE,
+        query: ROWS,
         summary: "Inbound public connections of every account/region",
-        description: "account_id/region → connections, score descending",
+        description: "account_id/region → connections, score descending. With limit: the page's rows only (score order over all account/regions), and the header x-next-cursor when more follow",
         answer: Answer::ByPair("Connection"),
     },
     RouteSpec {
         path: "/connections/{account_id}/{region}",
         route: Route::ConnectionsOf,
-        query: RANGE,
+        query: ROWS,
         summary: "Inbound public connections of one account/region",
-        description: "connections, score descending",
+        description: "connections, score descending (with limit, one page; x-next-cursor when more follow)",
         answer: Answer::List("Connection"),
     },
     RouteSpec {
         path: "/endpoints",
         route: Route::Endpoints,
-        query: RANGE,
+        query: ENDPOINTS,
         summary: "Destinations and ports that got connections, per account/region",
         description: "account_id/region → endpoints",
         answer: Answer::ByPair("Endpoint"),
@@ -109,7 +122,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         path: "/endpoints/{account_id}/{region}",
         route: Route::EndpointsOf,
-        query: RANGE,
+        query: ENDPOINTS,
         summary: "Destinations and ports that got connections in one account/region",
         description: "endpoints",
         answer: Answer::List("Endpoint"),

@@ -76,8 +76,59 @@ pub(super) fn endpoints(rows: &[Connection]) -> BTreeSet<Endpoint<'_>> {
         .map(|c| Endpoint {
             dest: Cow::Borrowed(&c.dest),
             dest_port: c.dest_port,
+            distinct_sources: None,
         })
         .collect()
+}
+
+/// Endpoints with their distinct-source estimates (`dest\tport` → estimate).
+pub(super) fn with_distinct_sources<'a>(
+    endpoints: BTreeSet<Endpoint<'a>>,
+    estimates: Option<&HashMap<String, u64>>,
+) -> Vec<Endpoint<'a>> {
+    endpoints
+        .into_iter()
+        .map(|mut e| {
+            e.distinct_sources = estimates
+                .and_then(|m| m.get(&crate::store::keys::endpoint(&e.dest, e.dest_port)))
+                .copied();
+            e
+        })
+        .collect()
+}
+
+/// One page of rows over every account/region: rows in score order (ties: account/region,
+/// then source, dest, port), `offset..offset + limit` of them, grouped by account/region
+/// again; and whether rows follow.
+pub(super) fn page(
+    by_pair: BTreeMap<String, Vec<Connection>>,
+    offset: usize,
+    limit: usize,
+) -> (BTreeMap<String, Vec<Connection>>, bool) {
+    let mut all: Vec<(String, Connection)> = by_pair
+        .into_iter()
+        .flat_map(|(pair, rows)| rows.into_iter().map(move |c| (pair.clone(), c)))
+        .collect();
+    let end = offset.saturating_add(limit);
+    let more = all.len() > end;
+    let order = |a: &(String, Connection), b: &(String, Connection)| {
+        b.1.score
+            .cmp(&a.1.score)
+            .then_with(|| a.0.cmp(&b.0))
+            .then_with(|| a.1.source.cmp(&b.1.source))
+            .then_with(|| a.1.dest.cmp(&b.1.dest))
+            .then_with(|| a.1.dest_port.cmp(&b.1.dest_port))
+    };
+    if all.len() > end && end > 0 {
+        all.select_nth_unstable_by(end - 1, order);
+        all.truncate(end);
+    }
+    all.sort_by(order);
+    let mut out: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
+    for (pair, c) in all.into_iter().skip(offset) {
+        out.entry(pair).or_default().push(c);
+    }
+    (out, more)
 }
 
 /// Sources of our own accounts (`account/region/name`) collapse to `account/region`; other
@@ -182,14 +233,23 @@ pub(super) fn public_endpoints(
             }
         }
     }
+    // Each row is looked at once: rows grouped by (pair, dest), in their API order.
+    let mut by_dest: FastMap<(&str, &str), Vec<&Connection>> = FastMap::default();
+    for (pair, rows) in connections {
+        for c in rows {
+            by_dest
+                .entry((pair.as_str(), c.dest.as_str()))
+                .or_default()
+                .push(c);
+        }
+    }
     let mut out: BTreeMap<String, Vec<PublicEndpoint>> = BTreeMap::new();
     for ((pair, _), mut endpoint) in by_name {
         endpoint.interface_ids.sort();
         endpoint.public_ips.sort();
-        if let Some(rows) = connections.get(&pair) {
+        if let Some(rows) = by_dest.get(&(pair.as_str(), endpoint.name.as_str())) {
             endpoint.connections = rows
                 .iter()
-                .filter(|c| c.dest == endpoint.name)
                 .map(|c| EndpointConnection {
                     source: c.source.clone(),
                     dest_port: c.dest_port,
@@ -244,6 +304,85 @@ mod tests {
                 ("333333333333/us-east-1", 1)
             ]
         );
+    }
+
+    #[test]
+    fn pages_walk_every_row_once_in_score_order() {
+        let mut by_pair = BTreeMap::new();
+        let mut x = 7u64;
+        let mut rng = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for p in 0..5 {
+            let rows: Vec<Connection> = (0..37)
+                .map(|i| Connection::new(&format!("10.0.{p}.{i}"), "lb", 443, rng() % 9))
+                .collect();
+            by_pair.insert(format!("11111111111{p}/eu-west-1"), rows);
+        }
+        let total: usize = by_pair.values().map(Vec::len).sum();
+        let order = |a: &(u64, String, String), b: &(u64, String, String)| {
+            b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2)))
+        };
+        // Each page, put in score order, is the next slice of every row in score order.
+        let mut walked = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (got, more) = page(by_pair.clone(), offset, 10);
+            let mut rows: Vec<(u64, String, String)> = got
+                .into_iter()
+                .flat_map(|(pair, rows)| {
+                    rows.into_iter()
+                        .map(move |c| (c.score, pair.clone(), c.source))
+                })
+                .collect();
+            assert!(rows.len() == 10 || !more);
+            rows.sort_by(order);
+            walked.extend(rows);
+            offset += 10;
+            if !more {
+                break;
+            }
+        }
+        let mut all: Vec<(u64, String, String)> = by_pair
+            .iter()
+            .flat_map(|(pair, rows)| {
+                rows.iter()
+                    .map(|c| (c.score, pair.clone(), c.source.clone()))
+            })
+            .collect();
+        all.sort_by(order);
+        assert_eq!(walked.len(), total);
+        assert_eq!(walked, all, "pages in score order, none twice, none missed");
+        assert_eq!(page(by_pair.clone(), total, 10), (BTreeMap::new(), false));
+        assert!(page(by_pair, 0, total - 1).1);
+    }
+
+    #[test]
+    fn public_endpoints_take_their_rows_once() {
+        let private = "10.0.0.5".parse().unwrap();
+        let facts = InterfaceFacts::new(
+            "eni-web",
+            "111111111111",
+            "eu-west-1",
+            "web",
+            (private, "54.1.1.5".parse().unwrap()),
+        );
+        let name = classify::destination(&facts, Some(private)).name_or(private);
+        let connections = BTreeMap::from([(
+            format!("{}/{}", facts.account_id, facts.region),
+            vec![
+                Connection::new("8.8.8.8", &name, 443, 5),
+                Connection::new("1.1.1.1", "elsewhere", 443, 7),
+                Connection::new("9.9.9.9", &name, 22, 1),
+            ],
+        )]);
+        let listed = public_endpoints(std::slice::from_ref(&facts), &connections);
+        let endpoint = &listed.values().next().unwrap()[0];
+        assert_eq!(endpoint.score, 6);
+        assert_eq!(endpoint.connections.len(), 2);
     }
 
     #[test]

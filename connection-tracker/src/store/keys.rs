@@ -27,17 +27,12 @@ use std::fmt::Display;
 
 pub const PREFIX: &str = "ct";
 
+/// `ct:{DAY}:conn:ACCOUNT:REGION`; the day's index lists the `ACCOUNT:REGION` part.
 pub fn connections(day: &str, account: &str, region: &str) -> String {
     format!(
-        "{}{}",
-        connections_prefix(day),
+        "{PREFIX}:{{{day}}}:conn:{}",
         account_region(account, region)
     )
-}
-
-/// `ct:{DAY}:conn:`: a day's counter key is this followed by a member of the day's index.
-pub fn connections_prefix(day: &str) -> String {
-    format!("{PREFIX}:{{{day}}}:conn:")
 }
 
 pub fn day_index(day: &str) -> String {
@@ -62,6 +57,11 @@ pub fn day_kept(day: &str, account: &str, region: &str) -> String {
 pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) -> String {
     let h = xxhash_rust::xxh3::xxh3_64(endpoint.as_bytes());
     format!("{PREFIX}:{{{day}}}:hll:{account}:{region}:{h:016x}")
+}
+
+/// An endpoint as the write script names it: `dest\tport` (the member without its source).
+pub fn endpoint(dest: &str, port: u16) -> String {
+    format!("{dest}\t{port}")
 }
 
 /// The source that folded sources are counted under once an endpoint's prefixes are full.

@@ -116,8 +116,9 @@ pub trait CounterStore: Send + Sync {
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 }
 
-/// What one API request needs from Redis. Everything asked for is fetched in one round trip on
-/// a single node (one per slot, sent at once, in a cluster).
+/// What one API request needs from Redis, read with plain commands: one round trip for one
+/// account/region, two for every account/region (the days' indexes, then their counters), one
+/// more for distinct sources. In a cluster each step's commands go to their nodes at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadRequest {
     /// Days (`YYYY-MM-DD`) whose counters to read.
@@ -132,6 +133,18 @@ pub struct ReadRequest {
     pub addresses: bool,
     /// The public interfaces the refresh found.
     pub interfaces: bool,
+    /// Each endpoint's distinct-source estimate (a third round trip).
+    pub distinct_sources: bool,
+    /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
+    /// of every account/region that could be among them, ties included; nothing less.
+    pub top: Option<Top>,
+}
+
+/// A top-k read of one day: see [`ReadRequest::top`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Top {
+    pub k: usize,
+    pub min_score: u64,
 }
 
 /// The answer to a [`ReadRequest`]; parts not asked for are empty.
@@ -148,6 +161,9 @@ pub struct ReadResult {
     pub addresses: HashMap<String, String>,
     /// Sorted by interface id; unreadable entries are logged and left out.
     pub interfaces: Vec<InterfaceFacts>,
+    /// `account/region` → `dest\tport` → distinct sources on the busiest requested day
+    /// (HyperLogLog estimate, ±0.81 %); filled when asked for.
+    pub distinct_sources: HashMap<String, HashMap<String, u64>>,
 }
 
 /// The reads the API makes.

@@ -53,7 +53,7 @@ pub async fn serve_api<S: crate::store::ReadStore + 'static>(
                     .collect();
                 let accepts_gzip = headers
                     .iter()
-                    .any(|(k, v)| k == "accept-encoding" && v.contains("gzip"));
+                    .any(|(k, v)| k == "accept-encoding" && crate::api::accepts_gzip(v));
                 seen.lock().expect("not poisoned").push(headers);
                 let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                 let response = api
@@ -63,6 +63,7 @@ pub async fn serve_api<S: crate::store::ReadStore + 'static>(
                             path,
                             query,
                             accepts_gzip,
+                            request_id: "local",
                         },
                         today,
                     )

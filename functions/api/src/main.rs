@@ -2,11 +2,11 @@
 //! answered by `connection_tracker::api`. Redis is connected on first use, so the function starts and
 //! answers 503 while Redis is away.
 
-use connection_tracker::api::{Api, Request as ApiRequest};
+use connection_tracker::api::{accepts_gzip, Api, Request as ApiRequest};
 use connection_tracker::config::Env;
 use connection_tracker::store::LazyRedisStore;
 use lambda_http::http::header::ACCEPT_ENCODING;
-use lambda_http::{run, service_fn, tracing, Body, Error, Request, Response};
+use lambda_http::{run, service_fn, tracing, Body, Error, Request, RequestExt, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,7 +20,9 @@ async fn main() -> Result<(), Error> {
             .get_all(ACCEPT_ENCODING)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("gzip"));
+            .any(accepts_gzip);
+        let context = request.lambda_context_ref();
+        let request_id = context.map(|c| c.request_id.as_str()).unwrap_or("");
         let today = time::OffsetDateTime::now_utc().date();
         let answer = api
             .handle(
@@ -29,6 +31,7 @@ async fn main() -> Result<(), Error> {
                     path: request.uri().path(),
                     query: request.uri().query().unwrap_or(""),
                     accepts_gzip,
+                    request_id,
                 },
                 today,
             )

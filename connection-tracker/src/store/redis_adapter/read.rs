@@ -1,38 +1,58 @@
-//! The API port on Redis: everything one request needs in one round trip.
+//! The API port on Redis. Plain read commands only — no script, so every key a request
+//! touches is named in its command (ElastiCache and cluster rules) and the API can run as a
+//! read-only cache user:
+//!
+//! 1. the days' indexes (`SMEMBERS`, skipped for one account/region) and the asked-for hashes;
+//! 2. the counters of each (day, account/region) the indexes list (`ZRANGE`), all at once;
+//! 3. with `distinct_sources`, each endpoint's HyperLogLog (`PFCOUNT`), all at once.
+//!
+//! Each step is one round trip (one per node in a cluster, sent at once).
 
 use std::collections::HashMap;
 
-use super::RedisStore;
-use crate::model::{Account, Connection, InterfaceFacts};
-use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError};
+use redis::{Cmd, Value};
 
-/// Reads a whole day in one call. KEYS[1]: the day's index; ARGV[1]: the day's counter-key
-/// prefix (the keys share the index's hash tag, so they live in its slot).
-/// Returns {pair, {member, score, ...}, pair, ...}.
-const READ_DAY_SCRIPT: &str = include_str!("../scripts/read_day.lua");
+use super::RedisStore;
+use crate::model::{is_account_id, is_region, Account, Connection, InterfaceFacts};
+use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError, Top};
+
+fn zrange(key: String) -> Cmd {
+    let mut cmd = redis::cmd("ZRANGE");
+    cmd.arg(key).arg(0).arg(-1).arg("WITHSCORES");
+    cmd
+}
+
+/// The rows of a counter key with score ≥ `min`, best first, at most `count` of them.
+fn zrange_best(key: String, min: u64, count: Option<usize>) -> Cmd {
+    let mut cmd = redis::cmd("ZRANGE");
+    cmd.arg(key).arg("+inf").arg(min).arg("BYSCORE").arg("REV");
+    if let Some(count) = count {
+        cmd.arg("LIMIT").arg(0).arg(count);
+    }
+    cmd.arg("WITHSCORES");
+    cmd
+}
+
+fn decode<T: redis::FromRedisValue>(reply: Option<Value>, what: &str) -> Result<T, StoreError> {
+    let reply = reply.ok_or_else(|| StoreError::Reply(format!("missing reply for {what}")))?;
+    Ok(redis::from_redis_value(reply).map_err(redis::RedisError::from)?)
+}
+
+/// An index member (`ACCOUNT:REGION`) as a checked (account, region): a key is never built
+/// from anything else.
+fn index_pair(member: &str) -> Option<(&str, &str)> {
+    let (account, region) = member.split_once(':')?;
+    (is_account_id(account) && is_region(region)).then_some((account, region))
+}
 
 impl ReadStore for RedisStore {
     async fn read(&self, request: &ReadRequest) -> Result<ReadResult, StoreError> {
+        // 1. Indexes and hashes.
         let mut cmds = Vec::new();
-        for day in &request.days {
-            cmds.push(match &request.scope {
-                Some((account, region)) => {
-                    let mut cmd = redis::cmd("ZRANGE");
-                    cmd.arg(keys::connections(day, account, region))
-                        .arg(0)
-                        .arg(-1)
-                        .arg("WITHSCORES");
-                    cmd
-                }
-                None => {
-                    let mut cmd = redis::cmd("EVAL");
-                    cmd.arg(READ_DAY_SCRIPT)
-                        .arg(1)
-                        .arg(keys::day_index(day))
-                        .arg(keys::connections_prefix(day));
-                    cmd
-                }
-            });
+        if request.scope.is_none() {
+            for day in &request.days {
+                cmds.push(redis::cmd("SMEMBERS").arg(keys::day_index(day)).clone());
+            }
         }
         let hashes: Vec<&str> = [
             (request.accounts, keys::ACCOUNTS),
@@ -47,32 +67,38 @@ impl ReadStore for RedisStore {
         for key in &hashes {
             cmds.push(redis::cmd("HGETALL").arg(*key).clone());
         }
-        let mut replies = self.run_all(cmds).await?.into_iter();
-        let mut result = ReadResult::default();
-        for _ in &request.days {
-            let reply = replies
-                .next()
-                .ok_or_else(|| StoreError::Reply("missing reply for a day".into()))?;
-            let pairs: Vec<(String, Vec<(String, u64)>)> = match &request.scope {
-                Some((account, region)) => vec![(
-                    keys::account_region(account, region),
-                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?,
-                )],
-                None => redis::from_redis_value(reply).map_err(redis::RedisError::from)?,
-            };
-            result.days.push(
-                pairs
-                    .into_iter()
-                    .map(|(pair, members)| (pair.replacen(':', "/", 1), to_connections(members)))
-                    .collect(),
-            );
+        let top = request.top.filter(|_| request.days.len() == 1);
+        // With one account/region the counters are known up front: one round trip in all.
+        let mut counters: Vec<(usize, String, String)> = Vec::new();
+        if let Some((account, region)) = &request.scope {
+            for (d, day) in request.days.iter().enumerate() {
+                counters.push((d, account.clone(), region.clone()));
+                if top.is_none() {
+                    cmds.push(zrange(keys::connections(day, account, region)));
+                }
+            }
         }
+        let mut replies = self.run_all(cmds).await?.into_iter();
+        if request.scope.is_none() {
+            for (d, day) in request.days.iter().enumerate() {
+                let mut members: Vec<String> = decode(replies.next(), &keys::day_index(day))?;
+                members.sort();
+                for member in &members {
+                    match index_pair(member) {
+                        Some((account, region)) => {
+                            counters.push((d, account.to_string(), region.to_string()))
+                        }
+                        None => tracing::warn!(%member, day, "unreadable index member skipped"),
+                    }
+                }
+            }
+        }
+        let mut result = ReadResult {
+            days: vec![Default::default(); request.days.len()],
+            ..ReadResult::default()
+        };
         for key in hashes {
-            let reply = replies
-                .next()
-                .ok_or_else(|| StoreError::Reply(format!("missing reply for {key}")))?;
-            let map: HashMap<String, String> =
-                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            let map: HashMap<String, String> = decode(replies.next(), key)?;
             match key {
                 keys::ACCOUNTS => result.accounts = parse_accounts(map),
                 keys::LAST_UPDATE => result.last_updates = map,
@@ -81,7 +107,112 @@ impl ReadStore for RedisStore {
                 _ => result.interfaces = parse_interfaces(map),
             }
         }
+        // 2. The counters.
+        let counter_rows: Vec<Vec<(String, u64)>> = if let Some(top) = top {
+            self.top_rows(&request.days[0], &counters, top).await?
+        } else {
+            let replies: Vec<Value> = if request.scope.is_some() {
+                replies.collect()
+            } else {
+                let cmds = counters
+                    .iter()
+                    .map(|(d, account, region)| {
+                        zrange(keys::connections(&request.days[*d], account, region))
+                    })
+                    .collect();
+                self.run_all(cmds).await?
+            };
+            let mut replies = replies.into_iter();
+            counters
+                .iter()
+                .map(|_| decode(replies.next(), "a counter"))
+                .collect::<Result<_, _>>()?
+        };
+        for ((d, account, region), members) in counters.iter().zip(counter_rows) {
+            result.days[*d].insert(format!("{account}/{region}"), to_connections(members));
+        }
+        // 3. Distinct sources per endpoint: the busiest day's estimate.
+        if request.distinct_sources {
+            let mut asked: Vec<(String, String, Cmd)> = Vec::new();
+            for (d, account, region) in &counters {
+                let pair = format!("{account}/{region}");
+                let day = &request.days[*d];
+                let rows = &result.days[*d][&pair];
+                let mut seen = std::collections::HashSet::new();
+                for row in rows {
+                    let endpoint = keys::endpoint(&row.dest, row.dest_port);
+                    if seen.insert(endpoint.clone()) {
+                        let key = keys::endpoint_sources(day, account, region, &endpoint);
+                        asked.push((
+                            pair.clone(),
+                            endpoint,
+                            redis::cmd("PFCOUNT").arg(key).clone(),
+                        ));
+                    }
+                }
+            }
+            let cmds = asked.iter().map(|(_, _, cmd)| cmd.clone()).collect();
+            let mut replies = self.run_all(cmds).await?.into_iter();
+            for (pair, endpoint, _) in asked {
+                let n: u64 = decode(replies.next(), "PFCOUNT")?;
+                let best = result
+                    .distinct_sources
+                    .entry(pair)
+                    .or_default()
+                    .entry(endpoint)
+                    .or_default();
+                *best = (*best).max(n);
+            }
+        }
         Ok(result)
+    }
+}
+
+impl RedisStore {
+    /// The rows of one day that the `k` best (score ≥ `min_score`) over all `counters` can be
+    /// among, exactly: first the best `m` of each counter (m ≈ 2k / counters); the k-th best
+    /// score among those is a threshold T every answer row reaches; then every row ≥ T of each
+    /// counter that was cut off at or above T. Ties at T are all read, so any order of ties
+    /// gives the same answer. Two round trips, each sized by the answer, not by the day.
+    async fn top_rows(
+        &self,
+        day: &str,
+        counters: &[(usize, String, String)],
+        top: Top,
+    ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
+        if counters.is_empty() || top.k == 0 {
+            return Ok(vec![Vec::new(); counters.len()]);
+        }
+        let m = (2 * top.k).div_ceil(counters.len()).clamp(8, top.k.max(8));
+        let key = |(_, account, region): &(usize, String, String)| {
+            keys::connections(day, account, region)
+        };
+        let cmds = counters
+            .iter()
+            .map(|c| zrange_best(key(c), top.min_score, Some(m)))
+            .collect();
+        let mut rows: Vec<Vec<(String, u64)>> = Vec::with_capacity(counters.len());
+        for reply in self.run_all(cmds).await? {
+            rows.push(redis::from_redis_value(reply).map_err(redis::RedisError::from)?);
+        }
+        let mut scores: Vec<u64> = rows.iter().flatten().map(|(_, s)| *s).collect();
+        let threshold = if scores.len() >= top.k {
+            let (_, kth, _) = scores.select_nth_unstable_by(top.k - 1, |a, b| b.cmp(a));
+            *kth
+        } else {
+            top.min_score
+        };
+        let again: Vec<usize> = (0..counters.len())
+            .filter(|&i| rows[i].len() == m && rows[i].last().is_some_and(|(_, s)| *s >= threshold))
+            .collect();
+        let cmds = again
+            .iter()
+            .map(|&i| zrange_best(key(&counters[i]), threshold, None))
+            .collect();
+        for (i, reply) in again.into_iter().zip(self.run_all(cmds).await?) {
+            rows[i] = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        }
+        Ok(rows)
     }
 }
 
