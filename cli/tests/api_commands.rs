@@ -93,6 +93,7 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
+        networks: Default::default(),
     };
     serve_api(
         Api::new(store, &config),
@@ -430,6 +431,7 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
+        networks: Default::default(),
     };
     let api = serve_api(
         Api::new(store, &config),

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use connection_tracker::api::{Api, Request};
 use connection_tracker::config::{ApiConfig, RedisConfig};
+use connection_tracker::model::{InterfaceFacts, RegionInventory};
 use connection_tracker::store::keys;
 use connection_tracker::store::{
-    CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, WriteBatch,
+    CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
 };
-use connection_tracker::testing::{RedisServer, Rng};
+use connection_tracker::testing::{interface, RedisServer, Rng};
 use time::macros::date;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -43,6 +44,7 @@ async fn main() {
             timeout: Duration::from_secs(30),
         },
         max_range_days: 31,
+        networks: Default::default(),
     };
     let store = RedisStore::connect(&config.redis).await.unwrap();
     let ids: Vec<String> = (0..accounts)
@@ -118,6 +120,37 @@ async fn main() {
             .trim()
     );
 
+    // The refresh's view: each account/region's five load balancers, for /public-endpoints.
+    for (n, id) in ids.iter().enumerate() {
+        for (r, region) in regions.iter().enumerate() {
+            let interfaces = (0..5)
+                .map(|i| InterfaceFacts {
+                    lb_dns_name: Some(format!("app-{i}-{id}.{region}.elb.amazonaws.com")),
+                    interface_type: "interface".into(),
+                    ..interface(
+                        &format!("eni-{n}-{r}-{i}"),
+                        id,
+                        region,
+                        &format!("ELB app/app-{i}/50dc6c495c0c9188"),
+                        &format!("10.{r}.{i}.{}", n % 250),
+                        &format!("52.{r}.{i}.{}", n % 250),
+                    )
+                })
+                .collect();
+            store
+                .replace_region(
+                    id,
+                    region,
+                    &RegionInventory {
+                        interfaces,
+                        ..Default::default()
+                    },
+                    "2026-11-27T09:00:00.000000Z",
+                )
+                .await
+                .unwrap();
+        }
+    }
     let api = Api::new(store, &config);
     let week = format!("from={}&to={}", days[0], days[6]);
     let one = format!("/connections/{}/eu-west-1", ids[0]);
@@ -150,6 +183,31 @@ async fn main() {
             requests,
         ),
         ("/connections (7 days)", "/connections", week.clone(), heavy),
+        (
+            "/connections (1 day, limit=1000)",
+            "/connections",
+            "limit=1000".to_string(),
+            requests,
+        ),
+        (
+            "/connections (1 day, limit=1000, page 5)",
+            "/connections",
+            "limit=1000&cursor=PAGE5".to_string(),
+            requests,
+        ),
+        (
+            "/connections (7 days, port=22)",
+            "/connections",
+            format!("{week}&port=22"),
+            heavy,
+        ),
+        ("/endpoints (1 day)", "/endpoints", String::new(), requests),
+        (
+            "/public-endpoints (1 day)",
+            "/public-endpoints",
+            String::new(),
+            requests,
+        ),
     ];
     println!(
         "{:<38} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}",
@@ -161,6 +219,29 @@ async fn main() {
             continue;
         }
         let requests = *requests;
+        // A page further on: the cursor the API gave for it.
+        let query = if query.contains("PAGE5") {
+            let mut q = "limit=1000".to_string();
+            for _ in 0..4 {
+                let r = api
+                    .handle(
+                        Request {
+                            method: "GET",
+                            path,
+                            query: &q,
+                            accepts_gzip: true,
+                            request_id: "",
+                        },
+                        today,
+                    )
+                    .await;
+                q = format!("limit=1000&cursor={}", r.header("x-next-cursor").unwrap());
+            }
+            q
+        } else {
+            query.clone()
+        };
+        let query = &query;
         let mut times = Vec::with_capacity(requests);
         let (mut zipped, mut json, mut status) = (0, 0, 0);
         let trips = api.store().round_trips();

@@ -109,6 +109,8 @@ pub struct ApiConfig {
     pub redis: RedisConfig,
     /// Longest `from`/`to` range one request may ask for, in days.
     pub max_range_days: u32,
+    /// The named networks (`NETWORKS`), listed by `/addresses`.
+    pub networks: Networks,
 }
 
 /// Settings of the refresh function.
@@ -409,6 +411,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(ApiConfig {
             redis: self.redis()?,
             max_range_days: self.number("API_MAX_RANGE_DAYS", 31u32, 1, 3650)?,
+            networks: self.networks()?,
         })
     }
 

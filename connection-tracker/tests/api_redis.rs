@@ -32,6 +32,7 @@ fn api_config(url: String) -> ApiConfig {
             timeout: Duration::from_millis(700),
         },
         max_range_days: 31,
+        networks: Default::default(),
     }
 }
 
@@ -461,20 +462,22 @@ async fn bad_requests_name_the_parameter() {
 async fn each_request_costs_the_round_trips_its_reads_need() {
     let (_server, api) = started().await;
     // One account/region: one trip. Every account/region: the days' indexes, then their
-    // counters. /endpoints: one more for the distinct-source estimates. A page of one day: the
-    // indexes, each counter's best rows, then the rows that could still be in the page.
+    // counters. Bare addresses among the rows: one more for their resolved names. /endpoints:
+    // one more for the distinct-source estimates. A page of one day: the indexes, each
+    // counter's best rows, then (when a counter was cut off at the page's threshold) the rows
+    // that could still be in the page.
     for (target, trips) in [
-        ("/connections", 2),
-        ("/connections?from=2026-11-21&to=2026-11-27", 2),
-        ("/connections/111111111111/eu-west-1?from=2026-11-21", 1),
+        ("/connections", 3),
+        ("/connections?from=2026-11-21&to=2026-11-27", 3),
+        ("/connections/111111111111/eu-west-1?from=2026-11-21", 2),
+        ("/connections/111111111111/eu-west-1?port=22", 1),
         ("/account-connections?from=2026-11-21", 2),
         ("/endpoints", 3),
-        ("/public-endpoints?from=2026-11-21", 2),
+        ("/public-endpoints?from=2026-11-21", 3),
         ("/accounts", 1),
         ("/addresses", 1),
-        // (a third trip only when a counter was cut off at the page's threshold)
-        ("/connections?limit=2", 2),
-        ("/connections?limit=2&from=2026-11-26", 2),
+        ("/connections?limit=2", 3),
+        ("/connections?limit=2&from=2026-11-26", 3),
         ("/connections?date=2026-01-01", 1),
     ] {
         let before = api.store().round_trips();
@@ -815,10 +818,10 @@ async fn pages_of_a_busy_day_read_only_what_they_need_and_miss_nothing() {
                 }
             }
             assert_eq!(walked, want, "limit {limit}{query}");
-            assert!(trips.iter().all(|t| *t <= 3), "{trips:?}");
+            assert!(trips.iter().all(|t| *t <= 4), "{trips:?}");
             if limit == 13 {
                 // 8 best rows of each of 60 read first: pages need the threshold read.
-                assert!(trips.contains(&3), "a threshold read happened: {trips:?}");
+                assert!(trips.contains(&4), "a threshold read happened: {trips:?}");
             }
         }
     }
@@ -880,4 +883,78 @@ async fn an_answer_too_large_for_lambda_is_a_400_that_says_how_to_narrow_it() {
     let page = get(&api, "/connections?date=2026-11-27&limit=1000").await;
     assert_eq!(page.status, 200);
     assert!(page.header("x-next-cursor").is_some());
+}
+
+#[tokio::test]
+async fn resolved_names_show_as_host_slash_ip_on_every_day() {
+    let (_server, api) = started().await;
+    let before = ok_json(&get(&api, "/connections?from=2026-11-25&to=2026-11-27").await);
+    assert!(before.to_string().contains("\"8.8.8.8\""));
+    // The refresh resolved 8.8.8.8; a PTR record that is no host name is never shown.
+    api.store()
+        .put_names(&[
+            ("8.8.8.8".into(), "dns.google".into(), 3600),
+            ("9.9.9.9".into(), "evil\tname/with slash".into(), 3600),
+        ])
+        .await
+        .unwrap();
+    for target in [
+        "/connections?date=2026-11-25",
+        "/connections?from=2026-11-25&to=2026-11-27",
+        "/connections/111111111111/eu-west-1",
+        "/connections?date=2026-11-27&limit=2",
+    ] {
+        let answer = ok_json(&get(&api, target).await).to_string();
+        assert!(
+            answer.contains("\"dns.google/8.8.8.8\""),
+            "{target}: {answer}"
+        );
+        assert!(!answer.contains("\"8.8.8.8\""), "{target}: {answer}");
+    }
+    // Scores are unchanged by the name.
+    let week = ok_json(&get(&api, "/connections?from=2026-11-25&to=2026-11-27").await);
+    let score = |v: &serde_json::Value, source: &str| {
+        v[format!("{A}/eu-west-1")]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"] == source && c["dest_port"] == 443)
+            .map(|c| c["score"].clone())
+    };
+    assert_eq!(
+        score(&week, "dns.google/8.8.8.8"),
+        score(&before, "8.8.8.8")
+    );
+    // Filters see the address: a CIDR block still finds it.
+    let found = ok_json(&get(&api, "/connections?date=2026-11-27&source=8.8.8.0/24").await);
+    assert!(found.to_string().contains("dns.google/8.8.8.8"));
+    let listed = ok_json(&get(&api, "/public-endpoints/111111111111/eu-west-1").await);
+    assert!(
+        listed.to_string().contains("dns.google/8.8.8.8"),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn addresses_list_our_addresses_and_the_named_networks() {
+    let server = RedisServer::start();
+    let mut config = api_config(server.url());
+    config.networks = connection_tracker::rules::classify::Networks::new(vec![
+        ("my_office".into(), "185.46.212.0/24".parse().unwrap()),
+        ("vpn".into(), "2a00:1450::/32".parse().unwrap()),
+    ]);
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    fill(&store).await;
+    let api = Api::new(store, &config);
+    let all = ok_json(&get(&api, "/addresses").await);
+    assert_eq!(all["185.46.212.0/24"], "my_office");
+    assert_eq!(all["2a00:1450::/32"], "vpn");
+    assert!(
+        all.as_object().unwrap().len() > 2,
+        "our own addresses too: {all}"
+    );
+    assert_eq!(
+        ok_json(&get(&api, "/addresses?q=office").await),
+        json!({"185.46.212.0/24": "my_office"})
+    );
 }

@@ -160,6 +160,7 @@ async fn scripts_touch_only_the_keys_they_declare() {
         &ApiConfig {
             redis: config.clone(),
             max_range_days: 31,
+            networks: Default::default(),
         },
     );
     for path in route_paths() {

@@ -522,6 +522,37 @@ async fn a_batch_delivered_twice_counts_once() {
 }
 
 #[tokio::test]
+async fn last_update_moves_when_an_account_region_is_read_counted_or_not() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    // Nothing of this batch counts: a rejected record and a private source, both on A's ALB;
+    // a record of an interface nobody knows. A's flow logs were read all the same.
+    let lines = vec![
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "REJECT"),
+        v2(A, "eni-alb", "10.9.9.9", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(A, "eni-gone", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+    ];
+    let outcome = ingestor.handle(event(&lines), now()).await.unwrap();
+    assert_eq!(outcome.summary.counted, 0);
+    let updates = ingestor.store().last_updates().await.unwrap();
+    assert_eq!(
+        updates.keys().collect::<Vec<_>>(),
+        [&format!("{A}:eu-west-1")],
+        "{updates:?}"
+    );
+    assert!(updates[&format!("{A}:eu-west-1")].starts_with("2026-11-27T13:00:00"));
+    // A log group that may not speak for B's interface moves nothing of B's.
+    let foreign = v2(B, "eni-api", "8.8.8.8", "10.1.0.5", 443, NOON, "ACCEPT");
+    ingestor.handle(event(&[foreign]), now()).await.unwrap();
+    assert!(!ingestor
+        .store()
+        .last_updates()
+        .await
+        .unwrap()
+        .contains_key(&format!("{B}:us-east-1")));
+}
+
+#[tokio::test]
 async fn control_messages_are_acknowledged_and_skipped() {
     let server = RedisServer::start();
     let ingestor = setup(&server, 0).await;

@@ -33,14 +33,15 @@ use http::{finish, json_response};
 use query::{scope, Query};
 use routes::{Route, RouteSpec, ROUTES};
 use views::{
-    account_connections, accounts, connections_by_pair, endpoints, known_pairs, page,
-    public_endpoints, with_distinct_sources,
+    account_connections, accounts, addresses, apply_names, connections_by_pair, endpoints,
+    known_pairs, page, public_endpoints, with_distinct_sources,
 };
 
 pub struct Api<S> {
     store: S,
     router: matchit::Router<&'static RouteSpec>,
     max_range_days: u32,
+    networks: crate::rules::classify::Networks,
     /// Upper bound on the store's work for one request: never a hung request.
     deadline: Duration,
 }
@@ -57,6 +58,7 @@ impl<S: ReadStore> Api<S> {
             store,
             router,
             max_range_days: config.max_range_days,
+            networks: config.networks.clone(),
             // Connect and answer, each bounded by the Redis timeout, plus one retry's worth.
             deadline: config.redis.timeout * 3,
         }
@@ -136,12 +138,20 @@ impl<S: ReadStore> Api<S> {
                         ..ReadRequest::default()
                     })
                     .await?;
+                // As the original: our own addresses (NAT gateways, Elastic IPs, DOMAIN hosts,
+                // RDS) and the named networks, as blocks (no per-address expansion).
                 let q = query.get("q").unwrap_or("");
+                let networks: Vec<(String, &str)> = self
+                    .networks
+                    .entries()
+                    .map(|(name, block)| (block.to_string(), name))
+                    .collect();
                 let found: BTreeMap<&str, &str> = read
                     .addresses
                     .iter()
-                    .filter(|(_, name)| name.contains(q))
                     .map(|(ip, name)| (ip.as_str(), name.as_str()))
+                    .chain(networks.iter().map(|(block, name)| (block.as_str(), *name)))
+                    .filter(|(_, name)| name.contains(q))
                     .collect();
                 Ok(json_response(200, &found))
             }
@@ -166,6 +176,8 @@ impl<S: ReadStore> Api<S> {
                         ..ReadRequest::default()
                     })
                     .await?;
+                // Filters see the source as counted (an address matches its CIDR block); the
+                // answer shows resolved names.
                 if !filter.is_score_only() {
                     for rows in read.days.iter_mut().flat_map(|d| d.values_mut()) {
                         rows.retain(|c| filter.keeps(c));
@@ -183,6 +195,7 @@ impl<S: ReadStore> Api<S> {
                     by_pair = rows;
                     next = more.then(|| p.next_cursor());
                 }
+                self.name_sources(by_pair.values_mut().flatten()).await?;
                 let mut response = match &scope {
                     Some(_) => {
                         let rows = by_pair.into_values().next().unwrap_or_default();
@@ -260,7 +273,9 @@ impl<S: ReadStore> Api<S> {
                 if let Some((account, region)) = &scope {
                     interfaces.retain(|f| &f.account_id == account && &f.region == region);
                 }
-                let connections = connections_by_pair(read);
+                let mut connections = connections_by_pair(read);
+                self.name_sources(connections.values_mut().flatten())
+                    .await?;
                 let mut listed = public_endpoints(&interfaces, &connections);
                 Ok(match &scope {
                     Some((account, region)) => {
@@ -271,6 +286,27 @@ impl<S: ReadStore> Api<S> {
                 })
             }
         }
+    }
+
+    /// Shows the sources the refresh resolved as `host/ip` (one more read, for the addresses
+    /// among `rows` only).
+    async fn name_sources<'r>(
+        &self,
+        rows: impl Iterator<Item = &'r mut crate::model::Connection>,
+    ) -> Result<(), ApiError> {
+        let mut rows: Vec<&mut crate::model::Connection> = rows.collect();
+        let names = addresses(rows.iter().map(|c| &**c));
+        if names.is_empty() {
+            return Ok(());
+        }
+        let read = self
+            .read(ReadRequest {
+                names,
+                ..ReadRequest::default()
+            })
+            .await?;
+        apply_names(rows.iter_mut().map(|c| &mut **c), &read.names);
+        Ok(())
     }
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResult, ApiError> {

@@ -70,6 +70,34 @@ pub fn sum_days(
     out
 }
 
+/// The bare-address sources among `rows`, each once: the addresses to ask names for.
+pub(super) fn addresses<'a>(rows: impl Iterator<Item = &'a Connection>) -> Vec<String> {
+    let mut ips: Vec<String> = rows
+        .filter(|c| c.source.parse::<std::net::IpAddr>().is_ok())
+        .map(|c| c.source.clone())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    ips
+}
+
+/// Sources the refresh resolved are shown as `host/ip`, as the original showed them, on every
+/// day (days counted before the name was known too). The address stays in the name, so no
+/// two rows merge.
+pub(super) fn apply_names<'a>(
+    rows: impl Iterator<Item = &'a mut Connection>,
+    names: &HashMap<String, String>,
+) {
+    if names.is_empty() {
+        return;
+    }
+    for c in rows {
+        if let Some(host) = names.get(&c.source) {
+            c.source = format!("{host}/{}", c.source);
+        }
+    }
+}
+
 /// Distinct destinations and ports, sorted.
 pub(super) fn endpoints(rows: &[Connection]) -> BTreeSet<Endpoint<'_>> {
     rows.iter()
@@ -131,8 +159,8 @@ pub(super) fn page(
     (out, more)
 }
 
-/// Sources of our own accounts (`account/region/name`) collapse to `account/region`; other
-/// sources are left out unless named in `include`, then kept whole.
+/// Sources named in `include` are kept whole; the others of our own accounts
+/// (`account/region/name`) collapse to `account/region`; the rest are left out.
 pub(super) fn account_connections<'a>(
     days: &'a [BTreeMap<String, Vec<Connection>>],
     known: &'a [String],
@@ -146,10 +174,14 @@ pub(super) fn account_connections<'a>(
         let sums = sums.entry(pair).or_default();
         for c in rows {
             let source = c.source.as_str();
-            let key = match nth_slash(source, 2) {
-                Some(end) => &source[..end],
-                None if include.contains(source) => source,
-                None => continue,
+            // As the original: a source named in `include` stays whole, even one of our own
+            // `account/region/name` addresses; the others collapse to `account/region`.
+            let key = if include.contains(source) {
+                source
+            } else if let Some(end) = nth_slash(source, 2) {
+                &source[..end]
+            } else {
+                continue;
             };
             *sums.entry(key).or_default() += c.score;
         }
@@ -290,7 +322,10 @@ mod tests {
             got,
             [("222222222222/eu-west-1", 7), ("333333333333/us-east-1", 1)]
         );
-        let include = BTreeSet::from(["my_office".to_string()]);
+        let include = BTreeSet::from([
+            "my_office".to_string(),
+            "222222222222/eu-west-1/nat-b.example.org".to_string(),
+        ]);
         let with = account_connections(&days, &[], &include);
         let got: Vec<(&str, u64)> = with["111111111111/eu-west-1"]
             .iter()
@@ -299,8 +334,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("222222222222/eu-west-1", 7),
+                ("222222222222/eu-west-1", 5),
                 ("my_office", 4),
+                ("222222222222/eu-west-1/nat-b.example.org", 2),
                 ("333333333333/us-east-1", 1)
             ]
         );

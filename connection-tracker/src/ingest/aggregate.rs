@@ -9,7 +9,7 @@ use foldhash::HashMap as FastMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::inventory::Inventory;
+use super::inventory::{Interface, Inventory};
 use super::payload::LogsMessage;
 use crate::config::{IngestConfig, SourceLimits};
 use crate::day;
@@ -155,6 +155,9 @@ pub struct Aggregate<'a> {
     // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
     // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
     counts: FastMap<ConnKey<'a>, u64>,
+    /// Account/regions whose interfaces' records were read, counted or not: their
+    /// `last_update` moves (a quiet account with healthy flow logs is not stale).
+    read: BTreeSet<(&'a str, &'a str)>,
     pub summary: Summary,
 }
 
@@ -181,6 +184,7 @@ pub fn aggregate<'a>(
     let oldest_day = ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days);
     let earliest = ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400;
     let latest = ctx.now + 86_400;
+    let mut last_read: Option<(&str, &str)> = None;
     for (unit, message) in messages.iter().enumerate() {
         if message.is_control() {
             agg.summary.control_messages += 1;
@@ -219,6 +223,25 @@ pub fn aggregate<'a>(
                 let skip = |agg: &mut Aggregate<'a>, why: &'static str| {
                     *agg.summary.skipped.entry(why).or_default() += 1;
                 };
+                // The interface, as the refresh found it; its account/region was read, whatever
+                // becomes of the record (unless the log may not speak for it).
+                let interface = record
+                    .interface_id
+                    .and_then(|id| inventory.interfaces.get(id));
+                let legitimate = |i: &Interface| {
+                    i.account_id == message.owner.as_ref()
+                        || ctx
+                            .shared_vpc_owners
+                            .iter()
+                            .any(|o| o == message.owner.as_ref())
+                };
+                if let Some(i) = interface.filter(|i| legitimate(i)) {
+                    if last_read != Some((i.account_id.as_str(), i.region.as_str())) {
+                        let pair = (i.account_id.as_str(), i.region.as_str());
+                        agg.read.insert(pair);
+                        last_read = Some(pair);
+                    }
+                }
                 let ok_status = match record.log_status {
                     Some(status) => status == LogStatus::Ok,
                     None => !format.has_log_status(),
@@ -232,7 +255,7 @@ pub fn aggregate<'a>(
                     continue;
                 }
                 agg.summary.accepted += 1;
-                let (Some(interface_id), Some(src), Some(dst), Some(port)) = (
+                let (Some(_), Some(src), Some(dst), Some(port)) = (
                     record.interface_id,
                     record.srcaddr,
                     record.dstaddr,
@@ -241,19 +264,14 @@ pub fn aggregate<'a>(
                     skip(&mut agg, "missing_fields");
                     continue;
                 };
-                let Some(interface) = inventory.interfaces.get(interface_id) else {
+                let Some(interface) = interface else {
                     skip(&mut agg, "unknown_interface");
                     continue;
                 };
                 // The message's owner is set by CloudWatch Logs, not by whoever wrote the line:
                 // a log group may speak only for its own account's interfaces, or for any
                 // account's when its owner runs a shared VPC.
-                if interface.account_id != message.owner.as_ref()
-                    && !ctx
-                        .shared_vpc_owners
-                        .iter()
-                        .any(|o| o == message.owner.as_ref())
-                {
+                if !legitimate(interface) {
                     skip(&mut agg, "foreign_interface");
                     continue;
                 }
@@ -321,7 +339,7 @@ impl Aggregate<'_> {
         now: OffsetDateTime,
     ) -> WriteBatch<'w> {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
-        let mut touched: HashSet<(&str, &str)> = HashSet::new();
+        let mut touched: BTreeSet<(&str, &str)> = self.read.clone();
         for (key, &count) in &self.counts {
             touched.insert((key.account, key.region));
             days.entry(key.day)
@@ -357,8 +375,7 @@ impl Aggregate<'_> {
                     .collect(),
             })
             .collect();
-        let mut touched: Vec<(&str, &str)> = touched.into_iter().collect();
-        touched.sort();
+        let touched: Vec<(&str, &str)> = touched.into_iter().collect();
         WriteBatch {
             days,
             touched,

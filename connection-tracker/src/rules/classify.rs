@@ -80,7 +80,7 @@ pub fn is_private(ip: IpAddr) -> bool {
 }
 
 /// Named networks from `NETWORKS`, matched longest prefix first.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Networks {
     // Sorted by prefix length, longest first, so the first hit is the longest match.
     entries: Vec<(String, IpNetwork)>,
@@ -102,6 +102,11 @@ impl Networks {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Every named block: `(name, block)`.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &IpNetwork)> {
+        self.entries.iter().map(|(name, net)| (name.as_str(), net))
+    }
 }
 
 /// What a source is called: a borrowed name, or its bare address (which the refresh may later
@@ -121,17 +126,19 @@ impl std::fmt::Display for Name<'_> {
     }
 }
 
-/// Rule 4, without DNS: a named network (longest prefix) → one of our own addresses
-/// (`account/region/name`) → the bare address.
+/// Rule 4, without DNS, in the original's order: one of our own addresses
+/// (`account/region/name`: NAT gateways, Elastic IPs, `DOMAIN` hosts, RDS) → a named network
+/// (longest prefix) → the bare address. Our own address first, so that a broad `NETWORKS`
+/// entry never hides which account a connection came from.
 pub fn source_name<'a>(
     ip: IpAddr,
     networks: &'a Networks,
     own_addresses: &'a FastMap<IpAddr, String>,
 ) -> Name<'a> {
-    if let Some(name) = networks.lookup(ip) {
+    if let Some(name) = own_addresses.get(&ip) {
         return Name::Named(name);
     }
-    if let Some(name) = own_addresses.get(&ip) {
+    if let Some(name) = networks.lookup(ip) {
         return Name::Named(name);
     }
     Name::Ip(ip)
@@ -363,8 +370,12 @@ mod tests {
         .into_iter()
         .collect();
         let cases = [
-            // A named network beats our own address list.
-            ("85.1.2.3", Name::Named("office")),
+            // Our own address beats a named network that contains it (the original's order).
+            (
+                "85.1.2.3",
+                Name::Named("111111111111/eu-west-1/nat-eu-west-1a.foo.example.org"),
+            ),
+            ("85.1.9.9", Name::Named("office")),
             (
                 "34.1.2.3",
                 Name::Named("111111111111/eu-west-1/nat-eu-west-1b.foo.example.org"),

@@ -83,8 +83,9 @@ pub struct WriteBatch<'a> {
 }
 
 impl WriteBatch<'_> {
+    /// Nothing to count and no account/region read: no write at all.
     pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
+        self.days.is_empty() && self.touched.is_empty()
     }
 
     /// The records the batch adds, over every day, payload and connection.
@@ -135,6 +136,8 @@ pub struct ReadRequest {
     pub interfaces: bool,
     /// Each endpoint's distinct-source estimate (a third round trip).
     pub distinct_sources: bool,
+    /// Addresses whose reverse-DNS names (cached by the refresh) to read.
+    pub names: Vec<String>,
     /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
     /// of every account/region that could be among them, ties included; nothing less.
     pub top: Option<Top>,
@@ -164,6 +167,9 @@ pub struct ReadResult {
     /// `account/region` → `dest\tport` → distinct sources on the busiest requested day
     /// (HyperLogLog estimate, ±0.81 %); filled when asked for.
     pub distinct_sources: HashMap<String, HashMap<String, u64>>,
+    /// Address → its reverse-DNS name, for the addresses asked for that have one. Only names
+    /// that are host names (letters, digits, `-`, `_`, `.`) are kept.
+    pub names: HashMap<String, String>,
 }
 
 /// The reads the API makes.

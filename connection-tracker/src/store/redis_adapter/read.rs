@@ -4,7 +4,8 @@
 //!
 //! 1. the days' indexes (`SMEMBERS`, skipped for one account/region) and the asked-for hashes;
 //! 2. the counters of each (day, account/region) the indexes list (`ZRANGE`), all at once;
-//! 3. with `distinct_sources`, each endpoint's HyperLogLog (`PFCOUNT`), all at once.
+//! 3. with `names`, the reverse-DNS names the refresh cached for those addresses (`MGET`);
+//! 4. with `distinct_sources`, each endpoint's HyperLogLog (`PFCOUNT`), all at once.
 //!
 //! Each step is one round trip (one per node in a cluster, sent at once).
 
@@ -36,6 +37,15 @@ fn zrange_best(key: String, min: u64, count: Option<usize>) -> Cmd {
 fn decode<T: redis::FromRedisValue>(reply: Option<Value>, what: &str) -> Result<T, StoreError> {
     let reply = reply.ok_or_else(|| StoreError::Reply(format!("missing reply for {what}")))?;
     Ok(redis::from_redis_value(reply).map_err(redis::RedisError::from)?)
+}
+
+/// A reverse-DNS answer fit to show: a host name, not whatever a PTR record may hold.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// An index member (`ACCOUNT:REGION`) as a checked (account, region): a key is never built
@@ -131,7 +141,31 @@ impl ReadStore for RedisStore {
         for ((d, account, region), members) in counters.iter().zip(counter_rows) {
             result.days[*d].insert(format!("{account}/{region}"), to_connections(members));
         }
-        // 3. Distinct sources per endpoint: the busiest day's estimate.
+        // 3. Reverse-DNS names the refresh cached, for the addresses asked for.
+        if !request.names.is_empty() {
+            let cmds = request
+                .names
+                .chunks(10_000)
+                .map(|chunk| {
+                    let mut cmd = redis::cmd("MGET");
+                    for ip in chunk {
+                        cmd.arg(keys::reverse_dns(ip));
+                    }
+                    cmd
+                })
+                .collect();
+            let replies = self.run_all(cmds).await?;
+            for (chunk, reply) in request.names.chunks(10_000).zip(replies) {
+                let found: Vec<Option<String>> =
+                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                for (ip, name) in chunk.iter().zip(found) {
+                    if let Some(name) = name.filter(|n| is_host_name(n)) {
+                        result.names.insert(ip.clone(), name);
+                    }
+                }
+            }
+        }
+        // 4. Distinct sources per endpoint: the busiest day's estimate.
         if request.distinct_sources {
             let mut asked: Vec<(String, String, Cmd)> = Vec::new();
             for (d, account, region) in &counters {
