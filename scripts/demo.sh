@@ -30,7 +30,8 @@ cargo build -q -p ingest -p refresh -p api -p ctrack-cli
 start_lambda_watch "$lambda_port" "$work" \
   "REDIS_URL=redis://127.0.0.1:$redis_port,NETWORKS=office=85.1.0.0/16,DOMAIN={account_name}.example.org" \
   "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
-  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=20,DNS_BUDGET_SECONDS=3"
+  "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=20,DNS_BUDGET_SECONDS=3" \
+  "AWS_IP_RANGES_URL=${AWS_IP_RANGES_URL:-file://$ROOT/events/ip-ranges.json}"
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$@" -o json; }
 
 log "refresh: discovering public interfaces through the accounts' roles"

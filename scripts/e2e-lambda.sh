@@ -45,7 +45,7 @@ start_lambda_watch "$lambda_port" "$work" \
   "REDIS_URL=$REDIS_URL,RETENTION_DAYS=3650,AWS_LAMBDA_LOG_FORMAT=JSON" \
   "ACCOUNTS_TABLE=accounts,REGIONS=eu-west-1,AWS_ENDPOINT_URL=$MOTO,AWS_REGION=eu-west-1" \
   "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0" \
-  "DEAD_LETTER_BUCKET=$BUCKET"
+  "DEAD_LETTER_BUCKET=$BUCKET,AWS_IP_RANGES_URL=file://$ROOT/events/ip-ranges.json"
 
 invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
 invoke_fn() { local f=$1; shift; cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }
@@ -78,6 +78,8 @@ out=$(invoke_fn refresh --data-file events/refresh-schedule.json) || fail "refre
 echo "$out" | jq -c '{refreshed, failed, public_interfaces, own_addresses, formats}'
 [ "$(jq -c .refreshed <<<"$out")" = '["555555555555/eu-west-1"]' ] || fail "refresh should cover the seeded account"
 [ "$(jq -r .public_interfaces <<<"$out")" = 8 ] || fail "expected 8 public interfaces"
+[ "$(jq -c '[.aws_ranges.updated, .aws_ranges.blocks]' <<<"$out")" = '[true,4]' ] \
+  || fail "the refresh should store AWS's ranges from AWS_IP_RANGES_URL: $out"
 "$VENV/bin/python" - "$work/estate.json" >"$work/alb-event.json" <<'PY'
 import base64, gzip, json, sys
 alb = json.load(open(sys.argv[1]))[0]["interfaces"]["alb"]

@@ -134,6 +134,17 @@ pub struct RefreshConfig {
     pub dns_negative_ttl: Duration,
 }
 
+/// Where the refresh reads AWS's published address blocks, and how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpRangesConfig {
+    /// `https://…`, `http://…` or `file://…` (`AWS_IP_RANGES_URL`).
+    pub url: String,
+    /// A stored copy younger than this is not fetched again.
+    pub max_age: Duration,
+}
+
+pub const DEFAULT_AWS_IP_RANGES_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
+
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 /// Longer than any automatic retry path (Lambda async retries: 6 h; Kinesis: the record age).
 pub const DEFAULT_DEDUP_WINDOW_HOURS: u64 = 72;
@@ -344,6 +355,31 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }),
             None => Ok(items),
         }
+    }
+
+    /// `AWS_IP_RANGES_URL` (default AWS's `ip-ranges.json`), `AWS_IP_RANGES_MAX_AGE_MINUTES`
+    /// (default 60).
+    pub fn ip_ranges(&self) -> Result<IpRangesConfig, ConfigError> {
+        let url = self
+            .get("AWS_IP_RANGES_URL")
+            .unwrap_or_else(|| DEFAULT_AWS_IP_RANGES_URL.into());
+        let url = url.trim().to_string();
+        if !["https://", "http://", "file://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(ConfigError::Invalid {
+                var: "AWS_IP_RANGES_URL",
+                value: url,
+                expected: "an https://, http:// or file:// URL of AWS's ip-ranges.json".into(),
+            });
+        }
+        Ok(IpRangesConfig {
+            url,
+            max_age: Duration::from_secs(
+                60 * self.number("AWS_IP_RANGES_MAX_AGE_MINUTES", 60u64, 0, 7 * 24 * 60)?,
+            ),
+        })
     }
 
     pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {

@@ -958,3 +958,98 @@ async fn addresses_list_our_addresses_and_the_named_networks() {
         json!({"185.46.212.0/24": "my_office"})
     );
 }
+
+#[tokio::test]
+async fn s3_answering_an_instance_is_no_connection_but_a_name_alone_decides_nothing() {
+    let (_server, api) = started().await;
+    let store = api.store();
+    let row = |source: &'static str, dest: &'static str| Increment {
+        account: A,
+        region: "eu-west-1",
+        member: keys::connection_member(source, dest, 49152),
+        count: 2,
+        bare_ip: source.parse().ok(),
+    };
+    store
+        .write(&WriteBatch {
+            days: vec![DayWrite {
+                day: "2026-11-27".into(),
+                expire_at: 4_000_000_000,
+                seen_ttl_secs: 86_400,
+                unnamed_ttl_secs: 86_400,
+                payloads: vec![PayloadWrite {
+                    id: "s3",
+                    increments: vec![
+                        row("52.92.16.5", "web/52.0.0.5"),
+                        row("203.0.113.9", "web/52.0.0.5"),
+                        row("52.92.16.6", LB),
+                        row("52.92.16.7", "web/52.0.0.5"),
+                        row("52.92.16.8", "10.0.1.99"),
+                    ],
+                }],
+            }],
+            touched: vec![(A, "eu-west-1")],
+            now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
+            limits: Default::default(),
+        })
+        .await
+        .unwrap();
+    store
+        .put_aws_ranges(&["52.92.16.0/20".into()], "2026-11-27T00:00:00Z")
+        .await
+        .unwrap();
+    store
+        .put_names(&[
+            (
+                "52.92.16.5".into(),
+                "s3-website.eu-west-1.amazonaws.com".into(),
+                3600,
+            ),
+            // Anyone can publish an S3-looking PTR name for their own address.
+            ("203.0.113.9".into(), "s3.fake.amazonaws.com".into(), 3600),
+            (
+                "52.92.16.6".into(),
+                "s3.eu-west-1.amazonaws.com".into(),
+                3600,
+            ),
+            (
+                "52.92.16.7".into(),
+                "ec2-52-92-16-7.compute.amazonaws.com".into(),
+                3600,
+            ),
+            ("52.92.16.8".into(), "s3-1.amazonaws.com".into(), 3600),
+        ])
+        .await
+        .unwrap();
+    let answer = ok_json(&get(&api, "/connections/111111111111/eu-west-1").await);
+    let sources: BTreeSet<&str> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["dest_port"] == 49152)
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from([
+            // Not in AWS's ranges: kept, whatever its name.
+            "s3.fake.amazonaws.com/203.0.113.9",
+            // To a load balancer, not an instance: kept.
+            "s3.eu-west-1.amazonaws.com/52.92.16.6",
+            // In the ranges, not S3's name: kept.
+            "ec2-52-92-16-7.compute.amazonaws.com/52.92.16.7",
+        ]),
+        "{answer}"
+    );
+    // The same on the whole-estate route and the public endpoints' traffic.
+    let all = ok_json(&get(&api, "/connections").await).to_string();
+    assert!(
+        !all.contains("52.92.16.5") && !all.contains("52.92.16.8"),
+        "{all}"
+    );
+    let listed = ok_json(&get(&api, "/public-endpoints/111111111111/eu-west-1").await).to_string();
+    assert!(
+        !listed.contains("52.92.16.5") && listed.contains("52.92.16.7"),
+        "{listed}"
+    );
+}

@@ -938,6 +938,23 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
         .await
         .unwrap();
     assert_eq!((o.summary.counted, o.summary.rejected_total()), (1, 0));
+    // AWS marks packets S3 sent (`pkt-src-aws-service`): S3 answering an instance is no
+    // connection (the S3 rule, where AWS says so itself); to the load balancer it counts.
+    let s3 = |eni: &str, dst: &str| {
+        format!(
+            "5 vpc-0a1b {eni} {A} ingress 52.92.16.5 {dst} 443 49152 6 {NOON} {} ACCEPT OK S3",
+            NOON + 60
+        )
+    };
+    let lines = [s3("eni-web", "10.0.2.20"), s3("eni-alb", "10.0.1.10")];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let msg = logs_message(A, "/vpc/custom", &refs, NOON * 1000);
+    let o = ingestor
+        .handle(FlowEvent::from_value(&logs_event(&msg)).unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(o.summary.skipped, BTreeMap::from([("s3_to_instance", 1)]));
+    assert_eq!(o.summary.counted, 1);
     // Another log group falls back to FLOW_LOG_FORMAT (no account-id: the map's; no log-status).
     let setting = format!("eni-web 1.1.1.1 10.0.2.20 8080 ACCEPT {NOON}");
     let msg = logs_message(A, "/vpc/other", &[setting.as_str()], NOON * 1000);
@@ -961,6 +978,12 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
             "111111111111/eu-west-1",
             &[
                 ("1.1.1.1", "web/52.16.0.20", 8080, 1),
+                (
+                    "52.92.16.5",
+                    "shop-123.eu-west-1.elb.amazonaws.com",
+                    49152,
+                    1
+                ),
                 ("8.8.8.8", "web/52.16.0.20", 443, 1)
             ]
         )])

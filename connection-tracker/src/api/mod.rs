@@ -28,6 +28,7 @@ use time::Date;
 
 use crate::config::ApiConfig;
 use crate::model::Endpoint;
+use crate::rules::aws_ranges;
 use crate::store::{ReadRequest, ReadResult, ReadStore, Top};
 use http::{finish, json_response};
 use query::{scope, Query};
@@ -195,7 +196,7 @@ impl<S: ReadStore> Api<S> {
                     by_pair = rows;
                     next = more.then(|| p.next_cursor());
                 }
-                self.name_sources(by_pair.values_mut().flatten()).await?;
+                self.name_sources(&mut by_pair).await?;
                 let mut response = match &scope {
                     Some(_) => {
                         let rows = by_pair.into_values().next().unwrap_or_default();
@@ -274,8 +275,7 @@ impl<S: ReadStore> Api<S> {
                     interfaces.retain(|f| &f.account_id == account && &f.region == region);
                 }
                 let mut connections = connections_by_pair(read);
-                self.name_sources(connections.values_mut().flatten())
-                    .await?;
+                self.name_sources(&mut connections).await?;
                 let mut listed = public_endpoints(&interfaces, &connections);
                 Ok(match &scope {
                     Some((account, region)) => {
@@ -289,13 +289,14 @@ impl<S: ReadStore> Api<S> {
     }
 
     /// Shows the sources the refresh resolved as `host/ip` (one more read, for the addresses
-    /// among `rows` only).
-    async fn name_sources<'r>(
+    /// among the rows only), and applies the S3 rule, which needs those names: a row to an
+    /// instance from an address in AWS's ranges whose name is S3's is dropped (one more read,
+    /// only when such a name is among them).
+    async fn name_sources(
         &self,
-        rows: impl Iterator<Item = &'r mut crate::model::Connection>,
+        by_pair: &mut BTreeMap<String, Vec<crate::model::Connection>>,
     ) -> Result<(), ApiError> {
-        let mut rows: Vec<&mut crate::model::Connection> = rows.collect();
-        let names = addresses(rows.iter().map(|c| &**c));
+        let names = addresses(by_pair.values().flatten());
         if names.is_empty() {
             return Ok(());
         }
@@ -305,7 +306,29 @@ impl<S: ReadStore> Api<S> {
                 ..ReadRequest::default()
             })
             .await?;
-        apply_names(rows.iter_mut().map(|c| &mut **c), &read.names);
+        if read.names.values().any(|host| aws_ranges::is_s3_host(host)) {
+            let facts = self
+                .read(ReadRequest {
+                    aws_ranges: true,
+                    interfaces: true,
+                    ..ReadRequest::default()
+                })
+                .await?;
+            let (ranges, _) =
+                aws_ranges::AwsRanges::from_lines(facts.aws_ranges.iter().map(String::as_str));
+            let instances = aws_ranges::instance_destinations(&facts.interfaces);
+            for rows in by_pair.values_mut() {
+                rows.retain(|c| {
+                    let echo = read.names.get(&c.source).is_some_and(|host| {
+                        c.source.parse().is_ok_and(|ip| {
+                            aws_ranges::is_s3_echo(&c.dest, ip, host, &instances, &ranges)
+                        })
+                    });
+                    !echo
+                });
+            }
+        }
+        apply_names(by_pair.values_mut().flatten(), &read.names);
         Ok(())
     }
 

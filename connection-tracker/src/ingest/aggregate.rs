@@ -279,6 +279,12 @@ pub fn aggregate<'a>(
                     skip(&mut agg, "private_source");
                     continue;
                 }
+                // The S3 rule, where AWS says so itself: S3 answering an instance on a high
+                // port is not a connection (the address-and-name half applies at read time).
+                if interface.instance && record.pkt_src_aws_service == Some("S3") {
+                    skip(&mut agg, "s3_to_instance");
+                    continue;
+                }
                 let dest = match interface.destination(dst) {
                     Destination::Dropped(_) => {
                         skip(&mut agg, "dropped_destination");

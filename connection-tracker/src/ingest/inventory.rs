@@ -16,6 +16,8 @@ use crate::rules::flowlog::{FlowLogFormat, FormatError};
 pub struct Interface {
     pub account_id: String,
     pub region: String,
+    /// An EC2 instance's interface (the S3 rule applies to traffic to instances only).
+    pub instance: bool,
     by_private: FastMap<IpAddr, Destination>,
     fallback: Destination,
 }
@@ -30,6 +32,7 @@ impl Interface {
         Interface {
             account_id: facts.account_id.clone(),
             region: facts.region.clone(),
+            instance: classify::endpoint_kind(facts) == crate::model::EndpointKind::Instance,
             by_private,
             fallback: classify::destination(facts, None),
         }

@@ -6,6 +6,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod discovery;
+pub mod ip_ranges;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -58,6 +59,8 @@ pub struct RefreshReport {
     /// `account/region` no longer monitored (account removed or disabled, region dropped):
     /// their entries were removed from the maps.
     pub dropped: Vec<String>,
+    /// AWS's published address blocks (the S3 rule): filled by [`ip_ranges::refresh_aws_ranges`].
+    pub aws_ranges: ip_ranges::RangesReport,
 }
 
 impl RefreshReport {
@@ -312,6 +315,7 @@ mod tests {
         refreshed: Mutex<HashMap<String, String>>,
         accounts: Mutex<Vec<Account>>,
         failing_account: Option<&'static str>,
+        aws_ranges: Mutex<Option<(Vec<String>, String)>>,
     }
 
     impl RefreshStore for MemoryStore {
@@ -358,6 +362,69 @@ mod tests {
         async fn put_names(&self, _names: &[(String, String, u64)]) -> Result<(), StoreError> {
             Ok(())
         }
+        async fn put_aws_ranges(&self, blocks: &[String], at: &str) -> Result<(), StoreError> {
+            *self.aws_ranges.lock().unwrap() = Some((blocks.to_vec(), at.to_string()));
+            Ok(())
+        }
+        async fn aws_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
+            Ok(self
+                .aws_ranges
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|(_, at)| at.clone()))
+        }
+    }
+
+    /// `ip-ranges.json` from memory, or a failure.
+    struct Ranges(Result<&'static str, &'static str>);
+
+    impl ip_ranges::IpRangesSource for Ranges {
+        async fn fetch(&self) -> Result<Vec<u8>, String> {
+            self.0.map(|s| s.as_bytes().to_vec()).map_err(String::from)
+        }
+    }
+
+    #[tokio::test]
+    async fn aws_ranges_are_fetched_when_due_and_the_last_good_copy_stays() {
+        let store = MemoryStore::default();
+        let config = crate::config::IpRangesConfig {
+            url: "file:///ip-ranges.json".into(),
+            max_age: Duration::from_secs(3600),
+        };
+        let good = Ranges(Ok(
+            r#"{"prefixes":[{"ip_prefix":"52.92.16.0/20","service":"S3"}],
+            "ipv6_prefixes":[{"ipv6_prefix":"2600:1f18::/33","service":"AMAZON"}]}"#,
+        ));
+        let t0 = time::macros::datetime!(2026-11-27 10:00 UTC);
+        let run = |source: &'static Ranges, at| {
+            let (store, config) = (&store, &config);
+            async move {
+                ip_ranges::refresh_aws_ranges(source, store, config, at)
+                    .await
+                    .unwrap()
+            }
+        };
+        let good: &'static Ranges = Box::leak(Box::new(good));
+        let report = run(good, t0).await;
+        assert_eq!((report.updated, report.blocks), (true, 2));
+        // Fresh: not fetched again, even from a broken source.
+        let broken: &'static Ranges = Box::leak(Box::new(Ranges(Err("connection refused"))));
+        let later = t0 + time::Duration::minutes(30);
+        assert_eq!(run(broken, later).await, ip_ranges::RangesReport::default());
+        // Due, but the fetch fails or the file is not AWS's: the stored copy stays.
+        let due = t0 + time::Duration::minutes(61);
+        let report = run(broken, due).await;
+        assert_eq!(report.error.as_deref(), Some("connection refused"));
+        let html: &'static Ranges = Box::leak(Box::new(Ranges(Ok("<html>maintenance</html>"))));
+        assert!(run(html, due)
+            .await
+            .error
+            .unwrap()
+            .contains("not AWS's ip-ranges.json"));
+        let kept = store.aws_ranges.lock().unwrap().clone().unwrap();
+        assert_eq!(kept.0, ["52.92.16.0/20", "2600:1f18::/33"]);
+        assert!(kept.1.starts_with("2026-11-27T10:00:00"));
     }
 
     struct Accounts(Vec<Account>);

@@ -97,6 +97,7 @@ enum Slot {
     PktDstAddr,
     Region,
     TrafficPath,
+    PktSrcAwsService,
     /// Known or unknown field carried as text.
     Text,
 }
@@ -123,6 +124,7 @@ impl Slot {
             "pkt-dstaddr" => Slot::PktDstAddr,
             "region" => Slot::Region,
             "traffic-path" => Slot::TrafficPath,
+            "pkt-src-aws-service" => Slot::PktSrcAwsService,
             _ => Slot::Text,
         }
     }
@@ -262,6 +264,7 @@ impl FlowLogFormat {
             pkt_dstaddr: None,
             region: None,
             traffic_path: None,
+            pkt_src_aws_service: None,
         };
         // One pass over the line, no token buffer: fields are decoded as they are met.
         let mut tokens = tokens(line);
@@ -309,6 +312,7 @@ impl FlowLogFormat {
                 Slot::PktDstAddr => record.pkt_dstaddr = Some(address(text, field)?),
                 Slot::Region => record.region = Some(text),
                 Slot::TrafficPath => record.traffic_path = Some(number(text, field)?),
+                Slot::PktSrcAwsService => record.pkt_src_aws_service = Some(text),
                 Slot::Text => {}
             }
         }
@@ -475,6 +479,8 @@ pub struct Record<'a, 'f> {
     pub pkt_dstaddr: Option<IpAddr>,
     pub region: Option<&'a str>,
     pub traffic_path: Option<u8>,
+    /// The AWS service a packet came from (`S3`, `AMAZON`, …), set by AWS.
+    pub pkt_src_aws_service: Option<&'a str>,
 }
 
 impl<'a> Record<'a, '_> {

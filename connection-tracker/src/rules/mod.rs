@@ -1,5 +1,6 @@
 //! The product's rules, pure: the flow-log format and line parser, and the classification
 //! (private sources, source and destination names, what is dropped). Table-tested; no I/O.
 
+pub mod aws_ranges;
 pub mod classify;
 pub mod flowlog;

@@ -78,6 +78,9 @@ pub const FORMATS: &str = "ct:{inv}:formats";
 pub const ACCOUNTS: &str = "ct:{inv}:accounts";
 pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
 pub const REFRESHED: &str = "ct:{inv}:refreshed";
+/// AWS's published address blocks (`ip-ranges.json`): fields `blocks` (CIDRs, one per line)
+/// and `fetched_at`.
+pub const AWS_RANGES: &str = "ct:{inv}:aws-ranges";
 
 /// What one account/region owns in a shared map, so a refresh can replace exactly that.
 pub fn region_members(kind: &str, account: &str, region: &str) -> String {

@@ -138,6 +138,8 @@ pub struct ReadRequest {
     pub distinct_sources: bool,
     /// Addresses whose reverse-DNS names (cached by the refresh) to read.
     pub names: Vec<String>,
+    /// AWS's published address blocks, as the refresh last stored them.
+    pub aws_ranges: bool,
     /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
     /// of every account/region that could be among them, ties included; nothing less.
     pub top: Option<Top>,
@@ -170,6 +172,8 @@ pub struct ReadResult {
     /// Address → its reverse-DNS name, for the addresses asked for that have one. Only names
     /// that are host names (letters, digits, `-`, `_`, `.`) are kept.
     pub names: HashMap<String, String>,
+    /// CIDR blocks, one per entry; empty when never fetched or not asked for.
+    pub aws_ranges: Vec<String>,
 }
 
 /// The reads the API makes.
@@ -215,6 +219,16 @@ pub trait RefreshStore: Send + Sync {
         &self,
         ips: &[String],
     ) -> impl Future<Output = Result<Vec<Option<String>>, StoreError>> + Send;
+    /// Replaces the stored AWS address blocks (CIDRs) and stamps when they were fetched.
+    fn put_aws_ranges(
+        &self,
+        blocks: &[String],
+        fetched_at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// When the stored AWS address blocks were fetched (RFC 3339), if ever.
+    fn aws_ranges_fetched_at(
+        &self,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Caches (address, name, ttl seconds); an empty name caches "no name".
     fn put_names(
         &self,

@@ -5,6 +5,7 @@
 use connection_tracker::config::Env;
 use connection_tracker::metrics;
 use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use connection_tracker::refresh::ip_ranges::{refresh_aws_ranges, UrlSource};
 use connection_tracker::refresh::{refresh, RefreshReport};
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
@@ -14,14 +15,20 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Env::process().refresh()?;
+    let ranges_config = Env::process().ip_ranges()?;
+    let ranges = UrlSource::new(&ranges_config.url);
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = RedisStore::connect(&config.redis).await?;
     let accounts = DynamoAccounts::new(&aws, &config.accounts_table);
     let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver);
     let (config, store, accounts, discovery) = (&config, &store, &accounts, &discovery);
+    let (ranges_config, ranges) = (&ranges_config, &ranges);
     run(service_fn(move |_: LambdaEvent<Value>| async move {
         let calls_before = discovery.calls();
-        let report = refresh(accounts, discovery, &SystemResolver, store, config).await?;
+        let mut report = refresh(accounts, discovery, &SystemResolver, store, config).await?;
+        // AWS's address blocks for the S3 rule, at most once per AWS_IP_RANGES_MAX_AGE_MINUTES.
+        let now = time::OffsetDateTime::now_utc();
+        report.aws_ranges = refresh_aws_ranges(ranges, store, ranges_config, now).await?;
         // Embedded Metric Format: failures per run as a metric to alarm on.
         let calls = discovery.calls() - calls_before;
         println!("{}", report.to_emf(calls, metrics::now_ms()));

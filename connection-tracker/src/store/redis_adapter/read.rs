@@ -77,6 +77,14 @@ impl ReadStore for RedisStore {
         for key in &hashes {
             cmds.push(redis::cmd("HGETALL").arg(*key).clone());
         }
+        if request.aws_ranges {
+            cmds.push(
+                redis::cmd("HGET")
+                    .arg(keys::AWS_RANGES)
+                    .arg("blocks")
+                    .clone(),
+            );
+        }
         let top = request.top.filter(|_| request.days.len() == 1);
         // With one account/region the counters are known up front: one round trip in all.
         let mut counters: Vec<(usize, String, String)> = Vec::new();
@@ -107,8 +115,18 @@ impl ReadStore for RedisStore {
             days: vec![Default::default(); request.days.len()],
             ..ReadResult::default()
         };
+        let mut hash_replies: Vec<Value> = replies.by_ref().take(hashes.len()).collect();
+        if request.aws_ranges {
+            let blocks: Option<String> = decode(replies.next(), keys::AWS_RANGES)?;
+            result.aws_ranges = blocks
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect();
+        }
+        let mut hash_replies = hash_replies.drain(..);
         for key in hashes {
-            let map: HashMap<String, String> = decode(replies.next(), key)?;
+            let map: HashMap<String, String> = decode(hash_replies.next(), key)?;
             match key {
                 keys::ACCOUNTS => result.accounts = parse_accounts(map),
                 keys::LAST_UPDATE => result.last_updates = map,

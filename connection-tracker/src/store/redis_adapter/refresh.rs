@@ -121,4 +121,26 @@ impl RefreshStore for RedisStore {
         ips.sort();
         Ok(ips)
     }
+
+    async fn put_aws_ranges(&self, blocks: &[String], fetched_at: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(keys::AWS_RANGES)
+            .arg("blocks")
+            .arg(blocks.join("\n"))
+            .arg("fetched_at")
+            .arg(fetched_at)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn aws_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGET")
+            .arg(keys::AWS_RANGES)
+            .arg("fetched_at")
+            .query_async(&mut conn)
+            .await?)
+    }
 }
