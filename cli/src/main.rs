@@ -57,8 +57,9 @@ enum Command {
     Connections {
         #[command(flatten)]
         api: ApiArgs,
-        /// First day: YYYY-MM-DD, or Nd for the last N days (7d: today and the 6 before).
-        #[arg(long, default_value = "1d")]
+        /// First day: YYYY-MM-DD, or Nd / -Nd: N days ago (7d: a week ago through today, as
+        /// the original's --date-from; 0d: today).
+        #[arg(long, default_value = "0d", allow_hyphen_values = true)]
         from: String,
         /// Last day (YYYY-MM-DD); default today (UTC).
         #[arg(long)]
@@ -101,8 +102,8 @@ enum Command {
         /// Sources to keep as their own nodes (network names, e.g. office).
         #[arg(long, value_delimiter = ',')]
         include: Vec<String>,
-        /// First day (YYYY-MM-DD or Nd); default today.
-        #[arg(long, default_value = "1d")]
+        /// First day (YYYY-MM-DD, Nd or -Nd: N days ago); default today.
+        #[arg(long, default_value = "0d", allow_hyphen_values = true)]
         from: String,
         /// Last day (YYYY-MM-DD); default today.
         #[arg(long)]

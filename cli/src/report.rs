@@ -41,15 +41,20 @@ pub enum Format {
     Tsv,
 }
 
-/// `--from`: a date, or `Nd` for the last N days up to and including `today`.
+/// `--from`: a date, or `Nd` / `-Nd`: N days before `today`, as the original's
+/// `--date-from $(date -d -Nd)` meant (`7d` runs from a week ago through today: 8 days; `0d` is
+/// today).
 pub fn parse_from(value: &str, today: Date) -> Result<Date, String> {
     if let Some(n) = value.strip_suffix('d') {
+        let n = n.strip_prefix('-').unwrap_or(n);
         let n: i64 = n
             .parse()
             .ok()
-            .filter(|n| (1..=3650).contains(n))
-            .ok_or_else(|| format!("{value:?}: expected Nd with N from 1 to 3650, e.g. 7d"))?;
-        return Ok(today - Duration::days(n - 1));
+            .filter(|n| (0..=3650).contains(n))
+            .ok_or_else(|| {
+                format!("{value:?}: expected Nd or -Nd with N from 0 to 3650, e.g. 7d")
+            })?;
+        return Ok(today - Duration::days(n));
     }
     parse_date(value)
 }
@@ -192,10 +197,13 @@ mod tests {
     #[test]
     fn from_takes_dates_and_day_counts() {
         let today = date!(2026 - 11 - 27);
-        assert_eq!(parse_from("7d", today), Ok(date!(2026 - 11 - 21)));
-        assert_eq!(parse_from("1d", today), Ok(today));
+        // As the original's `--date-from $(date -d -7d)`: a week ago through today.
+        assert_eq!(parse_from("7d", today), Ok(date!(2026 - 11 - 20)));
+        assert_eq!(parse_from("-7d", today), Ok(date!(2026 - 11 - 20)));
+        assert_eq!(parse_from("1d", today), Ok(date!(2026 - 11 - 26)));
+        assert_eq!(parse_from("0d", today), Ok(today));
+        assert!(parse_from("--7d", today).is_err());
         assert_eq!(parse_from("2026-11-01", today), Ok(date!(2026 - 11 - 01)));
-        assert!(parse_from("0d", today).is_err());
         assert!(parse_from("7w", today).is_err());
         assert!(parse_from("2026-11-31", today).is_err());
         assert_eq!(days(today, today).unwrap().len(), 1);

@@ -157,6 +157,38 @@ async fn connections_lists_the_week_as_the_weekly_report_did() {
         .starts_with("account_id    account_name  region     dest"));
     assert_eq!(lines.count(), 9);
 
+    // `-6d` (the original README's spelling) and `6d`: six days before --to, through it.
+    let week = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "-o",
+            "tsv",
+        ],
+    );
+    for from in ["-6d", "6d"] {
+        let relative = ctrack(
+            &[],
+            &[
+                "connections",
+                &api.url,
+                "--from",
+                from,
+                "--to",
+                "2026-11-27",
+                "-o",
+                "tsv",
+            ],
+        );
+        assert_eq!(relative.0, 0, "{from}: {}", relative.2);
+        assert_eq!(relative.1, week.1, "{from}");
+    }
+
     let (code, _, err) = ctrack(
         &[],
         &[

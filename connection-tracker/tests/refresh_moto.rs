@@ -486,3 +486,66 @@ async fn reverse_dns_of_unnamed_sources_is_bounded_and_cached() {
         (1, 0)
     );
 }
+
+/// Forward lookups from a table (the hosts the test arranges), no reverse names.
+struct HostTable(Vec<(String, IpAddr)>);
+
+impl connection_tracker::refresh::discovery::Resolver for HostTable {
+    async fn lookup(&self, host: &str) -> Vec<IpAddr> {
+        self.0
+            .iter()
+            .filter(|(h, _)| h == host)
+            .map(|(_, ip)| *ip)
+            .collect()
+    }
+    async fn reverse(&self, _ip: IpAddr) -> Option<String> {
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_hosts_cover_every_zone_the_region_has() {
+    let moto = MotoServer::start();
+    let redis = RedisServer::start();
+    moto.seed_estate("accounts", &[A], &["us-east-1"], &[], 0);
+    let sdk = sdk(&moto).await;
+    let mut config = refresh_config(&redis);
+    config.regions = vec!["us-east-1".into()];
+    config.domain = Some("{account_id}.example.org".into());
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    // moto's us-east-1 has zones a to f; the original asked DescribeAvailabilityZones, so a NAT
+    // host in zone f is ours too (hard-coded a, b, c never saw it).
+    let hosts = HostTable(vec![
+        (
+            format!("nat-us-east-1f.{A}.example.org"),
+            "198.51.100.6".parse().unwrap(),
+        ),
+        (
+            format!("nat-us-east-1a.{A}.example.org"),
+            "198.51.100.1".parse().unwrap(),
+        ),
+        (
+            format!("odd-us-east-1.{A}.example.org"),
+            "198.51.100.9".parse().unwrap(),
+        ),
+    ]);
+    let accounts = DynamoAccounts::new(&sdk, "accounts");
+    let discovery = AwsDiscovery::new(sdk, "connection-tracker-reader", None, SystemResolver);
+    let report = refresh(&accounts, &discovery, &hosts, &store, &config)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let addresses: std::collections::HashMap<String, String> =
+        store.load_inventory().await.unwrap().addresses;
+    for (ip, host) in [
+        ("198.51.100.6", "nat-us-east-1f"),
+        ("198.51.100.1", "nat-us-east-1a"),
+        ("198.51.100.9", "odd-us-east-1"),
+    ] {
+        assert_eq!(
+            addresses.get(ip).map(String::as_str),
+            Some(format!("{A}/us-east-1/{host}.{A}.example.org").as_str()),
+            "{addresses:?}"
+        );
+    }
+}

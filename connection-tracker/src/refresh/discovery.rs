@@ -79,6 +79,9 @@ pub struct RawFlowLog {
 /// Everything the describe calls return for one account and region.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegionFacts {
+    /// Names of the region's available zones (`eu-west-1a` …): `DOMAIN` names a NAT host per
+    /// zone, as the original did.
+    pub availability_zones: Vec<String>,
     pub interfaces: Vec<RawInterface>,
     pub instances: Vec<RawInstance>,
     pub load_balancers: Vec<RawLoadBalancer>,
@@ -306,6 +309,7 @@ mod tests {
         let mut private_v6 = iface("eni-ula", "", None);
         private_v6.ipv6_addresses = vec![ip("fd00::5")];
         let facts = RegionFacts {
+            availability_zones: vec![],
             interfaces: vec![
                 web,
                 iface(

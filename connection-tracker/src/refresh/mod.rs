@@ -90,14 +90,25 @@ struct RegionRun {
     result: Result<(usize, usize, usize), (&'static str, String)>,
 }
 
-/// `nat-<region>a.<domain>` … and `odd-<region>.<domain>`, as the original named them.
-fn domain_hosts(template: &str, account: &Account, region: &str) -> Vec<String> {
+/// `nat-<zone>.<domain>` for every zone of the region (`DescribeAvailabilityZones`; `a`, `b`,
+/// `c` when the region answered none) and `odd-<region>.<domain>`, as the original named them.
+fn domain_hosts(template: &str, account: &Account, region: &str, zones: &[String]) -> Vec<String> {
     let domain = template
         .replace("{account_name}", &account.name)
         .replace("{account_id}", &account.id);
-    let mut hosts: Vec<String> = ["a", "b", "c"]
+    let fallback: Vec<String>;
+    let zones = if zones.is_empty() {
+        fallback = ["a", "b", "c"]
+            .iter()
+            .map(|l| format!("{region}{l}"))
+            .collect();
+        &fallback
+    } else {
+        zones
+    };
+    let mut hosts: Vec<String> = zones
         .iter()
-        .map(|az| format!("nat-{region}{az}.{domain}"))
+        .map(|zone| format!("nat-{zone}.{domain}"))
         .collect();
     hosts.push(format!("odd-{region}.{domain}"));
     hosts
@@ -226,7 +237,7 @@ async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
         .map_err(|e| (e.kind(), e.to_string()))?;
     let mut hosts: Vec<(IpAddr, String)> = Vec::new();
     if let Some(template) = &config.domain {
-        for host in domain_hosts(template, account, region) {
+        for host in domain_hosts(template, account, region, &facts.availability_zones) {
             for ip in resolver.lookup(&host).await {
                 hosts.push((ip, host.clone()));
             }
@@ -455,6 +466,7 @@ mod tests {
                     unreachable!("the region timeout ends the wait")
                 }
                 _ => Ok(RegionFacts {
+                    availability_zones: vec![],
                     interfaces: vec![RawInterface {
                         id: format!("eni-{}", account.id),
                         description: "Primary network interface".into(),
@@ -605,12 +617,25 @@ mod tests {
             enabled: true,
         };
         assert_eq!(
-            domain_hosts("{account_name}.example.org", &account, "eu-west-1"),
+            domain_hosts("{account_name}.example.org", &account, "eu-west-1", &[]),
             [
                 "nat-eu-west-1a.alpha.example.org",
                 "nat-eu-west-1b.alpha.example.org",
                 "nat-eu-west-1c.alpha.example.org",
                 "odd-eu-west-1.alpha.example.org"
+            ]
+        );
+        // Every zone the region has, as DescribeAvailabilityZones lists them.
+        let zones: Vec<String> = ["us-east-1a", "us-east-1d", "us-east-1f"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            domain_hosts("{account_id}.example.org", &account, "us-east-1", &zones),
+            [
+                "nat-us-east-1a.111111111111.example.org",
+                "nat-us-east-1d.111111111111.example.org",
+                "nat-us-east-1f.111111111111.example.org",
+                "odd-us-east-1.111111111111.example.org"
             ]
         );
     }

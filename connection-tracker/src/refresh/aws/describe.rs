@@ -201,6 +201,30 @@ pub(super) async fn public_databases(
 }
 
 /// ec2:DescribeNatGateways and ec2:DescribeAddresses: our own public addresses.
+/// The names of the region's available zones (`ec2:DescribeAvailabilityZones`).
+pub(super) async fn availability_zones(
+    ec2: &aws_sdk_ec2::Client,
+    calls: &AtomicU64,
+) -> Result<Vec<String>, DiscoveryError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    let zones = ec2
+        .describe_availability_zones()
+        .send()
+        .await
+        .map_err(call_error("ec2:DescribeAvailabilityZones"))?;
+    let mut names: Vec<String> = zones
+        .availability_zones()
+        .iter()
+        .filter(|z| {
+            z.state()
+                .is_none_or(|s| *s == aws_sdk_ec2::types::AvailabilityZoneState::Available)
+        })
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 pub(super) async fn own_addresses(
     ec2: &aws_sdk_ec2::Client,
     page: Option<i32>,
