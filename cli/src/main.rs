@@ -81,9 +81,14 @@ enum Command {
     ScanEndpoints {
         #[command(flatten)]
         api: ApiArgs,
-        /// Hide endpoints that ask for credentials (401/403).
+        /// Show only what answers without credentials: hide 401/403 and errors, as the
+        /// original did.
         #[arg(long)]
         public_only: bool,
+        /// Also probe private, loopback and link-local addresses (a name or redirect that
+        /// leads there is refused otherwise: the metadata service is one).
+        #[arg(long)]
+        allow_private: bool,
         /// Probes in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
@@ -279,10 +284,11 @@ async fn main() -> Result<()> {
         Command::ScanEndpoints {
             api,
             public_only,
+            allow_private,
             concurrency,
             timeout,
             date,
-        } => scan_endpoints(api, public_only, concurrency, timeout, date).await,
+        } => scan_endpoints(api, public_only, allow_private, concurrency, timeout, date).await,
         Command::Graph {
             api,
             include,
@@ -323,6 +329,7 @@ async fn main() -> Result<()> {
 async fn scan_endpoints(
     api: ApiArgs,
     public_only: bool,
+    allow_private: bool,
     concurrency: usize,
     timeout: f64,
     date: Option<String>,
@@ -352,10 +359,19 @@ async fn scan_endpoints(
         targets,
         concurrency,
         Duration::from_secs_f64(timeout),
+        scan::address_policy(allow_private),
         |p| {
             bar.inc(1);
             let line = match &p.outcome {
-                Outcome::Answered { status, body } => {
+                Outcome::Answered {
+                    status,
+                    body,
+                    final_url,
+                } => {
+                    let via = final_url
+                        .as_ref()
+                        .map(|u| format!(" -> {u}"))
+                        .unwrap_or_default();
                     let style = if p.outcome.is_protected() {
                         green
                     } else {
@@ -364,10 +380,11 @@ async fn scan_endpoints(
                     (!(public_only && p.outcome.is_protected())).then(|| {
                         paint(
                             style,
-                            format!("{} {} {status} {body}", p.target.account, p.target.url),
+                            format!("{} {}{via} {status} {body}", p.target.account, p.target.url),
                         )
                     })
                 }
+                _ if public_only => None,
                 Outcome::TimedOut => Some(paint(
                     red,
                     format!("{} {} timed out", p.target.account, p.target.url),
@@ -375,6 +392,10 @@ async fn scan_endpoints(
                 Outcome::Failed(e) => Some(paint(
                     red,
                     format!("{} {} error: {e}", p.target.account, p.target.url),
+                )),
+                Outcome::Refused(why) => Some(paint(
+                    red,
+                    format!("{} {} {why}", p.target.account, p.target.url),
                 )),
             };
             if let Some(line) = line {
@@ -386,11 +407,12 @@ async fn scan_endpoints(
     bar.finish_and_clear();
     let count = |f: &dyn Fn(&Outcome) -> bool| probes.iter().filter(|p| f(&p.outcome)).count();
     eprintln!(
-        "{total} probed: {} answered ({} protected), {} timed out, {} failed",
+        "{total} probed: {} answered ({} protected), {} timed out, {} failed, {} refused",
         count(&|o| matches!(o, Outcome::Answered { .. })),
         count(&|o| o.is_protected()),
         count(&|o| matches!(o, Outcome::TimedOut)),
         count(&|o| matches!(o, Outcome::Failed(_))),
+        count(&|o| matches!(o, Outcome::Refused(_))),
     );
     Ok(())
 }

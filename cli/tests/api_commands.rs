@@ -400,6 +400,7 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
         ],
         4,
         Duration::from_millis(800),
+        scan::address_policy(true),
         |_| seen += 1,
     )
     .await;
@@ -410,11 +411,13 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
         [
             &Outcome::Answered {
                 status: 401,
-                body: "Unauthorized".into()
+                body: "Unauthorized".into(),
+                final_url: None,
             },
             &Outcome::Answered {
                 status: 200,
-                body: "<html> <title>Hello</title>".into()
+                body: "<html> <title>Hello</title>".into(),
+                final_url: None,
             },
             &Outcome::TimedOut,
         ]
@@ -482,7 +485,20 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
         args.extend(extra);
         ctrack(&[], &args)
     };
+    // These endpoints are on 127.0.0.1: refused unless --allow-private.
     let (code, out, err) = scan(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.matches("refused: 127.0.0.1 is not a public address")
+            .count(),
+        4,
+        "{out}"
+    );
+    assert!(
+        err.contains("4 probed: 0 answered (0 protected), 0 timed out, 0 failed, 4 refused"),
+        "{err}"
+    );
+    let (code, out, err) = scan(&["--allow-private"]);
     assert_eq!(code, 0, "{err}");
     let line = |port: u16| format!("{A}/eu-west-1 http://127.0.0.1:{port}/");
     assert!(
@@ -500,13 +516,102 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
     assert!(out.contains(&format!("{} error: ", line(refused))), "{out}");
     assert!(!out.contains('\u{1b}'), "no colours when piped: {out}");
     assert!(
-        err.contains("4 probed: 2 answered (1 protected), 1 timed out, 1 failed"),
+        err.contains("4 probed: 2 answered (1 protected), 1 timed out, 1 failed, 0 refused"),
         "{err}"
     );
-    let (code, out, _) = scan(&["--public-only"]);
+    // --public-only shows only what answers without credentials, as the original.
+    let (code, out, _) = scan(&["--public-only", "--allow-private"]);
     assert_eq!(code, 0);
     assert!(!out.contains(" 401 "), "{out}");
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [format!("{} 200 <html> <title>Hello</title>", line(open))],
+        "{out}"
+    );
+}
+
+/// A server that answers every request with `response`, the text built from its own port.
+async fn http_server_with(response: impl Fn(u16) -> String + Send + 'static) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let text = response(port);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let text = text.clone();
+            tokio::spawn(async move {
+                if read_http_head(&mut socket).await.is_some() {
+                    let _ = socket.write_all(text.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn redirect_to(location: &str) -> String {
+    format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scans_follow_redirects_but_never_into_the_network() {
+    let final_port = http_server_with(|_| {
+        let body = "\u{1b}[2Jwelcome\u{1b}[31m!!!!!";
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+    .await;
+    let hop =
+        http_server_with(move |_| redirect_to(&format!("http://127.0.0.1:{final_port}/landing")))
+            .await;
+    let to_metadata =
+        http_server_with(|_| redirect_to("http://169.254.169.254/latest/meta-data/")).await;
+    let to_private_v6 = http_server_with(|_| redirect_to("http://[fd00:ec2::254]/")).await;
+    let looping =
+        http_server_with(|port| redirect_to(&format!("http://127.0.0.1:{port}/again"))).await;
+    let target = |port: u16| Target {
+        account: format!("{A}/eu-west-1"),
+        url: format!("http://127.0.0.1:{port}/"),
+    };
+    // The test's servers are on loopback: allow exactly that, nothing else inside.
+    let loopback_only: scan::AddressPolicy =
+        std::sync::Arc::new(|ip: std::net::IpAddr| ip.is_loopback() || scan::is_public_address(ip));
+    let probes = scan::probe_all(
+        vec![
+            target(hop),
+            target(to_metadata),
+            target(to_private_v6),
+            target(looping),
+        ],
+        4,
+        Duration::from_secs(3),
+        loopback_only,
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        probes[0].outcome,
+        Outcome::Answered {
+            status: 200,
+            body: "[2Jwelcome [31m!!!!!".into(),
+            final_url: Some(format!("http://127.0.0.1:{final_port}/landing")),
+        }
+    );
+    for (probe, address) in [
+        (&probes[1], "169.254.169.254"),
+        (&probes[2], "fd00:ec2::254"),
+    ] {
+        match &probe.outcome {
+            Outcome::Refused(why) => assert!(why.contains(address), "{why}"),
+            other => panic!("a redirect to {address} must be refused: {other:?}"),
+        }
+    }
+    match &probes[3].outcome {
+        Outcome::Failed(e) => assert!(e.contains("more than 5 redirects"), "{e}"),
+        other => panic!("endless redirects: {other:?}"),
+    }
 }
 
 #[test]
