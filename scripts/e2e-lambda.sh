@@ -140,7 +140,7 @@ tsv=$(ctrack connections "$API" --from 2026-11-21 --to 2026-11-27 -o tsv) || fai
 grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t8.8.8.8\t2$' <<<"$tsv" \
   || fail "ctrack connections should list the shop ALB row: $tsv"
 out=$(ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
-grep -q "2 accounts, 2 edges" <<<"$out" || fail "graph: $out"
+grep -q "3 accounts, 2 edges" <<<"$out" || fail "graph (every monitored account is a node): $out"
 
 log "outage: Redis stops, deliveries fail until retries run out, the failure records land in S3"
 read -r ODAY OLB OSOURCES < <("$VENV/bin/python" scripts/outage.py events "$work/estate.json" "$work")

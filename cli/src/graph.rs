@@ -14,7 +14,8 @@ pub struct Graph {
 }
 
 /// Account-level graph: regions are folded into their account, scores summed. Traffic inside
-/// one account (across its regions) is not an edge.
+/// one account (across its regions) is not an edge. Every monitored account is a node, with
+/// edges or without (as the original drew them): a quiet account is visible as such.
 pub fn build(
     accounts: &BTreeMap<String, AccountInfo>,
     connections: &BTreeMap<String, Vec<SourceScore<'static>>>,
@@ -24,6 +25,16 @@ pub fn build(
         _ => id.to_string(),
     };
     let mut graph = Graph::default();
+    let monitored = accounts.keys().map(String::as_str);
+    let counted = connections
+        .keys()
+        .map(|pair| pair.split('/').next().unwrap_or(pair));
+    for id in monitored.chain(counted) {
+        graph
+            .nodes
+            .entry(id.to_string())
+            .or_insert_with(|| label(id));
+    }
     for (pair, sources) in connections {
         let to = pair.split('/').next().unwrap_or(pair);
         for s in sources {
@@ -113,13 +124,22 @@ mod tests {
 
     #[test]
     fn regions_fold_into_accounts_and_included_names_stay() {
-        let accounts = BTreeMap::from([(
-            "111111111111".to_string(),
-            AccountInfo {
-                name: "shop".into(),
-                last_update: None,
-            },
-        )]);
+        let accounts = BTreeMap::from([
+            (
+                "111111111111".to_string(),
+                AccountInfo {
+                    name: "shop".into(),
+                    last_update: None,
+                },
+            ),
+            (
+                "333333333333".to_string(),
+                AccountInfo {
+                    name: "quiet".into(),
+                    last_update: None,
+                },
+            ),
+        ]);
         let s = |source: &str, score| SourceScore {
             source: source.to_string().into(),
             score,
@@ -148,6 +168,11 @@ mod tests {
                     "shop (111111111111)".to_string()
                 ),
                 ("222222222222".to_string(), "222222222222".to_string()),
+                // Monitored, no traffic: drawn alone, as the original did.
+                (
+                    "333333333333".to_string(),
+                    "quiet (333333333333)".to_string()
+                ),
                 ("office".to_string(), "office".to_string()),
             ])
         );
