@@ -75,6 +75,10 @@ enum Command {
         /// Days fetched at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// One row per day and connection, with a date column (the original's report);
+        /// default: the range summed.
+        #[arg(long)]
+        per_day: bool,
     },
     /// Probe every endpoint that got connections: HTTPS GET on 443/8443, HTTP otherwise,
     /// certificates not verified. 401/403 (protected) shows green.
@@ -267,17 +271,24 @@ async fn main() -> Result<()> {
             expected_ports,
             output,
             concurrency,
+            per_day,
         } => {
             let client = api.client().await?;
             let (from, to) = range(&from, to.as_deref())?;
             let days = report::days(from, to).map_err(|e| anyhow!(e))?;
             let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
             let bar = progress(days.len(), "days");
-            let connections =
-                report::fetch_connections(&client, &days, concurrency, || bar.inc(1)).await?;
+            let fetched = report::fetch_days(&client, &days, concurrency, || bar.inc(1)).await?;
             bar.finish_and_clear();
             let expected: BTreeSet<u16> = expected_ports.into_iter().collect();
-            let rows = report::rows(&accounts, &connections, suspicious.then_some(&expected));
+            let allowed = suspicious.then_some(&expected);
+            let rows = if per_day {
+                let dated: Vec<_> = days.iter().copied().zip(fetched).collect();
+                report::rows_per_day(&accounts, &dated, allowed)
+            } else {
+                let connections = connection_tracker::api::sum_days(fetched, []);
+                report::rows(&accounts, &connections, allowed)
+            };
             print!("{}", report::render(&rows, output));
             Ok(())
         }

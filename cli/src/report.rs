@@ -12,6 +12,9 @@ use time::{Date, Duration};
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Row {
+    /// The day (`--per-day`); absent when the range is summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     pub account_id: String,
     pub account_name: String,
     pub region: String,
@@ -71,24 +74,61 @@ pub fn days(from: Date, to: Date) -> Result<Vec<Date>, String> {
     Ok(day::range(from, to).collect())
 }
 
-/// `/connections` of each day, `concurrency` days at a time, summed. `tick` runs as each day
-/// arrives (a progress bar).
-pub async fn fetch_connections(
+/// `/connections` of each day, `concurrency` days at a time, in the days' order. `tick` runs as
+/// each day arrives (a progress bar).
+pub async fn fetch_days(
     client: &ApiClient,
     days: &[Date],
     concurrency: usize,
     mut tick: impl FnMut(),
-) -> Result<BTreeMap<String, Vec<Connection>>, ClientError> {
-    let fetched: Vec<BTreeMap<String, Vec<Connection>>> = futures::stream::iter(days)
+) -> Result<Vec<BTreeMap<String, Vec<Connection>>>, ClientError> {
+    futures::stream::iter(days)
         .map(|day| {
             let day = day.to_string();
             async move { client.get("/connections", &[("date", day.as_str())]).await }
         })
-        .buffer_unordered(concurrency.max(1))
+        .buffered(concurrency.max(1))
         .inspect(|_| tick())
         .try_collect()
-        .await?;
+        .await
+}
+
+/// The days of [`fetch_days`] summed.
+pub async fn fetch_connections(
+    client: &ApiClient,
+    days: &[Date],
+    concurrency: usize,
+    tick: impl FnMut(),
+) -> Result<BTreeMap<String, Vec<Connection>>, ClientError> {
+    let fetched = fetch_days(client, days, concurrency, tick).await?;
     Ok(connection_tracker::api::sum_days(fetched, []))
+}
+
+/// One row per day and connection (`--per-day`, the original's report): [`rows`] of each day,
+/// dated, sorted by account, region, destination, port, then day.
+pub fn rows_per_day(
+    accounts: &BTreeMap<String, AccountInfo>,
+    days: &[(Date, BTreeMap<String, Vec<Connection>>)],
+    allowed_ports: Option<&BTreeSet<u16>>,
+) -> Vec<Row> {
+    let mut all: Vec<Row> = days
+        .iter()
+        .flat_map(|(day, connections)| {
+            rows(accounts, connections, allowed_ports)
+                .into_iter()
+                .map(move |mut r| {
+                    r.date = Some(day.to_string());
+                    r
+                })
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.dest, a.dest_port, &a.date)
+            .cmp(&(&b.account_id, &b.region, &b.dest, b.dest_port, &b.date))
+            .then(b.score.cmp(&a.score))
+            .then(a.source.cmp(&b.source))
+    });
+    all
 }
 
 /// Rows sorted by account, region, destination, port (then score, highest first). With
@@ -109,6 +149,7 @@ pub fn rows(
             list.iter()
                 .filter(move |c| allowed_ports.is_none_or(|ok| !ok.contains(&c.dest_port)))
                 .map(move |c| Row {
+                    date: None,
                     account_id: account_id.to_string(),
                     account_name: account_name.clone(),
                     region: region.to_string(),
@@ -129,8 +170,19 @@ pub fn rows(
 }
 
 pub fn render(rows: &[Row], format: Format) -> String {
-    let cells = |r: &Row| {
-        [
+    // Dated rows (`--per-day`) lead with their day.
+    let dated = rows.iter().any(|r| r.date.is_some());
+    let mut header: Vec<&str> = Vec::new();
+    if dated {
+        header.push("date");
+    }
+    header.extend(COLUMNS);
+    let cells = |r: &Row| -> Vec<String> {
+        let mut out = Vec::with_capacity(8);
+        if dated {
+            out.push(r.date.clone().unwrap_or_default());
+        }
+        out.extend([
             r.account_id.clone(),
             r.account_name.clone(),
             r.region.clone(),
@@ -138,12 +190,13 @@ pub fn render(rows: &[Row], format: Format) -> String {
             r.dest_port.to_string(),
             r.source.clone(),
             r.score.to_string(),
-        ]
+        ]);
+        out
     };
     match format {
         Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default() + "\n",
         Format::Tsv => {
-            let mut out = COLUMNS.join("\t") + "\n";
+            let mut out = header.join("\t") + "\n";
             for r in rows {
                 // A tab or line break inside a name would shift the columns.
                 let line: Vec<String> = cells(r)
@@ -156,20 +209,23 @@ pub fn render(rows: &[Row], format: Format) -> String {
             out
         }
         Format::Text => {
-            let table: Vec<[String; 7]> = rows.iter().map(cells).collect();
-            let mut widths = COLUMNS.map(str::len);
+            let table: Vec<Vec<String>> = rows.iter().map(cells).collect();
+            let mut widths: Vec<usize> = header.iter().map(|c| c.len()).collect();
             for row in &table {
                 for (w, cell) in widths.iter_mut().zip(row) {
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let numeric = [false, false, false, false, true, false, true];
+            let numeric: Vec<bool> = header
+                .iter()
+                .map(|c| matches!(*c, "dest_port" | "score"))
+                .collect();
             let line = |cells: &[String]| {
                 let parts: Vec<String> = cells
                     .iter()
-                    .zip(widths)
-                    .zip(numeric)
-                    .map(|((c, w), right)| {
+                    .zip(&widths)
+                    .zip(&numeric)
+                    .map(|((c, &w), &right)| {
                         if right {
                             format!("{c:>w$}")
                         } else {
@@ -179,7 +235,7 @@ pub fn render(rows: &[Row], format: Format) -> String {
                     .collect();
                 parts.join("  ").trim_end().to_string() + "\n"
             };
-            let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+            let header: Vec<String> = header.iter().map(|c| c.to_string()).collect();
             let mut out = line(&header);
             for row in &table {
                 out.push_str(&line(row));

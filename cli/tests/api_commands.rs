@@ -157,6 +157,77 @@ async fn connections_lists_the_week_as_the_weekly_report_did() {
         .starts_with("account_id    account_name  region     dest"));
     assert_eq!(lines.count(), 9);
 
+    // --per-day: the original's one row per day, dated; the same scores as the summed rows.
+    let summed = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "-o",
+            "json",
+        ],
+    );
+    let per_day = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "-o",
+            "json",
+            "--per-day",
+        ],
+    );
+    assert_eq!(per_day.0, 0, "{}", per_day.2);
+    let total = |out: &str, dated: bool| {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(out).unwrap();
+        assert!(
+            rows.iter().all(|r| r.get("date").is_some() == dated),
+            "{out}"
+        );
+        let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in &rows {
+            let key = format!(
+                "{} {} {} {}",
+                r["account_id"], r["dest"], r["dest_port"], r["source"]
+            );
+            *sums.entry(key).or_default() += r["score"].as_u64().unwrap();
+        }
+        (rows.len(), sums)
+    };
+    let (summed_rows, summed_scores) = total(&summed.1, false);
+    let (dated_rows, dated_scores) = total(&per_day.1, true);
+    assert_eq!(summed_scores, dated_scores);
+    assert!(dated_rows >= summed_rows);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&per_day.1).unwrap();
+    assert!(rows.iter().all(|r| {
+        let d = r["date"].as_str().unwrap();
+        ("2026-11-21"..="2026-11-27").contains(&d)
+    }));
+    let tsv = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "-o",
+            "tsv",
+            "--per-day",
+        ],
+    )
+    .1;
+    assert!(tsv.starts_with("date\taccount_id\t"), "{tsv}");
+
     // `-6d` (the original README's spelling) and `6d`: six days before --to, through it.
     let week = ctrack(
         &[],
