@@ -67,6 +67,9 @@ enum Command {
         /// Only connections to ports other than the expected ones (--expected-ports).
         #[arg(long)]
         suspicious: bool,
+        /// Exit with status 4 when --suspicious finds a connection (scheduled reports).
+        #[arg(long, requires = "suspicious")]
+        fail_on_findings: bool,
         /// Ports that are not suspicious.
         #[arg(long, value_delimiter = ',', default_value = "443,0")]
         expected_ports: Vec<u16>,
@@ -89,6 +92,12 @@ enum Command {
         /// original did.
         #[arg(long)]
         public_only: bool,
+        /// Exit with status 4 when an endpoint answers without asking for credentials.
+        #[arg(long)]
+        fail_on_findings: bool,
+        /// text: a line per probe as it finishes; json: one array of probes at the end.
+        #[arg(short, long, value_enum, default_value_t = ScanFormat::Text)]
+        output: ScanFormat,
         /// Also probe private, loopback and link-local addresses (a name or redirect that
         /// leads there is refused otherwise: the metadata service is one).
         #[arg(long)]
@@ -245,6 +254,15 @@ fn range(from: &str, to: Option<&str>) -> Result<(Date, Date)> {
     Ok((from, to))
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScanFormat {
+    Text,
+    Json,
+}
+
+/// The exit status of `--fail-on-findings` when something was found (errors exit 1).
+const FINDINGS_EXIT: i32 = 4;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -272,6 +290,7 @@ async fn main() -> Result<()> {
             output,
             concurrency,
             per_day,
+            fail_on_findings,
         } => {
             let client = api.client().await?;
             let (from, to) = range(&from, to.as_deref())?;
@@ -290,16 +309,28 @@ async fn main() -> Result<()> {
                 report::rows(&accounts, &connections, allowed)
             };
             print!("{}", report::render(&rows, output));
+            if fail_on_findings && !rows.is_empty() {
+                std::process::exit(FINDINGS_EXIT);
+            }
             Ok(())
         }
         Command::ScanEndpoints {
             api,
             public_only,
+            fail_on_findings,
+            output,
             allow_private,
             concurrency,
             timeout,
             date,
-        } => scan_endpoints(api, public_only, allow_private, concurrency, timeout, date).await,
+        } => {
+            let options = (public_only, allow_private, output == ScanFormat::Json);
+            let open = scan_endpoints(api, options, concurrency, timeout, date).await?;
+            if fail_on_findings && open > 0 {
+                std::process::exit(FINDINGS_EXIT);
+            }
+            Ok(())
+        }
         Command::Graph {
             api,
             include,
@@ -337,14 +368,14 @@ async fn main() -> Result<()> {
     }
 }
 
+/// `options`: (public only, allow private addresses, JSON output).
 async fn scan_endpoints(
     api: ApiArgs,
-    public_only: bool,
-    allow_private: bool,
+    (public_only, allow_private, json): (bool, bool, bool),
     concurrency: usize,
     timeout: f64,
     date: Option<String>,
-) -> Result<()> {
+) -> Result<usize> {
     let client = api.client().await?;
     let mut query = Vec::new();
     if let Some(d) = &date {
@@ -409,13 +440,24 @@ async fn scan_endpoints(
                     format!("{} {} {why}", p.target.account, p.target.url),
                 )),
             };
-            if let Some(line) = line {
+            if let Some(line) = line.filter(|_| !json) {
                 bar.suspend(|| println!("{line}"));
             }
         },
     )
     .await;
     bar.finish_and_clear();
+    if json {
+        let shown: Vec<serde_json::Value> = probes
+            .iter()
+            .filter(|p| {
+                !public_only
+                    || matches!(p.outcome, Outcome::Answered { .. }) && !p.outcome.is_protected()
+            })
+            .map(scan::Probe::to_json)
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    }
     let count = |f: &dyn Fn(&Outcome) -> bool| probes.iter().filter(|p| f(&p.outcome)).count();
     eprintln!(
         "{total} probed: {} answered ({} protected), {} timed out, {} failed, {} refused",
@@ -425,5 +467,8 @@ async fn scan_endpoints(
         count(&|o| matches!(o, Outcome::Failed(_))),
         count(&|o| matches!(o, Outcome::Refused(_))),
     );
-    Ok(())
+    // Findings: endpoints that answer without asking for credentials.
+    Ok(count(&|o| {
+        matches!(o, Outcome::Answered { .. }) && !o.is_protected()
+    }))
 }

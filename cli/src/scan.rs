@@ -59,6 +59,29 @@ pub struct Probe {
     pub outcome: Outcome,
 }
 
+impl Probe {
+    /// One probe as a JSON object (`-o json`): account, url, result (`answered`, `timed_out`,
+    /// `failed`, `refused`), and status, body, final_url or error where there is one.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"account": self.target.account, "url": self.target.url});
+        let fields = match &self.outcome {
+            Outcome::Answered {
+                status,
+                body,
+                final_url,
+            } => serde_json::json!({"result": "answered", "status": status, "body": body,
+                "protected": self.outcome.is_protected(), "final_url": final_url}),
+            Outcome::TimedOut => serde_json::json!({"result": "timed_out"}),
+            Outcome::Failed(e) => serde_json::json!({"result": "failed", "error": e}),
+            Outcome::Refused(why) => serde_json::json!({"result": "refused", "error": why}),
+        };
+        if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), fields) {
+            map.extend(more);
+        }
+        v
+    }
+}
+
 const TLS_PORTS: [u16; 2] = [443, 8443];
 const BODY_START: usize = 60;
 /// Enough of the body to show its start; the rest is not read.

@@ -228,6 +228,40 @@ async fn connections_lists_the_week_as_the_weekly_report_did() {
     .1;
     assert!(tsv.starts_with("date\taccount_id\t"), "{tsv}");
 
+    // --fail-on-findings with --suspicious: status 4 when a connection is found, 0 when none.
+    let found = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "--suspicious",
+            "--fail-on-findings",
+        ],
+    );
+    assert_eq!(found.0, 4, "{}", found.2);
+    let none = ctrack(
+        &[],
+        &[
+            "connections",
+            &api.url,
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-27",
+            "--suspicious",
+            "--expected-ports",
+            "0,22,80,443,5432,8080,8443",
+            "--fail-on-findings",
+            "-o",
+            "tsv",
+        ],
+    );
+    assert_eq!(none.0, 0, "{}", none.1);
+
     // `-6d` (the original README's spelling) and `6d`: six days before --to, through it.
     let week = ctrack(
         &[],
@@ -590,6 +624,26 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
         err.contains("4 probed: 2 answered (1 protected), 1 timed out, 1 failed, 0 refused"),
         "{err}"
     );
+    // -o json: every probe as an object, in the targets' order.
+    let (code, out, _) = scan(&["--allow-private", "-o", "json"]);
+    assert_eq!(code, 0);
+    let probes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let results: Vec<&str> = probes
+        .iter()
+        .map(|p| p["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results.len(), 4);
+    assert_eq!(
+        results.iter().filter(|r| **r == "answered").count(),
+        2,
+        "{out}"
+    );
+    assert!(probes
+        .iter()
+        .any(|p| p["status"] == 401 && p["protected"] == true));
+    // --fail-on-findings: one endpoint answers without credentials → status 4.
+    let (code, _, _) = scan(&["--allow-private", "--fail-on-findings"]);
+    assert_eq!(code, 4);
     // --public-only shows only what answers without credentials, as the original.
     let (code, out, _) = scan(&["--public-only", "--allow-private"]);
     assert_eq!(code, 0);
