@@ -141,6 +141,9 @@ grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.co
   || fail "ctrack connections should list the shop ALB row: $tsv"
 out=$(ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 -o "$work/accounts.svg" 2>&1) || fail "ctrack graph: $out"
 grep -q "3 accounts, 2 edges" <<<"$out" || fail "graph (every monitored account is a node): $out"
+out=$(ctrack graph "$API" --from 2026-11-27 --to 2026-11-27 --per-region -o "$work/regions.dot" 2>&1) || fail "graph --per-region: $out"
+grep -q "account/regions, 2 edges" <<<"$out" || fail "graph --per-region: $out"
+grep -q '"111111111111/eu-west-1" \[label=' "$work/regions.dot" || fail "per-region nodes: $(cat "$work/regions.dot")"
 
 log "outage: Redis stops, deliveries fail until retries run out, the failure records land in S3"
 read -r ODAY OLB OSOURCES < <("$VENV/bin/python" scripts/outage.py events "$work/estate.json" "$work")

@@ -20,29 +20,67 @@ pub fn build(
     accounts: &BTreeMap<String, AccountInfo>,
     connections: &BTreeMap<String, Vec<SourceScore<'static>>>,
 ) -> Graph {
-    let label = |id: &str| match accounts.get(id) {
-        Some(a) if a.name != id => format!("{} ({id})", a.name),
-        _ => id.to_string(),
+    build_with(accounts, connections, false)
+}
+
+/// `--per-region`, as the original drew it: a node per account/region (labelled with the
+/// account's name and the region), traffic between regions of one account an edge too.
+pub fn build_per_region(
+    accounts: &BTreeMap<String, AccountInfo>,
+    connections: &BTreeMap<String, Vec<SourceScore<'static>>>,
+) -> Graph {
+    build_with(accounts, connections, true)
+}
+
+fn build_with(
+    accounts: &BTreeMap<String, AccountInfo>,
+    connections: &BTreeMap<String, Vec<SourceScore<'static>>>,
+    per_region: bool,
+) -> Graph {
+    let label = |id: &str| {
+        let (account, region) = id.split_once('/').unwrap_or((id, ""));
+        let name = match accounts.get(account) {
+            Some(a) if a.name != account => format!("{} ({account})", a.name),
+            _ => account.to_string(),
+        };
+        if region.is_empty() {
+            name
+        } else {
+            format!("{name} {region}")
+        }
+    };
+    // A node: the account, or with --per-region the account/region.
+    let node = |pair: &str| -> String {
+        let mut parts = pair.splitn(3, '/');
+        let account = parts.next().unwrap_or(pair);
+        match (per_region, parts.next()) {
+            (true, Some(region)) => format!("{account}/{region}"),
+            _ => account.to_string(),
+        }
     };
     let mut graph = Graph::default();
-    let monitored = accounts.keys().map(String::as_str);
-    let counted = connections
-        .keys()
-        .map(|pair| pair.split('/').next().unwrap_or(pair));
-    for id in monitored.chain(counted) {
-        graph
-            .nodes
-            .entry(id.to_string())
-            .or_insert_with(|| label(id));
+    // Monitored accounts are nodes even without traffic (per region: the regions counted).
+    let monitored: Vec<String> = if per_region {
+        Vec::new()
+    } else {
+        accounts.keys().cloned().collect()
+    };
+    let counted = connections.keys().map(|pair| node(pair));
+    for id in monitored.into_iter().chain(counted) {
+        let text = label(&id);
+        graph.nodes.entry(id).or_insert(text);
     }
     for (pair, sources) in connections {
-        let to = pair.split('/').next().unwrap_or(pair);
+        let to = node(pair);
+        let to = to.as_str();
         for s in sources {
-            // `account/region` collapses to the account; an included name stays whole.
+            // `account/region` collapses to the account (or stays, per region); an included
+            // name stays whole.
             let from = match s.source.split_once('/') {
-                Some((account, _)) => account,
-                None => s.source.as_ref(),
+                Some(_) => node(&s.source),
+                None => s.source.to_string(),
             };
+            let from = from.as_str();
             if from == to || s.score == 0 {
                 continue;
             }
@@ -68,7 +106,8 @@ fn quoted(s: &str) -> String {
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
     for (id, label) in &graph.nodes {
-        let shape = if connection_tracker::model::is_account_id(id) {
+        let account = id.split('/').next().unwrap_or(id);
+        let shape = if connection_tracker::model::is_account_id(account) {
             ""
         } else {
             ", shape=ellipse"
@@ -121,6 +160,53 @@ pub fn to_svg(graph: &Graph) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_region_nodes_are_account_regions() {
+        let accounts = BTreeMap::from([(
+            "111111111111".to_string(),
+            AccountInfo {
+                name: "shop".into(),
+                last_update: None,
+            },
+        )]);
+        let s = |source: &str, score| SourceScore {
+            source: source.to_string().into(),
+            score,
+        };
+        let connections = BTreeMap::from([(
+            "111111111111/eu-west-1".to_string(),
+            vec![
+                s("111111111111/us-east-1", 9),
+                s("222222222222/eu-west-1/nat-a.example.org", 2),
+                s("office", 1),
+            ],
+        )]);
+        let graph = build_per_region(&accounts, &connections);
+        assert_eq!(
+            graph.nodes.keys().collect::<Vec<_>>(),
+            [
+                "111111111111/eu-west-1",
+                "111111111111/us-east-1",
+                "222222222222/eu-west-1",
+                "office"
+            ]
+        );
+        assert_eq!(
+            graph.nodes["111111111111/eu-west-1"],
+            "shop (111111111111) eu-west-1"
+        );
+        // Traffic between regions of one account is an edge here.
+        assert_eq!(
+            graph.edges[&(
+                "111111111111/us-east-1".to_string(),
+                "111111111111/eu-west-1".to_string()
+            )],
+            9
+        );
+        assert!(to_dot(&graph)
+            .contains(r#""111111111111/eu-west-1" [label="shop (111111111111) eu-west-1"];"#));
+    }
 
     #[test]
     fn regions_fold_into_accounts_and_included_names_stay() {

@@ -129,6 +129,9 @@ enum Command {
         /// Output file: .svg or .dot
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// A node per account/region, as the original drew them (default: per account).
+        #[arg(long)]
+        per_region: bool,
     },
     /// The DynamoDB accounts table the refresh reads (AWS credentials and region from the
     /// usual chain; AWS_ENDPOINT_URL points it at a local emulator).
@@ -337,6 +340,7 @@ async fn main() -> Result<()> {
             from,
             to,
             output,
+            per_region,
         } => {
             let client = api.client().await?;
             let (from, to) = range(&from, to.as_deref())?;
@@ -348,7 +352,11 @@ async fn main() -> Result<()> {
             }
             let connections: BTreeMap<String, Vec<SourceScore>> =
                 client.get("/account-connections", &query).await?;
-            let graph = graph::build(&accounts, &connections);
+            let graph = if per_region {
+                graph::build_per_region(&accounts, &connections)
+            } else {
+                graph::build(&accounts, &connections)
+            };
             let text = match output.extension().and_then(|e| e.to_str()) {
                 Some("dot" | "gv") => graph::to_dot(&graph),
                 Some("svg") => graph::to_svg(&graph).map_err(|e| anyhow!("layout failed: {e}"))?,
@@ -357,9 +365,14 @@ async fn main() -> Result<()> {
             std::fs::write(&output, text)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             eprintln!(
-                "{}: {} accounts, {} edges",
+                "{}: {} {}, {} edges",
                 output.display(),
                 graph.nodes.len(),
+                if per_region {
+                    "account/regions"
+                } else {
+                    "accounts"
+                },
                 graph.edges.len()
             );
             Ok(())
