@@ -95,7 +95,7 @@ enum Command {
         /// Exit with status 4 when an endpoint answers without asking for credentials.
         #[arg(long)]
         fail_on_findings: bool,
-        /// text: a line per probe as it finishes; json: one array of probes at the end.
+        /// text: a line per probe as it finishes; json (one array) or csv: every probe at the end.
         #[arg(short, long, value_enum, default_value_t = ScanFormat::Text)]
         output: ScanFormat,
         /// Also probe private, loopback and link-local addresses (a name or redirect that
@@ -261,6 +261,7 @@ fn range(from: &str, to: Option<&str>) -> Result<(Date, Date)> {
 enum ScanFormat {
     Text,
     Json,
+    Csv,
 }
 
 /// The exit status of `--fail-on-findings` when something was found (errors exit 1).
@@ -327,7 +328,7 @@ async fn main() -> Result<()> {
             timeout,
             date,
         } => {
-            let options = (public_only, allow_private, output == ScanFormat::Json);
+            let options = (public_only, allow_private, output);
             let open = scan_endpoints(api, options, concurrency, timeout, date).await?;
             if fail_on_findings && open > 0 {
                 std::process::exit(FINDINGS_EXIT);
@@ -381,10 +382,10 @@ async fn main() -> Result<()> {
     }
 }
 
-/// `options`: (public only, allow private addresses, JSON output).
+/// `options`: (public only, allow private addresses, output format).
 async fn scan_endpoints(
     api: ApiArgs,
-    (public_only, allow_private, json): (bool, bool, bool),
+    (public_only, allow_private, format): (bool, bool, ScanFormat),
     concurrency: usize,
     timeout: f64,
     date: Option<String>,
@@ -453,23 +454,46 @@ async fn scan_endpoints(
                     format!("{} {} {why}", p.target.account, p.target.url),
                 )),
             };
-            if let Some(line) = line.filter(|_| !json) {
+            if let Some(line) = line.filter(|_| format == ScanFormat::Text) {
                 bar.suspend(|| println!("{line}"));
             }
         },
     )
     .await;
     bar.finish_and_clear();
-    if json {
-        let shown: Vec<serde_json::Value> = probes
-            .iter()
-            .filter(|p| {
-                !public_only
-                    || matches!(p.outcome, Outcome::Answered { .. }) && !p.outcome.is_protected()
-            })
-            .map(scan::Probe::to_json)
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+    let shown: Vec<serde_json::Value> = probes
+        .iter()
+        .filter(|p| {
+            !public_only
+                || matches!(p.outcome, Outcome::Answered { .. }) && !p.outcome.is_protected()
+        })
+        .map(scan::Probe::to_json)
+        .collect();
+    match format {
+        ScanFormat::Text => {}
+        ScanFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+        ScanFormat::Csv => {
+            let columns = [
+                "account",
+                "url",
+                "final_url",
+                "result",
+                "status",
+                "protected",
+                "body",
+                "error",
+            ];
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record(columns)?;
+            for probe in &shown {
+                out.write_record(columns.map(|c| match &probe[c] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }))?;
+            }
+            out.flush()?;
+        }
     }
     let count = |f: &dyn Fn(&Outcome) -> bool| probes.iter().filter(|p| f(&p.outcome)).count();
     eprintln!(

@@ -42,6 +42,8 @@ pub enum Format {
     Json,
     /// Tab-separated with a header line (the weekly report's input).
     Tsv,
+    /// Comma-separated with a header line, quoted as RFC 4180 says (spreadsheets).
+    Csv,
 }
 
 /// `--from`: a date, or `Nd` / `-Nd`: N days before `today`, as the original's
@@ -195,6 +197,15 @@ pub fn render(rows: &[Row], format: Format) -> String {
     };
     match format {
         Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default() + "\n",
+        Format::Csv => {
+            let mut out = csv::Writer::from_writer(Vec::new());
+            // Writing to memory cannot fail.
+            let _ = out.write_record(&header);
+            for r in rows {
+                let _ = out.write_record(cells(r));
+            }
+            String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
         Format::Tsv => {
             let mut out = header.join("\t") + "\n";
             for r in rows {
@@ -330,6 +341,14 @@ mod tests {
             render(&suspicious[..1], Format::Tsv),
             "account_id\taccount_name\tregion\tdest\tdest_port\tsource\tscore\n\
              111111111111\tshop\teu-west-1\tdb\t5432\t1.1.1.1\t3\n"
+        );
+        // CSV quotes what needs it (a comma or quote inside a name).
+        let mut odd = suspicious[0].clone();
+        odd.dest = "db, \"primary\"".into();
+        assert_eq!(
+            render(&[odd], Format::Csv),
+            "account_id,account_name,region,dest,dest_port,source,score\n\
+             111111111111,shop,eu-west-1,\"db, \"\"primary\"\"\",5432,1.1.1.1,3\n"
         );
         assert_eq!(
             render(&suspicious[2..], Format::Text),

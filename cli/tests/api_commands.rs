@@ -641,6 +641,13 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
     assert!(probes
         .iter()
         .any(|p| p["status"] == 401 && p["protected"] == true));
+    let (code, out, _) = scan(&["--allow-private", "-o", "csv"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("account,url,final_url,result,status,protected,body,error\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 5, "{out}");
     // --fail-on-findings: one endpoint answers without credentials → status 4.
     let (code, _, _) = scan(&["--allow-private", "--fail-on-findings"]);
     assert_eq!(code, 4);
