@@ -5,10 +5,21 @@ use clap::Subcommand;
 use connection_tracker::model::{is_account_id, is_region, Account};
 use connection_tracker::refresh::discovery::AccountList;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Tsv,
+    Json,
+    Csv,
+}
+
 #[derive(Subcommand)]
 pub enum AccountsAction {
     /// List the accounts.
-    List,
+    List {
+        /// tsv (default, with a header line), json (one array) or csv.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Tsv)]
+        output: ListFormat,
+    },
     /// Add an account, or replace one already listed.
     Add {
         #[arg(value_parser = account_id)]
@@ -63,6 +74,43 @@ fn role_arn(v: &str) -> Result<String, String> {
     }
 }
 
+/// The accounts as `output` asks: a header line, then one account per line (json: one array).
+pub fn render_accounts(list: &[Account], output: ListFormat) -> Result<String> {
+    const COLUMNS: [&str; 5] = ["account_id", "name", "enabled", "regions", "role_arn"];
+    let cells = |a: &Account| {
+        [
+            a.id.clone(),
+            a.name.clone(),
+            a.enabled.to_string(),
+            a.regions.join(","),
+            a.role_arn.clone().unwrap_or_default(),
+        ]
+    };
+    Ok(match output {
+        ListFormat::Json => serde_json::to_string_pretty(list)? + "\n",
+        ListFormat::Csv => {
+            let mut out = csv::Writer::from_writer(Vec::new());
+            out.write_record(COLUMNS)?;
+            for a in list {
+                out.write_record(cells(a))?;
+            }
+            String::from_utf8(out.into_inner()?)?
+        }
+        ListFormat::Tsv => {
+            let mut out = COLUMNS.join("\t") + "\n";
+            for a in list {
+                let line: Vec<String> = cells(a)
+                    .iter()
+                    .map(|c| c.replace(['\t', '\n', '\r'], " "))
+                    .collect();
+                out.push_str(&line.join("\t"));
+                out.push('\n');
+            }
+            out
+        }
+    })
+}
+
 /// Carries out one action on the table.
 pub async fn run(table: &str, action: AccountsAction) -> Result<()> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -70,19 +118,9 @@ pub async fn run(table: &str, action: AccountsAction) -> Result<()> {
         .await;
     let dynamo = connection_tracker::refresh::aws::DynamoAccounts::new(&sdk, table);
     match action {
-        AccountsAction::List => {
+        AccountsAction::List { output } => {
             let list = dynamo.accounts().await?;
-            println!("account_id\tname\tenabled\tregions\trole_arn");
-            for a in list {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    a.id,
-                    a.name,
-                    a.enabled,
-                    a.regions.join(","),
-                    a.role_arn.unwrap_or_default()
-                );
-            }
+            print!("{}", render_accounts(&list, output)?);
         }
         AccountsAction::Add {
             id,

@@ -781,6 +781,16 @@ fn accounts_are_managed_in_the_table() {
         "{out}"
     );
     assert!(out.contains("333333333333\t"), "{out}");
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&run(&["list", "-o", "json"]).1).unwrap();
+    assert!(json
+        .iter()
+        .any(|a| a["id"] == "444444444444" && a["name"] == "delta"));
+    let csv = run(&["list", "-o", "csv"]).1;
+    assert!(
+        csv.contains("444444444444,delta,true,\"eu-west-1,us-east-1\",arn:aws:iam::444444444444:role/reader\n"),
+        "{csv}"
+    );
     assert_eq!(run(&["disable", "444444444444"]).0, 0);
     assert!(run(&["list"]).1.contains("444444444444\tdelta\tfalse\t"));
     assert_eq!(run(&["enable", "444444444444"]).0, 0);
