@@ -88,26 +88,8 @@ pub fn render_accounts(list: &[Account], output: ListFormat) -> Result<String> {
     };
     Ok(match output {
         ListFormat::Json => serde_json::to_string_pretty(list)? + "\n",
-        ListFormat::Csv => {
-            let mut out = csv::Writer::from_writer(Vec::new());
-            out.write_record(COLUMNS)?;
-            for a in list {
-                out.write_record(cells(a))?;
-            }
-            String::from_utf8(out.into_inner()?)?
-        }
-        ListFormat::Tsv => {
-            let mut out = COLUMNS.join("\t") + "\n";
-            for a in list {
-                let line: Vec<String> = cells(a)
-                    .iter()
-                    .map(|c| c.replace(['\t', '\n', '\r'], " "))
-                    .collect();
-                out.push_str(&line.join("\t"));
-                out.push('\n');
-            }
-            out
-        }
+        ListFormat::Csv => crate::report::to_csv(&COLUMNS, list.iter().map(cells)),
+        ListFormat::Tsv => crate::report::to_tsv(&COLUMNS, list.iter().map(cells)),
     })
 }
 

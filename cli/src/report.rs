@@ -171,6 +171,33 @@ pub fn rows(
     rows
 }
 
+/// A header line, then one tab-separated line per row; a tab or line break inside a cell
+/// becomes a space (it would shift the columns).
+pub fn to_tsv<R: AsRef<[String]>>(header: &[&str], rows: impl Iterator<Item = R>) -> String {
+    let mut out = header.join("\t") + "\n";
+    for row in rows {
+        let line: Vec<String> = row
+            .as_ref()
+            .iter()
+            .map(|c| c.replace(['\t', '\n', '\r'], " "))
+            .collect();
+        out.push_str(&line.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
+/// A header line, then one comma-separated line per row, quoted as RFC 4180 says.
+pub fn to_csv<R: AsRef<[String]>>(header: &[&str], rows: impl Iterator<Item = R>) -> String {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = out.write_record(header);
+    for row in rows {
+        let _ = out.write_record(row.as_ref());
+    }
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 pub fn render(rows: &[Row], format: Format) -> String {
     // Dated rows (`--per-day`) lead with their day.
     let dated = rows.iter().any(|r| r.date.is_some());
@@ -197,28 +224,8 @@ pub fn render(rows: &[Row], format: Format) -> String {
     };
     match format {
         Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default() + "\n",
-        Format::Csv => {
-            let mut out = csv::Writer::from_writer(Vec::new());
-            // Writing to memory cannot fail.
-            let _ = out.write_record(&header);
-            for r in rows {
-                let _ = out.write_record(cells(r));
-            }
-            String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
-        }
-        Format::Tsv => {
-            let mut out = header.join("\t") + "\n";
-            for r in rows {
-                // A tab or line break inside a name would shift the columns.
-                let line: Vec<String> = cells(r)
-                    .iter()
-                    .map(|c| c.replace(['\t', '\n', '\r'], " "))
-                    .collect();
-                out.push_str(&line.join("\t"));
-                out.push('\n');
-            }
-            out
-        }
+        Format::Csv => to_csv(&header, rows.iter().map(cells)),
+        Format::Tsv => to_tsv(&header, rows.iter().map(cells)),
         Format::Text => {
             let table: Vec<Vec<String>> = rows.iter().map(cells).collect();
             let mut widths: Vec<usize> = header.iter().map(|c| c.len()).collect();

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use connection_tracker::config::{IngestConfig, RedisConfig, RefreshConfig};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::Ingestor;
@@ -27,12 +26,7 @@ const C: &str = "333333333333";
 const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
 
 async fn sdk(moto: &MotoServer) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.url())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await
+    moto.sdk_config().await
 }
 
 fn refresh_config(redis: &RedisServer) -> RefreshConfig {
