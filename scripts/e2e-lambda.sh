@@ -91,10 +91,10 @@ PY
 out=$(invoke --data-file "$work/alb-event.json") || fail "ingest after refresh: $out"
 [ "$(jq -r .counted <<<"$out")" = 1 ] || fail "the ALB record should count with the refresh's format and map: $out"
 alb_dns=$(jq -r '.[0].interfaces.alb.dns' "$work/estate.json")
-score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY}:conn:555555555555:eu-west-1" "$(printf '8.8.8.8\t%s\t443' "$alb_dns")")
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY:555555555555:eu-west-1}:conn" "$(printf '8.8.8.8\t%s\t443' "$alb_dns")")
 [ "$score" = 1 ] || fail "expected the ALB named by its DNS name $alb_dns"
 
-score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY}:conn:111111111111:eu-west-1" \
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY:111111111111:eu-west-1}:conn" \
   "$(printf '8.8.8.8\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443')")
 [ "$score" = 2 ] || fail "expected score 2 after a redelivery, got $score"
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
@@ -135,6 +135,22 @@ for event in events/api-*.json; do
   fi
 done
 
+log "contract: Schemathesis against /openapi.json of the api function (≤ ${CONTRACT_EXAMPLES:-100} cases per operation)"
+# Positive and negative cases; every answer must be documented (status, content type, headers,
+# schema) and none a 5xx. Excluded: ignored_auth (authentication is API Gateway's authorizer,
+# not the function's: the local function has none to bypass) and the stateful checks
+# (use_after_free, ensure_resource_availability: a read-only API creates and deletes nothing).
+CONTRACT_VENV="$ROOT/.venv-contract"
+VENV="$CONTRACT_VENV" ensure_venv "schemathesis==$SCHEMATHESIS_VERSION"
+if ! "$CONTRACT_VENV/bin/schemathesis" run "$API/openapi.json" --url "$API" \
+  --max-examples "${CONTRACT_EXAMPLES:-100}" --mode all --seed 20261127 --no-color \
+  --exclude-checks ignored_auth,use_after_free,ensure_resource_availability \
+  --generation-database none --request-timeout 30 >"$work/contract.log" 2>&1; then
+  tail -n 120 "$work/contract.log" >&2
+  fail "Schemathesis found answers that do not match /openapi.json"
+fi
+grep -E 'API Operations|Test cases|passed|failed' "$work/contract.log" | tail -n 6 >&2
+
 log "ctrack against the api function"
 tsv=$(ctrack connections "$API" --from 2026-11-21 --to 2026-11-27 -o tsv) || fail "ctrack connections"
 grep -qP '^111111111111\t\teu-west-1\tshop-1234567890.eu-west-1.elb.amazonaws.com\t443\t8.8.8.8\t2$' <<<"$tsv" \
@@ -163,14 +179,14 @@ echo "$out" | jq -c '{items, failure_records, counted: .summary.counted, duplica
 [ "$(jq -c '[.items, .failure_records, .summary.counted, .failed_events]' <<<"$out")" = '[2,2,3,0]' ] \
   || fail "expected 2 failure records with 3 records counted: $out"
 for src in $OSOURCES; do
-  score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY}:conn:555555555555:eu-west-1" "$(printf '%s\t%s\t443' "$src" "$OLB")")
+  score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY:555555555555:eu-west-1}:conn" "$(printf '%s\t%s\t443' "$src" "$OLB")")
   [ "$score" = 1 ] || fail "$src should count once after the redrive, got '$score'"
 done
 out=$(ctrack replay --json --delete-replayed "s3://$BUCKET/aws/lambda/") || fail "second replay: $out"
 [ "$(jq -c '[.summary.duplicates, .deleted_objects]' <<<"$out")" = '[3,2]' ] \
   || fail "a second redrive must count nothing twice (and delete what it redrove): $out"
 [ -z "$(s3_keys aws/lambda/)" ] || fail "--delete-replayed should leave no failure record"
-score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY}:conn:555555555555:eu-west-1" "$(printf '9.9.9.1\t%s\t443' "$OLB")")
+score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$ODAY:555555555555:eu-west-1}:conn" "$(printf '9.9.9.1\t%s\t443' "$OLB")")
 [ "$score" = 1 ] || fail "still exactly once: $score"
 # The dead letter stays undecodable: a redrive names it and exits 2, and keeps it.
 if out=$(ctrack replay --json "s3://$BUCKET/dead-letter/" 2>&1); then fail "a dead letter cannot count: $out"; fi

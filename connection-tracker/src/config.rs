@@ -44,7 +44,7 @@ pub struct SourceLimits {
     pub max_sources_per_endpoint: u32,
     /// Prefixes kept per endpoint (`MAX_PREFIXES_PER_ENDPOINT`); later ones count as `other`.
     pub max_prefixes_per_endpoint: u32,
-    /// Addresses listed per day for reverse DNS (`MAX_UNNAMED_PER_DAY`).
+    /// Addresses listed per account/region and day for reverse DNS (`MAX_UNNAMED_PER_DAY`).
     pub max_unnamed_per_day: u32,
 }
 

@@ -13,7 +13,7 @@ use connection_tracker::store::{
     CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadStore, RedisStore,
     WriteBatch,
 };
-use connection_tracker::testing::{interface, RedisServer};
+use connection_tracker::testing::{interface, RedisCluster, RedisServer};
 use serde_json::json;
 use time::macros::date;
 use time::Date;
@@ -610,30 +610,49 @@ async fn endpoints_carry_their_distinct_source_estimate() {
     }
 }
 
+/// Every route answers the same from a one-node cluster and from a real three-master cluster
+/// (counters spread over the nodes, `MOVED` followed) as from a single server.
 #[tokio::test]
-async fn a_cluster_gives_the_same_answers() {
+async fn clusters_give_the_same_answers() {
     let (_single, api) = started().await;
-    let cluster = RedisServer::start_cluster();
-    let config = api_config(cluster.url());
-    let store = RedisStore::connect(&config.redis).await.unwrap();
-    assert!(store.is_cluster());
-    fill(&store).await;
-    let on_cluster = Api::new(store, &config);
-    for target in [
-        "/accounts",
-        "/connections?from=2026-11-21",
-        "/connections/111111111111/eu-west-1?from=2026-11-21",
-        "/public-endpoints?from=2026-11-25",
-        "/account-connections",
-        "/addresses",
-    ] {
-        let expected = ok_json(&get(&api, target).await);
-        assert_eq!(
-            ok_json(&get(&on_cluster, target).await),
-            expected,
-            "{target}"
-        );
+    let one_node = RedisServer::start_cluster();
+    let three = RedisCluster::start_three_masters();
+    for url in [one_node.url(), three.url()] {
+        let config = api_config(url.clone());
+        let store = RedisStore::connect(&config.redis).await.unwrap();
+        assert!(store.is_cluster());
+        fill(&store).await;
+        let on_cluster = Api::new(store, &config);
+        let health = get(&on_cluster, "/health").await;
+        assert_eq!((health.status, health.text().as_str()), (200, "OK"));
+        for target in [
+            "/accounts",
+            "/connections?from=2026-11-21",
+            "/connections?date=2026-11-27&limit=3",
+            "/connections?date=2026-11-27&port=443&source=8.8.0.0/16",
+            "/connections/111111111111/eu-west-1?from=2026-11-21",
+            "/public-endpoints?from=2026-11-25",
+            "/endpoints?date=2026-11-27",
+            "/endpoints/111111111111/eu-west-1?date=2026-11-27",
+            "/public-endpoints/111111111111/eu-west-1?date=2026-11-27",
+            "/account-connections",
+            "/addresses",
+            "/openapi.json",
+        ] {
+            let expected = ok_json(&get(&api, target).await);
+            assert_eq!(
+                ok_json(&get(&on_cluster, target).await),
+                expected,
+                "{target} on {url}"
+            );
+        }
     }
+    // The fill's few account/regions and days already sit on more than one node.
+    let per_node = three.keys_per_node();
+    assert!(
+        per_node.iter().filter(|&&n| n > 0).count() >= 2,
+        "{per_node:?}"
+    );
 }
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use connection_tracker::model::Connection;
 use connection_tracker::model::InventoryFile;
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
-use connection_tracker::store::{CounterStore, RedisStore, RefreshStore};
+use connection_tracker::store::{keys, CounterStore, RedisStore, RefreshStore};
 use connection_tracker::testing::{
-    encode_payload, interface, kinesis_event, logs_event, logs_message, RedisServer,
+    encode_payload, interface, kinesis_event, logs_event, logs_message, RedisCluster, RedisServer,
 };
 use time::OffsetDateTime;
 
@@ -462,7 +462,7 @@ async fn every_classification_and_naming_rule() {
 
     // Per-day keys expire RETENTION_DAYS after their day ends.
     let ttl: i64 = server
-        .cli(&["EXPIRETIME", "ct:{2026-11-27}:conn:111111111111:eu-west-1"])
+        .cli(&["EXPIRETIME", &keys::connections(DAY, A, "eu-west-1")])
         .trim()
         .parse()
         .unwrap();
@@ -473,12 +473,12 @@ async fn every_classification_and_naming_rule() {
     // Redelivery bookkeeping lives for the dedup window (72 h here), the unnamed sources for
     // two days, each on the server's clock from the write: not for the retention.
     let ttl_of = |key: String| -> i64 { server.cli(&["TTL", &key]).trim().parse().unwrap() };
-    let seen = ttl_of(connection_tracker::store::keys::day_seen(DAY));
+    let seen = ttl_of(keys::seen(DAY, A, "eu-west-1"));
     assert!(
         (72 * 3600 - 60..=72 * 3600).contains(&seen),
         "seen TTL {seen}"
     );
-    let unnamed = ttl_of(connection_tracker::store::keys::day_unnamed(DAY));
+    let unnamed = ttl_of(keys::unnamed(DAY, A, "eu-west-1"));
     assert!(
         (2 * 86_400 - 60..=2 * 86_400).contains(&unnamed),
         "unnamed TTL {unnamed}"
@@ -840,7 +840,7 @@ async fn a_lost_reply_then_a_retry_counts_once() {
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let landed = server.cli(&[
         "ZSCORE",
-        "ct:{2026-11-27}:conn:111111111111:eu-west-1",
+        &keys::connections(DAY, A, "eu-west-1"),
         "8.8.8.8\tshop-123.eu-west-1.elb.amazonaws.com\t443",
     ]);
     // Redis ran the paused script once the pause ended, after we had given up on its reply.
@@ -900,9 +900,10 @@ async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
                 .map(|n| n.parse::<u64>().unwrap())
                 .unwrap_or(0)
         };
-        // One script per day touched (two days here), sent together; nothing else per record.
+        // Per day touched (two here): one script for its one account/region and one index
+        // update, all sent together; nothing else per record.
         let days = if size == 1 { 1 } else { 2 };
-        assert_eq!(calls("eval"), days, "{stats}");
+        assert_eq!(calls("eval"), 2 * days, "{stats}");
         assert_eq!(calls("hset"), 1, "last_update, once");
         assert_eq!(calls("hgetall"), if size == 1 { 3 } else { 0 });
     }
@@ -991,9 +992,67 @@ async fn custom_formats_come_from_the_refresh_then_the_setting() {
 }
 
 #[tokio::test]
-async fn cluster_mode_is_detected_and_writes_stay_in_one_slot_per_day() {
+async fn a_one_node_cluster_is_detected_and_counts_once() {
     let server = RedisServer::start_cluster();
-    let mut cfg = config(server.url(), 0);
+    counts_once_on_a_cluster(server.url()).await;
+}
+
+/// Three masters: each (day, account/region) script runs on the node owning its slot (`MOVED`
+/// followed), a busy day spreads over the nodes, and redelivery still counts once.
+#[tokio::test]
+async fn a_three_master_cluster_spreads_a_day_and_counts_once() {
+    let cluster = RedisCluster::start_three_masters();
+    counts_once_on_a_cluster(cluster.url()).await;
+    // A day of 30 account/regions: their counters land on every node.
+    let store = RedisStore::connect(&config(cluster.url(), 0).redis)
+        .await
+        .unwrap();
+    let before = cluster.keys_per_node();
+    let accounts: Vec<String> = (0..30)
+        .map(|i| format!("{:012}", 700_000_000_000u64 + i))
+        .collect();
+    let increments: Vec<connection_tracker::store::Increment> = accounts
+        .iter()
+        .map(|account| connection_tracker::store::Increment {
+            account,
+            region: "eu-west-1",
+            member: keys::connection_member("8.8.8.8", "lb", 443),
+            count: 2,
+            bare_ip: Some("8.8.8.8".parse().unwrap()),
+        })
+        .collect();
+    let batch = connection_tracker::store::WriteBatch {
+        days: vec![connection_tracker::store::DayWrite {
+            day: DAY.into(),
+            expire_at: (DAY0 + 90 * 86_400) as i64,
+            seen_ttl_secs: 3600,
+            unnamed_ttl_secs: 3600,
+            payloads: vec![connection_tracker::store::PayloadWrite {
+                id: "spread",
+                increments,
+            }],
+        }],
+        ..Default::default()
+    };
+    assert_eq!(store.write(&batch).await.unwrap().applied, 1);
+    assert_eq!(store.write(&batch).await.unwrap().duplicates, 1);
+    let after = cluster.keys_per_node();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| a > b),
+        "every node got counters: {before:?} → {after:?}"
+    );
+    let got = store.day_connections(DAY).await.unwrap();
+    for account in &accounts {
+        assert_eq!(
+            got[&format!("{account}/eu-west-1")][0].score,
+            2,
+            "{account}"
+        );
+    }
+}
+
+async fn counts_once_on_a_cluster(url: String) {
+    let mut cfg = config(url, 0);
     // A logs for B's interface too, as the owner of a shared VPC: two account/regions, one day.
     cfg.shared_vpc_owners = vec![A.into()];
     let store = RedisStore::connect(&cfg.redis).await.unwrap();
@@ -1147,12 +1206,7 @@ async fn a_scan_folds_into_prefixes_then_other_and_the_totals_stay_exact() {
     assert_eq!(on(8443), BTreeMap::from([("7.7.7.7".to_string(), 1)]));
 
     // The distinct-source estimate sees every source, folded or not.
-    let hll = connection_tracker::store::keys::endpoint_sources(
-        DAY,
-        A,
-        "eu-west-1",
-        &format!("{LB}\t443"),
-    );
+    let hll = keys::endpoint_sources(DAY, A, "eu-west-1", &format!("{LB}\t443"));
     let distinct: u64 = server.cli(&["PFCOUNT", &hll]).trim().parse().unwrap();
     assert!(
         (9..=11).contains(&distinct),

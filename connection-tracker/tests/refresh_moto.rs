@@ -16,8 +16,10 @@ use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResol
 use connection_tracker::refresh::discovery::{Discovery, DiscoveryError, RegionFacts};
 use connection_tracker::refresh::{refresh, RefreshError};
 use connection_tracker::rules::classify::Networks;
-use connection_tracker::store::{CounterStore, RedisStore, RefreshStore};
-use connection_tracker::testing::{logs_event, logs_message, MotoServer, RedisServer};
+use connection_tracker::store::{keys, CounterStore, RedisStore, RefreshStore};
+use connection_tracker::testing::{
+    logs_event, logs_message, MotoServer, RedisCluster, RedisServer,
+};
 use serde_json::Value;
 
 const A: &str = "111111111111";
@@ -29,10 +31,10 @@ async fn sdk(moto: &MotoServer) -> SdkConfig {
     moto.sdk_config().await
 }
 
-fn refresh_config(redis: &RedisServer) -> RefreshConfig {
+fn refresh_config(redis_url: String) -> RefreshConfig {
     RefreshConfig {
         redis: RedisConfig {
-            url: redis.url(),
+            url: redis_url,
             cluster: None,
             timeout: Duration::from_secs(5),
         },
@@ -96,11 +98,28 @@ impl<D: Discovery> Discovery for Faulty<D> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_discovers_every_kind_then_ingest_names_from_it() {
-    let moto = MotoServer::start();
     let redis = RedisServer::start();
+    discovers_every_kind_then_ingest_names(redis.url()).await;
+}
+
+/// The same on a real three-master Redis Cluster: the inventory's `{inv}` maps live on one
+/// node, the counters spread over all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_and_ingest_on_a_three_master_cluster() {
+    let cluster = RedisCluster::start_three_masters();
+    discovers_every_kind_then_ingest_names(cluster.url()).await;
+    let per_node = cluster.keys_per_node();
+    assert!(
+        per_node.iter().filter(|&&n| n > 0).count() >= 2,
+        "{per_node:?}"
+    );
+}
+
+async fn discovers_every_kind_then_ingest_names(redis_url: String) {
+    let moto = MotoServer::start();
     let estate = moto.seed_estate("accounts", &[A, B, C], &REGIONS, &["444444444444"], 6);
     let sdk = sdk(&moto).await;
-    let config = refresh_config(&redis);
+    let config = refresh_config(redis_url);
     let store = RedisStore::connect(&config.redis).await.unwrap();
     let accounts = DynamoAccounts::new(&sdk, "accounts");
     let discovery = AwsDiscovery::new(
@@ -316,7 +335,7 @@ async fn a_failing_account_keeps_its_maps_while_the_others_are_replaced() {
     let redis = RedisServer::start();
     let estate = moto.seed_estate("accounts", &[A, B, C], &REGIONS, &[], 0);
     let sdk = sdk(&moto).await;
-    let mut config = refresh_config(&redis);
+    let mut config = refresh_config(redis.url());
     config.region_timeout = Duration::from_secs(3);
     let store = RedisStore::connect(&config.redis).await.unwrap();
     let accounts = DynamoAccounts::new(&sdk, "accounts");
@@ -424,14 +443,15 @@ async fn reverse_dns_of_unnamed_sources_is_bounded_and_cached() {
     let redis = RedisServer::start();
     moto.seed_estate("accounts", &[A], &["eu-west-1"], &[], 0);
     let sdk = sdk(&moto).await;
-    let mut config = refresh_config(&redis);
+    let mut config = refresh_config(redis.url());
     config.dns_max_lookups = 2;
     let store = RedisStore::connect(&config.redis).await.unwrap();
     // What ingest leaves for the refresh: sources counted without a name, today.
     let today = time::OffsetDateTime::now_utc().date().to_string();
+    redis.cli(&["SADD", &keys::day_index(&today), &format!("{A}:eu-west-1")]);
     redis.cli(&[
         "SADD",
-        &format!("ct:{{{today}}}:unnamed"),
+        &keys::unnamed(&today, A, "eu-west-1"),
         "127.0.0.1",
         "192.0.2.1",
         "192.0.2.2",
@@ -503,7 +523,7 @@ async fn domain_hosts_cover_every_zone_the_region_has() {
     let redis = RedisServer::start();
     moto.seed_estate("accounts", &[A], &["us-east-1"], &[], 0);
     let sdk = sdk(&moto).await;
-    let mut config = refresh_config(&redis);
+    let mut config = refresh_config(redis.url());
     config.regions = vec!["us-east-1".into()];
     config.domain = Some("{account_id}.example.org".into());
     let store = RedisStore::connect(&config.redis).await.unwrap();

@@ -1,17 +1,20 @@
 //! The Redis key layout: the one place that knows it. See `docs/redis-keys.md`.
 //!
-//! Per-day data shares the hash tag `{YYYY-MM-DD}`, so one day's counters, index and
-//! de-duplication set live in one cluster slot and one Lua script can update them atomically.
-//! Inventory maps share the tag `{inv}` so they load in one pipelined round trip.
+//! Counters are tagged by day *and* account/region, `{YYYY-MM-DD:ACCOUNT:REGION}`: everything
+//! one batch writes for one account/region on one day (its counter, bounds, estimates,
+//! de-duplication and reverse-DNS work list) lives in one cluster slot, so one Lua script updates
+//! it atomically, while a busy day's account/regions spread over every shard of a cluster. The
+//! day's index (`{YYYY-MM-DD}`) lists the account/regions with counters. Inventory maps share the
+//! tag `{inv}` so they load in one pipelined round trip.
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `ct:{DAY}:conn:ACCOUNT:REGION` | sorted set | member `source\tdest\tport`, score = records |
+//! | `ct:{DAY:ACCOUNT:REGION}:conn` | sorted set | member `source\tdest\tport`, score = records |
+//! | `ct:{DAY:ACCOUNT:REGION}:seen` | set | ids of payloads already counted here (idempotency) |
+//! | `ct:{DAY:ACCOUNT:REGION}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
+//! | `ct:{DAY:ACCOUNT:REGION}:kept` | hash | `dest\tport` → bare-IP sources kept exactly; `dest\tport\tp` → prefixes |
+//! | `ct:{DAY:ACCOUNT:REGION}:hll:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
-//! | `ct:{DAY}:seen` | set | ids of payloads already counted (idempotency) |
-//! | `ct:{DAY}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
-//! | `ct:{DAY}:kept:ACCOUNT:REGION` | hash | `dest\tport` → bare-IP sources kept exactly; `dest\tport\tp` → prefixes |
-//! | `ct:{DAY}:hll:ACCOUNT:REGION:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
 //! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
 //! | `ct:{inv}:formats` | hash | `ACCOUNT:log-group` → flow-log `LogFormat` |
@@ -27,36 +30,40 @@ use std::fmt::Display;
 
 pub const PREFIX: &str = "ct";
 
-/// `ct:{DAY}:conn:ACCOUNT:REGION`; the day's index lists the `ACCOUNT:REGION` part.
+/// The hash tag of one account/region's day: `{DAY:ACCOUNT:REGION}`.
+fn slot_tag(day: &str, account: &str, region: &str) -> String {
+    format!("{PREFIX}:{{{day}:{account}:{region}}}")
+}
+
+/// `ct:{DAY:ACCOUNT:REGION}:conn`; the day's index lists the `ACCOUNT:REGION` part.
 pub fn connections(day: &str, account: &str, region: &str) -> String {
-    format!(
-        "{PREFIX}:{{{day}}}:conn:{}",
-        account_region(account, region)
-    )
+    format!("{}:conn", slot_tag(day, account, region))
 }
 
 pub fn day_index(day: &str) -> String {
     format!("{PREFIX}:{{{day}}}:index")
 }
 
-pub fn day_seen(day: &str) -> String {
-    format!("{PREFIX}:{{{day}}}:seen")
+/// Ids of the payloads already counted for one account/region on a day.
+pub fn seen(day: &str, account: &str, region: &str) -> String {
+    format!("{}:seen", slot_tag(day, account, region))
 }
 
-pub fn day_unnamed(day: &str) -> String {
-    format!("{PREFIX}:{{{day}}}:unnamed")
+/// Public sources one account/region counted under their bare address on a day.
+pub fn unnamed(day: &str, account: &str, region: &str) -> String {
+    format!("{}:unnamed", slot_tag(day, account, region))
 }
 
 /// How many bare-IP sources (and prefixes) each endpoint of an account/region keeps exactly.
-pub fn day_kept(day: &str, account: &str, region: &str) -> String {
-    format!("{PREFIX}:{{{day}}}:kept:{account}:{region}")
+pub fn kept(day: &str, account: &str, region: &str) -> String {
+    format!("{}:kept", slot_tag(day, account, region))
 }
 
 /// The distinct-source estimate of one endpoint (`dest\tport`, as [`split_source`] gives it);
 /// the endpoint is hashed, so no name from the estate ever becomes part of a key.
 pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) -> String {
     let h = xxhash_rust::xxh3::xxh3_64(endpoint.as_bytes());
-    format!("{PREFIX}:{{{day}}}:hll:{account}:{region}:{h:016x}")
+    format!("{}:hll:{h:016x}", slot_tag(day, account, region))
 }
 
 /// An endpoint as the write script names it: `dest\tport` (the member without its source).
@@ -133,18 +140,27 @@ mod tests {
     }
 
     #[test]
-    fn one_day_shares_one_slot() {
+    fn one_account_region_day_shares_one_slot_and_a_day_spreads() {
         let day = "2026-11-27";
-        let s = slot(&day_index(day));
+        let (a, r) = ("123456789012", "eu-west-1");
+        let s = slot(&connections(day, a, r));
         for key in [
-            connections(day, "123456789012", "eu-west-1"),
-            connections(day, "210987654321", "us-east-1"),
-            day_seen(day),
-            day_unnamed(day),
+            seen(day, a, r),
+            unnamed(day, a, r),
+            kept(day, a, r),
+            endpoint_sources(day, a, r, "web/52.1.2.3\t443"),
         ] {
             assert_eq!(slot(&key), s, "{key}");
         }
-        assert_ne!(slot(&day_index("2026-11-28")), s);
+        // A day of 200 account/regions lands on many slots, not one.
+        let slots: std::collections::HashSet<_> = (0..100u64)
+            .flat_map(|i| {
+                let account = format!("{:012}", 100_000_000_000 + i);
+                ["eu-west-1", "us-east-1"].map(|region| slot(&connections(day, &account, region)))
+            })
+            .collect();
+        assert!(slots.len() > 190, "{} slots", slots.len());
+        assert_ne!(slot(&connections("2026-11-28", a, r)), s);
         let inv = slot(INTERFACES);
         let members = region_members("interfaces", "123456789012", "eu-west-1");
         for key in [

@@ -3,10 +3,11 @@
 //! ([`RedisStore`]), and the [`dead_letter`] store for payloads that can never be counted (S3,
 //! feature `s3`). Key names come from [`keys`] only; the Lua scripts live in `scripts/`.
 //!
-//! A batch is written with one Lua script per day it touches, all in one pipeline: one round
-//! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
-//! the day's `seen` set and applies only the increments of payloads not seen before, so a batch
-//! delivered twice, or retried after a lost reply, counts once.
+//! A batch is written with one Lua script per (day, account/region) it touches — one cluster
+//! slot each — all sent at once: one round trip on a single node, one concurrent round in a
+//! cluster. Each script first adds the payload ids to that account/region's `seen` set and
+//! applies only the increments of payloads not seen there before, so a batch delivered twice,
+//! or retried after a lost reply or a partial failure, counts once.
 
 pub mod dead_letter;
 pub mod keys;

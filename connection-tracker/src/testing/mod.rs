@@ -10,7 +10,7 @@ mod redis_server;
 pub use events::{encode_payload, interface, kinesis_event, logs_event, logs_message};
 pub use http::{read_http_head, serve_api, Headers, ServedApi};
 pub use moto_server::MotoServer;
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisServer};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

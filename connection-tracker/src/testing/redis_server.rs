@@ -15,6 +15,8 @@ pub struct RedisServer {
     persistent: bool,
     cluster: bool,
     tls: bool,
+    /// The cluster bus port (set explicitly: the default, port + 10000, may be taken or > 65535).
+    bus_port: u16,
 }
 
 fn server_binary() -> String {
@@ -46,6 +48,32 @@ impl RedisServer {
     }
 
     fn launch(persistent: bool, cluster: bool, tls: bool) -> RedisServer {
+        let server = Self::launch_node(persistent, cluster, tls);
+        if cluster {
+            let out = Command::new(cli_binary())
+                .args([
+                    "-p",
+                    &server.port.to_string(),
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    "0",
+                    "16383",
+                ])
+                .output()
+                .expect("redis-cli runs");
+            assert!(
+                out.status.success(),
+                "CLUSTER ADDSLOTSRANGE failed: {out:?}"
+            );
+            server.wait_for(
+                |info| info.contains("cluster_state:ok"),
+                &["CLUSTER", "INFO"],
+            );
+        }
+        server
+    }
+
+    fn launch_node(persistent: bool, cluster: bool, tls: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         if tls {
             let out = Command::new("openssl")
@@ -73,29 +101,9 @@ impl RedisServer {
             persistent,
             cluster,
             tls,
+            bus_port: free_port(),
         };
         server.spawn();
-        if cluster {
-            let out = Command::new(cli_binary())
-                .args([
-                    "-p",
-                    &server.port.to_string(),
-                    "CLUSTER",
-                    "ADDSLOTSRANGE",
-                    "0",
-                    "16383",
-                ])
-                .output()
-                .expect("redis-cli runs");
-            assert!(
-                out.status.success(),
-                "CLUSTER ADDSLOTSRANGE failed: {out:?}"
-            );
-            server.wait_for(
-                |info| info.contains("cluster_state:ok"),
-                &["CLUSTER", "INFO"],
-            );
-        }
         server
     }
 
@@ -126,7 +134,9 @@ impl RedisServer {
         }
         if self.cluster {
             cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
-                .arg(self.dir.path().join("nodes.conf"));
+                .arg(self.dir.path().join("nodes.conf"))
+                .arg("--cluster-port")
+                .arg(self.bus_port.to_string());
         }
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!(
@@ -206,6 +216,59 @@ impl RedisServer {
             .output()
             .expect("redis-cli runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A real Redis Cluster of three masters (no replicas), each a `redis-server
+/// --cluster-enabled yes` on free ports, joined by `redis-cli --cluster create`: keys spread over
+/// nodes, and a client must follow `MOVED` redirects and keep every command within one slot.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start_three_masters() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| RedisServer::launch_node(false, true, false))
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new(cli_binary())
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {out:?}"
+        );
+        for node in &nodes {
+            node.wait_for(
+                |info| info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3"),
+                &["CLUSTER", "INFO"],
+            );
+        }
+        RedisCluster { nodes }
+    }
+
+    /// The first node's URL: the client discovers the others from it.
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// How many keys each node holds, in node order.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|n| n.cli(&["DBSIZE"]).trim().parse().unwrap_or(0))
+            .collect()
     }
 }
 

@@ -1,10 +1,11 @@
 //! The Redis adapter behind the store ports: one connection type for a single node and a
 //! cluster, round trips counted, the Lua scripts of `scripts/` sent with each call.
 //!
-//! A batch is written with one Lua script per day it touches, all in one pipeline: one round
-//! trip on a single node (one per node in a cluster). Each script first adds the payload ids to
-//! the day's `seen` set and applies only the increments of payloads not seen before, so a batch
-//! delivered twice, or retried after a lost reply, counts once.
+//! A batch is written with one Lua script per (day, account/region) it touches — one cluster
+//! slot each — all sent at once: one round trip on a single node, one concurrent round in a
+//! cluster. Each script first adds the payload ids to that account/region's `seen` set and
+//! applies only the increments of payloads not seen there before, so a batch delivered twice,
+//! or retried after a lost reply or a partial failure, counts once.
 
 mod read;
 mod refresh;

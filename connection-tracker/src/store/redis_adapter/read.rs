@@ -50,7 +50,7 @@ fn is_host_name(name: &str) -> bool {
 
 /// An index member (`ACCOUNT:REGION`) as a checked (account, region): a key is never built
 /// from anything else.
-fn index_pair(member: &str) -> Option<(&str, &str)> {
+pub(super) fn index_pair(member: &str) -> Option<(&str, &str)> {
     let (account, region) = member.split_once(':')?;
     (is_account_id(account) && is_region(region)).then_some((account, region))
 }

@@ -111,14 +111,31 @@ impl RefreshStore for RedisStore {
         Ok(())
     }
 
-    /// Public sources counted without a name on a day (input of the refresh's reverse DNS).
+    /// Public sources counted without a name on a day (input of the refresh's reverse DNS):
+    /// the day's index, then every listed account/region's work list, all at once.
     async fn day_unnamed(&self, day: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
-        let mut ips: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::day_unnamed(day))
+        let members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::day_index(day))
             .query_async(&mut conn)
             .await?;
+        let cmds = members
+            .iter()
+            .filter_map(|m| super::read::index_pair(m))
+            .map(|(account, region)| {
+                redis::cmd("SMEMBERS")
+                    .arg(keys::unnamed(day, account, region))
+                    .clone()
+            })
+            .collect();
+        let mut ips: Vec<String> = Vec::new();
+        for reply in self.run_all(cmds).await? {
+            let part: Vec<String> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            ips.extend(part);
+        }
         ips.sort();
+        ips.dedup();
         Ok(ips)
     }
 

@@ -1,7 +1,8 @@
 //! The ingest port on Redis: the inventory snapshot in one round trip, and a batch written
-//! with one script per day, all pipelined.
+//! with one script per (day, account/region) — one cluster slot each — and one index update per
+//! day, all sent at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redis::Cmd;
 
@@ -9,17 +10,20 @@ use super::RedisStore;
 use crate::model::InventorySnapshot;
 use crate::rules::classify;
 use crate::store::{
-    keys, CounterStore, DayWrite, SourceLimits, StoreError, WriteBatch, WriteOutcome,
+    keys, CounterStore, DayWrite, Increment, SourceLimits, StoreError, WriteBatch, WriteOutcome,
 };
 
-/// The per-day write. KEYS: seen, index, unnamed, then per account/region its connections
-/// sorted set and its `kept` hash, then per endpoint its distinct-source HyperLogLog.
-/// ARGV: expire_at (counters, index), seen TTL, unnamed TTL (seconds), the three
-/// [`SourceLimits`], the payload count, then per payload: id, increment count, then per
-/// increment: connections key number, kept key number, HyperLogLog key number, member, count,
-/// source, and the member of the source's prefix (empty for a named source).
-/// Returns {applied, duplicates}.
+/// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, then per
+/// endpoint its distinct-source HyperLogLog. ARGV: expire_at (counters), seen TTL, unnamed TTL
+/// (seconds), the three [`SourceLimits`], the payload count, then per payload: id, increment
+/// count, then per increment: HyperLogLog key number, member, count, source, and the member of
+/// the source's prefix (empty for a named source). Returns one flag per payload: 1 counted now,
+/// 0 counted before.
 const WRITE_DAY_SCRIPT: &str = include_str!("../scripts/write_day.lua");
+
+/// Adds account/regions to a day's index and sets its expiry. KEYS: the index; ARGV:
+/// expire_at, then the `ACCOUNT:REGION` members.
+const INDEX_DAY_SCRIPT: &str = include_str!("../scripts/index_day.lua");
 
 impl CounterStore for RedisStore {
     async fn load_inventory(&self) -> Result<InventorySnapshot, StoreError> {
@@ -45,11 +49,30 @@ impl CounterStore for RedisStore {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let scripts: Vec<Cmd> = batch
-            .days
-            .iter()
-            .map(|day| day_script(day, &batch.limits))
-            .collect();
+        // One script per (day, account/region): one slot each. Then per day its index.
+        let mut cmds: Vec<Cmd> = Vec::new();
+        // Per script: its day and, per payload it carries, the payload's number in that day.
+        let mut parts: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut scripts_per_day = Vec::with_capacity(batch.days.len());
+        for (d, day) in batch.days.iter().enumerate() {
+            let pairs = split_by_pair(day);
+            scripts_per_day.push(pairs.len());
+            let mut index = redis::cmd("EVAL");
+            index
+                .arg(INDEX_DAY_SCRIPT)
+                .arg(1)
+                .arg(keys::day_index(&day.day))
+                .arg(day.expire_at);
+            for ((account, region), units) in &pairs {
+                index.arg(keys::account_region(account, region));
+                cmds.push(pair_script(day, account, region, units, &batch.limits));
+                parts.push((d, units.iter().map(|(u, _)| *u).collect()));
+            }
+            if !pairs.is_empty() {
+                cmds.push(index);
+            }
+        }
+        let n_scripts = parts.len();
         let mut touched: Vec<String> = batch
             .touched
             .iter()
@@ -57,75 +80,107 @@ impl CounterStore for RedisStore {
             .collect();
         touched.sort();
         touched.dedup();
-        let last_update = (!touched.is_empty()).then(|| {
+        if !touched.is_empty() {
             let mut cmd = redis::cmd("HSET");
             cmd.arg(keys::LAST_UPDATE);
             for field in &touched {
                 cmd.arg(field).arg(&batch.now_rfc3339);
             }
-            cmd
-        });
-        let n_days = scripts.len();
-        let mut cmds = scripts;
-        cmds.extend(last_update);
-        let replies = self.run_all(cmds).await?;
-        let replies: Vec<(u64, u64)> = replies
-            .into_iter()
-            .take(n_days)
-            .map(redis::from_redis_value)
-            .collect::<Result<_, _>>()
-            .map_err(redis::RedisError::from)?;
-        if replies.len() != batch.days.len() {
-            return Err(StoreError::Reply(format!(
-                "expected {} script replies, got {}",
-                batch.days.len(),
-                replies.len()
-            )));
+            cmds.push(cmd);
+        }
+        // Index writes sit between the scripts; keep only the script replies, in order.
+        let mut script_replies = Vec::with_capacity(n_scripts);
+        let mut replies = self.run_all(cmds).await?.into_iter();
+        for n in scripts_per_day {
+            for _ in 0..n {
+                let flags: Vec<u8> = redis::from_redis_value(
+                    replies
+                        .next()
+                        .ok_or_else(|| StoreError::Reply("missing script reply".into()))?,
+                )
+                .map_err(redis::RedisError::from)?;
+                script_replies.push(flags);
+            }
+            if n > 0 {
+                replies.next();
+            }
+        }
+        // A (payload, day) part is applied when any of its account/regions counted it now, a
+        // duplicate when all had counted it before (a retry after a partial failure applies
+        // exactly the missing account/regions and reports the part as applied).
+        let mut fresh: Vec<Vec<Option<bool>>> = batch
+            .days
+            .iter()
+            .map(|d| vec![None; d.payloads.len()])
+            .collect();
+        for ((d, units), flags) in parts.iter().zip(&script_replies) {
+            if flags.len() != units.len() {
+                return Err(StoreError::Reply(format!(
+                    "expected {} payload flags, got {}",
+                    units.len(),
+                    flags.len()
+                )));
+            }
+            for (&u, &flag) in units.iter().zip(flags) {
+                let entry = &mut fresh[*d][u];
+                *entry = Some(entry.unwrap_or(false) || flag == 1);
+            }
         }
         let mut outcome = WriteOutcome::default();
-        for (applied, duplicates) in replies {
-            outcome.applied += applied;
-            outcome.duplicates += duplicates;
+        for part in fresh.into_iter().flatten().flatten() {
+            if part {
+                outcome.applied += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
         }
         Ok(outcome)
     }
 }
 
-/// Builds the `EVAL` of one day. The script text travels with each call (a few hundred bytes):
-/// no `NOSCRIPT` dance after a failover or on a fresh serverless node.
-fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
-    // KEYS is 1-based and starts with seen, index, unnamed.
-    let mut keys_list: Vec<String> = vec![
-        keys::day_seen(&day.day),
-        keys::day_index(&day.day),
-        keys::day_unnamed(&day.day),
-    ];
-    let mut pair_keys: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
-    let mut endpoint_keys: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    // Per increment, in order: (connections, kept, HyperLogLog) key numbers, source, endpoint.
-    let mut placed = Vec::new();
-    for unit in &day.payloads {
+type PairUnits<'b, 'a> = Vec<(usize, Vec<&'b Increment<'a>>)>;
+
+/// A day's increments by account/region, each with the payloads (by number) that touch it.
+fn split_by_pair<'b, 'a>(day: &'b DayWrite<'a>) -> BTreeMap<(&'a str, &'a str), PairUnits<'b, 'a>> {
+    let mut pairs: BTreeMap<(&str, &str), PairUnits> = BTreeMap::new();
+    for (u, unit) in day.payloads.iter().enumerate() {
         for inc in &unit.increments {
-            let (conn, kept) = *pair_keys
-                .entry((inc.account, inc.region))
-                .or_insert_with(|| {
-                    keys_list.push(keys::connections(&day.day, inc.account, inc.region));
-                    keys_list.push(keys::day_kept(&day.day, inc.account, inc.region));
-                    (keys_list.len() - 1, keys_list.len())
-                });
-            let (source, endpoint) = keys::split_source(&inc.member);
-            let hll = *endpoint_keys
-                .entry((inc.account, inc.region, endpoint))
-                .or_insert_with(|| {
-                    keys_list.push(keys::endpoint_sources(
-                        &day.day,
-                        inc.account,
-                        inc.region,
-                        endpoint,
-                    ));
-                    keys_list.len()
-                });
-            placed.push(((conn, kept, hll), source, endpoint));
+            let units = pairs.entry((inc.account, inc.region)).or_default();
+            match units.last_mut() {
+                Some((last, incs)) if *last == u => incs.push(inc),
+                _ => units.push((u, vec![inc])),
+            }
+        }
+    }
+    pairs
+}
+
+/// Builds the `EVAL` of one account/region's day. The script text travels with each call (a
+/// few hundred bytes): no `NOSCRIPT` dance after a failover or on a fresh serverless node.
+fn pair_script(
+    day: &DayWrite<'_>,
+    account: &str,
+    region: &str,
+    units: &PairUnits<'_, '_>,
+    limits: &SourceLimits,
+) -> Cmd {
+    // KEYS is 1-based: seen, unnamed, connections, kept, then the HyperLogLogs.
+    let mut keys_list: Vec<String> = vec![
+        keys::seen(&day.day, account, region),
+        keys::unnamed(&day.day, account, region),
+        keys::connections(&day.day, account, region),
+        keys::kept(&day.day, account, region),
+    ];
+    let mut endpoint_keys: HashMap<&str, usize> = HashMap::new();
+    let mut hll_of = Vec::new();
+    for (_, incs) in units {
+        for inc in incs {
+            let (_, endpoint) = keys::split_source(&inc.member);
+            let hll = *endpoint_keys.entry(endpoint).or_insert_with(|| {
+                keys_list.push(keys::endpoint_sources(&day.day, account, region, endpoint));
+                keys_list.len()
+            });
+            hll_of.push(hll);
         }
     }
     let mut cmd = redis::cmd("EVAL");
@@ -139,19 +194,17 @@ fn day_script(day: &DayWrite<'_>, limits: &SourceLimits) -> Cmd {
         .arg(limits.max_sources_per_endpoint)
         .arg(limits.max_prefixes_per_endpoint)
         .arg(limits.max_unnamed_per_day)
-        .arg(day.payloads.len());
-    let mut placed = placed.into_iter();
-    for unit in &day.payloads {
-        cmd.arg(unit.id).arg(unit.increments.len());
-        for (inc, ((conn, kept, hll), source, endpoint)) in unit.increments.iter().zip(&mut placed)
-        {
+        .arg(units.len());
+    let mut hll_of = hll_of.into_iter();
+    for (u, incs) in units {
+        cmd.arg(day.payloads[*u].id).arg(incs.len());
+        for (inc, hll) in incs.iter().zip(&mut hll_of) {
+            let (source, endpoint) = keys::split_source(&inc.member);
             let prefix = match inc.bare_ip {
                 Some(ip) => format!("{}\t{endpoint}", classify::source_prefix(ip)),
                 None => String::new(),
             };
-            cmd.arg(conn)
-                .arg(kept)
-                .arg(hll)
+            cmd.arg(hll)
                 .arg(&inc.member)
                 .arg(inc.count)
                 .arg(source)
