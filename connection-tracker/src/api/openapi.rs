@@ -28,6 +28,11 @@ pub fn openapi() -> Value {
             "application/json"
         };
         let mut responses = json!({"200": ok(content_type, schema)});
+        if spec.query.contains(&"cursor") {
+            responses["200"]["headers"] = json!({"x-next-cursor": {
+                "description": "With limit, when more rows follow: the cursor of the next page",
+                "schema": {"type": "string"}}});
+        }
         if !matches!(spec.answer, Answer::Ok | Answer::Document) {
             responses["400"] = json!({"$ref": "#/components/responses/BadRequest"});
             responses["503"] = json!({"$ref": "#/components/responses/Unavailable"});
@@ -40,6 +45,10 @@ pub fn openapi() -> Value {
         if !matches!(spec.answer, Answer::Ok | Answer::Document) {
             get["parameters"] = Value::Array(parameters);
         }
+        if spec.answer == Answer::Ok {
+            // The health check has its own route without an authorizer (template.yaml).
+            get["security"] = json!([]);
+        }
         paths.insert(spec.path.to_string(), json!({"get": get}));
     }
     json!({
@@ -50,7 +59,17 @@ pub fn openapi() -> Value {
             "description": "Who from outside our private networks connects to which public endpoint, on which port, how often. Days are UTC; `date` defaults to today; `from`/`to` sum the days in between (inclusive)."
         },
         "paths": paths,
+        // Authentication is API Gateway's (template.yaml, API_AUTH): IAM (SigV4) by default, or
+        // a JWT authorizer. The function itself never sees an unauthenticated request.
+        "security": [{"sigv4": []}, {"jwt": []}],
         "components": {
+            "securitySchemes": {
+                "sigv4": {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "API_AUTH=iam (the default): requests signed with AWS Signature Version 4 for execute-api (ctrack signs with the caller's AWS credentials)",
+                    "x-amazon-apigateway-authtype": "awsSigv4"},
+                "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "API_AUTH=jwt: a token from the configured issuer and audience (ctrack --token or CTRACK_TOKEN)"}
+            },
             "parameters": {
                 "account_id": {"name": "account_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{12}$"}},
                 "region": {"name": "region", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)+-[0-9]+$"}, "example": "eu-west-1"},
@@ -67,20 +86,20 @@ pub fn openapi() -> Value {
                 "cursor": {"name": "cursor", "in": "query", "description": "The x-next-cursor of the previous page, with the same path and parameters", "schema": {"type": "string"}}
             },
             "schemas": {
-                "Account": {"type": "object", "required": ["name", "last_update"], "properties": {
+                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update"], "properties": {
                     "name": {"type": "string"},
                     "last_update": {"type": ["string", "null"], "format": "date-time"}}},
-                "Connection": {"type": "object", "required": ["source", "dest", "dest_port", "score"], "properties": {
+                "Connection": {"type": "object", "additionalProperties": false, "required": ["source", "dest", "dest_port", "score"], "properties": {
                     "source": {"type": "string", "description": "account/region/name, network name, DNS name or address"},
                     "dest": {"type": "string"},
                     "dest_port": {"type": "integer"},
                     "score": {"type": "integer", "description": "flow-log records counted"}}},
-                "Endpoint": {"type": "object", "required": ["dest", "dest_port"], "properties": {
+                "Endpoint": {"type": "object", "additionalProperties": false, "required": ["dest", "dest_port"], "properties": {
                     "dest": {"type": "string"}, "dest_port": {"type": "integer"},
                     "distinct_sources": {"type": "integer", "description": "distinct sources on the busiest day of the range (HyperLogLog estimate, ±0.81 %), folded sources included"}}},
-                "AccountSource": {"type": "object", "required": ["source", "score"], "properties": {
+                "AccountSource": {"type": "object", "additionalProperties": false, "required": ["source", "score"], "properties": {
                     "source": {"type": "string"}, "score": {"type": "integer"}}},
-                "PublicEndpoint": {"type": "object", "required": ["name", "kind", "account_id", "region", "interface_ids", "public_ips", "counted", "score", "connections"], "properties": {
+                "PublicEndpoint": {"type": "object", "additionalProperties": false, "required": ["name", "kind", "account_id", "region", "interface_ids", "public_ips", "counted", "score", "connections"], "properties": {
                     "name": {"type": "string"},
                     "kind": {"type": "string", "enum": ["load_balancer", "instance", "rds", "nat_gateway", "other"]},
                     "account_id": {"type": "string"}, "region": {"type": "string"},
@@ -88,9 +107,9 @@ pub fn openapi() -> Value {
                     "public_ips": {"type": "array", "items": {"type": "string"}},
                     "counted": {"type": "boolean"},
                     "score": {"type": "integer"},
-                    "connections": {"type": "array", "items": {"type": "object", "properties": {
+                    "connections": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["source", "dest_port", "score"], "properties": {
                         "source": {"type": "string"}, "dest_port": {"type": "integer"}, "score": {"type": "integer"}}}}}},
-                "Error": {"type": "object", "required": ["status", "error", "message"], "properties": {
+                "Error": {"type": "object", "additionalProperties": false, "required": ["status", "error", "message"], "properties": {
                     "status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"},
                     "parameter": {"type": "string", "description": "the parameter at fault (400 only; `limit` when the answer is too large)"},
                     "request_id": {"type": "string", "description": "names the log line with the detail"}}}
