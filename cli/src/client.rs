@@ -37,6 +37,9 @@ pub enum ClientError {
         url: String,
         status: u16,
         message: String,
+        /// The parameter the API names as at fault (its 400 answers), e.g. `limit` when the
+        /// answer would be too large.
+        parameter: Option<String>,
     },
     #[error("GET {url}: {message}")]
     Http { url: String, message: String },
@@ -83,6 +86,15 @@ impl ApiClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, ClientError> {
+        Ok(self.get_page(path, query).await?.0)
+    }
+
+    /// GETs one page: the decoded answer and the `x-next-cursor` of the page after it, if any.
+    pub async fn get_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(T, Option<String>), ClientError> {
         let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
             .map_err(|_| ClientError::BadUrl(format!("{}{path}", self.base)))?;
         if !query.is_empty() {
@@ -137,18 +149,27 @@ impl ApiClient {
         }
         let response = self.http.execute(request).await.map_err(http_error)?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         let bytes = response.bytes().await.map_err(http_error)?;
         if !status.is_success() {
             return Err(ClientError::Status {
                 url: shown,
                 status: status.as_u16(),
                 message: error_message(&bytes),
+                parameter: serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|json| json["parameter"].as_str().map(String::from)),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Json {
+        let answer = serde_json::from_slice(&bytes).map_err(|e| ClientError::Json {
             url: shown,
             message: e.to_string(),
-        })
+        })?;
+        Ok((answer, next))
     }
 }
 

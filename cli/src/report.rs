@@ -85,14 +85,59 @@ pub async fn fetch_days(
     mut tick: impl FnMut(),
 ) -> Result<Vec<BTreeMap<String, Vec<Connection>>>, ClientError> {
     futures::stream::iter(days)
-        .map(|day| {
-            let day = day.to_string();
-            async move { client.get("/connections", &[("date", day.as_str())]).await }
-        })
+        .map(|day| fetch_day(client, day.to_string()))
         .buffered(concurrency.max(1))
         .inspect(|_| tick())
         .try_collect()
         .await
+}
+
+/// Rows per page when ctrack reads a day (about 0.5 MB gzipped): far below the API's response
+/// limit (Lambda's 6 MB). Should a page still be refused as too large (long names), the day is
+/// read again with half the page size.
+pub const PAGE_ROWS: usize = 50_000;
+
+/// One day's connections, page after page (`limit` and the `x-next-cursor` the API gives).
+async fn fetch_day(
+    client: &ApiClient,
+    day: String,
+) -> Result<BTreeMap<String, Vec<Connection>>, ClientError> {
+    let mut rows = PAGE_ROWS;
+    loop {
+        match fetch_day_paged(client, &day, rows).await {
+            Err(ClientError::Status {
+                status: 400,
+                parameter: Some(p),
+                ..
+            }) if p == "limit" && rows > 100 => rows /= 2,
+            other => return other,
+        }
+    }
+}
+
+async fn fetch_day_paged(
+    client: &ApiClient,
+    day: &str,
+    rows: usize,
+) -> Result<BTreeMap<String, Vec<Connection>>, ClientError> {
+    let limit = rows.to_string();
+    let mut all: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("date", day), ("limit", limit.as_str())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let (page, next): (BTreeMap<String, Vec<Connection>>, _) =
+            client.get_page("/connections", &query).await?;
+        for (pair, rows) in page {
+            all.entry(pair).or_default().extend(rows);
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
 }
 
 /// The days of [`fetch_days`] summed.

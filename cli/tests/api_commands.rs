@@ -817,3 +817,83 @@ fn accounts_are_managed_in_the_table() {
     assert_ne!(code, 0);
     assert!(err.contains("not an AWS region"), "{err}");
 }
+
+/// A day larger than one page: ctrack reads it page after page (limit and the cursor the API
+/// gives), so its report holds every row, however large the day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    let rows = ctrack_cli::report::PAGE_ROWS * 2 + 500;
+    let increments = (0..rows)
+        .map(|i| Increment {
+            account: A,
+            region: "eu-west-1",
+            member: keys::connection_member(
+                format!("198.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                "shop.elb.amazonaws.com",
+                22,
+            ),
+            count: 1 + (i % 7) as u64,
+            bare_ip: None,
+        })
+        .collect();
+    store
+        .write(&WriteBatch {
+            days: vec![DayWrite {
+                day: "2026-11-27".into(),
+                expire_at: 4_000_000_000,
+                seen_ttl_secs: 86_400,
+                unnamed_ttl_secs: 86_400,
+                payloads: vec![PayloadWrite {
+                    id: "big-day",
+                    increments,
+                }],
+            }],
+            touched: vec![],
+            now_rfc3339: String::new(),
+            limits: Default::default(),
+        })
+        .await
+        .unwrap();
+    let config = ApiConfig {
+        redis: RedisConfig {
+            url: redis.url(),
+            cluster: None,
+            timeout: Duration::from_secs(5),
+        },
+        max_range_days: 31,
+        networks: Default::default(),
+    };
+    let api = serve_api(
+        Api::new(store, &config),
+        time::macros::date!(2026 - 11 - 27),
+    )
+    .await;
+    let (code, out, err) = ctrack(
+        &[],
+        &[
+            "connections",
+            api.url.as_str(),
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+            "-o",
+            "tsv",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(lines.len(), rows, "every row of the day, once");
+    let distinct: std::collections::HashSet<&str> = lines.iter().copied().collect();
+    assert_eq!(distinct.len(), rows);
+    let total: u64 = lines
+        .iter()
+        .map(|l| l.rsplit('\t').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, (0..rows).map(|i| 1 + (i % 7) as u64).sum::<u64>());
+    // Three pages of /connections, after /accounts.
+    let pages = api.requests.lock().unwrap().len();
+    assert_eq!(pages, 1 + 3, "one /accounts, then three pages");
+}

@@ -10,12 +10,8 @@ use std::time::{Duration, Instant};
 
 use connection_tracker::api::{Api, Request};
 use connection_tracker::config::{ApiConfig, RedisConfig};
-use connection_tracker::model::{InterfaceFacts, RegionInventory};
-use connection_tracker::store::keys;
-use connection_tracker::store::{
-    CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
-};
-use connection_tracker::testing::{interface, RedisServer, Rng};
+use connection_tracker::store::RedisStore;
+use connection_tracker::testing::{estate, RedisServer};
 use time::macros::date;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -30,7 +26,6 @@ async fn main() {
     let accounts = env_or("ACCOUNTS", 100);
     let per_pair = env_or("CONNECTIONS", 1000);
     let requests = env_or("REQUESTS", 100);
-    let regions = ["eu-west-1", "us-east-1"];
     let today = date!(2026 - 11 - 27);
     let days: Vec<String> = (0..7)
         .map(|i| connection_tracker::day::day_string(today - time::Duration::days(6 - i)))
@@ -47,71 +42,14 @@ async fn main() {
         networks: Default::default(),
     };
     let store = RedisStore::connect(&config.redis).await.unwrap();
-    let ids: Vec<String> = (0..accounts)
-        .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
-        .collect();
-    let t = Instant::now();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for day in &days {
-        for id in &ids {
-            for region in regions {
-                let increments = (0..per_pair)
-                    .map(|i| {
-                        let r = rng.next_u64();
-                        let source = match r % 10 {
-                            0..=6 => format!(
-                                "{}.{}.{}.{}",
-                                1 + (r >> 8) % 223,
-                                (r >> 16) % 256,
-                                (r >> 24) % 256,
-                                (r >> 32) % 256
-                            ),
-                            7 | 8 => format!(
-                                "{}/{}/nat-{}a.team-{}.example.org",
-                                ids[(r >> 8) as usize % ids.len()],
-                                regions[(r >> 20) as usize % 2],
-                                regions[(r >> 20) as usize % 2],
-                                (r >> 8) as usize % ids.len()
-                            ),
-                            _ => format!("office-{}", (r >> 8) % 20),
-                        };
-                        let dest = format!("app-{}-{id}.{region}.elb.amazonaws.com", i % 5);
-                        let port = [443u16, 443, 443, 80, 22, 5432][(r >> 40) as usize % 6];
-                        Increment {
-                            account: id,
-                            region,
-                            member: keys::connection_member(source, dest, port),
-                            count: 1 + (r >> 48) % 50,
-                            bare_ip: None,
-                        }
-                    })
-                    .collect();
-                let unit = format!("{day}-{id}-{region}");
-                let batch = WriteBatch {
-                    days: vec![DayWrite {
-                        day: day.clone(),
-                        expire_at: 4_000_000_000,
-                        seen_ttl_secs: 86_400,
-                        unnamed_ttl_secs: 86_400,
-                        payloads: vec![PayloadWrite {
-                            id: &unit,
-                            increments,
-                        }],
-                    }],
-                    touched: vec![(id, region)],
-                    now_rfc3339: "2026-11-27T10:00:00.000000Z".into(),
-                    limits: Default::default(),
-                };
-                store.write(&batch).await.unwrap();
-            }
-        }
-    }
+    let estate = estate::fill(&store, accounts, per_pair, &days).await;
+    let ids = &estate.ids;
     println!(
         "filled {accounts} accounts x {} regions x {per_pair} connections x {} days in {:.1} s \
          (redis {} used)",
-        regions.len(),
+        estate::REGIONS.len(),
         days.len(),
-        t.elapsed().as_secs_f64(),
+        estate.fill_seconds,
         redis
             .cli(&["INFO", "memory"])
             .lines()
@@ -119,38 +57,9 @@ async fn main() {
             .unwrap_or("?")
             .trim()
     );
-
-    // The refresh's view: each account/region's five load balancers, for /public-endpoints.
-    for (n, id) in ids.iter().enumerate() {
-        for (r, region) in regions.iter().enumerate() {
-            let interfaces = (0..5)
-                .map(|i| InterfaceFacts {
-                    lb_dns_name: Some(format!("app-{i}-{id}.{region}.elb.amazonaws.com")),
-                    interface_type: "interface".into(),
-                    ..interface(
-                        &format!("eni-{n}-{r}-{i}"),
-                        id,
-                        region,
-                        &format!("ELB app/app-{i}/50dc6c495c0c9188"),
-                        &format!("10.{r}.{i}.{}", n % 250),
-                        &format!("52.{r}.{i}.{}", n % 250),
-                    )
-                })
-                .collect();
-            store
-                .replace_region(
-                    id,
-                    region,
-                    &RegionInventory {
-                        interfaces,
-                        ..Default::default()
-                    },
-                    "2026-11-27T09:00:00.000000Z",
-                )
-                .await
-                .unwrap();
-        }
-    }
+    // Every command slower than 50 ms from here on is logged: reads must not block ingest.
+    redis.cli(&["CONFIG", "SET", "slowlog-log-slower-than", "50000"]);
+    redis.cli(&["SLOWLOG", "RESET"]);
     let api = Api::new(store, &config);
     let week = format!("from={}&to={}", days[0], days[6]);
     let one = format!("/connections/{}/eu-west-1", ids[0]);
@@ -284,4 +193,56 @@ async fn main() {
             trips
         );
     }
+
+    // A week of the whole estate, complete, the way ctrack reads it: each day page by page
+    // (50,000 rows a page, the cursor the API gives), one request after the other.
+    if "paged week".contains(only.as_str()) || only.is_empty() {
+        let mut totals = Vec::new();
+        let (mut rows, mut pages, mut bytes) = (0usize, 0usize, 0usize);
+        for _ in 0..heavy.clamp(1, 5) {
+            let t = Instant::now();
+            (rows, pages, bytes) = (0, 0, 0);
+            for day in &days {
+                let mut query = format!("date={day}&limit=50000");
+                loop {
+                    let response = api
+                        .handle(
+                            Request {
+                                method: "GET",
+                                path: "/connections",
+                                query: &query,
+                                accepts_gzip: true,
+                                request_id: "",
+                            },
+                            today,
+                        )
+                        .await;
+                    assert_eq!(response.status, 200, "{}", response.text());
+                    pages += 1;
+                    bytes += response.body.len();
+                    let page: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+                        serde_json::from_str(&response.text()).unwrap();
+                    rows += page.values().map(Vec::len).sum::<usize>();
+                    match response.header("x-next-cursor") {
+                        Some(c) => query = format!("date={day}&limit=50000&cursor={c}"),
+                        None => break,
+                    }
+                }
+            }
+            totals.push(t.elapsed());
+        }
+        totals.sort();
+        println!(
+            "{:<38} {rows} rows in {pages} pages, {:.1} MB gzipped: {:.0} ms median, {:.0} ms max \
+             (total per week)",
+            "/connections (7 days, paged per day)",
+            bytes as f64 / 1e6,
+            totals[totals.len() / 2].as_secs_f64() * 1e3,
+            totals[totals.len() - 1].as_secs_f64() * 1e3,
+        );
+    }
+    println!(
+        "Redis SLOWLOG: {} commands over 50 ms while the routes ran",
+        redis.cli(&["SLOWLOG", "LEN"]).trim()
+    );
 }

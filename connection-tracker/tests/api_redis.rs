@@ -319,6 +319,12 @@ async fn ranges_sum_the_days() {
         ok_json(&get(&api, "/account-connections?from=2026-11-25").await)["111111111111/eu-west-1"],
         json!([{"source": "222222222222/us-east-1", "score": 7}])
     );
+    // The sums ingest keeps give what every row gives (an `include` naming no source makes
+    // the API read the rows).
+    assert_eq!(
+        ok_json(&get(&api, "/account-connections?from=2026-11-21").await),
+        ok_json(&get(&api, "/account-connections?from=2026-11-21&include=nobody").await)
+    );
     assert_eq!(
         ok_json(
             &get(

@@ -34,8 +34,8 @@ use http::{finish, json_response};
 use query::{scope, Query};
 use routes::{Route, RouteSpec, ROUTES};
 use views::{
-    account_connections, accounts, addresses, apply_names, connections_by_pair, endpoints,
-    known_pairs, page, public_endpoints, with_distinct_sources,
+    account_connections, account_connections_of_sums, accounts, addresses, apply_names,
+    connections_by_pair, endpoints, known_pairs, page, public_endpoints, with_distinct_sources,
 };
 
 pub struct Api<S> {
@@ -174,6 +174,7 @@ impl<S: ReadStore> Api<S> {
                         scope: scope.clone(),
                         refreshed: scope.is_none(),
                         top,
+                        matching: filter.member_pattern(),
                         ..ReadRequest::default()
                     })
                     .await?;
@@ -217,6 +218,7 @@ impl<S: ReadStore> Api<S> {
                         scope: scope.clone(),
                         refreshed: scope.is_none(),
                         distinct_sources: true,
+                        matching: filter.member_pattern(),
                         ..ReadRequest::default()
                     })
                     .await?;
@@ -247,19 +249,24 @@ impl<S: ReadStore> Api<S> {
                 })
             }
             Route::AccountConnections => {
+                let include = query.list("include");
+                // Without `include`, the sums ingest keeps per account/region and day: the
+                // answer without reading a single row.
                 let read = self
                     .read(ReadRequest {
                         days: days()?,
                         refreshed: true,
+                        own_sources: include.is_empty(),
                         ..ReadRequest::default()
                     })
                     .await?;
                 let known = known_pairs(&read);
-                let include = query.list("include");
-                Ok(json_response(
-                    200,
-                    &account_connections(&read.days, &known, &include),
-                ))
+                let answer = if include.is_empty() {
+                    account_connections_of_sums(&read.own_sources, &known)
+                } else {
+                    account_connections(&read.days, &known, &include)
+                };
+                Ok(json_response(200, &answer))
             }
             Route::PublicEndpoints | Route::PublicEndpointsOf => {
                 let mut read = self

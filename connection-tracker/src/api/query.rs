@@ -11,6 +11,7 @@ use time::Date;
 use super::error::ApiError;
 use crate::day;
 use crate::model::{is_account_id, is_region, Connection};
+use crate::store::keys;
 
 /// The most rows one page may ask for.
 pub(super) const MAX_LIMIT: usize = 100_000;
@@ -78,6 +79,17 @@ impl RowFilter {
         self.dest.as_deref().is_none_or(|d| c.dest == d)
             && self.port.is_none_or(|p| c.dest_port == p)
             && self.source.as_ref().is_none_or(|s| s.matches(&c.source))
+    }
+
+    /// The Redis glob for what Redis can filter by itself: the port, the dest, an exact or
+    /// prefix source (a CIDR block is checked here only).
+    pub(super) fn member_pattern(&self) -> Option<String> {
+        let (exact, prefix) = match &self.source {
+            Some(SourceMatch::Exact(s)) => (Some(s.as_str()), None),
+            Some(SourceMatch::Prefix(p)) => (None, Some(p.as_str())),
+            _ => (None, None),
+        };
+        keys::member_pattern(exact, prefix, self.dest.as_deref(), self.port)
     }
 
     /// Only `min_score`: a filter Redis can apply (`BYSCORE`).

@@ -166,25 +166,48 @@ pub(super) fn account_connections<'a>(
     known: &'a [String],
     include: &BTreeSet<String>,
 ) -> BTreeMap<&'a str, Vec<SourceScore<'a>>> {
-    let mut sums: BTreeMap<&str, FastMap<&str, u64>> = known
-        .iter()
-        .map(|p| (p.as_str(), FastMap::default()))
-        .collect();
-    for (pair, rows) in days.iter().flatten() {
-        let sums = sums.entry(pair).or_default();
-        for c in rows {
+    let scores = days.iter().flatten().flat_map(|(pair, rows)| {
+        rows.iter().filter_map(move |c| {
             let source = c.source.as_str();
             // As the original: a source named in `include` stays whole, even one of our own
             // `account/region/name` addresses; the others collapse to `account/region`.
             let key = if include.contains(source) {
                 source
-            } else if let Some(end) = nth_slash(source, 2) {
-                &source[..end]
             } else {
-                continue;
+                &source[..nth_slash(source, 2)?]
             };
-            *sums.entry(key).or_default() += c.score;
-        }
+            Some((pair.as_str(), key, c.score))
+        })
+    });
+    let pairs = days.iter().flat_map(|d| d.keys()).map(String::as_str);
+    sum_account_sources(scores, known.iter().map(String::as_str).chain(pairs))
+}
+
+/// `/account-connections` without `include`, from the per-day sums ingest keeps
+/// (`account/region` → score per account/region and day): the same answer as
+/// [`account_connections`] of every row, without reading the rows.
+pub(super) fn account_connections_of_sums<'a>(
+    sums: &'a [BTreeMap<String, HashMap<String, u64>>],
+    known: &'a [String],
+) -> BTreeMap<&'a str, Vec<SourceScore<'a>>> {
+    let scores = sums.iter().flatten().flat_map(|(pair, sums)| {
+        sums.iter()
+            .map(move |(source, score)| (pair.as_str(), source.as_str(), *score))
+    });
+    let pairs = sums.iter().flat_map(|d| d.keys()).map(String::as_str);
+    sum_account_sources(scores, known.iter().map(String::as_str).chain(pairs))
+}
+
+/// Sums (pair, source, score) per pair and source, best first; every pair in `pairs` is
+/// listed, with nothing if it has nothing.
+fn sum_account_sources<'a>(
+    scores: impl Iterator<Item = (&'a str, &'a str, u64)>,
+    pairs: impl Iterator<Item = &'a str>,
+) -> BTreeMap<&'a str, Vec<SourceScore<'a>>> {
+    let mut sums: BTreeMap<&str, FastMap<&str, u64>> =
+        pairs.map(|p| (p, FastMap::default())).collect();
+    for (pair, source, score) in scores {
+        *sums.entry(pair).or_default().entry(source).or_default() += score;
     }
     sums.into_iter()
         .map(|(pair, sums)| {

@@ -12,6 +12,7 @@
 //! | `ct:{DAY:ACCOUNT:REGION}:conn` | sorted set | member `source\tdest\tport`, score = records |
 //! | `ct:{DAY:ACCOUNT:REGION}:seen` | set | ids of payloads already counted here (idempotency) |
 //! | `ct:{DAY:ACCOUNT:REGION}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
+//! | `ct:{DAY:ACCOUNT:REGION}:own` | hash | our own sources' `ACCOUNT/REGION` → summed score |
 //! | `ct:{DAY:ACCOUNT:REGION}:kept` | hash | `dest\tport` → bare-IP sources kept exactly; `dest\tport\tp` → prefixes |
 //! | `ct:{DAY:ACCOUNT:REGION}:hll:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
@@ -52,6 +53,12 @@ pub fn seen(day: &str, account: &str, region: &str) -> String {
 /// Public sources one account/region counted under their bare address on a day.
 pub fn unnamed(day: &str, account: &str, region: &str) -> String {
     format!("{}:unnamed", slot_tag(day, account, region))
+}
+
+/// The scores of our own `account/region/name` sources summed by `account/region` (the answer
+/// of `/account-connections` without `include`, kept by ingest with the counter).
+pub fn own_sources(day: &str, account: &str, region: &str) -> String {
+    format!("{}:own", slot_tag(day, account, region))
 }
 
 /// How many bare-IP sources (and prefixes) each endpoint of an account/region keeps exactly.
@@ -120,6 +127,53 @@ pub fn connection_member(source: impl Display, dest: impl Display, port: u16) ->
     member
 }
 
+/// A Redis glob (`ZSCAN … MATCH`) that every member with this source (exact, or starting with
+/// `source_prefix`), dest and port matches; `None` parts match anything, and `None` when nothing
+/// is fixed. Glob characters in names are escaped. A pre-filter: the caller still checks rows.
+pub fn member_pattern(
+    source: Option<&str>,
+    source_prefix: Option<&str>,
+    dest: Option<&str>,
+    port: Option<u16>,
+) -> Option<String> {
+    if source.is_none() && source_prefix.is_none() && dest.is_none() && port.is_none() {
+        return None;
+    }
+    fn escaped(out: &mut String, text: &str) {
+        for c in text.chars() {
+            let c = if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            };
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    let mut pattern = String::with_capacity(64);
+    match (source, source_prefix) {
+        (Some(exact), _) => escaped(&mut pattern, exact),
+        (None, Some(prefix)) => {
+            escaped(&mut pattern, prefix);
+            pattern.push('*');
+        }
+        (None, None) => pattern.push('*'),
+    }
+    pattern.push('\t');
+    match dest {
+        Some(dest) => escaped(&mut pattern, dest),
+        None => pattern.push('*'),
+    }
+    pattern.push('\t');
+    match port {
+        Some(port) => pattern.push_str(&port.to_string()),
+        None => pattern.push('*'),
+    }
+    Some(pattern)
+}
+
 /// The inverse of [`connection_member`]; `None` for a member this layout did not write.
 pub fn parse_connection_member(member: &str) -> Option<(&str, &str, u16)> {
     let mut parts = member.split('\t');
@@ -148,6 +202,7 @@ mod tests {
             seen(day, a, r),
             unnamed(day, a, r),
             kept(day, a, r),
+            own_sources(day, a, r),
             endpoint_sources(day, a, r, "web/52.1.2.3\t443"),
         ] {
             assert_eq!(slot(&key), s, "{key}");
@@ -173,6 +228,24 @@ mod tests {
         ] {
             assert_eq!(slot(key), inv, "{key}");
         }
+    }
+
+    /// Redis's own glob matcher decides; these are the patterns it is given.
+    #[test]
+    fn member_patterns_fix_what_is_asked_and_escape_globs() {
+        assert_eq!(member_pattern(None, None, None, None), None);
+        assert_eq!(
+            member_pattern(None, None, None, Some(22)).unwrap(),
+            "*\t*\t22"
+        );
+        assert_eq!(
+            member_pattern(Some("8.8.8.8"), None, Some("lb[1]*"), None).unwrap(),
+            "8.8.8.8\tlb\\[1\\]\\*\t*"
+        );
+        assert_eq!(
+            member_pattern(None, Some("office-?"), None, Some(443)).unwrap(),
+            "office-\\?*\t*\t443"
+        );
     }
 
     #[test]

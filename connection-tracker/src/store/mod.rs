@@ -144,6 +144,12 @@ pub struct ReadRequest {
     /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
     /// of every account/region that could be among them, ties included; nothing less.
     pub top: Option<Top>,
+    /// Instead of the rows: per (day, account/region) the sums ingest keeps of our own
+    /// `account/region/name` sources by `account/region` (for `/account-connections`).
+    pub own_sources: bool,
+    /// Only rows whose member matches this Redis glob ([`keys::member_pattern`]): Redis filters
+    /// (`ZSCAN … MATCH`) and sends only those. Not with `top`.
+    pub matching: Option<String>,
 }
 
 /// A top-k read of one day: see [`ReadRequest::top`].
@@ -175,6 +181,9 @@ pub struct ReadResult {
     pub names: HashMap<String, String>,
     /// CIDR blocks, one per entry; empty when never fetched or not asked for.
     pub aws_ranges: Vec<String>,
+    /// With `own_sources`, per requested day: `account/region` → the source's `account/region`
+    /// → score (in place of `days`).
+    pub own_sources: Vec<BTreeMap<String, HashMap<String, u64>>>,
 }
 
 /// The reads the API makes.

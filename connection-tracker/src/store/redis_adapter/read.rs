@@ -3,7 +3,11 @@
 //! read-only cache user:
 //!
 //! 1. the days' indexes (`SMEMBERS`, skipped for one account/region) and the asked-for hashes;
-//! 2. the counters of each (day, account/region) the indexes list (`ZRANGE`), all at once;
+//! 2. the counters of each (day, account/region) the indexes list, all at once: `ZRANGE`; or,
+//!    with a row filter Redis can apply (port, dest, an exact or prefix source), `ZSCAN …
+//!    MATCH` so Redis sends only the matching rows; for one page of one day, the best rows
+//!    only (`ZRANGE … BYSCORE REV LIMIT`); for `/account-connections`, the sums ingest keeps
+//!    (`HGETALL` of the `own` hashes) instead of rows;
 //! 3. with `names`, the reverse-DNS names the refresh cached for those addresses (`MGET`);
 //! 4. with `distinct_sources`, each endpoint's HyperLogLog (`PFCOUNT`), all at once.
 //!
@@ -16,6 +20,9 @@ use redis::{Cmd, Value};
 use super::RedisStore;
 use crate::model::{is_account_id, is_region, Account, Connection, InterfaceFacts};
 use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError, Top};
+
+/// Work per `ZSCAN` call: a day's counter (bounded per endpoint) is scanned in one call.
+const ZSCAN_COUNT: usize = 100_000;
 
 fn zrange(key: String) -> Cmd {
     let mut cmd = redis::cmd("ZRANGE");
@@ -86,12 +93,13 @@ impl ReadStore for RedisStore {
             );
         }
         let top = request.top.filter(|_| request.days.len() == 1);
+        let pattern = request.matching.as_deref().filter(|_| top.is_none());
         // With one account/region the counters are known up front: one round trip in all.
         let mut counters: Vec<(usize, String, String)> = Vec::new();
         if let Some((account, region)) = &request.scope {
             for (d, day) in request.days.iter().enumerate() {
                 counters.push((d, account.clone(), region.clone()));
-                if top.is_none() {
+                if top.is_none() && pattern.is_none() && !request.own_sources {
                     cmds.push(zrange(keys::connections(day, account, region)));
                 }
             }
@@ -135,9 +143,32 @@ impl ReadStore for RedisStore {
                 _ => result.interfaces = parse_interfaces(map),
             }
         }
-        // 2. The counters.
+        // 2. The counters (or, for our own sources, what ingest summed of them).
+        if request.own_sources {
+            let cmds = counters
+                .iter()
+                .map(|(d, account, region)| {
+                    redis::cmd("HGETALL")
+                        .arg(keys::own_sources(&request.days[*d], account, region))
+                        .clone()
+                })
+                .collect();
+            result.own_sources = vec![Default::default(); request.days.len()];
+            for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
+                let sums: HashMap<String, u64> =
+                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                result.own_sources[*d].insert(format!("{account}/{region}"), sums);
+            }
+            return Ok(result);
+        }
         let counter_rows: Vec<Vec<(String, u64)>> = if let Some(top) = top {
             self.top_rows(&request.days[0], &counters, top).await?
+        } else if let Some(pattern) = pattern {
+            let keys = counters
+                .iter()
+                .map(|(d, account, region)| keys::connections(&request.days[*d], account, region))
+                .collect();
+            self.matching_rows(keys, pattern).await?
         } else {
             let replies: Vec<Value> = if request.scope.is_some() {
                 replies.collect()
@@ -221,6 +252,46 @@ impl ReadStore for RedisStore {
 }
 
 impl RedisStore {
+    /// The rows of each counter whose member matches `pattern`, filtered by Redis (`ZSCAN …
+    /// MATCH`, all counters at once; a counter Redis has not finished in one call — a large
+    /// one, or one being rehashed — is continued in the next round).
+    async fn matching_rows(
+        &self,
+        keys: Vec<String>,
+        pattern: &str,
+    ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
+        let mut rows: Vec<Vec<(String, u64)>> = vec![Vec::new(); keys.len()];
+        let mut pending: Vec<(usize, String)> =
+            (0..keys.len()).map(|i| (i, "0".to_string())).collect();
+        while !pending.is_empty() {
+            let cmds = pending
+                .iter()
+                .map(|(i, cursor)| {
+                    redis::cmd("ZSCAN")
+                        .arg(&keys[*i])
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(ZSCAN_COUNT)
+                        .clone()
+                })
+                .collect();
+            let replies = self.run_all(cmds).await?;
+            let mut next = Vec::new();
+            for ((i, _), reply) in pending.into_iter().zip(replies) {
+                let (cursor, found): (String, Vec<(String, f64)>) =
+                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                rows[i].extend(found.into_iter().map(|(m, s)| (m, s as u64)));
+                if cursor != "0" {
+                    next.push((i, cursor));
+                }
+            }
+            pending = next;
+        }
+        Ok(rows)
+    }
+
     /// The rows of one day that the `k` best (score ≥ `min_score`) over all `counters` can be
     /// among, exactly: first the best `m` of each counter (m ≈ 2k / counters); the k-th best
     /// score among those is a threshold T every answer row reaches; then every row ≥ T of each

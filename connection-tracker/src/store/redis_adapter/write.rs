@@ -13,7 +13,8 @@ use crate::store::{
     keys, CounterStore, DayWrite, Increment, SourceLimits, StoreError, WriteBatch, WriteOutcome,
 };
 
-/// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, then per
+/// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, own sources,
+/// then per
 /// endpoint its distinct-source HyperLogLog. ARGV: expire_at (counters), seen TTL, unnamed TTL
 /// (seconds), the three [`SourceLimits`], the payload count, then per payload: id, increment
 /// count, then per increment: HyperLogLog key number, member, count, source, and the member of
@@ -164,12 +165,13 @@ fn pair_script(
     units: &PairUnits<'_, '_>,
     limits: &SourceLimits,
 ) -> Cmd {
-    // KEYS is 1-based: seen, unnamed, connections, kept, then the HyperLogLogs.
+    // KEYS is 1-based: seen, unnamed, connections, kept, own sources, then the HyperLogLogs.
     let mut keys_list: Vec<String> = vec![
         keys::seen(&day.day, account, region),
         keys::unnamed(&day.day, account, region),
         keys::connections(&day.day, account, region),
         keys::kept(&day.day, account, region),
+        keys::own_sources(&day.day, account, region),
     ];
     let mut endpoint_keys: HashMap<&str, usize> = HashMap::new();
     let mut hll_of = Vec::new();

@@ -12,6 +12,7 @@ local fresh_flags = {}
 local applied = false
 local hlls = {}
 local unnamed_added = false
+local own_added = false
 for u = 1, n_units do
   local id = ARGV[i]
   local n = tonumber(ARGV[i + 1])
@@ -46,6 +47,14 @@ for u = 1, n_units do
         end
       end
       redis.call('ZINCRBY', KEYS[3], count, target)
+      -- One of our own `account/region/name` sources: summed by `account/region` too.
+      if prefix == '' then
+        local own = string.match(source, '^([^/]*/[^/]*)/')
+        if own then
+          redis.call('HINCRBY', KEYS[5], own, count)
+          own_added = true
+        end
+      end
       i = i + 5
     end
   else
@@ -57,6 +66,7 @@ redis.call('EXPIRE', KEYS[1], seen_ttl)
 if applied then
   redis.call('EXPIREAT', KEYS[3], expire_at)
   if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('EXPIREAT', KEYS[4], expire_at) end
+  if own_added then redis.call('EXPIREAT', KEYS[5], expire_at) end
   for k, _ in pairs(hlls) do redis.call('EXPIREAT', KEYS[k], expire_at) end
   if unnamed_added then redis.call('EXPIRE', KEYS[2], unnamed_ttl) end
 end
