@@ -21,6 +21,9 @@ use connection_tracker::store::RedisStore;
 use connection_tracker::testing::{estate, logs_event, logs_message, serve_api, RedisServer, Rng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Per route: each request's latency, and how many failed.
+type Timings = BTreeMap<&'static str, (Vec<Duration>, u64)>;
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -101,7 +104,7 @@ async fn run() {
     let addr = served.url.trim_start_matches("http://").to_string();
     let id = &estate.ids[0];
     let week = format!("from={}&to={}", days[0], days[6]);
-    let routes: Vec<(&str, String)> = vec![
+    let routes: Vec<(&'static str, String)> = vec![
         ("/health", "/health".into()),
         ("/accounts", "/accounts".into()),
         ("/connections limit=1000", "/connections?limit=1000".into()),
@@ -177,7 +180,7 @@ async fn run() {
         })
     };
 
-    let results: Arc<Mutex<BTreeMap<&str, (Vec<Duration>, u64)>>> = Arc::default();
+    let results: Arc<Mutex<Timings>> = Arc::default();
     let routes = Arc::new(routes);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..concurrency)
