@@ -4,6 +4,7 @@
 //! The ground floor: imports nothing of the crate.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -154,6 +155,18 @@ pub fn sort_connections(rows: &mut [Connection]) {
             .then_with(|| a.dest.cmp(&b.dest))
             .then_with(|| a.dest_port.cmp(&b.dest_port))
     });
+}
+
+/// The order of a page over every account/region: score descending, then `account/region`,
+/// source, destination and port. Pages are cut in this order, and a cursor names the last row
+/// of its page in it.
+pub fn page_order(a_pair: &str, a: &Connection, b_pair: &str, b: &Connection) -> Ordering {
+    b.score
+        .cmp(&a.score)
+        .then_with(|| a_pair.cmp(b_pair))
+        .then_with(|| a.source.cmp(&b.source))
+        .then_with(|| a.dest.cmp(&b.dest))
+        .then_with(|| a.dest_port.cmp(&b.dest_port))
 }
 
 /// `/accounts`: one monitored account and its latest counted batch.

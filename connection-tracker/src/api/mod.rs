@@ -161,13 +161,14 @@ impl<S: ReadStore> Api<S> {
                 let paging = query.page(path)?;
                 let days = days()?;
                 // One day, paged, filtered by score at most: Redis sends only what the page
-                // can need (k + 1 rows: the +1 tells whether a next page exists).
-                let top = paging
-                    .filter(|_| filter.is_score_only() && days.len() == 1)
-                    .map(|p| Top {
-                        k: p.offset + p.limit + 1,
-                        min_score: filter.min_score,
-                    });
+                // can need — the rows after the cursor's row, limit + 1 of them (the +1 tells
+                // whether a next page exists).
+                let keyset = filter.is_score_only() && days.len() == 1;
+                let top = paging.as_ref().filter(|_| keyset).map(|p| Top {
+                    k: p.limit + 1,
+                    min_score: filter.min_score,
+                    after: p.after.clone(),
+                });
                 let mut read = self
                     .read(ReadRequest {
                         days,
@@ -193,9 +194,11 @@ impl<S: ReadStore> Api<S> {
                 }
                 let mut next = None;
                 if let Some(p) = paging {
-                    let (rows, more) = page(by_pair, p.offset, p.limit);
-                    by_pair = rows;
-                    next = more.then(|| p.next_cursor());
+                    // Read by keyset, the rows start after the cursor's row; else at offset.
+                    let offset = if keyset { 0 } else { p.offset };
+                    let cut = page(by_pair, offset, p.limit);
+                    by_pair = cut.rows;
+                    next = cut.more.then(|| p.next_cursor(cut.last));
                 }
                 self.name_sources(&mut by_pair).await?;
                 let mut response = match &scope {

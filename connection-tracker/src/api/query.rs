@@ -98,19 +98,34 @@ impl RowFilter {
     }
 }
 
-/// A page: the rows at `offset..offset + limit` in score order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A page: the rows at `offset..offset + limit` in [`crate::model::page_order`]; equally, the
+/// `limit` rows after `after` (the last row of the page before), which is how a one-day page is
+/// read from Redis without reading the pages before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Page {
     pub limit: usize,
     pub offset: usize,
+    /// The last row of the page before: `account/region` and the row.
+    pub after: Option<(String, Connection)>,
     /// Ties the cursor to the query it came from.
     pub fingerprint: u64,
 }
 
+/// What a cursor holds (base64url of this JSON): version 2, the next offset, the query's
+/// fingerprint, and the last row of the page it follows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor(u8, u64, String, Option<(String, Connection)>);
+
 impl Page {
-    /// The cursor of the page after this one.
-    pub(super) fn next_cursor(&self) -> String {
-        let raw = format!("v1:{}:{:016x}", self.offset + self.limit, self.fingerprint);
+    /// The cursor of the page after this one, whose last row is `last`.
+    pub(super) fn next_cursor(&self, last: Option<(String, Connection)>) -> String {
+        let cursor = Cursor(
+            2,
+            (self.offset + self.limit) as u64,
+            format!("{:016x}", self.fingerprint),
+            last,
+        );
+        let raw = serde_json::to_vec(&cursor).unwrap_or_default();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 }
@@ -243,8 +258,8 @@ impl Query {
             text.push_str(&format!("\n{n}={v}"));
         }
         let fingerprint = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-        let offset = match self.get("cursor") {
-            None => 0,
+        let (offset, after) = match self.get("cursor") {
+            None => (0, None),
             Some(cursor) => {
                 let bad = || {
                     ApiError::bad(
@@ -256,23 +271,24 @@ impl Query {
                 let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(cursor)
                     .map_err(|_| bad())?;
-                let raw = String::from_utf8(raw).map_err(|_| bad())?;
-                let mut parts = raw.split(':');
-                let (Some("v1"), Some(offset), Some(fp), None) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(bad());
-                };
-                let offset: usize = offset.parse().map_err(|_| bad())?;
-                if u64::from_str_radix(fp, 16).ok() != Some(fingerprint) || offset > 1 << 40 {
+                let Cursor(version, offset, fp, after) =
+                    serde_json::from_slice(&raw).map_err(|_| bad())?;
+                if version != 2
+                    || u64::from_str_radix(&fp, 16).ok() != Some(fingerprint)
+                    || offset > 1 << 40
+                    || after.as_ref().is_some_and(|(pair, c)| {
+                        pair.len() > 64 || c.source.len() + c.dest.len() > 4096
+                    })
+                {
                     return Err(bad());
                 }
-                offset
+                (offset as usize, after)
             }
         };
         Ok(Some(Page {
             limit,
             offset,
+            after,
             fingerprint,
         }))
     }
@@ -440,12 +456,16 @@ mod tests {
         assert_eq!(page("limit=100001"), Err("limit"));
         let first = page("limit=10&port=22").unwrap().unwrap();
         assert_eq!((first.limit, first.offset), (10, 0));
-        let next = first.next_cursor();
+        let last = (
+            "111111111111/eu-west-1".to_string(),
+            Connection::new("8.8.8.8", "lb", 22, 7),
+        );
+        let next = first.next_cursor(Some(last.clone()));
         // The same query (parameters in any order) takes it; another query refuses it.
         let second = page(&format!("port=22&cursor={next}&limit=10"))
             .unwrap()
             .unwrap();
-        assert_eq!(second.offset, 10);
+        assert_eq!((second.offset, second.after), (10, Some(last)));
         assert_eq!(
             page(&format!("limit=10&port=23&cursor={next}")),
             Err("cursor")

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use foldhash::HashMap as FastMap;
 
 use crate::model::{
-    sort_connections, AccountInfo, Connection, Endpoint, EndpointConnection, InterfaceFacts,
-    PublicEndpoint, SourceScore,
+    page_order, sort_connections, AccountInfo, Connection, Endpoint, EndpointConnection,
+    InterfaceFacts, PublicEndpoint, SourceScore,
 };
 use crate::rules::classify;
 use crate::store::ReadResult;
@@ -125,38 +125,40 @@ pub(super) fn with_distinct_sources<'a>(
         .collect()
 }
 
-/// One page of rows over every account/region: rows in score order (ties: account/region,
-/// then source, dest, port), `offset..offset + limit` of them, grouped by account/region
-/// again; and whether rows follow.
+/// One page of rows over every account/region: rows in [`page_order`], `offset..offset +
+/// limit` of them, grouped by account/region again; whether rows follow; and the page's last
+/// row (what the next page's cursor names).
 pub(super) fn page(
     by_pair: BTreeMap<String, Vec<Connection>>,
     offset: usize,
     limit: usize,
-) -> (BTreeMap<String, Vec<Connection>>, bool) {
+) -> Page {
     let mut all: Vec<(String, Connection)> = by_pair
         .into_iter()
         .flat_map(|(pair, rows)| rows.into_iter().map(move |c| (pair.clone(), c)))
         .collect();
     let end = offset.saturating_add(limit);
     let more = all.len() > end;
-    let order = |a: &(String, Connection), b: &(String, Connection)| {
-        b.1.score
-            .cmp(&a.1.score)
-            .then_with(|| a.0.cmp(&b.0))
-            .then_with(|| a.1.source.cmp(&b.1.source))
-            .then_with(|| a.1.dest.cmp(&b.1.dest))
-            .then_with(|| a.1.dest_port.cmp(&b.1.dest_port))
-    };
+    let order =
+        |a: &(String, Connection), b: &(String, Connection)| page_order(&a.0, &a.1, &b.0, &b.1);
     if all.len() > end && end > 0 {
         all.select_nth_unstable_by(end - 1, order);
         all.truncate(end);
     }
     all.sort_by(order);
-    let mut out: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
+    let last = all.last().filter(|_| all.len() > offset).cloned();
+    let mut rows: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
     for (pair, c) in all.into_iter().skip(offset) {
-        out.entry(pair).or_default().push(c);
+        rows.entry(pair).or_default().push(c);
     }
-    (out, more)
+    Page { rows, more, last }
+}
+
+/// What [`page`] cut.
+pub(super) struct Page {
+    pub rows: BTreeMap<String, Vec<Connection>>,
+    pub more: bool,
+    pub last: Option<(String, Connection)>,
 }
 
 /// Sources named in `include` are kept whole; the others of our own accounts
@@ -389,7 +391,9 @@ mod tests {
         let mut walked = Vec::new();
         let mut offset = 0;
         loop {
-            let (got, more) = page(by_pair.clone(), offset, 10);
+            let Page {
+                rows: got, more, ..
+            } = page(by_pair.clone(), offset, 10);
             let mut rows: Vec<(u64, String, String)> = got
                 .into_iter()
                 .flat_map(|(pair, rows)| {
@@ -415,8 +419,9 @@ mod tests {
         all.sort_by(order);
         assert_eq!(walked.len(), total);
         assert_eq!(walked, all, "pages in score order, none twice, none missed");
-        assert_eq!(page(by_pair.clone(), total, 10), (BTreeMap::new(), false));
-        assert!(page(by_pair, 0, total - 1).1);
+        let past = page(by_pair.clone(), total, 10);
+        assert!(past.rows.is_empty() && !past.more && past.last.is_none());
+        assert!(page(by_pair, 0, total - 1).more);
     }
 
     #[test]

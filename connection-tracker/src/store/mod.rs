@@ -153,10 +153,13 @@ pub struct ReadRequest {
 }
 
 /// A top-k read of one day: see [`ReadRequest::top`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Top {
     pub k: usize,
     pub min_score: u64,
+    /// Only rows after this one (`account/region`, row) in [`crate::model::page_order`]: the
+    /// last row of the page before. Each page then reads what it shows, however deep it is.
+    pub after: Option<(String, Connection)>,
 }
 
 /// The answer to a [`ReadRequest`]; parts not asked for are empty.

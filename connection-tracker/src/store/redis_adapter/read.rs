@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use redis::{Cmd, Value};
 
 use super::RedisStore;
-use crate::model::{is_account_id, is_region, Account, Connection, InterfaceFacts};
+use crate::model::{is_account_id, is_region, page_order, Account, Connection, InterfaceFacts};
 use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError, Top};
 
 /// Work per `ZSCAN` call: a day's counter (bounded per endpoint) is scanned in one call.
@@ -30,10 +30,15 @@ fn zrange(key: String) -> Cmd {
     cmd
 }
 
-/// The rows of a counter key with score ≥ `min`, best first, at most `count` of them.
-fn zrange_best(key: String, min: u64, count: Option<usize>) -> Cmd {
+/// The rows of a counter key with `min` ≤ score ≤ `max` (no bound: `None`), best first, at
+/// most `count` of them.
+fn zrange_best(key: String, min: u64, max: Option<u64>, count: Option<usize>) -> Cmd {
     let mut cmd = redis::cmd("ZRANGE");
-    cmd.arg(key).arg("+inf").arg(min).arg("BYSCORE").arg("REV");
+    match max {
+        Some(max) => cmd.arg(key).arg(max),
+        None => cmd.arg(key).arg("+inf"),
+    };
+    cmd.arg(min).arg("BYSCORE").arg("REV");
     if let Some(count) = count {
         cmd.arg("LIMIT").arg(0).arg(count);
     }
@@ -92,7 +97,7 @@ impl ReadStore for RedisStore {
                     .clone(),
             );
         }
-        let top = request.top.filter(|_| request.days.len() == 1);
+        let top = request.top.as_ref().filter(|_| request.days.len() == 1);
         let pattern = request.matching.as_deref().filter(|_| top.is_none());
         // With one account/region the counters are known up front: one round trip in all.
         let mut counters: Vec<(usize, String, String)> = Vec::new();
@@ -292,31 +297,54 @@ impl RedisStore {
         Ok(rows)
     }
 
-    /// The rows of one day that the `k` best (score ≥ `min_score`) over all `counters` can be
-    /// among, exactly: first the best `m` of each counter (m ≈ 2k / counters); the k-th best
-    /// score among those is a threshold T every answer row reaches; then every row ≥ T of each
-    /// counter that was cut off at or above T. Ties at T are all read, so any order of ties
-    /// gives the same answer. Two round trips, each sized by the answer, not by the day.
+    /// The rows of one day that the `k` best (score ≥ `min_score`, after `top.after`) over all
+    /// `counters` can be among, exactly: first the best `m` of each counter (m ≈ 2k /
+    /// counters); the k-th best score among those is a threshold T every answer row reaches;
+    /// then every row ≥ T of each counter that was cut off at or above T. Ties at T are all
+    /// read, so any order of ties gives the same answer. Two round trips, each sized by the
+    /// answer, not by the day — on the first page as on the hundredth.
     async fn top_rows(
         &self,
         day: &str,
         counters: &[(usize, String, String)],
-        top: Top,
+        top: &Top,
     ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
         if counters.is_empty() || top.k == 0 {
             return Ok(vec![Vec::new(); counters.len()]);
         }
         let m = (2 * top.k).div_ceil(counters.len()).clamp(8, top.k.max(8));
+        let max = top.after.as_ref().map(|(_, c)| c.score);
         let key = |(_, account, region): &(usize, String, String)| {
             keys::connections(day, account, region)
         };
+        // Rows at the cursor's score that its page already showed are dropped here (they are
+        // read again only while ties at that score remain).
+        let fresh = |(_, account, region): &(usize, String, String),
+                     rows: &mut Vec<(String, u64)>| {
+            if let Some((after_pair, after)) = &top.after {
+                let pair = format!("{account}/{region}");
+                rows.retain(|(member, score)| {
+                    *score < after.score
+                        || keys::parse_connection_member(member).is_some_and(|(s, d, p)| {
+                            let row = Connection::new(s, d, p, *score);
+                            page_order(&pair, &row, after_pair, after).is_gt()
+                        })
+                });
+            }
+        };
         let cmds = counters
             .iter()
-            .map(|c| zrange_best(key(c), top.min_score, Some(m)))
+            .map(|c| zrange_best(key(c), top.min_score, max, Some(m)))
             .collect();
         let mut rows: Vec<Vec<(String, u64)>> = Vec::with_capacity(counters.len());
-        for reply in self.run_all(cmds).await? {
-            rows.push(redis::from_redis_value(reply).map_err(redis::RedisError::from)?);
+        let mut cut: Vec<Option<u64>> = Vec::with_capacity(counters.len());
+        for (c, reply) in counters.iter().zip(self.run_all(cmds).await?) {
+            let mut got: Vec<(String, u64)> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            // Cut off: Redis had more than m; the last score read bounds what was left.
+            cut.push((got.len() == m).then(|| got.last().map_or(0, |(_, s)| *s)));
+            fresh(c, &mut got);
+            rows.push(got);
         }
         let mut scores: Vec<u64> = rows.iter().flatten().map(|(_, s)| *s).collect();
         let threshold = if scores.len() >= top.k {
@@ -326,14 +354,17 @@ impl RedisStore {
             top.min_score
         };
         let again: Vec<usize> = (0..counters.len())
-            .filter(|&i| rows[i].len() == m && rows[i].last().is_some_and(|(_, s)| *s >= threshold))
+            .filter(|&i| cut[i].is_some_and(|last| last >= threshold))
             .collect();
         let cmds = again
             .iter()
-            .map(|&i| zrange_best(key(&counters[i]), threshold, None))
+            .map(|&i| zrange_best(key(&counters[i]), threshold, max, None))
             .collect();
         for (i, reply) in again.into_iter().zip(self.run_all(cmds).await?) {
-            rows[i] = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            let mut got: Vec<(String, u64)> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            fresh(&counters[i], &mut got);
+            rows[i] = got;
         }
         Ok(rows)
     }
