@@ -1,0 +1,108 @@
+"""Operational properties of template.yaml, checked on the template as CloudFormation gets it
+(the SAM transform applied, offline: samtranslator with the code as an S3 object, as `sam
+package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what is missing.
+
+- every function logs to a log group of the stack that has a retention (LogRetentionDays);
+- every log group has a retention; the HTTP API stage writes an access log to one;
+- the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
+  (namespace ConnectionTracker) name metrics the code emits.
+"""
+
+import os
+import pathlib
+import re
+import sys
+
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def transformed():
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    template["Globals"]["Function"]["CodeUri"] = "s3://bucket/key"
+    return transform(template, {}, NoManagedPolicies())
+
+
+def ref(value):
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def main():
+    resources = transformed()["Resources"]
+    problems = []
+    by_type = {}
+    for name, resource in resources.items():
+        by_type.setdefault(resource["Type"], {})[name] = resource.get("Properties", {})
+    log_groups = by_type.get("AWS::Logs::LogGroup", {})
+    for name, props in log_groups.items():
+        if ref(props.get("RetentionInDays")) != "LogRetentionDays":
+            problems.append(f"log group {name} keeps logs without LogRetentionDays")
+    # Lambda writes to /aws/lambda/<function name>; the stack must make that group itself.
+    named = {
+        props.get("LogGroupName", {}).get("Fn::Sub"): name for name, props in log_groups.items()
+    }
+    for name in by_type.get("AWS::Lambda::Function", {}):
+        if f"/aws/lambda/${{{name}}}" not in named:
+            problems.append(f"function {name} logs to a log group without a retention")
+    for name, props in by_type.get("AWS::ApiGatewayV2::Stage", {}).items():
+        destination = props.get("AccessLogSettings", {}).get("DestinationArn", {})
+        if destination.get("Fn::GetAtt", [None])[0] not in log_groups:
+            problems.append(f"API stage {name} has no access log")
+
+    alarms = by_type.get("AWS::CloudWatch::Alarm", {})
+    watched = set()
+    for name, props in alarms.items():
+        if {"Ref": "AlarmTopic"} not in props.get("AlarmActions", []):
+            problems.append(f"alarm {name} tells nobody (no AlarmTopic action)")
+        stats = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for stat in stats:
+            if "MetricName" in stat:
+                watched.add((stat["Namespace"], stat["MetricName"]))
+    wanted = [
+        ("ConnectionTracker", "RegionsFailed"),
+        ("ConnectionTracker", "RegionsRefreshed"),
+        ("ConnectionTracker", "Skipped.unknown_interface"),
+        ("ConnectionTracker", "Rejected"),
+        ("ConnectionTracker", "DeadLettered"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/ApiGateway", "5xx"),
+    ]
+    for metric in wanted:
+        if metric not in watched:
+            problems.append(f"no alarm on {metric[0]} {metric[1]}")
+    # Metrics of our own namespace must be ones the code prints (EMF): a typo alarms on nothing.
+    code = "".join(
+        p.read_text() for p in (ROOT / "connection-tracker/src").rglob("*.rs")
+    )
+    for namespace, metric in sorted(watched):
+        if namespace != "ConnectionTracker":
+            continue
+        base, _, reason = metric.partition(".")
+        if f'"{base}"' not in code or (reason and f'"{reason}"' not in code):
+            problems.append(f"alarm on {metric}: the functions print no such metric")
+    if not by_type.get("AWS::SNS::Topic"):
+        problems.append("no alarm topic")
+
+    for p in problems:
+        print(f"template check: {p}", file=sys.stderr)
+    if problems:
+        sys.exit(1)
+    print(
+        f"template checks: {len(by_type.get('AWS::Lambda::Function', {}))} functions log with a "
+        f"retention, {len(log_groups)} log groups, {len(alarms)} alarms to the topic"
+    )
+
+
+if __name__ == "__main__":
+    main()
