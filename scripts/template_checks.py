@@ -4,6 +4,7 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 
 - every function logs to a log group of the stack that has a retention (LogRetentionDays);
 - every log group has a retention; the HTTP API stage writes an access log to one;
+- a new cache takes daily snapshots and a final one;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
   (namespace ConnectionTracker) name metrics the code emits.
 """
@@ -56,6 +57,10 @@ def main():
         destination = props.get("AccessLogSettings", {}).get("DestinationArn", {})
         if destination.get("Fn::GetAtt", [None])[0] not in log_groups:
             problems.append(f"API stage {name} has no access log")
+
+    for name, props in by_type.get("AWS::ElastiCache::ServerlessCache", {}).items():
+        if not props.get("SnapshotRetentionLimit") or not props.get("FinalSnapshotName"):
+            problems.append(f"cache {name} has no daily snapshots or no final snapshot")
 
     alarms = by_type.get("AWS::CloudWatch::Alarm", {})
     watched = set()
