@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+preflight
 wait_at_end=1
 [ "${1:-}" = --no-wait ] && wait_at_end=0
 

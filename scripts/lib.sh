@@ -13,7 +13,17 @@ SCHEMATHESIS_VERSION=4.32.5
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    log "sudo: $*"
+    sudo "$@"
+  else
+    echo "need root for: $* — run as root, or install sudo, or install it yourself and re-run" >&2
+    return 1
+  fi
+}
 
 # Debian packages, installed only when their command is missing.
 ensure_apt() { # ensure_apt command package [command package ...]
@@ -27,6 +37,31 @@ ensure_apt() { # ensure_apt command package [command package ...]
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+}
+
+# What the scripts need before anything else: Rust from rustup, recent enough for the workspace
+# (`rust-version` in Cargo.toml), a C toolchain (ring and aws-lc-sys compile C), Python's venv
+# module (Debian and Ubuntu ship it separately: python3-venv; pip outside a venv is refused
+# there, PEP 668). Fails early, saying what to do, where it cannot install.
+preflight() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "Rust is missing: install it with rustup (https://rustup.rs):" >&2
+    echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh" >&2
+    return 1
+  fi
+  local want have
+  want=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+  have=$(rustc --version | awk '{print $2}')
+  if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" != "$want" ]; then
+    echo "Rust $have is older than this workspace needs ($want): rustup update stable" >&2
+    return 1
+  fi
+  ensure_apt cc build-essential pkg-config pkg-config
+  python3 -c 'import ensurepip, venv' 2>/dev/null || {
+    log "installing python3-venv (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  }
 }
 
 # Python tools in a project-local, git-ignored venv.

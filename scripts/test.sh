@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+preflight
 
 ensure_apt redis-server redis-server redis-cli redis-tools jq jq openssl openssl curl curl \
   datefudge datefudge
