@@ -5,6 +5,7 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - every function logs to a log group of the stack that has a retention (LogRetentionDays);
 - every log group has a retention; the HTTP API stage writes an access log to one;
 - a new cache takes daily snapshots and a final one;
+- the refresh runs as its own role (fixed name and path), which deploy/member-account.yaml trusts by exact ARN;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
   (namespace ConnectionTracker) name metrics the code emits.
 """
@@ -98,6 +99,22 @@ def main():
             problems.append(f"alarm on {metric}: the functions print no such metric")
     if not by_type.get("AWS::SNS::Topic"):
         problems.append("no alarm topic")
+
+    # Trust by identity: the refresh has its own role with a fixed name and path, and the
+    # member reader role trusts exactly that ARN (no name pattern).
+    refresh = by_type.get("AWS::Lambda::Function", {}).get("RefreshFunction", {})
+    if refresh.get("Role") != {"Fn::GetAtt": ["RefreshRole", "Arn"]}:
+        problems.append("the refresh does not run as RefreshRole")
+    role = by_type.get("AWS::IAM::Role", {}).get("RefreshRole", {})
+    if role.get("Path") != "/connection-tracker/" or "RoleName" not in role:
+        problems.append("RefreshRole has no fixed name and path")
+    member = cfn_yaml.load(str(ROOT / "deploy/member-account.yaml"))["Resources"]["ReaderRole"]["Properties"]
+    for statement in member["AssumeRolePolicyDocument"]["Statement"]:
+        text = str(statement.get("Condition", {}))
+        if "ArnLike" in text or "StringEquals" not in text or "aws:PrincipalArn" not in text:
+            problems.append("deploy/member-account.yaml's reader role does not trust exactly the refresh role")
+        if "role/connection-tracker/${CentralStackName}-refresh" not in text:
+            problems.append("deploy/member-account.yaml's reader role trusts another ARN than RefreshRole's")
 
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)

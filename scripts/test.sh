@@ -17,8 +17,8 @@ ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" 
   "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
-log "cfn-lint with the serverless rules, and sam validate --lint (template.yaml, member.yaml)"
-cfn-lint template.yaml member.yaml -a cfn_lint_serverless.rules
+log "cfn-lint with the serverless rules, and sam validate --lint (template.yaml, deploy/*.yaml)"
+cfn-lint template.yaml deploy/*.yaml -a cfn_lint_serverless.rules
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-eu-west-1} SAM_CLI_TELEMETRY=0 sam validate --lint
 log "template checks: log retention, access log, alarms (scripts/template_checks.py)"
 python scripts/template_checks.py
