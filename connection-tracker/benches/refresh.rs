@@ -63,6 +63,7 @@ async fn main() {
             accounts_table: "accounts".into(),
             regions: regions.iter().map(|r| r.to_string()).collect(),
             role_name: "connection-tracker-reader".into(),
+            external_id: None,
             domain: None,
             concurrency,
             region_timeout: Duration::from_secs(300),

@@ -121,6 +121,8 @@ pub struct RefreshConfig {
     /// Default regions of accounts whose item names none.
     pub regions: Vec<String>,
     pub role_name: String,
+    /// Sent with every `AssumeRole` (`EXTERNAL_ID`); member reader roles may require it.
+    pub external_id: Option<String>,
     /// `{account_name}.example.org`: names NAT and jump hosts as the original did.
     pub domain: Option<String>,
     /// Account/regions described at once.
@@ -410,6 +412,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }
         }
         let page_size: i32 = self.number("DESCRIBE_PAGE_SIZE", 0, 0, 1000)?;
+        let external_id = self.get("EXTERNAL_ID").filter(|v| !v.is_empty());
+        if let Some(id) = &external_id {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c);
+            if !(2..=1224).contains(&id.len()) || !id.chars().all(allowed) {
+                return Err(ConfigError::Invalid {
+                    var: "EXTERNAL_ID",
+                    value: "(not shown)".into(),
+                    expected: "2 to 1224 characters of A-Z a-z 0-9 + = , . @ : / _ -".into(),
+                });
+            }
+        }
         Ok(RefreshConfig {
             redis: self.redis()?,
             accounts_table,
@@ -417,6 +430,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             role_name: self
                 .get("ROLE_NAME")
                 .unwrap_or_else(|| "connection-tracker-reader".into()),
+            external_id,
             domain,
             concurrency: self.number("REFRESH_CONCURRENCY", 8usize, 1, 64)?,
             region_timeout: Duration::from_secs(self.number(
@@ -584,6 +598,32 @@ mod tests {
         assert_eq!(c.regions, ["eu-west-1", "us-east-1"]);
         assert_eq!(c.role_name, "connection-tracker-reader");
         assert_eq!((c.concurrency, c.page_size), (8, None));
+        assert_eq!(c.external_id, None);
+        let with_id = |id: &str| {
+            env(&[
+                ("REDIS_URL", "redis://h"),
+                ("ACCOUNTS_TABLE", "accounts"),
+                ("REGIONS", "eu-west-1"),
+                ("EXTERNAL_ID", id),
+            ])
+            .refresh()
+        };
+        assert_eq!(
+            with_id("ct-7f3a:org/sec@example.org")
+                .unwrap()
+                .external_id
+                .as_deref(),
+            Some("ct-7f3a:org/sec@example.org")
+        );
+        assert_eq!(with_id("").unwrap().external_id, None);
+        for bad in ["7", "has space", "semi;colon"] {
+            let err = with_id(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("EXTERNAL_ID=\"(not shown)\" is invalid"),
+                "{err}"
+            );
+            assert!(!err.contains(bad), "the value is never printed: {err}");
+        }
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("REDIS_URL", "redis://h"), ("REGIONS", "eu-west-1")],

@@ -41,6 +41,7 @@ fn refresh_config(redis_url: String) -> RefreshConfig {
         accounts_table: "accounts".into(),
         regions: vec!["eu-west-1".into()],
         role_name: "connection-tracker-reader".into(),
+        external_id: None,
         domain: None,
         concurrency: 8,
         region_timeout: Duration::from_secs(30),
@@ -435,6 +436,43 @@ async fn a_failing_account_keeps_its_maps_while_the_others_are_replaced() {
         ),
         "{err}"
     );
+}
+
+/// `EXTERNAL_ID` goes with every `AssumeRole` (member reader roles may require it), as moto
+/// recorded the calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_external_id_goes_with_every_assume_role() {
+    let moto = MotoServer::start();
+    let redis = RedisServer::start();
+    moto.seed_estate("accounts", &[A, B], &["eu-west-1"], &[], 0);
+    let sdk = sdk(&moto).await;
+    let mut config = refresh_config(redis.url());
+    config.external_id = Some("ct-7f3a:security@example.org".into());
+    moto.record_requests();
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    let accounts = DynamoAccounts::new(&sdk, "accounts");
+    let discovery = AwsDiscovery::new(sdk, "connection-tracker-reader", None, SystemResolver)
+        .with_external_id(config.external_id.clone());
+    let report = refresh(&accounts, &discovery, &SystemResolver, &store, &config)
+        .await
+        .unwrap();
+    assert_eq!(report.refreshed.len(), 2, "{report:?}");
+    // moto recorded every STS call, form bodies included.
+    let recorded = moto.recorded_bodies();
+    let assume_roles: Vec<&String> = recorded
+        .iter()
+        .filter(|body| body.starts_with("Action=AssumeRole&"))
+        .collect();
+    assert!(
+        assume_roles.len() >= 2,
+        "one AssumeRole per account: {recorded:?}"
+    );
+    for call in assume_roles {
+        assert!(
+            call.contains("ExternalId=ct-7f3a%3Asecurity%40example.org"),
+            "{call}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -519,6 +519,7 @@ mod tests {
             accounts_table: "accounts".into(),
             regions: vec!["eu-west-1".into()],
             role_name: "connection-tracker-reader".into(),
+            external_id: None,
             domain: None,
             concurrency: 4,
             region_timeout: Duration::from_millis(200),

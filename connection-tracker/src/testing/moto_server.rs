@@ -11,6 +11,8 @@ use super::{free_port, repo_root};
 pub struct MotoServer {
     child: Child,
     port: u16,
+    /// Where moto writes the requests it records (`record_requests`), one file per server.
+    recording: tempfile::NamedTempFile,
 }
 
 fn venv_tool(name: &str) -> PathBuf {
@@ -25,8 +27,10 @@ fn venv_tool(name: &str) -> PathBuf {
 impl MotoServer {
     pub fn start() -> MotoServer {
         let port = free_port();
+        let recording = tempfile::NamedTempFile::new().expect("a file for moto's recording");
         let child = Command::new(venv_tool("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", recording.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -41,7 +45,11 @@ impl MotoServer {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        MotoServer { child, port }
+        MotoServer {
+            child,
+            port,
+            recording,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -99,6 +107,37 @@ impl MotoServer {
             ep = self.url()
         );
         String::from_utf8(python(&["-c", &script])).expect("UTF-8 output")
+    }
+
+    /// Starts moto's request recorder: every request from here on is written down, bodies
+    /// included (see [`MotoServer::recorded_bodies`]).
+    pub fn record_requests(&self) {
+        let script = format!(
+            "import urllib.request\nurllib.request.urlopen(urllib.request.Request('{ep}/moto-api/recorder/start-recording', method='POST'))\n",
+            ep = self.url()
+        );
+        python(&["-c", &script]);
+    }
+
+    /// The bodies of the requests recorded since [`MotoServer::record_requests`] (moto keeps
+    /// them base64-encoded), in order.
+    pub fn recorded_bodies(&self) -> Vec<String> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(self.recording.path()).expect("moto's recording");
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .map(|request| {
+                let body = request["body"].as_str().unwrap_or_default();
+                if request["body_encoded"] == true {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(body)
+                        .unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    body.to_string()
+                }
+            })
+            .collect()
     }
 
     /// An SDK configuration that talks to this server (static test credentials, eu-west-1).

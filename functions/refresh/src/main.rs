@@ -20,7 +20,8 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = RedisStore::connect(&config.redis).await?;
     let accounts = DynamoAccounts::new(&aws, &config.accounts_table);
-    let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver);
+    let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver)
+        .with_external_id(config.external_id.clone());
     let (config, store, accounts, discovery) = (&config, &store, &accounts, &discovery);
     let (ranges_config, ranges) = (&ranges_config, &ranges);
     run(service_fn(move |_: LambdaEvent<Value>| async move {

@@ -48,6 +48,8 @@ pub(super) fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
 pub struct AwsDiscovery<R> {
     base: SdkConfig,
     role_name: String,
+    /// Sent with every `AssumeRole` when set.
+    external_id: Option<String>,
     /// `MaxResults` of the paginated EC2 calls (`None`: the service default).
     page_size: Option<i32>,
     resolver: R,
@@ -59,10 +61,17 @@ impl<R: Resolver> AwsDiscovery<R> {
         AwsDiscovery {
             base,
             role_name: role_name.to_string(),
+            external_id: None,
             page_size,
             resolver,
             calls: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Sends `external_id` with every `AssumeRole` (`EXTERNAL_ID`).
+    pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
+        self.external_id = external_id;
+        self
     }
 
     /// AWS requests made so far.
@@ -78,6 +87,7 @@ impl<R: Resolver> AwsDiscovery<R> {
             .assume_role()
             .role_arn(&role_arn)
             .role_session_name("connection-tracker-refresh")
+            .set_external_id(self.external_id.clone())
             .send()
             .await
             .map_err(|e| DiscoveryError::AssumeRole {
