@@ -1024,7 +1024,7 @@ async fn a_three_master_cluster_spreads_a_day_and_counts_once() {
     let batch = connection_tracker::store::WriteBatch {
         days: vec![connection_tracker::store::DayWrite {
             day: DAY.into(),
-            expire_at: (DAY0 + 90 * 86_400) as i64,
+            expire_at: 4_000_000_000,
             seen_ttl_secs: 3600,
             unnamed_ttl_secs: 3600,
             payloads: vec![connection_tracker::store::PayloadWrite {
