@@ -196,9 +196,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })?;
         let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
         if !scheme_ok || redis::parse_redis_url(&url).is_none() {
+            // A URL may carry a password: never print it, only its scheme.
+            let shown = match url.split_once("://") {
+                Some((scheme, _)) if scheme.len() <= 16 => format!("{scheme}://… (not shown)"),
+                _ => "(not shown)".into(),
+            };
             return Err(ConfigError::Invalid {
                 var: "REDIS_URL",
-                value: url,
+                value: shown,
                 expected: EXPECTED.into(),
             });
         }
@@ -538,7 +543,7 @@ mod tests {
             (&[], "REDIS_URL is not set"),
             (
                 &[("REDIS_URL", "http://x")],
-                "REDIS_URL=\"http://x\" is invalid",
+                "REDIS_URL=\"http://… (not shown)\" is invalid",
             ),
             (
                 &[("REDIS_URL", "redis://h"), ("RETENTION_DAYS", "0")],
@@ -583,6 +588,16 @@ mod tests {
         for (vars, want) in cases {
             let err = env(vars).ingest().unwrap_err().to_string();
             assert!(err.starts_with(want), "{vars:?}: {err}");
+        }
+        // A malformed URL is never printed: it may hold a password.
+        for url in [
+            "rediss://admin:s3cr3t@cache.example.org:notaport",
+            "redis://:s3cr3t@[::1:6379",
+            "s3cr3t",
+        ] {
+            let err = env(&[("REDIS_URL", url)]).ingest().unwrap_err().to_string();
+            assert!(err.starts_with("REDIS_URL="), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
         }
     }
 
