@@ -2,6 +2,9 @@
 //! "Configuration").
 //! Read once at start; a bad setting is an error naming the variable and what was expected.
 
+#[cfg(feature = "ssm")]
+pub mod secret;
+
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;

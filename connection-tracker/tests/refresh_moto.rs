@@ -601,3 +601,70 @@ async fn domain_hosts_cover_every_zone_the_region_has() {
         );
     }
 }
+
+/// `REDIS_URL_PARAMETER`: the Redis URL (with its password) comes from an SSM SecureString,
+/// decrypted, and is never part of an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_url_comes_from_a_secure_string_parameter() {
+    use connection_tracker::config::{secret, Env};
+    let moto = MotoServer::start();
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
+    let url = "rediss://ingest:s3cr3t@cache.example.org:6379";
+    ssm.put_parameter()
+        .name("/connection-tracker/redis-url")
+        .value(url)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let vars = |pairs: Vec<(&'static str, &'static str)>| {
+        Env(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let env = secret::resolve(
+        vars(vec![(
+            "REDIS_URL_PARAMETER",
+            "/connection-tracker/redis-url",
+        )]),
+        Some(ssm.clone()),
+    )
+    .await
+    .ok()
+    .unwrap();
+    assert_eq!(env.api().unwrap().redis.url, url, "decrypted, as stored");
+    // Without a parameter: the environment as it is.
+    let env = secret::resolve(vars(vec![("REDIS_URL", "redis://h")]), Some(ssm.clone()))
+        .await
+        .ok()
+        .unwrap();
+    assert_eq!(env.api().unwrap().redis.url, "redis://h");
+    // Both, or a parameter that is not there: an error that names the setting, no value.
+    let both = secret::resolve(
+        vars(vec![
+            ("REDIS_URL", "redis://h"),
+            ("REDIS_URL_PARAMETER", "/connection-tracker/redis-url"),
+        ]),
+        Some(ssm.clone()),
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(both.contains("both set"), "{both}");
+    let missing = secret::resolve(
+        vars(vec![("REDIS_URL_PARAMETER", "/connection-tracker/nope")]),
+        Some(ssm),
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        missing.contains("/connection-tracker/nope") && !missing.contains("s3cr3t"),
+        "{missing}"
+    );
+}

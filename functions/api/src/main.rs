@@ -3,7 +3,7 @@
 //! answers 503 while Redis is away.
 
 use connection_tracker::api::{accepts_gzip, Api, Request as ApiRequest};
-use connection_tracker::config::Env;
+use connection_tracker::config::{secret, Env};
 use connection_tracker::store::LazyRedisStore;
 use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::{run, service_fn, tracing, Body, Error, Request, RequestExt, Response};
@@ -11,7 +11,7 @@ use lambda_http::{run, service_fn, tracing, Body, Error, Request, RequestExt, Re
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let config = Env::process().api()?;
+    let config = secret::resolve(Env::process(), None).await?.api()?;
     let api = Api::new(LazyRedisStore::new(config.redis.clone()), &config);
     let api = &api;
     run(service_fn(move |request: Request| async move {

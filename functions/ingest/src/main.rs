@@ -1,7 +1,7 @@
 //! The `ingest` Lambda function: CloudWatch Logs subscription and Kinesis events carrying VPC
 //! flow logs become per-day connection counters in Redis. All logic lives in `connection_tracker::ingest`.
 
-use connection_tracker::config::Env;
+use connection_tracker::config::{secret, Env};
 use connection_tracker::ingest::{Ingestor, Reply};
 use connection_tracker::metrics;
 use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters};
@@ -13,7 +13,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     // JSON logs when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT).
     tracing::init_default_subscriber();
-    let config = Env::process().ingest()?;
+    let config = secret::resolve(Env::process(), None).await?.ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
     // Payloads that can never be counted are kept whole in S3 (DEAD_LETTER_BUCKET).
     let dead_letters = match &config.dead_letter {

@@ -2,7 +2,7 @@
 //! flow-log formats in every account and region and writes the maps ingest and the API read.
 //! All logic lives in `connection_tracker::refresh`.
 
-use connection_tracker::config::Env;
+use connection_tracker::config::{secret, Env};
 use connection_tracker::metrics;
 use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use connection_tracker::refresh::ip_ranges::{refresh_aws_ranges, UrlSource};
@@ -14,7 +14,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let config = Env::process().refresh()?;
+    let config = secret::resolve(Env::process(), None).await?.refresh()?;
     let ranges_config = Env::process().ip_ranges()?;
     let ranges = UrlSource::new(&ranges_config.url);
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
