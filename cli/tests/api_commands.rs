@@ -10,10 +10,10 @@ use connection_tracker::api::Api;
 use connection_tracker::config::{ApiConfig, RedisConfig};
 use connection_tracker::model::Account;
 use connection_tracker::store::keys;
-use connection_tracker::store::{
-    CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
+use connection_tracker::store::{CounterStore, Increment, RedisStore, RefreshStore};
+use connection_tracker::testing::{
+    one_payload, read_http_head, serve_api, MotoServer, RedisServer, ServedApi,
 };
-use connection_tracker::testing::{read_http_head, serve_api, MotoServer, RedisServer, ServedApi};
 use ctrack_cli::client::{ApiClient, Auth, ClientError};
 use ctrack_cli::scan::{self, Outcome, Target};
 use tokio::io::AsyncWriteExt;
@@ -86,6 +86,11 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
         ])
         .await
         .unwrap();
+    serve(server, store).await
+}
+
+/// The API over `store`, served over HTTP, with 2026-11-27 as today.
+async fn serve(server: &RedisServer, store: RedisStore) -> ServedApi {
     let config = ApiConfig {
         redis: RedisConfig {
             url: server.url(),
@@ -547,37 +552,10 @@ async fn scan_reports_protected_open_hanging_and_refused_endpoints() {
         })
         .collect();
     store
-        .write(&WriteBatch {
-            days: vec![DayWrite {
-                day: "2026-11-27".into(),
-                expire_at: 4_000_000_000,
-                seen_ttl_secs: 86_400,
-                unnamed_ttl_secs: 86_400,
-                payloads: vec![PayloadWrite {
-                    id: "scan",
-                    increments,
-                }],
-            }],
-            touched: vec![],
-            now_rfc3339: String::new(),
-            limits: Default::default(),
-        })
+        .write(&one_payload("2026-11-27", "scan", increments))
         .await
         .unwrap();
-    let config = ApiConfig {
-        redis: RedisConfig {
-            url: redis.url(),
-            cluster: None,
-            timeout: Duration::from_secs(5),
-        },
-        max_range_days: 31,
-        networks: Default::default(),
-    };
-    let api = serve_api(
-        Api::new(store, &config),
-        time::macros::date!(2026 - 11 - 27),
-    )
-    .await;
+    let api = serve(&redis, store).await;
     let scan = |extra: &[&str]| {
         let mut args = vec![
             "scan-endpoints",
@@ -839,37 +817,10 @@ async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
         })
         .collect();
     store
-        .write(&WriteBatch {
-            days: vec![DayWrite {
-                day: "2026-11-27".into(),
-                expire_at: 4_000_000_000,
-                seen_ttl_secs: 86_400,
-                unnamed_ttl_secs: 86_400,
-                payloads: vec![PayloadWrite {
-                    id: "big-day",
-                    increments,
-                }],
-            }],
-            touched: vec![],
-            now_rfc3339: String::new(),
-            limits: Default::default(),
-        })
+        .write(&one_payload("2026-11-27", "big-day", increments))
         .await
         .unwrap();
-    let config = ApiConfig {
-        redis: RedisConfig {
-            url: redis.url(),
-            cluster: None,
-            timeout: Duration::from_secs(5),
-        },
-        max_range_days: 31,
-        networks: Default::default(),
-    };
-    let api = serve_api(
-        Api::new(store, &config),
-        time::macros::date!(2026 - 11 - 27),
-    )
-    .await;
+    let api = serve(&redis, store).await;
     let (code, out, err) = ctrack(
         &[],
         &[

@@ -146,15 +146,10 @@ impl Connection {
     }
 }
 
-/// Score descending, then source, destination and port: the order the API answers in.
+/// Score descending, then source, destination and port: the order the API answers in (the
+/// page order within one account/region).
 pub fn sort_connections(rows: &mut [Connection]) {
-    rows.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| a.source.cmp(&b.source))
-            .then_with(|| a.dest.cmp(&b.dest))
-            .then_with(|| a.dest_port.cmp(&b.dest_port))
-    });
+    rows.sort_by(|a, b| page_order("", a, "", b));
 }
 
 /// The order of a page over every account/region: score descending, then `account/region`,

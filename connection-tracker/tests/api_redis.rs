@@ -13,7 +13,7 @@ use connection_tracker::store::{
     CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadStore, RedisStore,
     WriteBatch,
 };
-use connection_tracker::testing::{interface, RedisCluster, RedisServer};
+use connection_tracker::testing::{interface, one_payload, RedisCluster, RedisServer};
 use serde_json::json;
 use time::macros::date;
 use time::Date;
@@ -792,30 +792,21 @@ async fn pages_of_a_busy_day_read_only_what_they_need_and_miss_nothing() {
         .iter()
         .map(|(_, source, _)| keys::connection_member(source, "lb", 443))
         .collect();
+    let increments = rows
+        .iter()
+        .zip(&members)
+        .map(|((a, _, count), member)| Increment {
+            account: &accounts[*a],
+            region: "eu-west-1",
+            member: member.clone(),
+            count: *count,
+            bare_ip: None,
+        })
+        .collect();
     let batch = WriteBatch {
-        days: vec![DayWrite {
-            day: "2026-11-27".into(),
-            expire_at: 4_000_000_000,
-            seen_ttl_secs: 86_400,
-            unnamed_ttl_secs: 86_400,
-            payloads: vec![PayloadWrite {
-                id: "busy",
-                increments: rows
-                    .iter()
-                    .zip(&members)
-                    .map(|((a, _, count), member)| Increment {
-                        account: &accounts[*a],
-                        region: "eu-west-1",
-                        member: member.clone(),
-                        count: *count,
-                        bare_ip: None,
-                    })
-                    .collect(),
-            }],
-        }],
         touched: accounts.iter().map(|a| (a.as_str(), "eu-west-1")).collect(),
         now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
-        limits: Default::default(),
+        ..one_payload("2026-11-27", "busy", increments)
     };
     store.write(&batch).await.unwrap();
     let api = Api::new(store, &config);
@@ -997,25 +988,19 @@ async fn s3_answering_an_instance_is_no_connection_but_a_name_alone_decides_noth
     };
     store
         .write(&WriteBatch {
-            days: vec![DayWrite {
-                day: "2026-11-27".into(),
-                expire_at: 4_000_000_000,
-                seen_ttl_secs: 86_400,
-                unnamed_ttl_secs: 86_400,
-                payloads: vec![PayloadWrite {
-                    id: "s3",
-                    increments: vec![
-                        row("52.92.16.5", "web/52.0.0.5"),
-                        row("203.0.113.9", "web/52.0.0.5"),
-                        row("52.92.16.6", LB),
-                        row("52.92.16.7", "web/52.0.0.5"),
-                        row("52.92.16.8", "10.0.1.99"),
-                    ],
-                }],
-            }],
             touched: vec![(A, "eu-west-1")],
             now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
-            limits: Default::default(),
+            ..one_payload(
+                "2026-11-27",
+                "s3",
+                vec![
+                    row("52.92.16.5", "web/52.0.0.5"),
+                    row("203.0.113.9", "web/52.0.0.5"),
+                    row("52.92.16.6", LB),
+                    row("52.92.16.7", "web/52.0.0.5"),
+                    row("52.92.16.8", "10.0.1.99"),
+                ],
+            )
         })
         .await
         .unwrap();

@@ -1021,19 +1021,7 @@ async fn a_three_master_cluster_spreads_a_day_and_counts_once() {
             bare_ip: Some("8.8.8.8".parse().unwrap()),
         })
         .collect();
-    let batch = connection_tracker::store::WriteBatch {
-        days: vec![connection_tracker::store::DayWrite {
-            day: DAY.into(),
-            expire_at: 4_000_000_000,
-            seen_ttl_secs: 3600,
-            unnamed_ttl_secs: 3600,
-            payloads: vec![connection_tracker::store::PayloadWrite {
-                id: "spread",
-                increments,
-            }],
-        }],
-        ..Default::default()
-    };
+    let batch = connection_tracker::testing::one_payload(DAY, "spread", increments);
     assert_eq!(store.write(&batch).await.unwrap().applied, 1);
     assert_eq!(store.write(&batch).await.unwrap().duplicates, 1);
     let after = cluster.keys_per_node();

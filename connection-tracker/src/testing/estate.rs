@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use super::{interface, Rng};
 use crate::model::{InterfaceFacts, RegionInventory};
-use crate::store::{
-    keys, CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
-};
+use crate::store::{keys, CounterStore, Increment, RedisStore, RefreshStore, WriteBatch};
 
 pub const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
 
@@ -68,19 +66,9 @@ pub async fn fill(store: &RedisStore, accounts: usize, per_pair: usize, days: &[
                     .collect();
                 let unit = format!("{day}-{id}-{region}");
                 let batch = WriteBatch {
-                    days: vec![DayWrite {
-                        day: day.clone(),
-                        expire_at: 4_000_000_000,
-                        seen_ttl_secs: 86_400,
-                        unnamed_ttl_secs: 86_400,
-                        payloads: vec![PayloadWrite {
-                            id: &unit,
-                            increments,
-                        }],
-                    }],
                     touched: vec![(id, region)],
                     now_rfc3339: "2026-11-27T10:00:00.000000Z".into(),
-                    limits: Default::default(),
+                    ..super::one_payload(day, &unit, increments)
                 };
                 store.write(&batch).await.expect("the estate is written");
             }

@@ -16,6 +16,26 @@ pub use redis_server::{RedisCluster, RedisServer};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+/// A batch of one payload on one day, as tests and benchmarks write rows straight into the
+/// store: counters kept far beyond any test's clock, bookkeeping for a day, no account/region
+/// stamped (set `touched`, `now_rfc3339` or `limits` with `..one_payload(…)`).
+pub fn one_payload<'a>(
+    day: &str,
+    id: &'a str,
+    increments: Vec<crate::store::Increment<'a>>,
+) -> crate::store::WriteBatch<'a> {
+    crate::store::WriteBatch {
+        days: vec![crate::store::DayWrite {
+            day: day.to_string(),
+            expire_at: 4_000_000_000,
+            seen_ttl_secs: 86_400,
+            unnamed_ttl_secs: 86_400,
+            payloads: vec![crate::store::PayloadWrite { id, increments }],
+        }],
+        ..Default::default()
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

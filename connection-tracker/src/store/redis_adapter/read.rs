@@ -285,9 +285,9 @@ impl RedisStore {
             let replies = self.run_all(cmds).await?;
             let mut next = Vec::new();
             for ((i, _), reply) in pending.into_iter().zip(replies) {
-                let (cursor, found): (String, Vec<(String, f64)>) =
+                let (cursor, found): (String, Vec<(String, u64)>) =
                     redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                rows[i].extend(found.into_iter().map(|(m, s)| (m, s as u64)));
+                rows[i].extend(found);
                 if cursor != "0" {
                     next.push((i, cursor));
                 }

@@ -14,12 +14,11 @@ use crate::store::{
 };
 
 /// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, own sources,
-/// then per
-/// endpoint its distinct-source HyperLogLog. ARGV: expire_at (counters), seen TTL, unnamed TTL
-/// (seconds), the three [`SourceLimits`], the payload count, then per payload: id, increment
-/// count, then per increment: HyperLogLog key number, member, count, source, and the member of
-/// the source's prefix (empty for a named source). Returns one flag per payload: 1 counted now,
-/// 0 counted before.
+/// then per endpoint its distinct-source HyperLogLog. ARGV: expire_at (counters), seen TTL,
+/// unnamed TTL (seconds), the three [`SourceLimits`], the payload count, then per payload: id,
+/// increment count, then per increment: HyperLogLog key number, member, count, source, and the
+/// member of the source's prefix (empty for a named source). Returns one flag per payload: 1
+/// counted now, 0 counted before.
 const WRITE_DAY_SCRIPT: &str = include_str!("../scripts/write_day.lua");
 
 /// Adds account/regions to a day's index and sets its expiry. KEYS: the index; ARGV:
@@ -52,12 +51,14 @@ impl CounterStore for RedisStore {
         }
         // One script per (day, account/region): one slot each. Then per day its index.
         let mut cmds: Vec<Cmd> = Vec::new();
-        // Per script: its day and, per payload it carries, the payload's number in that day.
-        let mut parts: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut scripts_per_day = Vec::with_capacity(batch.days.len());
+        // Per command sent: for a script, its day and the numbers (in that day) of the payloads
+        // it carries; `None` for the index updates and the last-update write.
+        let mut sent: Vec<Option<(usize, Vec<usize>)>> = Vec::new();
         for (d, day) in batch.days.iter().enumerate() {
             let pairs = split_by_pair(day);
-            scripts_per_day.push(pairs.len());
+            if pairs.is_empty() {
+                continue;
+            }
             let mut index = redis::cmd("EVAL");
             index
                 .arg(INDEX_DAY_SCRIPT)
@@ -67,13 +68,11 @@ impl CounterStore for RedisStore {
             for ((account, region), units) in &pairs {
                 index.arg(keys::account_region(account, region));
                 cmds.push(pair_script(day, account, region, units, &batch.limits));
-                parts.push((d, units.iter().map(|(u, _)| *u).collect()));
+                sent.push(Some((d, units.iter().map(|(u, _)| *u).collect())));
             }
-            if !pairs.is_empty() {
-                cmds.push(index);
-            }
+            cmds.push(index);
+            sent.push(None);
         }
-        let n_scripts = parts.len();
         let mut touched: Vec<String> = batch
             .touched
             .iter()
@@ -88,23 +87,15 @@ impl CounterStore for RedisStore {
                 cmd.arg(field).arg(&batch.now_rfc3339);
             }
             cmds.push(cmd);
+            sent.push(None);
         }
-        // Index writes sit between the scripts; keep only the script replies, in order.
-        let mut script_replies = Vec::with_capacity(n_scripts);
-        let mut replies = self.run_all(cmds).await?.into_iter();
-        for n in scripts_per_day {
-            for _ in 0..n {
-                let flags: Vec<u8> = redis::from_redis_value(
-                    replies
-                        .next()
-                        .ok_or_else(|| StoreError::Reply("missing script reply".into()))?,
-                )
-                .map_err(redis::RedisError::from)?;
-                script_replies.push(flags);
-            }
-            if n > 0 {
-                replies.next();
-            }
+        let replies = self.run_all(cmds).await?;
+        if replies.len() != sent.len() {
+            return Err(StoreError::Reply(format!(
+                "expected {} replies, got {}",
+                sent.len(),
+                replies.len()
+            )));
         }
         // A (payload, day) part is applied when any of its account/regions counted it now, a
         // duplicate when all had counted it before (a retry after a partial failure applies
@@ -114,7 +105,9 @@ impl CounterStore for RedisStore {
             .iter()
             .map(|d| vec![None; d.payloads.len()])
             .collect();
-        for ((d, units), flags) in parts.iter().zip(&script_replies) {
+        for (reply, sent) in replies.into_iter().zip(sent) {
+            let Some((d, units)) = sent else { continue };
+            let flags: Vec<u8> = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
             if flags.len() != units.len() {
                 return Err(StoreError::Reply(format!(
                     "expected {} payload flags, got {}",
@@ -122,8 +115,8 @@ impl CounterStore for RedisStore {
                     flags.len()
                 )));
             }
-            for (&u, &flag) in units.iter().zip(flags) {
-                let entry = &mut fresh[*d][u];
+            for (u, flag) in units.into_iter().zip(flags) {
+                let entry = &mut fresh[d][u];
                 *entry = Some(entry.unwrap_or(false) || flag == 1);
             }
         }
