@@ -973,6 +973,35 @@ async fn addresses_list_our_addresses_and_the_named_networks() {
         ok_json(&get(&api, "/addresses?q=office").await),
         json!({"185.46.212.0/24": "my_office"})
     );
+    // The names the refresh resolved, as the original listed them; a name that is no host name
+    // never, an address without a name never, and an entry leaves the list when its cache does.
+    api.store()
+        .put_names(&[
+            ("8.8.8.8".into(), "dns.google".into(), 3600),
+            ("1.1.1.1".into(), "one.one.one.one".into(), 1),
+            ("9.9.9.9".into(), "evil\tname".into(), 3600),
+            ("4.4.4.4".into(), String::new(), 3600),
+        ])
+        .await
+        .unwrap();
+    let listed = ok_json(&get(&api, "/addresses").await);
+    assert_eq!(listed["8.8.8.8"], "dns.google");
+    assert_eq!(listed["1.1.1.1"], "one.one.one.one");
+    assert!(listed.get("9.9.9.9").is_none() && listed.get("4.4.4.4").is_none());
+    assert_eq!(
+        ok_json(&get(&api, "/addresses?q=google").await),
+        json!({"8.8.8.8": "dns.google"})
+    );
+    // 8.8.8.8 later had no name: it leaves the list; 1.1.1.1's second passed: pruned.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    api.store()
+        .put_names(&[("8.8.8.8".into(), String::new(), 3600)])
+        .await
+        .unwrap();
+    let listed = ok_json(&get(&api, "/addresses").await);
+    assert!(listed.get("8.8.8.8").is_none(), "{listed}");
+    assert!(listed.get("1.1.1.1").is_none(), "{listed}");
+    assert_eq!(listed["185.46.212.0/24"], "my_office");
 }
 
 #[tokio::test]

@@ -136,24 +136,28 @@ impl<S: ReadStore> Api<S> {
                 let read = self
                     .read(ReadRequest {
                         addresses: true,
+                        resolved_names: true,
                         ..ReadRequest::default()
                     })
                     .await?;
                 // As the original: our own addresses (NAT gateways, Elastic IPs, DOMAIN hosts,
-                // RDS) and the named networks, as blocks (no per-address expansion).
+                // RDS), the named networks, as blocks (no per-address expansion), and the
+                // names the refresh resolved.
                 let q = query.get("q").unwrap_or("");
                 let networks: Vec<(String, &str)> = self
                     .networks
                     .entries()
                     .map(|(name, block)| (block.to_string(), name))
                     .collect();
-                let found: BTreeMap<&str, &str> = read
-                    .addresses
+                // Later entries win: a resolved name never hides our own name for an address.
+                let mut found: BTreeMap<&str, &str> = read
+                    .resolved_names
                     .iter()
+                    .chain(&read.addresses)
                     .map(|(ip, name)| (ip.as_str(), name.as_str()))
                     .chain(networks.iter().map(|(block, name)| (block.as_str(), *name)))
-                    .filter(|(_, name)| name.contains(q))
                     .collect();
+                found.retain(|_, name| name.contains(q));
                 Ok(json_response(200, &found))
             }
             Route::Connections | Route::ConnectionsOf => {

@@ -91,8 +91,8 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         path: "/addresses",
         route: Route::Addresses,
         query: &["q"],
-        summary: "Our public addresses and their names",
-        description: "address → name",
+        summary: "Our public addresses, the named networks and the resolved names",
+        description: "address or CIDR block → name: our own addresses, the named networks, the reverse-DNS names the refresh resolved",
         answer: Answer::Names,
     },
     RouteSpec {

@@ -24,6 +24,8 @@
 //! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |
 //! | `ct:{inv}:members:KIND:ACCOUNT:REGION` | set | the interface ids / addresses / formats one account/region owns in the maps above |
 //! | `ct:{dns}:ptr:IP` | string | reverse-DNS name of a source address (`""`: none), with a TTL |
+//! | `ct:{dns}:names` | hash | address → its resolved name, for `/addresses` (names only) |
+//! | `ct:{dns}:names-until` | sorted set | address → when its entry in `names` expires (Unix seconds) |
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
@@ -95,6 +97,11 @@ pub const REFRESHED: &str = "ct:{inv}:refreshed";
 /// AWS's published address blocks (`ip-ranges.json`): fields `blocks` (CIDRs, one per line)
 /// and `fetched_at`.
 pub const AWS_RANGES: &str = "ct:{inv}:aws-ranges";
+
+/// Resolved names, listed by `/addresses`: address → name, and when each expires (the same
+/// TTL as its `ptr` key; pruned whenever the refresh caches answers).
+pub const RESOLVED_NAMES: &str = "ct:{dns}:names";
+pub const RESOLVED_UNTIL: &str = "ct:{dns}:names-until";
 
 /// What one account/region owns in a shared map, so a refresh can replace exactly that.
 pub fn region_members(kind: &str, account: &str, region: &str) -> String {

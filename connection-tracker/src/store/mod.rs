@@ -133,6 +133,8 @@ pub struct ReadRequest {
     pub refreshed: bool,
     /// Our public addresses and their names.
     pub addresses: bool,
+    /// Every reverse-DNS name the refresh resolved and still keeps.
+    pub resolved_names: bool,
     /// The public interfaces the refresh found.
     pub interfaces: bool,
     /// Each endpoint's distinct-source estimate (a third round trip).
@@ -182,6 +184,8 @@ pub struct ReadResult {
     /// Address → its reverse-DNS name, for the addresses asked for that have one. Only names
     /// that are host names (letters, digits, `-`, `_`, `.`) are kept.
     pub names: HashMap<String, String>,
+    /// With `resolved_names`: address → name, host names only (as `names`).
+    pub resolved_names: HashMap<String, String>,
     /// CIDR blocks, one per entry; empty when never fetched or not asked for.
     pub aws_ranges: Vec<String>,
     /// With `own_sources`, per requested day: `account/region` → the source's `account/region`

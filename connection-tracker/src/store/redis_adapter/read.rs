@@ -81,6 +81,7 @@ impl ReadStore for RedisStore {
             (request.accounts, keys::LAST_UPDATE),
             (request.refreshed, keys::REFRESHED),
             (request.addresses, keys::ADDRESSES),
+            (request.resolved_names, keys::RESOLVED_NAMES),
             (request.interfaces, keys::INTERFACES),
         ]
         .into_iter()
@@ -145,6 +146,9 @@ impl ReadStore for RedisStore {
                 keys::LAST_UPDATE => result.last_updates = map,
                 keys::REFRESHED => result.refreshed = map,
                 keys::ADDRESSES => result.addresses = map,
+                keys::RESOLVED_NAMES => {
+                    result.resolved_names = map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
+                }
                 _ => result.interfaces = parse_interfaces(map),
             }
         }

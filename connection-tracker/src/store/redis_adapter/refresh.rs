@@ -13,6 +13,9 @@ use crate::store::{keys, RefreshStore, StoreError};
 /// and field/value pairs. KEYS[7] is the refreshed hash.
 const REPLACE_REGION_SCRIPT: &str = include_str!("../scripts/replace_region.lua");
 
+/// Caches reverse-DNS answers and keeps the list `/addresses` shows, in one slot (`{dns}`).
+const PUT_NAMES_SCRIPT: &str = include_str!("../scripts/put_names.lua");
+
 impl RefreshStore for RedisStore {
     /// Replaces one account/region's interfaces, addresses and formats, and records the time.
     async fn replace_region(
@@ -97,17 +100,24 @@ impl RefreshStore for RedisStore {
         Ok(cmd.query_async(&mut conn).await?)
     }
 
-    /// Caches reverse-DNS answers (`""` for none) for `ttl_secs`.
+    /// Caches reverse-DNS answers (`""` for none) for `ttl_secs`, and lists the names for
+    /// `/addresses` for as long; entries past their time leave the list.
     async fn put_names(&self, names: &[(String, String, u64)]) -> Result<(), StoreError> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (ip, name, ttl) in names {
-            pipe.set_ex(keys::reverse_dns(ip), name, *ttl).ignore();
-        }
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
+        for chunk in names.chunks(1_000) {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(PUT_NAMES_SCRIPT)
+                .arg(chunk.len() + 2)
+                .arg(keys::RESOLVED_NAMES)
+                .arg(keys::RESOLVED_UNTIL);
+            for (ip, _, _) in chunk {
+                cmd.arg(keys::reverse_dns(ip));
+            }
+            for (ip, name, ttl) in chunk {
+                cmd.arg(ip).arg(name).arg((*ttl).max(1));
+            }
+            cmd.query_async::<i64>(&mut conn).await?;
+        }
         Ok(())
     }
 
