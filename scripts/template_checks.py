@@ -6,6 +6,9 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - every log group has a retention; the HTTP API stage writes an access log to one;
 - a new cache takes daily snapshots and a final one;
 - the refresh runs as its own role (fixed name and path), which deploy/member-account.yaml trusts by exact ARN;
+- a new cache admits only its user group: a writer (ingest, refresh) and a read-only reader
+  (the API), passwords generated into Secrets Manager and read at start, never a clear-text
+  variable;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
   (namespace ConnectionTracker) name metrics the code emits.
 """
@@ -62,6 +65,29 @@ def main():
     for name, props in by_type.get("AWS::ElastiCache::ServerlessCache", {}).items():
         if not props.get("SnapshotRetentionLimit") or not props.get("FinalSnapshotName"):
             problems.append(f"cache {name} has no daily snapshots or no final snapshot")
+        if ref(props.get("UserGroupId")) not in by_type.get("AWS::ElastiCache::UserGroup", {}):
+            problems.append(f"cache {name} admits anyone who reaches it (no user group)")
+    users = {
+        props.get("UserName"): props for props in by_type.get("AWS::ElastiCache::User", {}).values()
+    }
+    reader = users.get("ct-reader", {}).get("AccessString", "")
+    if "-@all" not in reader or re.search(r"\+@(all|write|scripting|admin)", reader):
+        problems.append(f"the API's cache user ct-reader may write: {reader!r}")
+    if not users.get("default", {}).get("AccessString", "").startswith("off"):
+        problems.append("the cache's default user is not disabled")
+    for user, props in users.items():
+        passwords = props.get("AuthenticationMode", {}).get("Passwords", [])
+        if props.get("NoPasswordRequired") or not all("resolve:secretsmanager" in str(p) for p in passwords):
+            problems.append(f"cache user {user}: password not generated into Secrets Manager")
+    functions = by_type.get("AWS::Lambda::Function", {})
+    for name, props in functions.items():
+        variables = props.get("Environment", {}).get("Variables", {})
+        url = str(variables.get("REDIS_URL", ""))
+        wanted_user = "ct-reader@" if name == "ApiFunction" else "ct-writer@"
+        if wanted_user not in url or "PASSWORD" in url.upper():
+            problems.append(f"{name} does not connect to a new cache as {wanted_user[:-1]}")
+        if "secretsmanager" not in str(variables.get("REDIS_PASSWORD_PARAMETER", "")):
+            problems.append(f"{name} reads no password for the new cache")
 
     alarms = by_type.get("AWS::CloudWatch::Alarm", {})
     watched = set()

@@ -101,8 +101,14 @@ impl MotoServer {
     /// Runs a few lines of boto3 with `s3`, an S3 client of this server (moto's default
     /// account, eu-west-1); answers what they print.
     pub fn s3(&self, code: &str) -> String {
+        self.client("s3", code)
+    }
+
+    /// Runs a few lines of boto3 with a client of `service` in a variable of that name (moto's
+    /// default account, eu-west-1); answers what they print.
+    pub fn client(&self, service: &str, code: &str) -> String {
         let script = format!(
-            "import boto3, json\ns3=boto3.client('s3',endpoint_url='{ep}',region_name='eu-west-1',\
+            "import boto3, json\n{service}=boto3.client('{service}',endpoint_url='{ep}',region_name='eu-west-1',\
              aws_access_key_id='testing',aws_secret_access_key='testing')\n{code}\n",
             ep = self.url()
         );

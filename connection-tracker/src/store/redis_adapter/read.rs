@@ -147,7 +147,8 @@ impl ReadStore for RedisStore {
                 keys::REFRESHED => result.refreshed = map,
                 keys::ADDRESSES => result.addresses = map,
                 keys::RESOLVED_NAMES => {
-                    result.resolved_names = map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
+                    result.resolved_names =
+                        map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
                 }
                 _ => result.interfaces = parse_interfaces(map),
             }
