@@ -1,8 +1,10 @@
-//! The `ctrack` command's library: an API client (bearer or SigV4), the connections report,
+//! The `ctrack` command's library: an API client (bearer or SigV4), the connections report
+//! (from the API or the evidence archive),
 //! the endpoint probe and the account graph. Tested directly;
 //! `main.rs` parses the arguments and hands each command to its module.
 
 pub mod accounts;
+pub mod archive;
 pub mod client;
 pub mod graph;
 pub mod replay;

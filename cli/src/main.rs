@@ -157,7 +157,8 @@ enum AuthMode {
 
 #[derive(Args)]
 struct ApiArgs {
-    /// The API's URL, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
+    /// The API's URL, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com (`connections`
+    /// also reads the evidence archive: s3://bucket/prefix)
     #[arg(env = "CTRACK_URL")]
     url: String,
     #[arg(long, value_enum, env = "CTRACK_AUTH", default_value_t = AuthMode::Auto)]
@@ -296,12 +297,27 @@ async fn main() -> Result<()> {
             per_day,
             fail_on_findings,
         } => {
-            let client = api.client().await?;
             let (from, to) = range(&from, to.as_deref())?;
             let days = report::days(from, to).map_err(|e| anyhow!(e))?;
-            let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
             let bar = progress(days.len(), "days");
-            let fetched = report::fetch_days(&client, &days, concurrency, || bar.inc(1)).await?;
+            // s3://bucket/prefix: past days from the evidence archive, else the API.
+            let (accounts, fetched) = if api.url.starts_with("s3://") {
+                let archived =
+                    ctrack_cli::archive::fetch_days(&api.url, &days, || bar.inc(1)).await?;
+                for day in &archived.missing {
+                    eprintln!(
+                        "ctrack: no object for {day} in {} (no connections that day, not closed yet, or before archiving began)",
+                        api.url
+                    );
+                }
+                (archived.accounts, archived.days)
+            } else {
+                let client = api.client().await?;
+                let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
+                let fetched =
+                    report::fetch_days(&client, &days, concurrency, || bar.inc(1)).await?;
+                (accounts, fetched)
+            };
             bar.finish_and_clear();
             let expected: BTreeSet<u16> = expected_ports.into_iter().collect();
             let allowed = suspicious.then_some(&expected);

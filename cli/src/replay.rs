@@ -50,7 +50,7 @@ impl Item {
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
-fn s3_location(source: &str) -> Option<(&str, &str)> {
+pub fn s3_location(source: &str) -> Option<(&str, &str)> {
     let rest = source.strip_prefix("s3://")?;
     Some(rest.split_once('/').unwrap_or((rest, "")))
 }

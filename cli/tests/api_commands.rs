@@ -848,3 +848,162 @@ async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
     let pages = api.requests.lock().unwrap().len();
     assert_eq!(pages, 1 + 3, "one /accounts, then three pages");
 }
+
+/// The evidence archive: the refresh's archiver writes each closed day once to S3 (moto), a few
+/// days per run, never twice; `ctrack connections s3://…` then prints exactly what the API
+/// printed for the same range, for days Redis may no longer hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
+    use connection_tracker::config::ArchiveConfig;
+    use connection_tracker::refresh::archive::{archive_closed_days, EMPTY};
+    use connection_tracker::store::dead_letter::S3Bucket;
+    use connection_tracker::store::ArchiveMarks;
+
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let moto = MotoServer::start();
+    moto.s3("s3.create_bucket(Bucket='evidence', CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})");
+    let bucket = S3Bucket::new(&moto.sdk_config().await, "evidence");
+    let store = store(&redis).await;
+    // Two more days with rows besides the samples' 2026-11-27.
+    for (day, id) in [("2026-11-24", "p24"), ("2026-11-25", "p25")] {
+        let row = |source: &str, port: u16, count: u64| Increment {
+            account: A,
+            region: "eu-west-1",
+            member: keys::connection_member(source, "web/52.16.0.20", port),
+            count,
+            bare_ip: source.parse().ok(),
+        };
+        store
+            .write(&one_payload(
+                day,
+                id,
+                vec![row("85.1.2.3", 22, 4), row("9.9.9.9", 443, 1)],
+            ))
+            .await
+            .unwrap();
+    }
+    // As the archiver sees it on 2026-11-30 with 10 days kept: 2026-11-20..27 are closed.
+    let now = time::macros::datetime!(2026-11-30 00:00 UTC);
+    let retention = 10;
+    let config = ArchiveConfig {
+        bucket: "evidence".into(),
+        prefix: "connections/".into(),
+        after_hours: 48,
+        max_days_per_run: 2,
+        retention_days: retention,
+    };
+    let first = archive_closed_days(&store, &bucket, &config, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.archived,
+        ["2026-11-24", "2026-11-25"],
+        "oldest first, two a run"
+    );
+    assert!(
+        first.error.is_none() && first.rows > 0 && first.bytes > 0,
+        "{first:?}"
+    );
+    let mut runs = vec![first];
+    while runs.last().unwrap().pending > 0 {
+        runs.push(
+            archive_closed_days(&store, &bucket, &config, now)
+                .await
+                .unwrap(),
+        );
+        assert!(runs.len() < 100, "the archive catches up");
+    }
+    let archived: Vec<String> = runs.iter().flat_map(|r| r.archived.clone()).collect();
+    assert_eq!(
+        archived,
+        ["2026-11-24", "2026-11-25", "2026-11-27"],
+        "each day written once"
+    );
+    let again = archive_closed_days(&store, &bucket, &config, now)
+        .await
+        .unwrap();
+    assert!(again.archived.is_empty() && again.pending == 0, "{again:?}");
+    let marks = store.archived_days().await.unwrap();
+    assert_eq!(
+        marks.get("2026-11-22").map(String::as_str),
+        Some(EMPTY),
+        "a quiet day: marked, nothing written"
+    );
+    assert_eq!(
+        marks.get(&archived[0]).map(String::as_str),
+        Some(
+            format!(
+                "s3://evidence/connections/day={}/connections.jsonl.gz",
+                archived[0]
+            )
+            .as_str()
+        )
+    );
+    // A lost mark: the object is there already, so it is marked again, never overwritten.
+    let before = moto.s3(&format!(
+        "print(s3.head_object(Bucket='evidence', Key='connections/day={}/connections.jsonl.gz')['ETag'])",
+        archived[0]
+    ));
+    redis.cli(&["HDEL", keys::ARCHIVED, &archived[0]]);
+    let remarked = archive_closed_days(&store, &bucket, &config, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (remarked.already_there, remarked.archived.len()),
+        (1, 0),
+        "{remarked:?}"
+    );
+    let after = moto.s3(&format!(
+        "print(s3.head_object(Bucket='evidence', Key='connections/day={}/connections.jsonl.gz')['ETag'])",
+        archived[0]
+    ));
+    assert_eq!(before, after);
+
+    // Read back: the same report as from the API, summed and per day.
+    let s3_env = [
+        ("AWS_ENDPOINT_URL", moto.url()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "eu-west-1".to_string()),
+    ];
+    let s3_env: Vec<(&str, &str)> = s3_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for extra in [
+        &["-o", "tsv"][..],
+        &["-o", "tsv", "--per-day"],
+        &["--suspicious", "-o", "csv"],
+    ] {
+        let mut from_api = vec!["connections", api.url.as_str()];
+        from_api.extend(WEEK);
+        from_api.extend(extra);
+        let mut from_archive = vec!["connections", "s3://evidence/connections"];
+        from_archive.extend(WEEK);
+        from_archive.extend(extra);
+        let (code, api_out, err) = ctrack(&[], &from_api);
+        assert_eq!(code, 0, "{err}");
+        let (code, archive_out, err) = ctrack(&s3_env, &from_archive);
+        assert_eq!(code, 0, "{err}");
+        assert!(api_out.lines().count() > 2, "{api_out}");
+        assert_eq!(archive_out, api_out, "{extra:?}");
+        assert!(
+            err.contains("2026-11-22"),
+            "a day without an object is said: {err}"
+        );
+    }
+    // A day that is not closed yet is not in the archive: said, not invented.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let (code, out, err) = ctrack(
+        &s3_env,
+        &[
+            "connections",
+            "s3://evidence/connections",
+            "--from",
+            &today,
+            "-o",
+            "tsv",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "header only: {out}");
+    assert!(err.contains(&today), "{err}");
+}

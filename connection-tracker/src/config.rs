@@ -148,6 +148,22 @@ pub struct IpRangesConfig {
     pub max_age: Duration,
 }
 
+/// The evidence archive of closed days (`ARCHIVE_BUCKET`; off without it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    pub bucket: String,
+    /// Key prefix, empty or ending in `/` (`ARCHIVE_PREFIX`, default `connections/`).
+    pub prefix: String,
+    /// A day is closed this long after it ends (`ARCHIVE_AFTER_HOURS`, default 48): longer
+    /// than the retry paths that may still bring its records (Kinesis: a day; async: 6 h).
+    pub after_hours: u64,
+    /// Days archived per run at most (`ARCHIVE_MAX_DAYS_PER_RUN`, default 7): a first run with
+    /// a long retention catches up over several runs instead of one long one.
+    pub max_days_per_run: usize,
+    /// Days older than this are gone from Redis: not archived any more.
+    pub retention_days: u32,
+}
+
 pub const DEFAULT_AWS_IP_RANGES_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -392,6 +408,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// The evidence archive, when `ARCHIVE_BUCKET` names a bucket.
+    pub fn archive(&self) -> Result<Option<ArchiveConfig>, ConfigError> {
+        let Some(bucket) = self.get("ARCHIVE_BUCKET") else {
+            return Ok(None);
+        };
+        let bucket = bucket.trim().to_string();
+        if !is_bucket_name(&bucket) {
+            return Err(ConfigError::Invalid {
+                var: "ARCHIVE_BUCKET",
+                value: bucket,
+                expected: "an S3 bucket name (3-63 lowercase letters, digits, '-', '.')".into(),
+            });
+        }
+        let mut prefix = self
+            .get("ARCHIVE_PREFIX")
+            .unwrap_or_else(|| "connections/".into())
+            .trim()
+            .trim_start_matches('/')
+            .to_string();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        if prefix.len() > 512 || prefix.chars().any(|c| c.is_control()) {
+            return Err(ConfigError::Invalid {
+                var: "ARCHIVE_PREFIX",
+                value: prefix,
+                expected: "a key prefix of at most 512 printable characters".into(),
+            });
+        }
+        Ok(Some(ArchiveConfig {
+            bucket,
+            prefix,
+            after_hours: self.number("ARCHIVE_AFTER_HOURS", 48u64, 1, 24 * 30)?,
+            max_days_per_run: self.number("ARCHIVE_MAX_DAYS_PER_RUN", 7usize, 1, 400)?,
+            retention_days: self.retention_days()?,
+        }))
+    }
+
     pub fn refresh(&self) -> Result<RefreshConfig, ConfigError> {
         let accounts_table = self.get("ACCOUNTS_TABLE").ok_or(ConfigError::Missing {
             var: "ACCOUNTS_TABLE",
@@ -521,6 +575,54 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn the_archive_is_off_without_a_bucket_and_its_settings_are_checked() {
+        assert_eq!(env(&[]).archive().unwrap(), None);
+        let on = env(&[("ARCHIVE_BUCKET", "evidence"), ("RETENTION_DAYS", "30")])
+            .archive()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                on.prefix.as_str(),
+                on.after_hours,
+                on.max_days_per_run,
+                on.retention_days
+            ),
+            ("connections/", 48, 7, 30)
+        );
+        let table = [
+            (
+                &[("ARCHIVE_PREFIX", "/evidence/days")][..],
+                Ok("evidence/days/"),
+            ),
+            (&[("ARCHIVE_PREFIX", "")][..], Ok("connections/")),
+            (&[("ARCHIVE_PREFIX", "a\u{7}b")][..], Err("ARCHIVE_PREFIX")),
+            (
+                &[("ARCHIVE_BUCKET", "Not_A_Bucket")][..],
+                Err("ARCHIVE_BUCKET"),
+            ),
+            (
+                &[("ARCHIVE_AFTER_HOURS", "0")][..],
+                Err("ARCHIVE_AFTER_HOURS"),
+            ),
+            (
+                &[("ARCHIVE_MAX_DAYS_PER_RUN", "many")][..],
+                Err("ARCHIVE_MAX_DAYS_PER_RUN"),
+            ),
+        ];
+        for (vars, expected) in table {
+            // The first of a name wins: the row's variables before the default bucket.
+            let mut all = vars.to_vec();
+            all.push(("ARCHIVE_BUCKET", "evidence"));
+            let got = env(&all).archive();
+            match expected {
+                Ok(prefix) => assert_eq!(got.unwrap().unwrap().prefix, prefix, "{vars:?}"),
+                Err(var) => assert!(got.unwrap_err().to_string().contains(var), "{vars:?}"),
+            }
+        }
     }
 
     #[test]

@@ -146,6 +146,21 @@ impl Connection {
     }
 }
 
+/// One line of a closed day's evidence archive (JSON lines, gzip): a day's counter row as
+/// ingest stored it (sources as counted, names not applied), with the account's name of that
+/// day. The refresh writes them; `ctrack connections s3://…` reads them back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedConnection {
+    pub date: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub dest: String,
+    pub dest_port: u16,
+    pub source: String,
+    pub score: u64,
+}
+
 /// Score descending, then source, destination and port: the order the API answers in (the
 /// page order within one account/region).
 pub fn sort_connections(rows: &mut [Connection]) {

@@ -3,6 +3,7 @@
 //! A failing account/region keeps its previous maps; the run fails only when nothing could be
 //! refreshed.
 
+pub mod archive;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod discovery;
@@ -61,6 +62,10 @@ pub struct RefreshReport {
     pub dropped: Vec<String>,
     /// AWS's published address blocks (the S3 rule): filled by [`ip_ranges::refresh_aws_ranges`].
     pub aws_ranges: ip_ranges::RangesReport,
+    /// The evidence archive (with `ARCHIVE_BUCKET`): filled by
+    /// [`archive::archive_closed_days`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<archive::ArchiveReport>,
 }
 
 impl RefreshReport {
@@ -68,17 +73,21 @@ impl RefreshReport {
     /// alarm on); `aws_calls` is what the discovery made during the run.
     pub fn to_emf(&self, aws_calls: u64, timestamp_ms: i64) -> serde_json::Value {
         use crate::metrics::Unit::{Count, Milliseconds};
-        crate::metrics::document(
-            "refresh",
-            timestamp_ms,
-            &[
-                ("RegionsRefreshed", Count, self.refreshed.len() as u64),
-                ("RegionsFailed", Count, self.failed.len() as u64),
-                ("PublicInterfaces", Count, self.public_interfaces as u64),
-                ("AwsCalls", Count, aws_calls),
-                ("RefreshMs", Milliseconds, self.wall_ms),
-            ],
-        )
+        let mut metrics = vec![
+            ("RegionsRefreshed", Count, self.refreshed.len() as u64),
+            ("RegionsFailed", Count, self.failed.len() as u64),
+            ("PublicInterfaces", Count, self.public_interfaces as u64),
+            ("AwsCalls", Count, aws_calls),
+            ("RefreshMs", Milliseconds, self.wall_ms),
+        ];
+        if let Some(archive) = &self.archive {
+            metrics.extend([
+                ("DaysArchived", Count, archive.archived.len() as u64),
+                ("ArchivePending", Count, archive.pending as u64),
+                ("ArchiveFailed", Count, u64::from(archive.error.is_some())),
+            ]);
+        }
+        crate::metrics::document("refresh", timestamp_ms, &metrics)
     }
 }
 

@@ -117,6 +117,12 @@ mod s3 {
             key: String,
             message: String,
         },
+        #[error("cannot write s3://{bucket}/{key}: {message}")]
+        Put {
+            bucket: String,
+            key: String,
+            message: String,
+        },
         #[error("cannot delete s3://{bucket}/{key}: {message}")]
         Delete {
             bucket: String,
@@ -184,6 +190,60 @@ mod s3 {
                 message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
             })?;
             Ok(())
+        }
+
+        /// Writes `body` at `key` unless an object is there already (`If-None-Match: *`, so
+        /// two writers never overwrite each other): `true` written now, `false` already there.
+        pub async fn put_once(
+            &self,
+            key: &str,
+            body: Vec<u8>,
+            content_type: &str,
+        ) -> Result<bool, S3Error> {
+            let answer = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .content_type(content_type)
+                .body(ByteStream::from(body))
+                .send()
+                .await;
+            match answer {
+                Ok(_) => Ok(true),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                Err(e) => Err(S3Error::Put {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                    message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                }),
+            }
+        }
+
+        /// One object's bytes, or `None` when there is no such object; objects over `limit`
+        /// bytes are refused.
+        pub async fn get_if_exists(
+            &self,
+            key: &str,
+            limit: u64,
+        ) -> Result<Option<Vec<u8>>, S3Error> {
+            let exists = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await;
+            match exists {
+                Ok(_) => self.get(key, limit).await.map(Some),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+                Err(e) => Err(S3Error::Get {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                    message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                }),
+            }
         }
 
         /// Every object under `prefix`, in key order, page by page.
@@ -259,6 +319,16 @@ mod s3 {
                 .await
                 .map_err(|e| get_error(e.to_string()))?;
             Ok(bytes.to_vec())
+        }
+    }
+
+    /// Closed days as gzip JSON-lines objects of a bucket.
+    impl crate::store::EvidenceSink for S3Bucket {
+        async fn put_once(&self, key: &str, body: Vec<u8>) -> Result<(String, bool), String> {
+            let written = S3Bucket::put_once(self, key, body, "application/gzip")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((format!("s3://{}/{key}", self.bucket), written))
         }
     }
 

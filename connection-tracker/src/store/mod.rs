@@ -193,6 +193,33 @@ pub struct ReadResult {
     pub own_sources: Vec<BTreeMap<String, HashMap<String, u64>>>,
 }
 
+/// What the evidence archive remembers in Redis: which closed days are archived, and where.
+pub trait ArchiveMarks: Send + Sync {
+    /// Day (`YYYY-MM-DD`) → where it was archived (`s3://…`, or `empty` for a day without rows).
+    fn archived_days(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, String>, StoreError>> + Send;
+    /// Records that `day` is archived at `location`, and forgets the marks of `forget` (days
+    /// past the retention, which no run looks at again).
+    fn mark_archived(
+        &self,
+        day: &str,
+        location: &str,
+        forget: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where closed days are kept as evidence (an S3 bucket).
+pub trait EvidenceSink: Send + Sync {
+    /// Writes `body` at `key` unless something is there already: answers where it is
+    /// (`s3://bucket/key`) and whether it was written now. The error says why, for a person.
+    fn put_once(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(String, bool), String>> + Send;
+}
+
 /// The reads the API makes.
 pub trait ReadStore: Send + Sync {
     fn read(
