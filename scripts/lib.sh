@@ -57,6 +57,12 @@ preflight() {
     return 1
   fi
   ensure_apt cc build-essential pkg-config pkg-config
+  # crates.io and PyPI over TLS need the CA bundle (a minimal Debian has none).
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || {
+    log "installing ca-certificates (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ca-certificates >/dev/null
+  }
   python3 -c 'import ensurepip, venv' 2>/dev/null || {
     log "installing python3-venv (apt)"
     as_root apt-get update -qq

@@ -36,7 +36,7 @@ cargo build -p ingest -p refresh -p api -p ctrack-cli
 command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 log "fuzz targets: build, then ${FUZZ_SECONDS:-30} s each"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
-for target in event_decode flowlog_lines aggregate_write; do
+for target in event_decode flowlog_lines aggregate_write parsers; do
   corpus=$(mktemp -d) out=$(mktemp)
   if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \
     -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=1024 -print_final_stats=1) >"$out" 2>&1; then

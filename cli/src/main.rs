@@ -51,6 +51,9 @@ enum Command {
         /// DEDUP_WINDOW_HOURS would only find duplicates).
         #[arg(long)]
         delete_replayed: bool,
+        /// Events in flight at once (decoding the next while a write waits on Redis).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
     },
     /// Every connection of a range, one row per account/region, destination, port and source,
     /// scores summed over the days; sorted by account, region, destination, port.
@@ -278,11 +281,13 @@ async fn main() -> Result<()> {
             json,
             force,
             delete_replayed,
+            concurrency,
         } => {
             let options = ctrack_cli::replay::ReplayOptions {
                 json,
                 force,
                 delete_replayed,
+                concurrency: concurrency.into(),
             };
             ctrack_cli::replay::replay(&sources, inventory.as_deref(), options).await
         }

@@ -98,7 +98,7 @@ async fn items(sources: &[String]) -> Result<Vec<Item>> {
 }
 
 /// What `ctrack replay` does besides counting.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ReplayOptions {
     /// Print the summary as JSON.
     pub json: bool,
@@ -106,6 +106,136 @@ pub struct ReplayOptions {
     pub force: bool,
     /// Delete each S3 object whose event was counted whole.
     pub delete_replayed: bool,
+    /// Events in flight at once: while one batch's write waits on Redis, the next is decoded
+    /// (the function itself handles one batch per invocation). 1: one after the other.
+    pub concurrency: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            json: false,
+            force: false,
+            delete_replayed: false,
+            concurrency: 4,
+        }
+    }
+}
+
+/// How one item of a replay ended.
+enum ItemEnd {
+    /// Unreadable, not an event, or refused by the ingest path (said on stderr).
+    Failed,
+    /// A JSON file beside the events that is no flow-log event.
+    Skipped,
+    /// Older than the dedup window, without --force.
+    Refused,
+    Handled {
+        summary: Box<Summary>,
+        item_failures: u64,
+        unwrapped: bool,
+        deleted: bool,
+    },
+}
+
+/// What each item needs besides itself.
+struct Run<'a> {
+    ingestor: &'a Ingestor<RedisStore>,
+    options: ReplayOptions,
+    limit: usize,
+    window_hours: u64,
+    oldest_allowed_ms: i64,
+    now: time::OffsetDateTime,
+}
+
+impl Run<'_> {
+    /// One item through the ingest path. Only a store failure is an error (it stops the run).
+    async fn item(&self, item: &Item) -> Result<ItemEnd> {
+        let name = item.name();
+        let bytes = match item.read().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                return Ok(ItemEnd::Failed);
+            }
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{name}: {}", DecodeError::EventJson(e.to_string()));
+                return Ok(ItemEnd::Failed);
+            }
+        };
+        drop(bytes);
+        let (event, unwrapped) = match unwrap_event(value) {
+            Ok((event, wrapping)) => (event, wrapping != Wrapping::Event),
+            // Other JSON files beside saved events (API events, schedules) are no failure;
+            // in a failure bucket everything should be redrivable.
+            Err(RedriveError::Unknown) if matches!(item, Item::File(_)) => {
+                eprintln!("{name}: skipped, not a flow-log event");
+                return Ok(ItemEnd::Skipped);
+            }
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return Ok(ItemEnd::Failed);
+            }
+        };
+        let event = match FlowEvent::from_value(&event) {
+            Ok(event) => event,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return Ok(ItemEnd::Failed);
+            }
+        };
+        // The age check decodes the payloads once more; with --force there is nothing to check.
+        if let Some(newest) = (!self.options.force)
+            .then(|| event.newest_log_event_ms(self.limit))
+            .flatten()
+        {
+            if (newest as i64) < self.oldest_allowed_ms {
+                let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
+                    .map(connection_tracker::day::rfc3339_micros)
+                    .unwrap_or_else(|_| format!("{newest} ms"));
+                eprintln!(
+                    "{name}: refused: its newest record is from {when}, more than \
+                     DEDUP_WINDOW_HOURS ({} h) ago; if it was counted before, its redelivery \
+                     record has expired and it would count twice. --force replays it anyway.",
+                    self.window_hours
+                );
+                return Ok(ItemEnd::Refused);
+            }
+        }
+        match self.ingestor.handle(event, self.now).await {
+            Ok(outcome) => {
+                let failures: Vec<String> = outcome
+                    .item_failures()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                for seq in &failures {
+                    eprintln!("{name}: Kinesis record {seq} failed");
+                }
+                let mut deleted = false;
+                if let (true, true, Item::Object { bucket, key }) =
+                    (self.options.delete_replayed, failures.is_empty(), item)
+                {
+                    bucket.delete(key).await?;
+                    deleted = true;
+                }
+                Ok(ItemEnd::Handled {
+                    summary: Box::new(outcome.summary),
+                    item_failures: failures.len() as u64,
+                    unwrapped,
+                    deleted,
+                })
+            }
+            Err(e @ IngestError::Store(_)) => Err(e.into()),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                Ok(ItemEnd::Failed)
+            }
+        }
+    }
 }
 
 /// Replays the events under `sources`; prints the summary. An event whose newest record is
@@ -116,6 +246,8 @@ pub async fn replay(
     inventory: Option<&Path>,
     options: ReplayOptions,
 ) -> Result<()> {
+    use futures::StreamExt;
+
     let items = items(sources).await?;
     let config = Env::process().ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
@@ -130,96 +262,40 @@ pub async fn replay(
     // No dead-letter store here: a payload that cannot be decoded fails, its item stays.
     let ingestor = Ingestor::new(store, config);
     let now = time::OffsetDateTime::now_utc();
-    let oldest_allowed_ms = (now.unix_timestamp() - window.as_secs() as i64) * 1000;
+    let run = Run {
+        ingestor: &ingestor,
+        options,
+        limit,
+        window_hours: window.as_secs() / 3600,
+        oldest_allowed_ms: (now.unix_timestamp() - window.as_secs() as i64) * 1000,
+        now,
+    };
     let mut refused = 0u64;
     let mut total = Summary::default();
     let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
     let (mut unwrapped, mut deleted) = (0u64, 0u64);
-    for item in &items {
-        let name = item.name();
-        let bytes = match item.read().await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{name}: {e:#}");
-                continue;
-            }
-        };
-        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{name}: {}", DecodeError::EventJson(e.to_string()));
-                continue;
-            }
-        };
-        let event = match unwrap_event(value) {
-            Ok((event, wrapping)) => {
-                unwrapped += u64::from(wrapping != Wrapping::Event);
-                event
-            }
-            // Other JSON files beside saved events (API events, schedules) are no failure;
-            // in a failure bucket everything should be redrivable.
-            Err(RedriveError::Unknown) if matches!(item, Item::File(_)) => {
-                skipped_files += 1;
-                eprintln!("{name}: skipped, not a flow-log event");
-                continue;
-            }
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{name}: {e}");
-                continue;
-            }
-        };
-        let event = match FlowEvent::from_value(&event) {
-            Ok(event) => event,
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{name}: {e}");
-                continue;
-            }
-        };
-        // The age check decodes the payloads once more; with --force there is nothing to check.
-        if let Some(newest) = (!options.force)
-            .then(|| event.newest_log_event_ms(limit))
-            .flatten()
-        {
-            if (newest as i64) < oldest_allowed_ms {
-                refused += 1;
-                let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
-                    .map(connection_tracker::day::rfc3339_micros)
-                    .unwrap_or_else(|_| format!("{newest} ms"));
-                eprintln!(
-                    "{name}: refused: its newest record is from {when}, more than \
-                     DEDUP_WINDOW_HOURS ({} h) ago; if it was counted before, its redelivery \
-                     record has expired and it would count twice. --force replays it anyway.",
-                    window.as_secs() / 3600
-                );
-                continue;
-            }
-        }
-        match ingestor.handle(event, now).await {
-            Ok(outcome) => {
-                total.merge(&outcome.summary);
-                let failures = outcome.item_failures();
-                for seq in &failures {
-                    item_failures += 1;
-                    eprintln!("{name}: Kinesis record {seq} failed");
-                }
-                if let (true, true, Item::Object { bucket, key }) =
-                    (options.delete_replayed, failures.is_empty(), item)
-                {
-                    bucket.delete(key).await?;
-                    deleted += 1;
-                }
-            }
-            Err(e @ IngestError::Store(_)) => return Err(e.into()),
-            Err(e) => {
-                failed_events += 1;
-                eprintln!("{name}: {e}");
+    let mut ends = futures::stream::iter(&items)
+        .map(|item| run.item(item))
+        .buffered(options.concurrency.max(1));
+    while let Some(end) = ends.next().await {
+        match end? {
+            ItemEnd::Failed => failed_events += 1,
+            ItemEnd::Skipped => skipped_files += 1,
+            ItemEnd::Refused => refused += 1,
+            ItemEnd::Handled {
+                summary,
+                item_failures: failures,
+                unwrapped: wrapped,
+                deleted: gone,
+            } => {
+                total.merge(&summary);
+                item_failures += failures;
+                unwrapped += u64::from(wrapped);
+                deleted += u64::from(gone);
             }
         }
     }
+    drop(ends);
     if options.json {
         println!(
             "{}",

@@ -13,9 +13,8 @@ use connection_tracker::config::SourceLimits;
 use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
 use connection_tracker::ingest::{aggregate, Context, DecodedPayload, WritePolicy};
-use connection_tracker::model::InterfaceFacts;
-use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
+use connection_tracker::testing::flow_mix::{Mix, ACCOUNT};
 use connection_tracker::testing::{encode_payload, logs_message, Rng};
 
 /// Counts live heap bytes and their high-water mark.
@@ -54,7 +53,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const ACCOUNT: &str = "111111111111";
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
 const POLICY: WritePolicy = WritePolicy {
@@ -68,152 +66,14 @@ const POLICY: WritePolicy = WritePolicy {
 };
 const LIMIT: usize = 64 << 20;
 
-/// 40 interfaces of every kind (load balancers, instances, RDS, NAT, other).
-fn estate() -> (Inventory, Vec<(String, String)>) {
-    let mut inventory = Inventory {
-        networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
-        ..Inventory::default()
-    };
-    let mut ifaces = Vec::new();
-    for i in 0..40u32 {
-        let private = format!("10.0.{}.{}", i / 200, i % 200 + 10);
-        let public = format!("52.16.{}.{}", i / 200, i % 200 + 10);
-        let (description, lb, rds, name) = match i % 5 {
-            0 => (
-                format!("ELB app/shop{i}/50dc6c495c0c9188"),
-                Some(format!("shop{i}-1.eu-west-1.elb.amazonaws.com")),
-                None,
-                None,
-            ),
-            1 => (
-                "Primary network interface".to_string(),
-                None,
-                None,
-                Some(format!("web{i}")),
-            ),
-            2 => (
-                "RDSNetworkInterface".to_string(),
-                None,
-                Some(format!("db{i}.abc.eu-west-1.rds.amazonaws.com")),
-                None,
-            ),
-            3 => (
-                "Interface for NAT Gateway nat-0abc".to_string(),
-                None,
-                None,
-                None,
-            ),
-            _ => (
-                format!("ELB net/ingress{i}/6a3f0c1e"),
-                Some(format!("ingress{i}-1.elb.eu-west-1.amazonaws.com")),
-                None,
-                None,
-            ),
-        };
-        let facts = InterfaceFacts {
-            instance_name: name,
-            lb_dns_name: lb,
-            rds_endpoint: rds,
-            ..connection_tracker::testing::interface(
-                &format!("eni-{i:017x}"),
-                ACCOUNT,
-                "eu-west-1",
-                &description,
-                &private,
-                &public,
-            )
-        };
-        inventory.insert_interface(&facts);
-        ifaces.push((facts.interface_id.clone(), private));
-    }
-    for i in 0..50 {
-        inventory.own_addresses.insert(
-            format!("34.240.0.{i}").parse().unwrap(),
-            format!("222222222222/eu-west-1/nat-{i}"),
-        );
-    }
-    (inventory, ifaces)
-}
-
-/// One flow-log line: ~60 % public sources (some IPv6, some ours, some in a named network),
-/// ~80 % ACCEPT, ~15 % REJECT, ~5 % NODATA, 2 % on interfaces the refresh does not know.
-/// Public clients come back to the same endpoint and port (a skewed pool of 2,000); scanners
-/// (one record in ten) come from fresh addresses to any endpoint and port.
-fn line(rng: &mut Rng, ifaces: &[(String, String)]) -> String {
-    const PORTS: [u16; 7] = [443, 443, 443, 80, 22, 5432, 8443];
-    let start = NOON + rng.below(3600);
-    let spread = rng.below(2_000) + 1;
-    let client = rng.below(spread);
-    let scanner = rng.below(10) == 0;
-    let pick = if scanner { rng.below(1 << 20) } else { client };
-    let (eni, private) = &ifaces[(pick % ifaces.len() as u64) as usize];
-    let eni = if rng.below(50) == 0 {
-        "eni-0ffffffffffffffff"
-    } else {
-        eni.as_str()
-    };
-    if rng.below(20) == 0 {
-        return format!(
-            "2 {ACCOUNT} {eni} - - - - - - - {start} {} - NODATA",
-            start + 60
-        );
-    }
-    let src = if scanner {
-        format!(
-            "{}.{}.{}.{}",
-            1 + rng.below(200),
-            rng.below(256),
-            rng.below(256),
-            1 + rng.below(254)
-        )
-    } else {
-        match rng.below(6) {
-            0 | 1 => format!(
-                "10.{}.{}.{}",
-                rng.below(256),
-                rng.below(256),
-                rng.below(256)
-            ),
-            2 => format!("2a00:1450:4001:{:x}::{:x}", client % 16, client),
-            3 => format!("34.240.0.{}", client % 50),
-            4 => format!("85.1.{}.{}", client / 256, client % 256),
-            _ => format!(
-                "{}.{}.{}.{}",
-                100 + client % 100,
-                client / 100,
-                client % 7,
-                1 + client % 254
-            ),
-        }
-    };
-    let dst = if src.contains(':') {
-        "2a05:d018::20".to_string()
-    } else {
-        private.clone()
-    };
-    let port = PORTS[(pick % PORTS.len() as u64) as usize];
-    let action = if rng.below(100) < 15 {
-        "REJECT"
-    } else {
-        "ACCEPT"
-    };
-    format!(
-        "2 {ACCOUNT} {eni} {src} {dst} {} {port} 6 {} {} {start} {} {action} OK",
-        1024 + rng.below(60000),
-        1 + rng.below(100),
-        40 + rng.below(100_000),
-        start + 60
-    )
-}
-
 struct Batch {
     data: String,
     records: usize,
     uncompressed: usize,
 }
 
-fn batch(rng: &mut Rng, ifaces: &[(String, String)], records: usize) -> Batch {
-    let lines: Vec<String> = (0..records).map(|_| line(rng, ifaces)).collect();
+fn batch(rng: &mut Rng, mix: &Mix, records: usize) -> Batch {
+    let lines: Vec<String> = (0..records).map(|_| mix.line(rng, NOON)).collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let json = logs_message(ACCOUNT, "/vpc/flow-logs", &refs, NOON * 1000).to_string();
     Batch {
@@ -272,7 +132,8 @@ fn rates(inventory: &Inventory, ctx: &Context, batches: &[Batch], min: Duration)
 
 fn main() {
     // `cargo bench` passes --bench; a filter argument is accepted and ignored.
-    let (inventory, ifaces) = estate();
+    let mix = Mix::new();
+    let inventory = mix.inventory();
     let format = FlowLogFormat::default_v2();
     let ctx = context(&format);
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
@@ -285,7 +146,7 @@ fn main() {
 
     if std::env::var_os("BENCH_PROFILE").is_some() {
         // Only the pipeline, for a profiler: BENCH_PROFILE=1 valgrind --tool=callgrind …
-        let b = batch(&mut rng, &ifaces, 10_000);
+        let b = batch(&mut rng, &mix, 10_000);
         for _ in 0..5 {
             black_box(full_pipeline(&inventory, &ctx, &b.data));
         }
@@ -297,7 +158,7 @@ fn main() {
         "records", "batch KiB", "distinct", "decode rec/s", "full rec/s", "ratio"
     );
     for size in [1_000usize, 5_000, 10_000] {
-        let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, size)).collect();
+        let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &mix, size)).collect();
         let (counted, distinct) = batches.iter().fold((0, 0), |(c, d), b| {
             let (counted, distinct) = full_pipeline(&inventory, &ctx, &b.data);
             (c + counted, d + distinct)
@@ -315,7 +176,7 @@ fn main() {
     }
 
     // Where the time of the full pipeline goes, per record (10,000-record batches).
-    let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &ifaces, 10_000)).collect();
+    let batches: Vec<Batch> = (0..4).map(|_| batch(&mut rng, &mix, 10_000)).collect();
     let mut phases = [Duration::ZERO; 4];
     let mut records = 0;
     let started = Instant::now();
@@ -352,7 +213,7 @@ fn main() {
     // Peak heap while one batch of 1 MiB uncompressed goes through the full pipeline.
     let mut records = 1_000;
     let one_mib = loop {
-        let b = batch(&mut rng, &ifaces, records);
+        let b = batch(&mut rng, &mix, records);
         if b.uncompressed >= 1 << 20 {
             break b;
         }

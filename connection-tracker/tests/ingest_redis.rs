@@ -904,7 +904,8 @@ async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
         // update, all sent together; nothing else per record.
         let days = if size == 1 { 1 } else { 2 };
         assert_eq!(calls("eval"), 2 * days, "{stats}");
-        assert_eq!(calls("hset"), 1, "last_update, once");
+        // last_update once, and each day's script writes its endpoints' counts once.
+        assert!(calls("hset") <= 1 + days, "{stats}");
         assert_eq!(calls("hgetall"), if size == 1 { 3 } else { 0 });
     }
 }

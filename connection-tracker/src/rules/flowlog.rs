@@ -8,6 +8,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::text;
+
 /// The default (version 2) format, used when nothing else is known.
 pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} \
 ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}";
@@ -390,17 +392,32 @@ fn epoch_seconds(value: u64) -> u64 {
     }
 }
 
-fn number<T: std::str::FromStr>(
-    text: &str,
-    field: impl FnOnce() -> String,
-) -> Result<T, LineError> {
-    text.parse()
-        .map_err(|_| bad_value(field(), text, "a non-negative integer in range"))
+/// The unsigned integer types of the fields; read as `str::parse` would read them.
+trait Unsigned: Sized {
+    const MAX: u64;
+    fn narrow(value: u64) -> Self;
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Unsigned for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+            fn narrow(value: u64) -> Self {
+                value as $t
+            }
+        }
+    )*};
+}
+unsigned!(u8, u16, u64);
+
+fn number<T: Unsigned>(text: &str, field: impl FnOnce() -> String) -> Result<T, LineError> {
+    text::unsigned(text.as_bytes(), T::MAX)
+        .map(T::narrow)
+        .ok_or_else(|| bad_value(field(), text, "a non-negative integer in range"))
 }
 
 fn address(text: &str, field: impl FnOnce() -> String) -> Result<IpAddr, LineError> {
-    text.parse()
-        .map_err(|_| bad_value(field(), text, "an IPv4 or IPv6 address"))
+    text::ip(text).ok_or_else(|| bad_value(field(), text, "an IPv4 or IPv6 address"))
 }
 
 fn bad_value(field: String, text: &str, expected: &'static str) -> LineError {

@@ -4,3 +4,4 @@
 pub mod aws_ranges;
 pub mod classify;
 pub mod flowlog;
+pub mod text;

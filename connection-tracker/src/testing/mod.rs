@@ -4,6 +4,7 @@
 
 pub mod estate;
 mod events;
+pub mod flow_mix;
 mod http;
 mod moto_server;
 mod redis_server;

@@ -10,9 +10,25 @@ local i = 7
 local n_units = tonumber(ARGV[i]); i = i + 1
 local fresh_flags = {}
 local applied = false
-local hlls = {}
+local hll_sources = {}
 local unnamed_added = false
 local own_added = false
+-- Per-endpoint counts of kept addresses and prefixes (KEYS[4]): read once, counted here,
+-- written back once at the end.
+local counts, dirty = {}, {}
+local function count_of(field)
+  local v = counts[field]
+  if v == nil then
+    v = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+    counts[field] = v
+  end
+  return v
+end
+local function take(field)
+  counts[field] = count_of(field) + 1
+  dirty[field] = true
+end
+local unnamed_n = nil
 for u = 1, n_units do
   local id = ARGV[i]
   local n = tonumber(ARGV[i + 1])
@@ -24,31 +40,39 @@ for u = 1, n_units do
     for _ = 1, n do
       local hll = tonumber(ARGV[i])
       local member, count, source, prefix = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-      redis.call('PFADD', KEYS[hll], source)
-      hlls[hll] = true
-      local target = member
-      -- A bare address not yet kept: kept while its endpoint has room, else its prefix, else
-      -- `other`. Every record lands in exactly one row, so the scores still add up.
-      if prefix ~= '' and not redis.call('ZSCORE', KEYS[3], member) then
-        local endpoint = string.sub(member, #source + 2)
-        if tonumber(redis.call('HGET', KEYS[4], endpoint) or '0') < max_sources then
-          redis.call('HINCRBY', KEYS[4], endpoint, 1)
-          if redis.call('SCARD', KEYS[2]) < max_unnamed then
-            redis.call('SADD', KEYS[2], source)
-            unnamed_added = true
-          end
-        elseif redis.call('ZSCORE', KEYS[3], prefix) then
-          target = prefix
-        elseif tonumber(redis.call('HGET', KEYS[4], endpoint .. '\tp') or '0') < max_prefixes then
-          redis.call('HINCRBY', KEYS[4], endpoint .. '\tp', 1)
-          target = prefix
-        else
-          target = 'other\t' .. endpoint
-        end
+      local sources = hll_sources[hll]
+      if not sources then
+        sources = {}
+        hll_sources[hll] = sources
       end
-      redis.call('ZINCRBY', KEYS[3], count, target)
-      -- One of our own `account/region/name` sources: summed by `account/region` too.
-      if prefix == '' then
+      sources[#sources + 1] = source
+      if prefix ~= '' then
+        -- A bare address: counted on its row when kept already (one call); else kept while
+        -- its endpoint has room, else its prefix, else `other`. Every record lands in
+        -- exactly one row, so the scores still add up.
+        if not redis.call('ZADD', KEYS[3], 'XX', 'INCR', count, member) then
+          local endpoint = string.sub(member, #source + 2)
+          if count_of(endpoint) < max_sources then
+            take(endpoint)
+            redis.call('ZINCRBY', KEYS[3], count, member)
+            if unnamed_n == nil then unnamed_n = redis.call('SCARD', KEYS[2]) end
+            if unnamed_n < max_unnamed then
+              unnamed_n = unnamed_n + redis.call('SADD', KEYS[2], source)
+              unnamed_added = true
+            end
+          elseif not redis.call('ZADD', KEYS[3], 'XX', 'INCR', count, prefix) then
+            local prefixes = endpoint .. '\tp'
+            if count_of(prefixes) < max_prefixes then
+              take(prefixes)
+              redis.call('ZINCRBY', KEYS[3], count, prefix)
+            else
+              redis.call('ZINCRBY', KEYS[3], count, 'other\t' .. endpoint)
+            end
+          end
+        end
+      else
+        redis.call('ZINCRBY', KEYS[3], count, member)
+        -- One of our own `account/region/name` sources: summed by `account/region` too.
         local own = string.match(source, '^([^/]*/[^/]*)/')
         if own then
           redis.call('HINCRBY', KEYS[5], own, count)
@@ -61,13 +85,29 @@ for u = 1, n_units do
     i = i + 5 * n
   end
 end
+-- Distinct sources per endpoint: one PFADD per endpoint (in slices: Lua's stack is bounded).
+for hll, sources in pairs(hll_sources) do
+  for from = 1, #sources, 4000 do
+    redis.call('PFADD', KEYS[hll], unpack(sources, from, math.min(from + 3999, #sources)))
+  end
+end
+if next(dirty) then
+  local pairs_out = {}
+  for field, _ in pairs(dirty) do
+    pairs_out[#pairs_out + 1] = field
+    pairs_out[#pairs_out + 1] = counts[field]
+  end
+  for from = 1, #pairs_out, 4000 do
+    redis.call('HSET', KEYS[4], unpack(pairs_out, from, math.min(from + 3999, #pairs_out)))
+  end
+end
 -- Redelivery bookkeeping lives for the dedup window, counted by the server's own clock.
 redis.call('EXPIRE', KEYS[1], seen_ttl)
 if applied then
   redis.call('EXPIREAT', KEYS[3], expire_at)
   if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('EXPIREAT', KEYS[4], expire_at) end
   if own_added then redis.call('EXPIREAT', KEYS[5], expire_at) end
-  for k, _ in pairs(hlls) do redis.call('EXPIREAT', KEYS[k], expire_at) end
+  for k, _ in pairs(hll_sources) do redis.call('EXPIREAT', KEYS[k], expire_at) end
   if unnamed_added then redis.call('EXPIRE', KEYS[2], unnamed_ttl) end
 end
 return fresh_flags

@@ -1,0 +1,144 @@
+//! `ctrack replay` of a large workload into a local redis-server, against the decode floor.
+//!
+//! Writes the workload (`REPLAY_EVENTS` CloudWatch Logs events, default 1,000, of
+//! `REPLAY_RECORDS` v2 records each, default 2,000: the pipeline bench's mix with scanners,
+//! timed within the last hour), prints CPython's decode of the same files
+//! (`scripts/decode_floor.py`: event JSON + base64 + gunzip in C zlib), then replays them through
+//! the ingest code path — one event after the other as the function does, and with events in
+//! flight (`--concurrency`) — best of 3 each, Redis emptied before each run.
+//!
+//! Run: `cargo bench -p ctrack-cli --bench replay` — ctrack runs on one thread; do not pin the
+//! bench with taskset: the redis-server it starts would share that core.
+
+use std::process::Command;
+use std::time::Instant;
+
+use connection_tracker::testing::flow_mix::{Mix, ACCOUNT, NETWORKS};
+use connection_tracker::testing::{encode_payload, logs_message, RedisServer, Rng};
+use ctrack_cli::replay::{replay, ReplayOptions};
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let (events, per_event) = (
+        env_number("REPLAY_EVENTS", 1_000),
+        env_number("REPLAY_RECORDS", 2_000),
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let events_dir = dir.path().join("events");
+    std::fs::create_dir(&events_dir).unwrap();
+    let mix = Mix::new();
+    let inventory = dir.path().join("inventory.json");
+    std::fs::write(
+        &inventory,
+        serde_json::to_vec(&mix.inventory_file()).unwrap(),
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let mut bytes = 0;
+    for e in 0..events {
+        let lines: Vec<String> = (0..per_event)
+            .map(|_| mix.line(&mut rng, now - 3600))
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        // Each event its own ids: a stream of distinct deliveries, none a redelivery.
+        let json = logs_message(
+            ACCOUNT,
+            "/vpc/flow-logs",
+            &refs,
+            (now - 60 + e as u64) * 1000,
+        );
+        let event =
+            serde_json::json!({"awslogs": {"data": encode_payload(json.to_string().as_bytes())}});
+        let text = event.to_string();
+        bytes += text.len();
+        std::fs::write(events_dir.join(format!("event-{e:05}.json")), text).unwrap();
+    }
+    let records = events * per_event;
+    println!(
+        "ctrack replay benchmark: {events} events of {per_event} records ({records} records, {:.1} MiB of events)",
+        bytes as f64 / (1 << 20) as f64
+    );
+
+    let floor = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/decode_floor.py"
+        ))
+        .arg(&events_dir)
+        .output()
+        .expect("python3 runs");
+    let floor_text = String::from_utf8_lossy(&floor.stdout).trim().to_string();
+    println!("{floor_text} (CPython, C zlib)");
+    let floor_rate: f64 = floor_text
+        .rsplit("= ")
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(f64::NAN);
+
+    let redis = RedisServer::start();
+    // The ingest settings replay reads, as a function of the stack would have them.
+    std::env::set_var("REDIS_URL", redis.url());
+    std::env::set_var("NETWORKS", NETWORKS);
+    // ctrack on one thread (so one core); redis-server has the other.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sources = [events_dir.display().to_string()];
+    println!(
+        "{:>12} {:>10} {:>14} {:>14} {:>16}",
+        "in flight", "best s", "records/s", "× floor", "Redis scripts s"
+    );
+    for concurrency in [1usize, 4] {
+        let (mut best, mut busy) = (f64::INFINITY, 0.0);
+        for _ in 0..3 {
+            redis.cli(&["FLUSHALL"]);
+            redis.cli(&["CONFIG", "RESETSTAT"]);
+            let options = ReplayOptions {
+                json: true,
+                force: false,
+                delete_replayed: false,
+                concurrency,
+            };
+            let started = Instant::now();
+            runtime
+                .block_on(replay(&sources, Some(inventory.as_path()), options))
+                .expect("replay");
+            let elapsed = started.elapsed().as_secs_f64();
+            if elapsed < best {
+                best = elapsed;
+                busy = redis_busy_seconds(&redis);
+            }
+            if std::env::var_os("BENCH_STATS").is_some() {
+                eprintln!("{}", redis.cli(&["INFO", "commandstats"]));
+            }
+        }
+        let rate = records as f64 / best;
+        println!(
+            "{concurrency:>12} {best:>10.3} {rate:>14.0} {:>14.2} {busy:>16.3}",
+            rate / floor_rate
+        );
+    }
+}
+
+/// Time Redis spent in the write scripts since the last `CONFIG RESETSTAT` (INFO
+/// commandstats; a script's time includes the commands it calls, which are listed too).
+fn redis_busy_seconds(redis: &RedisServer) -> f64 {
+    redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_eval"))
+        .filter_map(|line| line.split("usec=").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .filter_map(|usec| usec.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6
+}

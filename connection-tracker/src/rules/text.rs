@@ -1,0 +1,191 @@
+//! Integer and address parsers for flow-log fields: what `str::parse` accepts, no more and no
+//! less, without its generality. Flow-log fields are short decimal numbers and dotted IPv4
+//! addresses; these read them in one pass over the bytes. IPv6 (rarer, and intricate) goes to
+//! std's parser. The `parsers` fuzz target checks, on arbitrary bytes, that every function
+//! here answers exactly as std does; `tests` below checks the edges by table.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// As `text.parse::<u64>()` followed by a check against `max` (`u8::MAX`, `u16::MAX`, …): an
+/// optional `+`, then one or more ASCII digits, the value at most `max`. Leading zeros are
+/// accepted (std accepts them).
+#[inline]
+pub fn unsigned(text: &[u8], max: u64) -> Option<u64> {
+    let digits = match text {
+        [b'+', rest @ ..] => rest,
+        _ => text,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    // Up to 19 digits cannot overflow a u64: no checks in the loop for those.
+    let (head, tail) = digits.split_at(digits.len().min(19));
+    for &b in head {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(d);
+    }
+    for &b in tail {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    (value <= max).then_some(value)
+}
+
+/// As `text.parse::<Ipv4Addr>()`: four decimal octets separated by dots, each one to three
+/// digits, at most 255, no leading zero (`0` itself is fine), nothing else.
+#[inline]
+pub fn ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if text.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value: u32 = 0;
+        while let Some(&b) = text.get(i) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            value = value * 10 + u32::from(d);
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let len = i - start;
+        if len == 0 || value > 255 || (len > 1 && text[start] == b'0') {
+            return None;
+        }
+        *octet = value as u8;
+    }
+    (i == text.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// As `text.parse::<IpAddr>()`: IPv4 here, IPv6 (anything with a `:`) by std.
+#[inline]
+pub fn ip(text: &str) -> Option<IpAddr> {
+    if text.as_bytes().contains(&b':') {
+        text.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+    } else {
+        ipv4(text.as_bytes()).map(IpAddr::V4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_answers_as_std_on_the_edges() {
+        let cases = [
+            "",
+            "+",
+            "-",
+            "-0",
+            "+0",
+            "0",
+            "00",
+            "007",
+            "+007",
+            "42",
+            " 42",
+            "42 ",
+            "4_2",
+            "0x10",
+            "255",
+            "256",
+            "65535",
+            "65536",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "00000000000000000000018446744073709551615",
+            "99999999999999999999",
+            "١٢",
+            "1e3",
+            "+-1",
+            "++1",
+        ];
+        for text in cases {
+            let std64 = text.parse::<u64>().ok();
+            assert_eq!(
+                unsigned(text.as_bytes(), u64::MAX),
+                std64,
+                "{text:?} as u64"
+            );
+            let std16 = text.parse::<u16>().ok().map(u64::from);
+            assert_eq!(
+                unsigned(text.as_bytes(), u16::MAX.into()),
+                std16,
+                "{text:?} as u16"
+            );
+            let std8 = text.parse::<u8>().ok().map(u64::from);
+            assert_eq!(
+                unsigned(text.as_bytes(), u8::MAX.into()),
+                std8,
+                "{text:?} as u8"
+            );
+        }
+    }
+
+    #[test]
+    fn addresses_answer_as_std_on_the_edges() {
+        let cases = [
+            "",
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.02.3.4",
+            "1.2.3.00",
+            "1.2.3.0",
+            "1..3.4",
+            ".1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "1111.2.3.4",
+            "0001.2.3.4",
+            "1.2.3.4a",
+            "10.0.0.1",
+            "::",
+            "::1",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:8:9",
+            "fe80::1%eth0",
+            "2001:db8::g",
+            ":::",
+            "1.2.3.4:80",
+            "[::1]",
+            "2001:DB8::1",
+            "::1.2.3.04",
+        ];
+        for text in cases {
+            assert_eq!(ip(text), text.parse::<IpAddr>().ok(), "{text:?}");
+            assert_eq!(
+                ipv4(text.as_bytes()),
+                text.parse::<Ipv4Addr>().ok(),
+                "{text:?} as IPv4"
+            );
+        }
+    }
+}

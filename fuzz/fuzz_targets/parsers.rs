@@ -1,0 +1,30 @@
+//! Differential: the flow-log field parsers (`rules::text`) accept and reject exactly what
+//! std's `str::parse` does, and agree on the value, for any bytes.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use connection_tracker::rules::text;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else {
+        // Bytes that are not UTF-8 never reach the parsers (lines are &str), but the byte-level
+        // functions must still refuse anything std would not read.
+        assert_eq!(text::ipv4(data), None);
+        return;
+    };
+    assert_eq!(text::ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
+    assert_eq!(text::ipv4(data), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+    assert_eq!(text::unsigned(data, u64::MAX), s.parse::<u64>().ok(), "{s:?}");
+    assert_eq!(
+        text::unsigned(data, u16::MAX.into()),
+        s.parse::<u16>().ok().map(u64::from),
+        "{s:?}"
+    );
+    assert_eq!(
+        text::unsigned(data, u8::MAX.into()),
+        s.parse::<u8>().ok().map(u64::from),
+        "{s:?}"
+    );
+});
