@@ -28,6 +28,14 @@ mount -t proc proc "$DIR/proc"
 mount --rbind /sys "$DIR/sys"
 mount --rbind /dev "$DIR/dev"
 cp /etc/resolv.conf "$DIR/etc/resolv.conf"
+grep -q "$(hostname)" "$DIR/etc/hosts" 2>/dev/null || echo "127.0.1.1 $(hostname)" >> "$DIR/etc/hosts"
+# The network's own certificate authorities (a TLS-inspecting proxy, as on a corporate laptop):
+# the ca-certificates package that preflight installs takes them in.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$DIR/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$DIR/usr/local/share/ca-certificates/"
+  [ ! -x "$DIR/usr/sbin/update-ca-certificates" ] || chroot "$DIR" update-ca-certificates >/dev/null
+fi
 
 log "a user 'dev' with sudo, rustup's Rust in its home, the repository cloned"
 chroot "$DIR" bash -c 'command -v sudo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null; }

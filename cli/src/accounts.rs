@@ -117,6 +117,7 @@ pub async fn run(table: &str, action: AccountsAction) -> Result<()> {
                     regions,
                     role_arn,
                     enabled: true,
+                    origin: Default::default(),
                 })
                 .await?;
             eprintln!("{id} added to {table}");

@@ -56,6 +56,7 @@ pub async fn fetch_days(
                         AccountInfo {
                             name: line.account_name,
                             last_update: None,
+                            source: Default::default(),
                         },
                     );
                     rows.entry(format!("{}/{}", line.account_id, line.region))

@@ -168,6 +168,7 @@ mod tests {
             AccountInfo {
                 name: "shop".into(),
                 last_update: None,
+                source: Default::default(),
             },
         )]);
         let s = |source: &str, score| SourceScore {
@@ -216,6 +217,7 @@ mod tests {
                 AccountInfo {
                     name: "shop".into(),
                     last_update: None,
+                    source: Default::default(),
                 },
             ),
             (
@@ -223,6 +225,7 @@ mod tests {
                 AccountInfo {
                     name: "quiet".into(),
                     last_update: None,
+                    source: Default::default(),
                 },
             ),
         ]);

@@ -344,6 +344,7 @@ mod tests {
             AccountInfo {
                 name: "shop".into(),
                 last_update: None,
+                source: Default::default(),
             },
         )]);
         let connections = BTreeMap::from([

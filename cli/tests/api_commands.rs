@@ -75,6 +75,7 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
                 regions: vec![],
                 role_arn: None,
                 enabled: true,
+                origin: Default::default(),
             },
             Account {
                 id: B.into(),
@@ -82,6 +83,7 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
                 regions: vec![],
                 role_arn: None,
                 enabled: true,
+                origin: Default::default(),
             },
         ])
         .await

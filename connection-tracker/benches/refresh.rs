@@ -72,6 +72,7 @@ async fn main() {
             dns_budget: Duration::from_secs(1),
             dns_ttl: Duration::from_secs(60),
             dns_negative_ttl: Duration::from_secs(60),
+            organization: None,
         };
         let discovery = AwsDiscovery::new(
             sdk.clone(),

@@ -96,6 +96,49 @@ pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
 
 /// S3's bucket naming rules (general purpose buckets): 3–63 characters, lowercase letters,
 /// digits, dots and hyphens, starting and ending with a letter or digit.
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
+pub fn is_role_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|name| {
+            !name.is_empty()
+                && name.len() <= 512
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        })
+}
+
+/// An organizational unit id (`ou-` root part `-` 8–32 characters) or a root id (`r-…`).
+pub fn is_organization_unit(id: &str) -> bool {
+    let lower_alnum = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(root) = id.strip_prefix("r-") {
+        return (4..=32).contains(&root.len()) && lower_alnum(root);
+    }
+    let Some((root, unit)) = id.strip_prefix("ou-").and_then(|r| r.split_once('-')) else {
+        return false;
+    };
+    (4..=32).contains(&root.len())
+        && (8..=32).contains(&unit.len())
+        && lower_alnum(root)
+        && lower_alnum(unit)
+}
+
 pub fn is_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=63).contains(&b.len())
@@ -137,6 +180,17 @@ pub struct RefreshConfig {
     pub dns_budget: Duration,
     pub dns_ttl: Duration,
     pub dns_negative_ttl: Duration,
+    /// AWS Organizations as a source of accounts (`ORGANIZATION_ROLE_ARN`); off without it.
+    pub organization: Option<OrganizationConfig>,
+}
+
+/// Where the refresh lists the organization's accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizationConfig {
+    /// A role of the management (or delegated administrator) account that may list accounts.
+    pub role_arn: String,
+    /// OU or root ids (`ORGANIZATION_UNITS`) to list under, recursively; empty: every account.
+    pub units: Vec<String>,
 }
 
 /// Where the refresh reads AWS's published address blocks, and how often.
@@ -516,7 +570,37 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 60,
                 2_592_000,
             )?),
+            organization: self.organization()?,
         })
+    }
+
+    /// `ORGANIZATION_ROLE_ARN` (and `ORGANIZATION_UNITS`), when the organization is a source.
+    fn organization(&self) -> Result<Option<OrganizationConfig>, ConfigError> {
+        let units_raw = self.get("ORGANIZATION_UNITS");
+        let Some(role_arn) = self.get("ORGANIZATION_ROLE_ARN") else {
+            if units_raw.is_some() {
+                return Err(ConfigError::Missing {
+                    var: "ORGANIZATION_ROLE_ARN",
+                    expected: "the management account's role that lists accounts (ORGANIZATION_UNITS needs it)",
+                });
+            }
+            return Ok(None);
+        };
+        let role_arn = role_arn.trim().to_string();
+        if !is_role_arn(&role_arn) {
+            return Err(ConfigError::Invalid {
+                var: "ORGANIZATION_ROLE_ARN",
+                value: role_arn,
+                expected: "an IAM role ARN, arn:aws:iam::123456789012:role/NAME".into(),
+            });
+        }
+        let units = Self::list(
+            "ORGANIZATION_UNITS",
+            units_raw,
+            is_organization_unit,
+            "OU or root ids, e.g. ou-ab12-cd34ef56,r-ab12",
+        )?;
+        Ok(Some(OrganizationConfig { role_arn, units }))
     }
 
     pub fn api(&self) -> Result<ApiConfig, ConfigError> {
@@ -575,6 +659,56 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn the_organization_is_a_source_only_with_a_role() {
+        let base = [
+            ("REDIS_URL", "redis://h"),
+            ("ACCOUNTS_TABLE", "t"),
+            ("REGIONS", "eu-west-1"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = extra.to_vec();
+            vars.extend_from_slice(&base);
+            env(&vars).refresh()
+        };
+        assert_eq!(with(&[]).unwrap().organization, None);
+        let on = with(&[
+            (
+                "ORGANIZATION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/org/reader",
+            ),
+            ("ORGANIZATION_UNITS", "ou-ab12-cd34ef56, r-ab12"),
+        ])
+        .unwrap()
+        .organization
+        .unwrap();
+        assert_eq!(on.units, ["ou-ab12-cd34ef56", "r-ab12"]);
+        for (vars, var) in [
+            (
+                &[("ORGANIZATION_UNITS", "ou-ab12-cd34ef56")][..],
+                "ORGANIZATION_ROLE_ARN",
+            ),
+            (
+                &[("ORGANIZATION_ROLE_ARN", "arn:aws:iam::12:role/x")][..],
+                "ORGANIZATION_ROLE_ARN",
+            ),
+            (
+                &[("ORGANIZATION_ROLE_ARN", "arn:aws:s3:::bucket")][..],
+                "ORGANIZATION_ROLE_ARN",
+            ),
+            (
+                &[
+                    ("ORGANIZATION_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+                    ("ORGANIZATION_UNITS", "ou-AB12-cd34ef56"),
+                ][..],
+                "ORGANIZATION_UNITS",
+            ),
+        ] {
+            let error = with(vars).unwrap_err().to_string();
+            assert!(error.contains(var), "{vars:?}: {error}");
+        }
     }
 
     #[test]

@@ -10,7 +10,24 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// One monitored account, from the accounts table.
+/// Where a monitored account comes from: the accounts table, AWS Organizations, or both (an
+/// account of the organization that the table overrides).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Table,
+    Organization,
+    OrganizationAndTable,
+}
+
+impl Origin {
+    pub fn is_table(&self) -> bool {
+        *self == Origin::Table
+    }
+}
+
+/// One monitored account, from the accounts table and/or AWS Organizations.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
@@ -22,6 +39,10 @@ pub struct Account {
     pub role_arn: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Set by the refresh when it merges the table with the organization; never stored in
+    /// the table.
+    #[serde(default, skip_serializing_if = "Origin::is_table")]
+    pub origin: Origin,
 }
 
 fn yes() -> bool {
@@ -185,6 +206,9 @@ pub struct AccountInfo {
     pub name: String,
     /// `2026-11-27T10:01:02.123456Z`; `null` until a batch of the account was counted.
     pub last_update: Option<String>,
+    /// Where the account comes from: `table`, `organization` or `organization_and_table`.
+    #[serde(default)]
+    pub source: Origin,
 }
 
 /// `/endpoints`: a destination and port that got connections.

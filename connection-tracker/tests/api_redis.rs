@@ -51,6 +51,7 @@ async fn fill(store: &RedisStore) {
                 regions: vec!["eu-west-1".into()],
                 role_arn: None,
                 enabled: true,
+                origin: Default::default(),
             },
             Account {
                 id: B.into(),
@@ -58,6 +59,7 @@ async fn fill(store: &RedisStore) {
                 regions: vec![],
                 role_arn: None,
                 enabled: true,
+                origin: Default::default(),
             },
         ])
         .await
@@ -208,8 +210,8 @@ async fn every_route_answers_with_the_original_shapes() {
     assert_eq!(
         ok_json(&get(&api, "/accounts").await),
         json!({
-            A: {"name": "team-a", "last_update": "2026-11-27T10:01:02.123456Z"},
-            B: {"name": "team-b", "last_update": null},
+            A: {"name": "team-a", "last_update": "2026-11-27T10:01:02.123456Z", "source": "table"},
+            B: {"name": "team-b", "last_update": null, "source": "table"},
         })
     );
 

@@ -141,6 +141,7 @@ async fn the_product_runs_as_the_template_users(port: u16, cluster: bool) {
             regions: vec!["eu-west-1".into()],
             role_arn: None,
             enabled: true,
+            origin: Default::default(),
         }])
         .await
         .expect("the writer stores accounts");

@@ -86,6 +86,7 @@ async fn scripts_touch_only_the_keys_they_declare() {
             regions: vec!["eu-west-1".into()],
             role_arn: None,
             enabled: true,
+            origin: Default::default(),
         }])
         .await
         .unwrap();

@@ -50,6 +50,7 @@ fn refresh_config(redis_url: String) -> RefreshConfig {
         dns_budget: Duration::from_secs(5),
         dns_ttl: Duration::from_secs(86_400),
         dns_negative_ttl: Duration::from_secs(3_600),
+        organization: None,
     }
 }
 
@@ -667,4 +668,107 @@ async fn the_redis_url_comes_from_a_secure_string_parameter() {
         missing.contains("/connection-tracker/nope") && !missing.contains("s3cr3t"),
         "{missing}"
     );
+}
+
+/// AWS Organizations as a source: active accounts (by `State`) under the given OUs,
+/// recursively, with their Organizations names; the accounts table overrides (a name,
+/// `enabled: false`) and adds its own; each account says where it came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organization_lists_accounts_and_the_table_overrides_them() {
+    use connection_tracker::model::{Account, Origin};
+    use connection_tracker::refresh::aws::{MonitoredAccounts, OrganizationAccounts};
+    use connection_tracker::refresh::discovery::AccountList;
+
+    let moto = MotoServer::start();
+    // root ─ top (ou) ─ nested (ou); an account in each, one closed (suspended) in nested.
+    let ids = moto.client(
+        "organizations",
+        "o = organizations\n\
+         o.create_organization(FeatureSet='ALL')\n\
+         root = o.list_roots()['Roots'][0]['Id']\n\
+         top = o.create_organizational_unit(ParentId=root, Name='top')['OrganizationalUnit']['Id']\n\
+         nested = o.create_organizational_unit(ParentId=top, Name='nested')['OrganizationalUnit']['Id']\n\
+         def account(name, parent):\n\
+         \x20   status = o.create_account(Email=name + '@example.org', AccountName=name)['CreateAccountStatus']\n\
+         \x20   o.move_account(AccountId=status['AccountId'], SourceParentId=root, DestinationParentId=parent)\n\
+         \x20   return status['AccountId']\n\
+         in_root = o.create_account(Email='r@example.org', AccountName='in-root')['CreateAccountStatus']['AccountId']\n\
+         out = {'root': root, 'top': top, 'in_root': in_root,\n\
+         \x20      'in_top': account('in-top', top), 'in_nested': account('in-nested', nested), 'closed': account('closed', nested)}\n\
+         o.close_account(AccountId=out['closed'])\n\
+         print(json.dumps(out))",
+    );
+    let ids: serde_json::Value = serde_json::from_str(ids.trim()).unwrap();
+    let id = |k: &str| ids[k].as_str().unwrap().to_string();
+    let sdk = moto.sdk_config().await;
+    let role = "arn:aws:iam::123456789012:role/connection-tracker-organization";
+
+    // Under `top`, recursively: the two active accounts, not the closed one, not root's.
+    let under_top = OrganizationAccounts::new(sdk.clone(), role, None, vec![id("top")]);
+    let listed = under_top.list().await.unwrap();
+    let mut want = vec![
+        (id("in_top"), "in-top".to_string()),
+        (id("in_nested"), "in-nested".to_string()),
+    ];
+    want.sort();
+    let got: Vec<(String, String)> = listed
+        .iter()
+        .map(|a| (a.id.clone(), a.name.clone()))
+        .collect();
+    assert_eq!(got, want);
+    // The whole organization: root's account and the management account too.
+    let all = OrganizationAccounts::new(sdk.clone(), role, None, vec![])
+        .list()
+        .await
+        .unwrap();
+    let all_ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+    assert!(all_ids.contains(&id("in_root").as_str()), "{all_ids:?}");
+    assert!(
+        !all_ids.contains(&id("closed").as_str()),
+        "suspended: {all_ids:?}"
+    );
+
+    // The table: a new name for one organization account, another left out, one of its own.
+    moto.client(
+        "dynamodb",
+        &format!(
+            "dynamodb.create_table(TableName='accounts', KeySchema=[{{'AttributeName': 'account_id', 'KeyType': 'HASH'}}],\n\
+             \x20   AttributeDefinitions=[{{'AttributeName': 'account_id', 'AttributeType': 'S'}}], BillingMode='PAY_PER_REQUEST')\n\
+             dynamodb.put_item(TableName='accounts', Item={{'account_id': {{'S': '{top}'}}, 'name': {{'S': 'renamed'}}, 'regions': {{'L': [{{'S': 'eu-central-1'}}]}}}})\n\
+             dynamodb.put_item(TableName='accounts', Item={{'account_id': {{'S': '{nested}'}}, 'name': {{'S': 'n'}}, 'enabled': {{'BOOL': False}}}})\n\
+             dynamodb.put_item(TableName='accounts', Item={{'account_id': {{'S': '999999999999'}}, 'name': {{'S': 'outside'}}}})",
+            top = id("in_top"),
+            nested = id("in_nested"),
+        ),
+    );
+    let monitored = MonitoredAccounts {
+        table: DynamoAccounts::new(&sdk, "accounts"),
+        organization: Some(under_top),
+    };
+    let accounts: Vec<Account> = monitored.accounts().await.unwrap();
+    let find = |id: &str| accounts.iter().find(|a| a.id == id).cloned().unwrap();
+    let top = find(&id("in_top"));
+    assert_eq!(
+        (top.name.as_str(), top.regions.clone(), top.origin),
+        (
+            "renamed",
+            vec!["eu-central-1".to_string()],
+            Origin::OrganizationAndTable
+        )
+    );
+    let nested = find(&id("in_nested"));
+    assert!(!nested.enabled, "the table leaves it out");
+    assert_eq!(find("999999999999").origin, Origin::Table);
+    assert_eq!(accounts.len(), 3, "{accounts:?}");
+    // Without an organization: the table alone, as before.
+    let table_only = MonitoredAccounts {
+        table: DynamoAccounts::new(&sdk, "accounts"),
+        organization: None,
+    };
+    assert!(table_only
+        .accounts()
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.origin == Origin::Table));
 }

@@ -86,9 +86,10 @@ pub fn openapi() -> Value {
                 "cursor": {"name": "cursor", "in": "query", "description": "The x-next-cursor of the previous page, with the same path and parameters", "schema": {"type": "string"}}
             },
             "schemas": {
-                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update"], "properties": {
+                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update", "source"], "properties": {
                     "name": {"type": "string"},
-                    "last_update": {"type": ["string", "null"], "format": "date-time"}}},
+                    "last_update": {"type": ["string", "null"], "format": "date-time"},
+                    "source": {"type": "string", "enum": ["table", "organization", "organization_and_table"], "description": "where the account comes from: the accounts table, AWS Organizations, or an organization account the table overrides"}}},
                 "Connection": {"type": "object", "additionalProperties": false, "required": ["source", "dest", "dest_port", "score"], "properties": {
                     "source": {"type": "string", "description": "account/region/name, network name, DNS name or address"},
                     "dest": {"type": "string"},

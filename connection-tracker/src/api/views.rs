@@ -249,6 +249,7 @@ pub(super) fn accounts(read: &ReadResult) -> BTreeMap<&str, AccountInfo> {
                 AccountInfo {
                     name: a.name.clone(),
                     last_update,
+                    source: a.origin,
                 },
             )
         })

@@ -241,9 +241,47 @@ pub trait Discovery: Send + Sync {
     ) -> impl Future<Output = Result<RegionFacts, DiscoveryError>> + Send;
 }
 
-/// Where the list of accounts comes from (the DynamoDB table).
+/// Where the list of accounts comes from (the DynamoDB table, with AWS Organizations).
 pub trait AccountList: Send + Sync {
     fn accounts(&self) -> impl Future<Output = Result<Vec<Account>, DiscoveryError>> + Send;
+}
+
+/// An active account of the organization: its id and Organizations name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizationAccount {
+    pub id: String,
+    pub name: String,
+}
+
+/// The organization's accounts with the table's: a table item overrides an organization
+/// account of the same id (its name, regions, role, `enabled: false` to leave it out) and marks
+/// it `organization_and_table`; organization accounts without an item are monitored with their
+/// Organizations name and the default regions; table-only accounts stay as they are. Sorted by id.
+pub fn merge_accounts(organization: Vec<OrganizationAccount>, table: Vec<Account>) -> Vec<Account> {
+    use crate::model::Origin;
+    let mut merged: std::collections::BTreeMap<String, Account> = organization
+        .into_iter()
+        .map(|o| {
+            let account = Account {
+                id: o.id.clone(),
+                name: o.name,
+                regions: Vec::new(),
+                role_arn: None,
+                enabled: true,
+                origin: Origin::Organization,
+            };
+            (o.id, account)
+        })
+        .collect();
+    for mut item in table {
+        item.origin = if merged.contains_key(&item.id) {
+            Origin::OrganizationAndTable
+        } else {
+            Origin::Table
+        };
+        merged.insert(item.id.clone(), item);
+    }
+    merged.into_values().collect()
 }
 
 /// DNS, used by the refresh only (never by ingest).
@@ -269,6 +307,7 @@ mod tests {
             regions: vec![],
             role_arn: None,
             enabled: true,
+            origin: Default::default(),
         }
     }
 

@@ -515,6 +515,7 @@ mod tests {
             regions: regions.iter().map(|r| r.to_string()).collect(),
             role_arn: None,
             enabled: true,
+            origin: Default::default(),
         }
     }
 
@@ -537,6 +538,7 @@ mod tests {
             dns_budget: Duration::from_secs(1),
             dns_ttl: Duration::from_secs(60),
             dns_negative_ttl: Duration::from_secs(60),
+            organization: None,
         }
     }
 
@@ -625,6 +627,7 @@ mod tests {
             regions: vec![],
             role_arn: None,
             enabled: true,
+            origin: Default::default(),
         };
         assert_eq!(
             domain_hosts("{account_name}.example.org", &account, "eu-west-1", &[]),

@@ -6,7 +6,9 @@
 use connection_tracker::config::{secret, Env};
 use connection_tracker::metrics;
 use connection_tracker::refresh::archive::archive_closed_days;
-use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
+use connection_tracker::refresh::aws::{
+    AwsDiscovery, DynamoAccounts, MonitoredAccounts, OrganizationAccounts, SystemResolver,
+};
 use connection_tracker::refresh::ip_ranges::{refresh_aws_ranges, UrlSource};
 use connection_tracker::refresh::{refresh, RefreshReport};
 use connection_tracker::store::dead_letter::S3Bucket;
@@ -26,7 +28,18 @@ async fn main() -> Result<(), Error> {
         .as_ref()
         .map(|c| (c, S3Bucket::new(&aws, &c.bucket)));
     let store = RedisStore::connect(&config.redis).await?;
-    let accounts = DynamoAccounts::new(&aws, &config.accounts_table);
+    // The accounts table, merged with AWS Organizations' accounts when ORGANIZATION_ROLE_ARN is set.
+    let accounts = MonitoredAccounts {
+        table: DynamoAccounts::new(&aws, &config.accounts_table),
+        organization: config.organization.as_ref().map(|o| {
+            OrganizationAccounts::new(
+                aws.clone(),
+                &o.role_arn,
+                config.external_id.clone(),
+                o.units.clone(),
+            )
+        }),
+    };
     let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver)
         .with_external_id(config.external_id.clone());
     let (config, store, accounts, discovery) = (&config, &store, &accounts, &discovery);

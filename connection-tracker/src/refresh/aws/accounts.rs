@@ -143,6 +143,7 @@ pub fn account_from_item(
             .unwrap_or(true),
         regions,
         id,
+        origin: crate::model::Origin::Table,
     })
 }
 

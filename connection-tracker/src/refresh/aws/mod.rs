@@ -4,6 +4,7 @@
 
 mod accounts;
 mod describe;
+mod organizations;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use super::discovery::{Discovery, DiscoveryError, RegionFacts, Resolver};
 use crate::model::Account;
 
 pub use accounts::{account_from_item, item_from_account, DynamoAccounts};
+pub use organizations::{active_account, MonitoredAccounts, OrganizationAccounts};
 
 /// The SDK's error with its whole chain of causes, as one line.
 pub(super) fn message<E: std::error::Error>(e: E) -> String {
@@ -80,40 +82,50 @@ impl<R: Resolver> AwsDiscovery<R> {
     }
 
     async fn assume(&self, account: &Account, region: &str) -> Result<SdkConfig, DiscoveryError> {
-        let role_arn = account.role_arn(&self.role_name);
-        let sts = aws_sdk_sts::Client::new(&self.base);
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let assumed = sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name("connection-tracker-refresh")
-            .set_external_id(self.external_id.clone())
-            .send()
-            .await
-            .map_err(|e| DiscoveryError::AssumeRole {
-                role_arn: role_arn.clone(),
-                message: message(e),
-            })?;
-        let c = assumed
-            .credentials()
-            .ok_or_else(|| DiscoveryError::AssumeRole {
-                role_arn: role_arn.clone(),
-                message: "the answer carried no credentials".into(),
-            })?;
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "connection-tracker-assume-role",
-        );
-        Ok(self
-            .base
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .region(Region::new(region.to_string()))
-            .build())
+        let role_arn = account.role_arn(&self.role_name);
+        assumed_config(&self.base, &role_arn, self.external_id.clone(), region).await
     }
+}
+
+/// `base` with the credentials of `role_arn` (STS `AssumeRole`, `external_id` sent when set)
+/// and `region`.
+pub(super) async fn assumed_config(
+    base: &SdkConfig,
+    role_arn: &str,
+    external_id: Option<String>,
+    region: &str,
+) -> Result<SdkConfig, DiscoveryError> {
+    let sts = aws_sdk_sts::Client::new(base);
+    let assumed = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name("connection-tracker-refresh")
+        .set_external_id(external_id)
+        .send()
+        .await
+        .map_err(|e| DiscoveryError::AssumeRole {
+            role_arn: role_arn.to_string(),
+            message: message(e),
+        })?;
+    let c = assumed
+        .credentials()
+        .ok_or_else(|| DiscoveryError::AssumeRole {
+            role_arn: role_arn.to_string(),
+            message: "the answer carried no credentials".into(),
+        })?;
+    let credentials = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "connection-tracker-assume-role",
+    );
+    Ok(base
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .region(Region::new(region.to_string()))
+        .build())
 }
 
 impl<R: Resolver> Discovery for AwsDiscovery<R> {
