@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use connection_tracker::config::Env;
+use connection_tracker::ingest::objects;
 use connection_tracker::ingest::payload::{DecodeError, FlowEvent};
 use connection_tracker::ingest::redrive::{unwrap_event, RedriveError, Wrapping};
 use connection_tracker::ingest::{IngestError, Ingestor, Summary};
@@ -49,14 +50,19 @@ impl Item {
     }
 }
 
+/// Flow logs as AWS delivers them to S3 (`.log.gz`, `.log.parquet`), not a saved event.
+fn is_flow_log_file(name: &str) -> bool {
+    name.ends_with(".log.gz") || name.ends_with(".parquet")
+}
+
 /// `s3://bucket/prefix` → (bucket, prefix).
 pub fn s3_location(source: &str) -> Option<(&str, &str)> {
     let rest = source.strip_prefix("s3://")?;
     Some(rest.split_once('/').unwrap_or((rest, "")))
 }
 
-/// The events under `sources`, in a stable order: files, the *.json files of directories, and
-/// every object under an `s3://bucket/prefix`.
+/// The events under `sources`, in a stable order: files, the *.json and flow-log files of
+/// directories (at any depth), and every object under an `s3://bucket/prefix`.
 async fn items(sources: &[String]) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut sdk = None;
@@ -81,11 +87,23 @@ async fn items(sources: &[String]) -> Result<Vec<Item>> {
         }
         let path = Path::new(source);
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot read directory {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect();
+            // Walked like a prefix: saved events (*.json) and flow-log files at any depth.
+            let mut found: Vec<PathBuf> = Vec::new();
+            let mut dirs = vec![path.to_path_buf()];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir)
+                    .with_context(|| format!("cannot read directory {}", dir.display()))?
+                {
+                    let p = entry?.path();
+                    if p.is_dir() {
+                        dirs.push(p);
+                    } else if p.extension().is_some_and(|e| e == "json")
+                        || is_flow_log_file(&p.to_string_lossy())
+                    {
+                        found.push(p);
+                    }
+                }
+            }
             found.sort();
             items.extend(found.into_iter().map(Item::File));
         } else if path.is_file() {
@@ -149,9 +167,64 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// A flow-log file or object (`AWSLogs/…` in its path): counted in chunks, as the ingest
+    /// function counts S3 deliveries; its identity is its path from `AWSLogs/` and its size.
+    async fn flow_log_file(&self, item: &Item, name: &str) -> Result<ItemEnd> {
+        let key = match objects::parse_key(name) {
+            Ok(key) => key,
+            Err(reason) => {
+                eprintln!("{name}: skipped, not a flow-log object ({reason})");
+                return Ok(ItemEnd::Skipped);
+            }
+        };
+        if key.kind == objects::ObjectKind::Parquet {
+            eprintln!("{name}: skipped, Parquet flow logs are not read yet");
+            return Ok(ItemEnd::Skipped);
+        }
+        // Its records are of the folder's day or the next: an old file may have been
+        // counted before, and its chunks' redelivery records have expired.
+        let day_end_ms = connection_tracker::day::parse(&key.day)
+            .and_then(|d| d.next_day())
+            .and_then(|d| d.next_day())
+            .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000);
+        if !self.options.force && day_end_ms.is_some_and(|ms| ms < self.oldest_allowed_ms) {
+            eprintln!(
+                "{name}: refused: its records are from {}, more than DEDUP_WINDOW_HOURS ({} h) \
+                 ago; it could count twice. --force replays it anyway.",
+                key.day, self.window_hours
+            );
+            return Ok(ItemEnd::Refused);
+        }
+        let bytes = match item.read().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                return Ok(ItemEnd::Failed);
+            }
+        };
+        let identity = format!("{}:{}", key.from_awslogs, bytes.len());
+        match objects::ingest_gzip_text(self.ingestor, &key, &identity, &bytes[..], self.now).await
+        {
+            Ok(summary) => Ok(ItemEnd::Handled {
+                summary: Box::new(summary),
+                item_failures: 0,
+                unwrapped: false,
+                deleted: false,
+            }),
+            Err(objects::ObjectError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                Ok(ItemEnd::Failed)
+            }
+        }
+    }
+
     /// One item through the ingest path. Only a store failure is an error (it stops the run).
     async fn item(&self, item: &Item) -> Result<ItemEnd> {
         let name = item.name();
+        if is_flow_log_file(&name) {
+            return self.flow_log_file(item, &name).await;
+        }
         let bytes = match item.read().await {
             Ok(bytes) => bytes,
             Err(e) => {

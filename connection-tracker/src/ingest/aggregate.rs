@@ -191,10 +191,13 @@ pub fn aggregate<'a>(
             continue;
         }
         // Formats are keyed `account:log-group`: log group names repeat across accounts.
-        let format = inventory
-            .formats
-            .get(&format!("{}:{}", message.owner, message.log_group))
-            .unwrap_or(ctx.fallback_format);
+        let format = match &message.format {
+            Some(format) => format,
+            None => inventory
+                .formats
+                .get(&format!("{}:{}", message.owner, message.log_group))
+                .unwrap_or(ctx.fallback_format),
+        };
         for event in &message.log_events {
             let line = event.message.as_ref();
             // One event carries one record; tolerate several lines per event.

@@ -5,6 +5,7 @@
 
 mod aggregate;
 pub mod inventory;
+pub mod objects;
 pub mod payload;
 pub mod redrive;
 
@@ -309,6 +310,17 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
                 })
             }
         }
+    }
+
+    /// Counts messages that are already decoded (the chunks of an S3 object), each under its
+    /// id: idempotent like every batch.
+    pub async fn count_messages(
+        &self,
+        ids: &[&str],
+        messages: &[LogsMessage<'_>],
+        now: OffsetDateTime,
+    ) -> Result<Summary, StoreError> {
+        self.count(ids, messages, now).await
     }
 
     async fn count(

@@ -178,6 +178,10 @@ pub struct LogsMessage<'a> {
     pub log_stream: Cow<'a, str>,
     #[serde(borrow, default)]
     pub log_events: Vec<LogEvent<'a>>,
+    /// The lines' format when the source names it (an S3 object's header line); else the
+    /// log group's format from the inventory, else the fallback.
+    #[serde(skip)]
+    pub format: Option<crate::rules::flowlog::FlowLogFormat>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,394 @@
+//! VPC Flow Logs delivered to S3: objects named by AWS's layouts, plain-text gzip files whose
+//! first line names the fields. Read as a stream, counted in chunks of [`CHUNK_LINES`] lines;
+//! each chunk is one payload of the usual atomic, idempotent write, named from the object and
+//! the chunk's number — so the same object read again (a redelivered notification, a retry after
+//! a crash half-way, a replay) counts nothing twice, and a retry resumes where the last stopped.
+//!
+//! Memory: one chunk of lines (at most `CHUNK_LINES` × [`MAX_LINE_BYTES`]; ~1.5 MiB for
+//! ordinary lines) and the decoder's buffers, whatever the object's size.
+
+use std::borrow::Cow;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::payload::{LogEvent, LogsMessage};
+use super::{Ingestor, Summary};
+use crate::rules::flowlog::FlowLogFormat;
+use crate::store::{CounterStore, DeadLetters, StoreError};
+
+/// Lines per chunk (one write each). Part of every chunk's id: changing it changes the ids.
+pub const CHUNK_LINES: usize = 10_000;
+/// A longer line is not a flow-log record: rejected (`line_too_long`) without being kept.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// What an object's key says: whose flow logs, where, which file format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectKey {
+    pub account: String,
+    pub region: String,
+    /// `YYYY-MM-DD` of the delivery folder.
+    pub day: String,
+    pub kind: ObjectKind,
+    /// The key from `AWSLogs/` on: with the size, the object's identity.
+    pub from_awslogs: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `.log.gz`: gzip text, a header line, then records.
+    Text,
+    /// `.log.parquet`.
+    Parquet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// Not a flow-log object (a reason, counted; never retried).
+    #[error("not a flow-log object: {0}")]
+    Skipped(&'static str),
+    #[error("cannot read the object: {0}")]
+    Read(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The parts of `[prefix/]AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/[<hh>/]<file>`
+/// or of the Hive-compatible `[prefix/]AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/
+/// aws-region=<region>/year=…/month=…/day=…/[hour=…/]<file>`; anything else is skipped with a
+/// reason.
+pub fn parse_key(key: &str) -> Result<ObjectKey, &'static str> {
+    let kind = if key.ends_with(".log.gz") {
+        ObjectKind::Text
+    } else if key.ends_with(".log.parquet") || key.ends_with(".parquet") {
+        ObjectKind::Parquet
+    } else {
+        return Err("not_a_flow_log_file");
+    };
+    let start = key
+        .match_indices("AWSLogs/")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || key.as_bytes()[i - 1] == b'/')
+        .ok_or("no_awslogs_folder")?;
+    let from_awslogs = &key[start..];
+    let parts: Vec<&str> = from_awslogs.split('/').collect();
+    let value = |part: &str, name: &str| -> Option<String> {
+        part.strip_prefix(name)
+            .and_then(|v| v.strip_prefix('='))
+            .map(String::from)
+    };
+    let (account, service, region, date) = match parts.get(1) {
+        Some(p) if p.starts_with("aws-account-id=") => (
+            value(p, "aws-account-id"),
+            parts.get(2).and_then(|p| value(p, "aws-service")),
+            parts.get(3).and_then(|p| value(p, "aws-region")),
+            [4, 5, 6].map(|i| {
+                parts
+                    .get(i)
+                    .and_then(|p| p.split_once('=').map(|(_, v)| v.to_string()))
+            }),
+        ),
+        Some(p) => (
+            Some(p.to_string()),
+            parts.get(2).map(|s| s.to_string()),
+            parts.get(3).map(|s| s.to_string()),
+            [4, 5, 6].map(|i| parts.get(i).map(|s| s.to_string())),
+        ),
+        None => return Err("no_account"),
+    };
+    if service.as_deref() != Some("vpcflowlogs") {
+        return Err("not_vpc_flow_logs");
+    }
+    let account = account
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or("bad_account")?;
+    let region = region
+        .filter(|r| {
+            (4..=32).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .ok_or("bad_region")?;
+    let [Some(y), Some(m), Some(d)] = date else {
+        return Err("bad_date");
+    };
+    let day = format!("{y}-{m}-{d}");
+    crate::day::parse(&day).ok_or("bad_date")?;
+    Ok(ObjectKey {
+        account,
+        region,
+        day,
+        kind,
+        from_awslogs: from_awslogs.to_string(),
+    })
+}
+
+/// The format a text object's first line names (`version account-id interface-id …`).
+pub fn header_format(line: &str) -> Result<FlowLogFormat, &'static str> {
+    let format = FlowLogFormat::parse(line.trim()).map_err(|_| "bad_header")?;
+    // A header names fields; a record line in its place would parse as odd field names.
+    if !format
+        .field_names()
+        .any(|n| n == "srcaddr" || n == "interface-id")
+    {
+        return Err("bad_header");
+    }
+    Ok(format)
+}
+
+/// Counts a text object read from `reader` (already decompressed), chunk by chunk. `identity`
+/// names the object (its key from `AWSLogs/` and its size): the chunks' ids come from it.
+pub async fn ingest_text<R, S, D>(
+    ingestor: &Ingestor<S, D>,
+    key: &ObjectKey,
+    identity: &str,
+    reader: R,
+    now: time::OffsetDateTime,
+) -> Result<Summary, ObjectError>
+where
+    R: AsyncBufRead + Unpin,
+    S: CounterStore,
+    D: DeadLetters,
+{
+    let mut lines = BoundedLines::new(reader);
+    let header = lines
+        .next()
+        .await
+        .map_err(|e| ObjectError::Read(e.to_string()))?
+        .ok_or(ObjectError::Skipped("empty"))?
+        .map_err(|_| ObjectError::Skipped("bad_header"))?;
+    let format = header_format(&header).map_err(ObjectError::Skipped)?;
+    let mut total = Summary::default();
+    let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
+    let mut too_long = 0u64;
+    let mut number = 0usize;
+    loop {
+        let line = lines
+            .next()
+            .await
+            .map_err(|e| ObjectError::Read(e.to_string()))?;
+        let done = line.is_none();
+        match line {
+            Some(Ok(line)) => chunk.push(line),
+            Some(Err(())) => too_long += 1,
+            None => {}
+        }
+        if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
+            let id = format!(
+                "{:032x}",
+                xxh3_128(format!("s3\n{identity}\n{CHUNK_LINES}\n{number}").as_bytes())
+            );
+            let message = LogsMessage {
+                message_type: Cow::Borrowed("DATA_MESSAGE"),
+                owner: Cow::Borrowed(&key.account),
+                log_group: Cow::Borrowed(identity),
+                log_stream: Cow::Borrowed(""),
+                log_events: chunk
+                    .iter()
+                    .map(|line| LogEvent {
+                        id: Cow::Borrowed(""),
+                        timestamp: 0,
+                        message: Cow::Borrowed(line),
+                    })
+                    .collect(),
+                format: Some(format.clone()),
+            };
+            let summary = ingestor
+                .count_messages(&[id.as_str()], std::slice::from_ref(&message), now)
+                .await?;
+            total.merge(&summary);
+            chunk.clear();
+            number += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    if too_long > 0 {
+        total.records += too_long;
+        *total.rejected.entry("line_too_long").or_default() += too_long;
+    }
+    Ok(total)
+}
+
+/// Counts a gzip text object (`.log.gz`, one or more gzip members) read from `compressed`,
+/// decompressing as it goes.
+pub async fn ingest_gzip_text<R, S, D>(
+    ingestor: &Ingestor<S, D>,
+    key: &ObjectKey,
+    identity: &str,
+    compressed: R,
+    now: time::OffsetDateTime,
+) -> Result<Summary, ObjectError>
+where
+    R: AsyncBufRead + Unpin,
+    S: CounterStore,
+    D: DeadLetters,
+{
+    let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(compressed);
+    decoder.multiple_members(true);
+    ingest_text(
+        ingestor,
+        key,
+        identity,
+        tokio::io::BufReader::with_capacity(64 * 1024, decoder),
+        now,
+    )
+    .await
+}
+
+/// Lines of at most [`MAX_LINE_BYTES`]: a longer one is skipped to its end and answered as
+/// `Err(())`, so no input can make a line buffer grow without bound.
+struct BoundedLines<R> {
+    reader: R,
+    buffer: Vec<u8>,
+}
+
+impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
+    fn new(reader: R) -> Self {
+        BoundedLines {
+            reader,
+            buffer: Vec::with_capacity(256),
+        }
+    }
+
+    async fn next(&mut self) -> std::io::Result<Option<Result<String, ()>>> {
+        self.buffer.clear();
+        let mut overlong = false;
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                if self.buffer.is_empty() && !overlong {
+                    return Ok(None);
+                }
+                break;
+            }
+            let (part, found) = match memchr(b'\n', available) {
+                Some(i) => (&available[..i], Some(i + 1)),
+                None => (available, None),
+            };
+            if !overlong {
+                if self.buffer.len() + part.len() > MAX_LINE_BYTES {
+                    overlong = true;
+                    self.buffer.clear();
+                } else {
+                    self.buffer.extend_from_slice(part);
+                }
+            }
+            let used = found.unwrap_or(available.len());
+            self.reader.consume(used);
+            if found.is_some() {
+                break;
+            }
+        }
+        if overlong {
+            return Ok(Some(Err(())));
+        }
+        // Lines that are not UTF-8 are rejected by the parser like any other bad line.
+        let text = String::from_utf8_lossy(&self.buffer).into_owned();
+        Ok(Some(Ok(text)))
+    }
+}
+
+fn memchr(byte: u8, bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == byte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_both_of_aws_layouts_and_what_is_skipped() {
+        let ok = [
+            (
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/27/123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20261127T1200Z_fe123456.log.gz",
+                ("123456789012", "us-east-1", "2026-11-27", ObjectKind::Text),
+            ),
+            (
+                "my-prefix/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/27/09/123456789012_vpcflowlogs_eu-west-1_fl-1_20261127T0905Z_ab.log.parquet",
+                ("123456789012", "eu-west-1", "2026-11-27", ObjectKind::Parquet),
+            ),
+            (
+                "central/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-central-1/year=2026/month=11/day=28/hour=23/f.log.gz",
+                ("123456789012", "eu-central-1", "2026-11-28", ObjectKind::Text),
+            ),
+        ];
+        for (key, (account, region, day, kind)) in ok {
+            let parsed = parse_key(key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert_eq!(
+                (
+                    parsed.account.as_str(),
+                    parsed.region.as_str(),
+                    parsed.day.as_str(),
+                    parsed.kind
+                ),
+                (account, region, day, kind),
+                "{key}"
+            );
+            assert!(parsed.from_awslogs.starts_with("AWSLogs/"));
+        }
+        let skipped = [
+            (
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/27/x.txt",
+                "not_a_flow_log_file",
+            ),
+            (
+                "logs/123456789012/vpcflowlogs/us-east-1/2026/11/27/x.log.gz",
+                "no_awslogs_folder",
+            ),
+            (
+                "xAWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/27/x.log.gz",
+                "no_awslogs_folder",
+            ),
+            (
+                "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/27/x.log.gz",
+                "not_vpc_flow_logs",
+            ),
+            (
+                "AWSLogs/12345/vpcflowlogs/us-east-1/2026/11/27/x.log.gz",
+                "bad_account",
+            ),
+            (
+                "AWSLogs/123456789012/vpcflowlogs/US_EAST/2026/11/27/x.log.gz",
+                "bad_region",
+            ),
+            (
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/13/27/x.log.gz",
+                "bad_date",
+            ),
+            (
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/x.log.gz",
+                "bad_date",
+            ),
+        ];
+        for (key, reason) in skipped {
+            assert_eq!(parse_key(key), Err(reason), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_header_names_the_fields_and_a_record_is_no_header() {
+        let v2 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+        assert_eq!(header_format(v2).unwrap().len(), 14);
+        assert!(
+            header_format("2 123456789012 eni-1 1.2.3.4 10.0.0.1 1 2 6 1 1 1 1 ACCEPT OK").is_err()
+        );
+        assert!(header_format("").is_err());
+    }
+
+    #[tokio::test]
+    async fn lines_are_bounded() {
+        let long = "x".repeat(MAX_LINE_BYTES + 10);
+        let text = format!("a\n{long}\nb\r\nc");
+        let mut lines = BoundedLines::new(text.as_bytes());
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().await.unwrap() {
+            got.push(line.map(|l| l.trim_end().to_string()));
+        }
+        assert_eq!(
+            got,
+            [Ok("a".to_string()), Err(()), Ok("b".into()), Ok("c".into())]
+        );
+    }
+}
