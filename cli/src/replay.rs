@@ -168,7 +168,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// A flow-log file or object (`AWSLogs/…` in its path): counted in chunks, as the ingest
-    /// function counts S3 deliveries; its identity is its path from `AWSLogs/` and its size.
+    /// function counts S3 deliveries; its identity is its path from `AWSLogs/` on, as there.
     async fn flow_log_file(&self, item: &Item, name: &str) -> Result<ItemEnd> {
         let key = match objects::parse_key(name) {
             Ok(key) => key,
@@ -202,7 +202,7 @@ impl Run<'_> {
                 return Ok(ItemEnd::Failed);
             }
         };
-        let identity = format!("{}:{}", key.from_awslogs, bytes.len());
+        let identity = key.from_awslogs.clone();
         match objects::ingest_gzip_text(self.ingestor, &key, &identity, &bytes[..], self.now).await
         {
             Ok(summary) => Ok(ItemEnd::Handled {

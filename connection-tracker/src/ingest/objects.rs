@@ -30,7 +30,7 @@ pub struct ObjectKey {
     /// `YYYY-MM-DD` of the delivery folder.
     pub day: String,
     pub kind: ObjectKind,
-    /// The key from `AWSLogs/` on: with the size, the object's identity.
+    /// The key from `AWSLogs/` on: the object's identity.
     pub from_awslogs: String,
 }
 
@@ -137,7 +137,7 @@ pub fn header_format(line: &str) -> Result<FlowLogFormat, &'static str> {
 }
 
 /// Counts a text object read from `reader` (already decompressed), chunk by chunk. `identity`
-/// names the object (its key from `AWSLogs/` and its size): the chunks' ids come from it.
+/// names the object (its key from `AWSLogs/` on): the chunks' ids come from it.
 pub async fn ingest_text<R, S, D>(
     ingestor: &Ingestor<S, D>,
     key: &ObjectKey,
@@ -235,6 +235,159 @@ where
         now,
     )
     .await
+}
+
+/// One object an S3 notification names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub bucket: String,
+    /// Decoded (notifications carry keys URL-encoded, `+` for a space).
+    pub key: String,
+}
+
+/// One SQS message of an S3-notification queue: its id (what a partial batch failure names)
+/// and the objects it announces, or why it announces none that can be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedNotices {
+    pub message_id: String,
+    pub notices: Result<Vec<Notice>, &'static str>,
+}
+
+/// The S3 `ObjectCreated` notifications of an SQS event (S3 → SQS → this function), or `None`
+/// when `event` is not an SQS event. `s3:TestEvent` messages announce nothing.
+pub fn sqs_notices(event: &serde_json::Value) -> Option<Vec<QueuedNotices>> {
+    let records = event.get("Records")?.as_array()?;
+    if records.is_empty() || records.iter().any(|r| r["eventSource"] != "aws:sqs") {
+        return None;
+    }
+    Some(
+        records
+            .iter()
+            .map(|record| QueuedNotices {
+                message_id: record["messageId"].as_str().unwrap_or_default().to_string(),
+                notices: record["body"]
+                    .as_str()
+                    .ok_or("bad_notification")
+                    .and_then(s3_notices),
+            })
+            .collect(),
+    )
+}
+
+/// The objects of one S3 event notification (the body of an SQS message).
+fn s3_notices(body: &str) -> Result<Vec<Notice>, &'static str> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|_| "bad_notification")?;
+    if value["Event"] == "s3:TestEvent" {
+        return Ok(Vec::new());
+    }
+    let records = value["Records"].as_array().ok_or("bad_notification")?;
+    let mut notices = Vec::new();
+    for record in records {
+        if record["eventSource"] != "aws:s3" {
+            return Err("bad_notification");
+        }
+        if !record["eventName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("ObjectCreated:"))
+        {
+            continue;
+        }
+        let bucket = record["s3"]["bucket"]["name"].as_str();
+        let key = record["s3"]["object"]["key"].as_str();
+        let (Some(bucket), Some(key)) = (bucket, key) else {
+            return Err("bad_notification");
+        };
+        let plus_decoded = key.replace('+', " ");
+        let key = percent_encoding::percent_decode_str(&plus_decoded)
+            .decode_utf8()
+            .map_err(|_| "bad_notification")?;
+        notices.push(Notice {
+            bucket: bucket.to_string(),
+            key: key.into_owned(),
+        });
+    }
+    Ok(notices)
+}
+
+/// Counts the objects an SQS batch of S3 notifications announces. A message whose object
+/// cannot be read now (S3 or Redis failing) is reported back, so SQS delivers it again and the
+/// counted chunks are skipped then; a message that can never be counted (not a flow-log object,
+/// a bad notification) is acknowledged and counted by reason.
+pub async fn handle_sqs<S, D, O>(
+    ingestor: &Ingestor<S, D>,
+    source: &O,
+    messages: Vec<QueuedNotices>,
+    now: time::OffsetDateTime,
+) -> super::Outcome
+where
+    S: CounterStore,
+    D: DeadLetters,
+    O: crate::store::ObjectSource,
+{
+    let started = std::time::Instant::now();
+    let mut total = Summary::default();
+    let mut failures: Vec<String> = Vec::new();
+    let skip = |total: &mut Summary, why: &'static str| {
+        *total.skipped.entry(why).or_default() += 1;
+    };
+    for message in messages {
+        let notices = match message.notices {
+            Ok(notices) => notices,
+            Err(why) => {
+                tracing::warn!(message_id = %message.message_id, why, "S3 notification skipped");
+                skip(&mut total, why);
+                continue;
+            }
+        };
+        for notice in notices {
+            let key = match parse_key(&notice.key) {
+                Ok(key) if key.kind == ObjectKind::Text => key,
+                Ok(_) => {
+                    skip(&mut total, "parquet_not_read");
+                    continue;
+                }
+                Err(why) => {
+                    skip(&mut total, why);
+                    continue;
+                }
+            };
+            let outcome = match source.open(&notice.bucket, &notice.key).await {
+                Ok(reader) => {
+                    // The identity: the key from AWSLogs/ on (AWS never rewrites a delivered
+                    // object; its name holds the flow log's id, the time and a hash), the
+                    // same for `ctrack replay` of a copy, so no copy counts twice.
+                    let identity = key.from_awslogs.clone();
+                    ingest_gzip_text(ingestor, &key, &identity, reader, now).await
+                }
+                Err(e) => Err(ObjectError::Read(e)),
+            };
+            match outcome {
+                Ok(summary) => total.merge(&summary),
+                Err(ObjectError::Skipped(why)) => skip(&mut total, why),
+                Err(e) => {
+                    tracing::error!(message_id = %message.message_id, bucket = %notice.bucket, key = %notice.key, error = %e, "S3 object not counted; it comes again");
+                    *total.failed_payloads.entry("object_not_read").or_default() += 1;
+                    failures.push(message.message_id.clone());
+                    break;
+                }
+            }
+        }
+    }
+    total.duration_ms = started.elapsed().as_millis() as u64;
+    let mut response = aws_lambda_events::streams::KinesisEventResponse::default();
+    failures.dedup();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = aws_lambda_events::streams::KinesisBatchItemFailure::default();
+            f.item_identifier = Some(id);
+            f
+        })
+        .collect();
+    super::Outcome {
+        summary: total,
+        response: super::Reply::Kinesis(response),
+    }
 }
 
 /// Lines of at most [`MAX_LINE_BYTES`]: a longer one is skipped to its end and answered as

@@ -96,7 +96,7 @@ impl<D: DeadLetters> DeadLetters for Option<D> {
 }
 
 #[cfg(feature = "s3")]
-pub use s3::{S3Bucket, S3DeadLetters, S3Error, S3Object};
+pub use s3::{S3Bucket, S3DeadLetters, S3Error, S3Object, S3Objects};
 
 #[cfg(feature = "s3")]
 mod s3 {
@@ -319,6 +319,46 @@ mod s3 {
                 .await
                 .map_err(|e| get_error(e.to_string()))?;
             Ok(bytes.to_vec())
+        }
+    }
+
+    /// Objects of any bucket the function may read, streamed (flow logs delivered to S3).
+    #[derive(Clone, Debug)]
+    pub struct S3Objects {
+        client: aws_sdk_s3::Client,
+    }
+
+    impl S3Objects {
+        pub fn new(sdk: &aws_config::SdkConfig) -> S3Objects {
+            let config = aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(sdk.endpoint_url().is_some())
+                .build();
+            S3Objects {
+                client: aws_sdk_s3::Client::from_conf(config),
+            }
+        }
+    }
+
+    impl crate::store::ObjectSource for S3Objects {
+        type Reader = tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Unpin + Send + 'static>>;
+
+        async fn open(&self, bucket: &str, key: &str) -> Result<Self::Reader, String> {
+            let object = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot read s3://{bucket}/{key}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                })?;
+            let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> =
+                Box::new(object.body.into_async_read());
+            Ok(tokio::io::BufReader::with_capacity(256 * 1024, reader))
         }
     }
 

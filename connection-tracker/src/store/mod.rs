@@ -209,6 +209,17 @@ pub trait ArchiveMarks: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Where flow-log objects are read from (S3): a stream of an object's bytes.
+pub trait ObjectSource: Send + Sync {
+    type Reader: tokio::io::AsyncBufRead + Unpin + Send;
+    /// Opens `bucket`/`key`; the error says why, for a person.
+    fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Self::Reader, String>> + Send;
+}
+
 /// Where closed days are kept as evidence (an S3 bucket).
 pub trait EvidenceSink: Send + Sync {
     /// Writes `body` at `key` unless something is there already: answers where it is

@@ -1,10 +1,11 @@
 //! The `ingest` Lambda function: CloudWatch Logs subscription and Kinesis events carrying VPC
-//! flow logs become per-day connection counters in Redis. All logic lives in `connection_tracker::ingest`.
+//! flow logs, and S3 notifications (through SQS) of flow logs delivered to S3, become per-day
+//! connection counters in Redis. All logic lives in `connection_tracker::ingest`.
 
 use connection_tracker::config::{secret, Env};
-use connection_tracker::ingest::{Ingestor, Reply};
+use connection_tracker::ingest::{objects, Ingestor, Reply};
 use connection_tracker::metrics;
-use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters};
+use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters, S3Objects};
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
@@ -26,10 +27,25 @@ async fn main() -> Result<(), Error> {
         }
         None => None,
     };
+    // Flow logs delivered to S3 arrive as S3 notifications through SQS; their objects are read
+    // with the function's own role.
+    let objects_source =
+        S3Objects::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
     let ingestor = Ingestor::with_dead_letters(store, dead_letters, config);
-    let ingestor = &ingestor;
+    let (ingestor, objects_source) = (&ingestor, &objects_source);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let outcome = ingestor.handle_value(event.payload).await?;
+        let outcome = match objects::sqs_notices(&event.payload) {
+            Some(messages) => {
+                objects::handle_sqs(
+                    ingestor,
+                    objects_source,
+                    messages,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await
+            }
+            None => ingestor.handle_value(event.payload).await?,
+        };
         // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
         println!("{}", outcome.summary.to_emf(metrics::now_ms()));
         Ok::<Reply, Error>(outcome.response)
