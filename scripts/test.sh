@@ -14,7 +14,7 @@ ensure_apt redis-server redis-server redis-cli redis-tools jq jq openssl openssl
   datefudge datefudge
 ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" \
   "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
-  "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION"
+  "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION" "pyarrow==$PYARROW_VERSION"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 log "cfn-lint with the serverless rules, and sam validate --lint (template.yaml, deploy/*.yaml)"

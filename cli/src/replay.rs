@@ -177,10 +177,6 @@ impl Run<'_> {
                 return Ok(ItemEnd::Skipped);
             }
         };
-        if key.kind == objects::ObjectKind::Parquet {
-            eprintln!("{name}: skipped, Parquet flow logs are not read yet");
-            return Ok(ItemEnd::Skipped);
-        }
         // Its records are of the folder's day or the next: an old file may have been
         // counted before, and its chunks' redelivery records have expired.
         let day_end_ms = connection_tracker::day::parse(&key.day)
@@ -203,8 +199,17 @@ impl Run<'_> {
             }
         };
         let identity = key.from_awslogs.clone();
-        match objects::ingest_gzip_text(self.ingestor, &key, &identity, &bytes[..], self.now).await
-        {
+        let counted = match key.kind {
+            objects::ObjectKind::Text => {
+                objects::ingest_gzip_text(self.ingestor, &key, &identity, &bytes[..], self.now)
+                    .await
+            }
+            objects::ObjectKind::Parquet => {
+                objects::ingest_parquet_stream(self.ingestor, &key, &identity, &bytes[..], self.now)
+                    .await
+            }
+        };
+        match counted {
             Ok(summary) => Ok(ItemEnd::Handled {
                 summary: Box::new(summary),
                 item_failures: 0,

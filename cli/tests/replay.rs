@@ -183,14 +183,22 @@ fn a_redrive_older_than_the_dedup_window_is_refused_unless_forced() {
 /// nothing more.
 #[test]
 fn flow_logs_delivered_to_s3_count_as_the_events_did() {
+    for format in ["text", "parquet"] {
+        s3_objects_count_as_the_events_did(format);
+    }
+}
+
+/// The sample events as .log.gz (Python's gzip) or .log.parquet (pyarrow, AWS's schema).
+fn s3_objects_count_as_the_events_did(format: &str) {
     let write = |folder_day: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("python3")
+        let out = Command::new(connection_tracker::testing::venv_tool("python3"))
             .arg(repo().join("scripts/events_to_s3_objects.py"))
             .arg(dir.path())
             .arg(repo().join("events/ingest-cloudwatch-logs.json"))
             .arg(repo().join("events/ingest-kinesis.json"))
             .env("FOLDER_DAY", folder_day)
+            .env("OBJECT_FORMAT", format)
             .output()
             .expect("python3 runs");
         assert!(

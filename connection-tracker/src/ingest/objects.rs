@@ -1,11 +1,15 @@
 //! VPC Flow Logs delivered to S3: objects named by AWS's layouts, plain-text gzip files whose
-//! first line names the fields. Read as a stream, counted in chunks of [`CHUNK_LINES`] lines;
+//! first line names the fields, or Parquet files whose columns do. Read as a stream, counted in chunks of [`CHUNK_LINES`] lines;
 //! each chunk is one payload of the usual atomic, idempotent write, named from the object and
 //! the chunk's number — so the same object read again (a redelivered notification, a retry after
 //! a crash half-way, a replay) counts nothing twice, and a retry resumes where the last stopped.
 //!
+//! Parquet objects (`.log.parquet`) are spooled to a temporary file and read row group by row
+//! group, each row as the text line of the same record.
+//!
 //! Memory: one chunk of lines (at most `CHUNK_LINES` × [`MAX_LINE_BYTES`]; ~1.5 MiB for
-//! ordinary lines) and the decoder's buffers, whatever the object's size.
+//! ordinary lines) and the decoder's buffers, whatever the object's size (for Parquet also the
+//! row group being read).
 
 use std::borrow::Cow;
 
@@ -158,15 +162,137 @@ where
         .ok_or(ObjectError::Skipped("empty"))?
         .map_err(|_| ObjectError::Skipped("bad_header"))?;
     let format = header_format(&header).map_err(ObjectError::Skipped)?;
+    let mut source = Lines::Text(lines);
+    count_lines(ingestor, key, identity, &format, &mut source, now).await
+}
+
+/// Counts a Parquet object (`.log.parquet`, as VPC Flow Logs writes it: one column per field,
+/// named with underscores, typed, null for a missing value), row group after row group: each
+/// row becomes the line AWS would have written in text, read by the same parser. Memory: the
+/// row group being read (AWS writes them small) and one chunk of lines.
+pub async fn ingest_parquet<F, S, D>(
+    ingestor: &Ingestor<S, D>,
+    key: &ObjectKey,
+    identity: &str,
+    file: F,
+    now: time::OffsetDateTime,
+) -> Result<Summary, ObjectError>
+where
+    F: parquet::file::reader::ChunkReader + 'static,
+    S: CounterStore,
+    D: DeadLetters,
+{
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader =
+        SerializedFileReader::new(file).map_err(|_| ObjectError::Skipped("bad_parquet"))?;
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let format = header_format(&names.join(" ")).map_err(ObjectError::Skipped)?;
+    let rows = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
+    let mut source: Lines<&[u8]> = Lines::Rows(Box::new(rows));
+    count_lines(ingestor, key, identity, &format, &mut source, now).await
+}
+
+/// The largest Parquet object read: it is spooled to a temporary file first (Parquet is read
+/// from its end), and Lambda's `/tmp` holds 512 MiB unless configured larger.
+pub const MAX_PARQUET_BYTES: u64 = 400 << 20;
+
+/// Counts a Parquet object read from `reader`: spooled into an anonymous temporary file (gone
+/// when closed), then read row group by row group. Memory stays bounded; disk holds the object.
+pub async fn ingest_parquet_stream<R, S, D>(
+    ingestor: &Ingestor<S, D>,
+    key: &ObjectKey,
+    identity: &str,
+    reader: R,
+    now: time::OffsetDateTime,
+) -> Result<Summary, ObjectError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    S: CounterStore,
+    D: DeadLetters,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let read = |e: std::io::Error| ObjectError::Read(e.to_string());
+    let file = tempfile::tempfile().map_err(read)?;
+    let mut spool = tokio::fs::File::from_std(file.try_clone().map_err(read)?);
+    let copied = tokio::io::copy(&mut reader.take(MAX_PARQUET_BYTES + 1), &mut spool)
+        .await
+        .map_err(read)?;
+    spool.flush().await.map_err(read)?;
+    if copied > MAX_PARQUET_BYTES {
+        return Err(ObjectError::Skipped("parquet_too_large"));
+    }
+    ingest_parquet(ingestor, key, identity, file, now).await
+}
+
+/// Where an object's records come from: text lines, or Parquet rows.
+enum Lines<R> {
+    Text(BoundedLines<R>),
+    Rows(Box<parquet::record::reader::RowIter<'static>>),
+}
+
+impl<R: AsyncBufRead + Unpin> Lines<R> {
+    /// The next record as a text line; `Err(())` for a line too long to be one. A Parquet file
+    /// that turns out broken half-way is an error (counted as far as it could be read).
+    async fn next(&mut self) -> Result<Option<Result<String, ()>>, ObjectError> {
+        match self {
+            Lines::Text(lines) => lines
+                .next()
+                .await
+                .map_err(|e| ObjectError::Read(e.to_string())),
+            Lines::Rows(rows) => match rows.next() {
+                None => Ok(None),
+                Some(Ok(row)) => Ok(Some(Ok(row_line(&row)))),
+                Some(Err(_)) => Err(ObjectError::Skipped("bad_parquet")),
+            },
+        }
+    }
+}
+
+/// A Parquet row as the text line of the same record: values in column order, `-` for null.
+fn row_line(row: &parquet::record::Row) -> String {
+    use parquet::record::Field;
+    let mut line = String::with_capacity(128);
+    for (i, (_, field)) in row.get_column_iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        match field {
+            Field::Null => line.push('-'),
+            Field::Str(text) => line.push_str(text),
+            other => line.push_str(&other.to_string()),
+        }
+    }
+    line
+}
+
+/// Counts records chunk by chunk: each chunk of [`CHUNK_LINES`] one payload, its id from the
+/// object's identity and the chunk's number.
+async fn count_lines<R, S, D>(
+    ingestor: &Ingestor<S, D>,
+    key: &ObjectKey,
+    identity: &str,
+    format: &FlowLogFormat,
+    lines: &mut Lines<R>,
+    now: time::OffsetDateTime,
+) -> Result<Summary, ObjectError>
+where
+    R: AsyncBufRead + Unpin,
+    S: CounterStore,
+    D: DeadLetters,
+{
     let mut total = Summary::default();
     let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
     let mut too_long = 0u64;
     let mut number = 0usize;
     loop {
-        let line = lines
-            .next()
-            .await
-            .map_err(|e| ObjectError::Read(e.to_string()))?;
+        let line = lines.next().await?;
         let done = line.is_none();
         match line {
             Some(Ok(line)) => chunk.push(line),
@@ -341,11 +467,7 @@ where
         };
         for notice in notices {
             let key = match parse_key(&notice.key) {
-                Ok(key) if key.kind == ObjectKind::Text => key,
-                Ok(_) => {
-                    skip(&mut total, "parquet_not_read");
-                    continue;
-                }
+                Ok(key) => key,
                 Err(why) => {
                     skip(&mut total, why);
                     continue;
@@ -357,7 +479,14 @@ where
                     // object; its name holds the flow log's id, the time and a hash), the
                     // same for `ctrack replay` of a copy, so no copy counts twice.
                     let identity = key.from_awslogs.clone();
-                    ingest_gzip_text(ingestor, &key, &identity, reader, now).await
+                    match key.kind {
+                        ObjectKind::Text => {
+                            ingest_gzip_text(ingestor, &key, &identity, reader, now).await
+                        }
+                        ObjectKind::Parquet => {
+                            ingest_parquet_stream(ingestor, &key, &identity, reader, now).await
+                        }
+                    }
                 }
                 Err(e) => Err(ObjectError::Read(e)),
             };

@@ -11,7 +11,7 @@ mod redis_server;
 
 pub use events::{encode_payload, interface, kinesis_event, logs_event, logs_message};
 pub use http::{read_http_head, serve_api, Headers, ServedApi};
-pub use moto_server::MotoServer;
+pub use moto_server::{venv_tool, MotoServer};
 pub use redis_server::{RedisCluster, RedisServer};
 
 use std::net::TcpListener;

@@ -15,7 +15,9 @@ pub struct MotoServer {
     recording: tempfile::NamedTempFile,
 }
 
-fn venv_tool(name: &str) -> PathBuf {
+/// A tool of the project's venv (`.venv/bin/NAME`, where `scripts/test.sh` installs moto,
+/// pyarrow, …), else `NAME` from the PATH.
+pub fn venv_tool(name: &str) -> PathBuf {
     let local = repo_root().join(".venv/bin").join(name);
     if local.exists() {
         local
