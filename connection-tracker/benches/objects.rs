@@ -57,7 +57,7 @@ fn main() {
         flate2::Compression::new(6),
     );
     writeln!(gz, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status").unwrap();
-    let mut rng = Rng(0x0b1e_c7);
+    let mut rng = Rng(0x000b_1ec7);
     let mut records = 0usize;
     loop {
         for _ in 0..10_000 {
