@@ -198,17 +198,13 @@ impl Run<'_> {
                 return Ok(ItemEnd::Failed);
             }
         };
-        let identity = key.from_awslogs.clone();
-        let counted = match key.kind {
-            objects::ObjectKind::Text => {
-                objects::ingest_gzip_text(self.ingestor, &key, &identity, &bytes[..], self.now)
-                    .await
-            }
-            objects::ObjectKind::Parquet => {
-                objects::ingest_parquet_stream(self.ingestor, &key, &identity, &bytes[..], self.now)
-                    .await
-            }
+        let count = objects::ObjectCount {
+            ingestor: self.ingestor,
+            key: &key,
+            identity: &key.from_awslogs,
+            now: self.now,
         };
+        let counted = count.object(&bytes[..]).await;
         match counted {
             Ok(summary) => Ok(ItemEnd::Handled {
                 summary: Box::new(summary),

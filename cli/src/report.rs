@@ -7,22 +7,10 @@ use connection_tracker::model::{AccountInfo, Connection};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::client::{ApiClient, ClientError};
-use serde::Serialize;
 use time::{Date, Duration};
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Row {
-    /// The day (`--per-day`); absent when the range is summed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
-    pub account_id: String,
-    pub account_name: String,
-    pub region: String,
-    pub dest: String,
-    pub dest_port: u16,
-    pub source: String,
-    pub score: u64,
-}
+/// A report row: the model's flat connection row, the archive's line shape.
+pub use connection_tracker::model::ConnectionRow as Row;
 
 pub const COLUMNS: [&str; 7] = [
     "account_id",

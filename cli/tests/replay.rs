@@ -209,24 +209,7 @@ fn s3_objects_count_as_the_events_did(format: &str) {
         dir
     };
     let dir = write("2026/11/27");
-    let counters = |server: &RedisServer| {
-        let mut keys: Vec<String> = server
-            .cli(&["--scan", "--pattern", "ct:{2026-11-27:*}:conn"])
-            .lines()
-            .map(String::from)
-            .collect();
-        keys.sort();
-        assert!(!keys.is_empty(), "counters written");
-        keys.iter()
-            .map(|k| {
-                format!(
-                    "{k}\n{}",
-                    server.cli(&["ZRANGE", k, "0", "-1", "WITHSCORES"])
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let counters = |server: &RedisServer| server.day_counters("2026-11-27");
     let events = RedisServer::start();
     let (code, _, err) = ctrack(
         &events,

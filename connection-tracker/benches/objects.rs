@@ -3,39 +3,19 @@
 //!
 //! Run: `cargo bench -p connection-tracker --bench objects`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use connection_tracker::config::Env;
-use connection_tracker::ingest::objects::{ingest_gzip_text, parse_key};
+use connection_tracker::ingest::objects::{parse_key, ObjectCount};
 use connection_tracker::ingest::Ingestor;
 use connection_tracker::store::RedisStore;
+use connection_tracker::testing::alloc::{peak_since, start_peak, CountingAllocator};
 use connection_tracker::testing::flow_mix::{Mix, NETWORKS};
 use connection_tracker::testing::{RedisServer, Rng};
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn main() {
     let target_mb: usize = std::env::var("OBJECT_MB")
@@ -94,12 +74,15 @@ fn main() {
         let object_key = parse_key(&key).unwrap();
         let file = tokio::fs::File::open(&path).await.unwrap();
         let reader = tokio::io::BufReader::with_capacity(256 * 1024, file);
-        PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = start_peak();
         let started = Instant::now();
-        let summary = ingest_gzip_text(&ingestor, &object_key, &object_key.from_awslogs, reader, now)
-            .await
-            .unwrap();
+        let count = ObjectCount {
+            ingestor: &ingestor,
+            key: &object_key,
+            identity: &object_key.from_awslogs,
+            now,
+        };
+        let summary = count.gzip_text(reader).await.unwrap();
         let elapsed = started.elapsed().as_secs_f64();
         println!(
             "S3 path: {} records ({} counted) in {elapsed:.2} s = {:.0} records/s, {} chunks; peak heap above the start: {:.1} MiB",
@@ -107,7 +90,7 @@ fn main() {
             summary.counted,
             summary.records as f64 / elapsed,
             summary.payloads,
-            (PEAK.load(Ordering::Relaxed) - before) as f64 / (1 << 20) as f64
+            peak_since(before) as f64 / (1 << 20) as f64
         );
     });
     std::fs::remove_file(&path).ok();

@@ -4,9 +4,7 @@
 //!
 //! Run: `cargo bench -p connection-tracker --bench pipeline` (add `taskset -c 0` to pin a core).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use connection_tracker::config::SourceLimits;
@@ -14,44 +12,12 @@ use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
 use connection_tracker::ingest::{aggregate, Context, DecodedPayload, WritePolicy};
 use connection_tracker::rules::flowlog::FlowLogFormat;
+use connection_tracker::testing::alloc::{peak_since, start_peak, CountingAllocator};
 use connection_tracker::testing::flow_mix::{Mix, ACCOUNT};
 use connection_tracker::testing::{encode_payload, logs_message, Rng};
 
-/// Counts live heap bytes and their high-water mark.
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size > layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                    - layout.size();
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
@@ -219,10 +185,9 @@ fn main() {
         }
         records = records * (1 << 20) / b.uncompressed + 50;
     };
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = start_peak();
     let (counted, _) = full_pipeline(&inventory, &ctx, &one_mib.data);
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = peak_since(base);
     println!(
         "peak heap for one batch of {:.2} MiB uncompressed ({} records, {} counted, {} KiB on the wire): {:.2} MiB",
         one_mib.uncompressed as f64 / (1 << 20) as f64,

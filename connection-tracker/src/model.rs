@@ -167,12 +167,14 @@ impl Connection {
     }
 }
 
-/// One line of a closed day's evidence archive (JSON lines, gzip): a day's counter row as
-/// ingest stored it (sources as counted, names not applied), with the account's name of that
-/// day. The refresh writes them; `ctrack connections s3://…` reads them back.
+/// One connection of one account/region as a flat row: a line of a closed day's evidence
+/// archive (JSON lines; the day's counter row as ingest stored it — sources as counted, names
+/// not applied — with the account's name) and a row of ctrack's reports (its JSON and CSV).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedConnection {
-    pub date: String,
+pub struct ConnectionRow {
+    /// The day; in a report only with `--per-day` (a summed range has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     pub account_id: String,
     pub account_name: String,
     pub region: String,

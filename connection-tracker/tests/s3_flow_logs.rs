@@ -33,22 +33,7 @@ async fn ingestor(server: &RedisServer) -> Ingestor<RedisStore> {
 }
 
 fn counters(server: &RedisServer) -> String {
-    let mut keys: Vec<String> = server
-        .cli(&["--scan", "--pattern", "ct:{2026-11-27:*}:conn"])
-        .lines()
-        .map(String::from)
-        .collect();
-    keys.sort();
-    assert!(!keys.is_empty(), "counters written");
-    keys.iter()
-        .map(|k| {
-            format!(
-                "{k}\n{}",
-                server.cli(&["ZRANGE", k, "0", "-1", "WITHSCORES"])
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    server.day_counters("2026-11-27")
 }
 
 /// An SQS message carrying one S3 notification, as S3 writes it (key URL-encoded).

@@ -140,95 +140,162 @@ pub fn header_format(line: &str) -> Result<FlowLogFormat, &'static str> {
     Ok(format)
 }
 
-/// Counts a text object read from `reader` (already decompressed), chunk by chunk. `identity`
-/// names the object (its key from `AWSLogs/` on): the chunks' ids come from it.
-pub async fn ingest_text<R, S, D>(
-    ingestor: &Ingestor<S, D>,
-    key: &ObjectKey,
-    identity: &str,
-    reader: R,
-    now: time::OffsetDateTime,
-) -> Result<Summary, ObjectError>
-where
-    R: AsyncBufRead + Unpin,
-    S: CounterStore,
-    D: DeadLetters,
-{
-    let mut lines = BoundedLines::new(reader);
-    let header = lines
-        .next()
-        .await
-        .map_err(|e| ObjectError::Read(e.to_string()))?
-        .ok_or(ObjectError::Skipped("empty"))?
-        .map_err(|_| ObjectError::Skipped("bad_header"))?;
-    let format = header_format(&header).map_err(ObjectError::Skipped)?;
-    let mut source = Lines::Text(lines);
-    count_lines(ingestor, key, identity, &format, &mut source, now).await
-}
-
-/// Counts a Parquet object (`.log.parquet`, as VPC Flow Logs writes it: one column per field,
-/// named with underscores, typed, null for a missing value), row group after row group: each
-/// row becomes the line AWS would have written in text, read by the same parser. Memory: the
-/// row group being read (AWS writes them small) and one chunk of lines.
-pub async fn ingest_parquet<F, S, D>(
-    ingestor: &Ingestor<S, D>,
-    key: &ObjectKey,
-    identity: &str,
-    file: F,
-    now: time::OffsetDateTime,
-) -> Result<Summary, ObjectError>
-where
-    F: parquet::file::reader::ChunkReader + 'static,
-    S: CounterStore,
-    D: DeadLetters,
-{
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let reader =
-        SerializedFileReader::new(file).map_err(|_| ObjectError::Skipped("bad_parquet"))?;
-    let names: Vec<String> = reader
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let format = header_format(&names.join(" ")).map_err(ObjectError::Skipped)?;
-    let rows = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
-    let mut source: Lines<&[u8]> = Lines::Rows(Box::new(rows));
-    count_lines(ingestor, key, identity, &format, &mut source, now).await
-}
-
 /// The largest Parquet object read: it is spooled to a temporary file first (Parquet is read
 /// from its end), and Lambda's `/tmp` holds 512 MiB unless configured larger.
 pub const MAX_PARQUET_BYTES: u64 = 400 << 20;
 
-/// Counts a Parquet object read from `reader`: spooled into an anonymous temporary file (gone
-/// when closed), then read row group by row group. Memory stays bounded; disk holds the object.
-pub async fn ingest_parquet_stream<R, S, D>(
-    ingestor: &Ingestor<S, D>,
-    key: &ObjectKey,
-    identity: &str,
-    reader: R,
-    now: time::OffsetDateTime,
-) -> Result<Summary, ObjectError>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    S: CounterStore,
-    D: DeadLetters,
-{
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let read = |e: std::io::Error| ObjectError::Read(e.to_string());
-    let file = tempfile::tempfile().map_err(read)?;
-    let mut spool = tokio::fs::File::from_std(file.try_clone().map_err(read)?);
-    let copied = tokio::io::copy(&mut reader.take(MAX_PARQUET_BYTES + 1), &mut spool)
-        .await
-        .map_err(read)?;
-    spool.flush().await.map_err(read)?;
-    if copied > MAX_PARQUET_BYTES {
-        return Err(ObjectError::Skipped("parquet_too_large"));
+/// One object being counted: where its counts go, what it is, and the clock.
+pub struct ObjectCount<'a, S, D> {
+    pub ingestor: &'a Ingestor<S, D>,
+    pub key: &'a ObjectKey,
+    /// What names the object (its key from `AWSLogs/` on): the chunks' ids come from it, so
+    /// the same object read again — from S3, a copy, a replay — counts nothing twice.
+    pub identity: &'a str,
+    pub now: time::OffsetDateTime,
+}
+
+impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
+    /// The object's bytes as they come (gzip text or Parquet, by its key).
+    pub async fn object<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        match self.key.kind {
+            ObjectKind::Text => self.gzip_text(reader).await,
+            ObjectKind::Parquet => self.parquet_stream(reader).await,
+        }
     }
-    ingest_parquet(ingestor, key, identity, file, now).await
+
+    /// A gzip text object (`.log.gz`, one or more gzip members), decompressed as it comes.
+    pub async fn gzip_text<R>(&self, compressed: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(compressed);
+        decoder.multiple_members(true);
+        self.text(tokio::io::BufReader::with_capacity(64 * 1024, decoder))
+            .await
+    }
+
+    /// A text object already decompressed: its header line names the fields.
+    pub async fn text<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut lines = BoundedLines::new(reader);
+        let header = lines
+            .next()
+            .await
+            .map_err(|e| ObjectError::Read(e.to_string()))?
+            .ok_or(ObjectError::Skipped("empty"))?
+            .map_err(|_| ObjectError::Skipped("bad_header"))?;
+        let format = header_format(&header).map_err(ObjectError::Skipped)?;
+        self.lines(&format, &mut Lines::Text(lines)).await
+    }
+
+    /// A Parquet object as it comes: spooled into an anonymous temporary file (gone when
+    /// closed; Parquet is read from its end), then read. Memory stays bounded; disk holds it.
+    pub async fn parquet_stream<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let read = |e: std::io::Error| ObjectError::Read(e.to_string());
+        let file = tempfile::tempfile().map_err(read)?;
+        let mut spool = tokio::fs::File::from_std(file.try_clone().map_err(read)?);
+        let copied = tokio::io::copy(&mut reader.take(MAX_PARQUET_BYTES + 1), &mut spool)
+            .await
+            .map_err(read)?;
+        spool.flush().await.map_err(read)?;
+        if copied > MAX_PARQUET_BYTES {
+            return Err(ObjectError::Skipped("parquet_too_large"));
+        }
+        self.parquet(file).await
+    }
+
+    /// A Parquet object (`.log.parquet`, as VPC Flow Logs writes it: one column per field,
+    /// named with underscores, typed, null for a missing value), row group after row group:
+    /// each row becomes the line AWS would have written in text, read by the same parser.
+    /// Memory: the row group being read (AWS writes them small) and one chunk of lines.
+    pub async fn parquet<F>(&self, file: F) -> Result<Summary, ObjectError>
+    where
+        F: parquet::file::reader::ChunkReader + 'static,
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader =
+            SerializedFileReader::new(file).map_err(|_| ObjectError::Skipped("bad_parquet"))?;
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let format = header_format(&names.join(" ")).map_err(ObjectError::Skipped)?;
+        let rows = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
+        let mut source: Lines<&[u8]> = Lines::Rows(Box::new(rows));
+        self.lines(&format, &mut source).await
+    }
+
+    /// Counts records chunk by chunk: each chunk of [`CHUNK_LINES`] one payload, its id from
+    /// the object's identity and the chunk's number.
+    async fn lines<R>(
+        &self,
+        format: &FlowLogFormat,
+        lines: &mut Lines<R>,
+    ) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut total = Summary::default();
+        let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
+        let mut too_long = 0u64;
+        let mut number = 0usize;
+        loop {
+            let line = lines.next().await?;
+            let done = line.is_none();
+            match line {
+                Some(Ok(line)) => chunk.push(line),
+                Some(Err(())) => too_long += 1,
+                None => {}
+            }
+            if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
+                let name = format!("s3\n{}\n{CHUNK_LINES}\n{number}", self.identity);
+                let id = format!("{:032x}", xxh3_128(name.as_bytes()));
+                let message = LogsMessage {
+                    message_type: Cow::Borrowed("DATA_MESSAGE"),
+                    owner: Cow::Borrowed(&self.key.account),
+                    log_group: Cow::Borrowed(self.identity),
+                    log_stream: Cow::Borrowed(""),
+                    log_events: chunk
+                        .iter()
+                        .map(|line| LogEvent {
+                            id: Cow::Borrowed(""),
+                            timestamp: 0,
+                            message: Cow::Borrowed(line),
+                        })
+                        .collect(),
+                    format: Some(format.clone()),
+                };
+                let summary = self
+                    .ingestor
+                    .count_messages(&[id.as_str()], std::slice::from_ref(&message), self.now)
+                    .await?;
+                total.merge(&summary);
+                chunk.clear();
+                number += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        if too_long > 0 {
+            total.records += too_long;
+            *total.rejected.entry("line_too_long").or_default() += too_long;
+        }
+        Ok(total)
+    }
 }
 
 /// Where an object's records come from: text lines, or Parquet rows.
@@ -270,97 +337,6 @@ fn row_line(row: &parquet::record::Row) -> String {
         }
     }
     line
-}
-
-/// Counts records chunk by chunk: each chunk of [`CHUNK_LINES`] one payload, its id from the
-/// object's identity and the chunk's number.
-async fn count_lines<R, S, D>(
-    ingestor: &Ingestor<S, D>,
-    key: &ObjectKey,
-    identity: &str,
-    format: &FlowLogFormat,
-    lines: &mut Lines<R>,
-    now: time::OffsetDateTime,
-) -> Result<Summary, ObjectError>
-where
-    R: AsyncBufRead + Unpin,
-    S: CounterStore,
-    D: DeadLetters,
-{
-    let mut total = Summary::default();
-    let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
-    let mut too_long = 0u64;
-    let mut number = 0usize;
-    loop {
-        let line = lines.next().await?;
-        let done = line.is_none();
-        match line {
-            Some(Ok(line)) => chunk.push(line),
-            Some(Err(())) => too_long += 1,
-            None => {}
-        }
-        if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
-            let id = format!(
-                "{:032x}",
-                xxh3_128(format!("s3\n{identity}\n{CHUNK_LINES}\n{number}").as_bytes())
-            );
-            let message = LogsMessage {
-                message_type: Cow::Borrowed("DATA_MESSAGE"),
-                owner: Cow::Borrowed(&key.account),
-                log_group: Cow::Borrowed(identity),
-                log_stream: Cow::Borrowed(""),
-                log_events: chunk
-                    .iter()
-                    .map(|line| LogEvent {
-                        id: Cow::Borrowed(""),
-                        timestamp: 0,
-                        message: Cow::Borrowed(line),
-                    })
-                    .collect(),
-                format: Some(format.clone()),
-            };
-            let summary = ingestor
-                .count_messages(&[id.as_str()], std::slice::from_ref(&message), now)
-                .await?;
-            total.merge(&summary);
-            chunk.clear();
-            number += 1;
-        }
-        if done {
-            break;
-        }
-    }
-    if too_long > 0 {
-        total.records += too_long;
-        *total.rejected.entry("line_too_long").or_default() += too_long;
-    }
-    Ok(total)
-}
-
-/// Counts a gzip text object (`.log.gz`, one or more gzip members) read from `compressed`,
-/// decompressing as it goes.
-pub async fn ingest_gzip_text<R, S, D>(
-    ingestor: &Ingestor<S, D>,
-    key: &ObjectKey,
-    identity: &str,
-    compressed: R,
-    now: time::OffsetDateTime,
-) -> Result<Summary, ObjectError>
-where
-    R: AsyncBufRead + Unpin,
-    S: CounterStore,
-    D: DeadLetters,
-{
-    let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(compressed);
-    decoder.multiple_members(true);
-    ingest_text(
-        ingestor,
-        key,
-        identity,
-        tokio::io::BufReader::with_capacity(64 * 1024, decoder),
-        now,
-    )
-    .await
 }
 
 /// One object an S3 notification names.
@@ -478,15 +454,13 @@ where
                     // The identity: the key from AWSLogs/ on (AWS never rewrites a delivered
                     // object; its name holds the flow log's id, the time and a hash), the
                     // same for `ctrack replay` of a copy, so no copy counts twice.
-                    let identity = key.from_awslogs.clone();
-                    match key.kind {
-                        ObjectKind::Text => {
-                            ingest_gzip_text(ingestor, &key, &identity, reader, now).await
-                        }
-                        ObjectKind::Parquet => {
-                            ingest_parquet_stream(ingestor, &key, &identity, reader, now).await
-                        }
-                    }
+                    let count = ObjectCount {
+                        ingestor,
+                        key: &key,
+                        identity: &key.from_awslogs,
+                        now,
+                    };
+                    count.object(reader).await
                 }
                 Err(e) => Err(ObjectError::Read(e)),
             };

@@ -22,7 +22,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
-use crate::model::{ArchivedConnection, Connection};
+use crate::model::{Connection, ConnectionRow};
 use crate::store::{ArchiveMarks, EvidenceSink, ReadRequest, ReadStore, StoreError};
 
 /// The mark of a closed day that had no rows: nothing is written for it.
@@ -96,8 +96,8 @@ pub fn encode_day(
         let mut sorted: Vec<&Connection> = connections.iter().collect();
         sorted.sort_by(|a, b| crate::model::page_order("", a, "", b));
         for c in sorted {
-            let line = ArchivedConnection {
-                date: day.to_string(),
+            let line = ConnectionRow {
+                date: Some(day.to_string()),
                 account_id: account.to_string(),
                 account_name: account_names
                     .get(account)
@@ -119,7 +119,7 @@ pub fn encode_day(
 }
 
 /// The rows of one archived day; at most `limit` bytes of JSON lines are decompressed.
-pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ArchivedConnection>, ArchiveError> {
+pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ConnectionRow>, ArchiveError> {
     let decoder = flate2::read::GzDecoder::new(object);
     let mut bounded = std::io::BufReader::new(decoder.take(limit + 1));
     let mut rows = Vec::new();
@@ -140,7 +140,7 @@ pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ArchivedConnection>, 
         if line.trim().is_empty() {
             continue;
         }
-        let row: ArchivedConnection = serde_json::from_str(&line)
+        let row: ConnectionRow = serde_json::from_str(&line)
             .map_err(|e| ArchiveError::Decode(format!("line {}: {e}", rows.len() + 1)))?;
         rows.push(row);
     }
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(back[0].score, 9, "score descending, as the API");
         assert_eq!(back[0].source, "\"quoted\"\n");
         assert_eq!(back[1].account_name, "team-a");
-        assert_eq!(back[1].date, "2026-11-25");
+        assert_eq!(back[1].date.as_deref(), Some("2026-11-25"));
         assert!(matches!(
             decode_day(&object, 100),
             Err(ArchiveError::TooLarge { limit: 100 })

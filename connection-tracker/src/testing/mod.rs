@@ -2,6 +2,7 @@
 //! ports and stopped when dropped (`redis-server`, moto), the API served over HTTP, and events
 //! and records built the way AWS builds them.
 
+pub mod alloc;
 pub mod estate;
 mod events;
 pub mod flow_mix;

@@ -209,6 +209,22 @@ impl RedisServer {
     }
 
     /// Runs `redis-cli` against the server and returns its output.
+    /// Every counter of `day` (`YYYY-MM-DD`), key by key with its members and scores, as one
+    /// text: two servers that counted the same hold the same text.
+    pub fn day_counters(&self, day: &str) -> String {
+        let mut keys: Vec<String> = self
+            .cli(&["--scan", "--pattern", &format!("ct:{{{day}:*}}:conn")])
+            .lines()
+            .map(String::from)
+            .collect();
+        keys.sort();
+        assert!(!keys.is_empty(), "no counters of {day}");
+        keys.iter()
+            .map(|k| format!("{k}\n{}", self.cli(&["ZRANGE", k, "0", "-1", "WITHSCORES"])))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(cli_binary())
             .args(self.cli_connection())
