@@ -167,6 +167,38 @@ impl Connection {
     }
 }
 
+/// `/changes`: what a day brought that the days before it did not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    pub date: String,
+    pub baseline: DayRange,
+    /// `account_id/region` → what is new there (account/regions with nothing new are left out).
+    pub changes: BTreeMap<String, PairChanges>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayRange {
+    pub from: String,
+    pub to: String,
+}
+
+/// What is new in one account/region on the day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairChanges {
+    /// Destinations and ports that got no connection in the baseline.
+    pub new_endpoints: Vec<NewEndpoint>,
+    /// Connections whose source had not connected to that destination and port before.
+    pub new_connections: Vec<Connection>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NewEndpoint {
+    pub dest: String,
+    pub dest_port: u16,
+    /// The destination itself is new (else a new port of a known one).
+    pub new_dest: bool,
+}
+
 /// One connection of one account/region as a flat row: a line of a closed day's evidence
 /// archive (JSON lines; the day's counter row as ingest stored it — sources as counted, names
 /// not applied — with the account's name) and a row of ctrack's reports (its JSON and CSV).

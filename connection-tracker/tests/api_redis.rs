@@ -1094,3 +1094,48 @@ async fn s3_answering_an_instance_is_no_connection_but_a_name_alone_decides_noth
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn changes_show_what_a_day_brought_that_the_days_before_did_not() {
+    let (_server, api) = started().await;
+    // 2026-11-27 against 25 and 26: the SSH connection to the instance is new, and the
+    // instance itself had no connection before; the load balancer's sources came on the 25th.
+    assert_eq!(
+        ok_json(&get(&api, "/changes?date=2026-11-27&baseline_days=2").await),
+        json!({
+            "date": "2026-11-27",
+            "baseline": {"from": "2026-11-25", "to": "2026-11-26"},
+            "changes": {"111111111111/eu-west-1": {
+                "new_endpoints": [{"dest": "web/52.0.0.5", "dest_port": 22, "new_dest": true}],
+                "new_connections": [{"source": "office", "dest": "web/52.0.0.5", "dest_port": 22, "score": 1}],
+            }},
+        })
+    );
+    // Against the 26th alone (a quiet day) everything of the 27th is new.
+    let all = ok_json(&get(&api, "/changes?date=2026-11-27&baseline_days=1").await);
+    let pair = &all["changes"]["111111111111/eu-west-1"];
+    assert_eq!(
+        pair["new_connections"].as_array().unwrap().len(),
+        3,
+        "{all}"
+    );
+    assert_eq!(pair["new_endpoints"].as_array().unwrap().len(), 2, "{all}");
+    // A day with nothing new answers an empty map, not an error.
+    let quiet = ok_json(&get(&api, "/changes?date=2026-11-26").await);
+    assert_eq!(quiet["changes"], json!({}));
+    assert_eq!(
+        quiet["baseline"],
+        json!({"from": "2026-11-19", "to": "2026-11-25"})
+    );
+    for (query, parameter) in [
+        ("/changes?baseline_days=0", "baseline_days"),
+        ("/changes?baseline_days=32", "baseline_days"),
+        ("/changes?baseline_days=x", "baseline_days"),
+        ("/changes?date=2026-13-01", "date"),
+        ("/changes?from=2026-11-01", "query"),
+    ] {
+        let answer = get(&api, query).await;
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
+        assert_eq!(answer.json()["parameter"], parameter, "{query}");
+    }
+}

@@ -217,6 +217,43 @@ impl<S: ReadStore> Api<S> {
                 }
                 Ok(response)
             }
+            Route::Changes => {
+                let (date, baseline) = query.day_and_baseline(today, self.max_range_days)?;
+                let mut days = baseline.clone();
+                days.push(date.clone());
+                let read = self
+                    .read(ReadRequest {
+                        days,
+                        ..ReadRequest::default()
+                    })
+                    .await?;
+                // The day is the last one read (days were asked for: never empty).
+                let mut changes = match read.days.split_last() {
+                    Some((day, before)) => views::changes(day, before),
+                    None => BTreeMap::new(),
+                };
+                // The new connections are shown as every answer shows connections: resolved
+                // names as host/ip, S3 answering an instance dropped.
+                let mut rows: BTreeMap<String, Vec<crate::model::Connection>> = changes
+                    .iter_mut()
+                    .map(|(pair, c)| (pair.clone(), std::mem::take(&mut c.new_connections)))
+                    .collect();
+                self.name_sources(&mut rows).await?;
+                for (pair, named) in rows {
+                    if let Some(c) = changes.get_mut(&pair) {
+                        c.new_connections = named;
+                    }
+                }
+                let answer = crate::model::Changes {
+                    date,
+                    baseline: crate::model::DayRange {
+                        from: baseline.first().cloned().unwrap_or_default(),
+                        to: baseline.last().cloned().unwrap_or_default(),
+                    },
+                    changes,
+                };
+                Ok(json_response(200, &answer))
+            }
             Route::Endpoints | Route::EndpointsOf => {
                 let filter = query.filter()?;
                 let mut read = self

@@ -21,6 +21,7 @@ pub fn openapi() -> Value {
                 "additionalProperties": {"type": "array", "items": s(item)}})
             }
             Answer::List(item) => json!({"type": "array", "items": s(item)}),
+            Answer::One(item) => s(item),
         };
         let content_type = if spec.answer == Answer::Ok {
             "text/plain"
@@ -83,9 +84,20 @@ pub fn openapi() -> Value {
                 "source": {"name": "source", "in": "query", "description": "Only these sources: exact (a name or address), `prefix*`, or a CIDR block (addresses in it, and folded prefixes within it)", "schema": {"type": "string", "minLength": 1, "maxLength": 512}},
                 "min_score": {"name": "min_score", "in": "query", "description": "Only rows whose score over the range is at least this", "schema": {"type": "integer", "minimum": 0}},
                 "limit": {"name": "limit", "in": "query", "description": "Page size: the top N rows by score (ties: account/region, source, dest, port); the header x-next-cursor carries the next page's cursor", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                "baseline_days": {"name": "baseline_days", "in": "query", "description": "Days before `date` that make what is known (default 7, at most API_MAX_RANGE_DAYS)", "schema": {"type": "integer", "minimum": 1, "maximum": 366}},
                 "cursor": {"name": "cursor", "in": "query", "description": "The x-next-cursor of the previous page, with the same path and parameters", "schema": {"type": "string"}}
             },
             "schemas": {
+                "Changes": {"type": "object", "additionalProperties": false, "required": ["date", "baseline", "changes"], "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "baseline": {"type": "object", "additionalProperties": false, "required": ["from", "to"], "properties": {
+                        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}}},
+                    "changes": {"type": "object", "description": "account_id/region → what is new there", "additionalProperties": {
+                        "type": "object", "additionalProperties": false, "required": ["new_endpoints", "new_connections"], "properties": {
+                            "new_endpoints": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["dest", "dest_port", "new_dest"], "properties": {
+                                "dest": {"type": "string"}, "dest_port": {"type": "integer"},
+                                "new_dest": {"type": "boolean", "description": "the destination itself was not seen (else: a new port of it)"}}}},
+                            "new_connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}}}},
                 "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update", "source"], "properties": {
                     "name": {"type": "string"},
                     "last_update": {"type": ["string", "null"], "format": "date-time"},

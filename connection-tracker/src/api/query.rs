@@ -293,6 +293,42 @@ impl Query {
         }))
     }
 
+    /// `/changes`: the day (`date`, default today) and the `baseline_days` before it (default
+    /// 7, 1 to `max_days`), oldest first.
+    pub(super) fn day_and_baseline(
+        &self,
+        today: Date,
+        max_days: u32,
+    ) -> Result<(String, Vec<String>), ApiError> {
+        let date = match self.get("date") {
+            Some(v) => parse_date("date", v)?,
+            None => today,
+        };
+        let n = match self.get("baseline_days") {
+            None => 7,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max_days).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "baseline_days",
+                        format!("baseline_days {v:?} is not a whole number from 1 to {max_days}"),
+                    )
+                })?,
+        };
+        let first = date
+            .checked_sub(time::Duration::days(i64::from(n)))
+            .ok_or_else(|| ApiError::bad("date", format!("{date} has no {n} days before it")))?;
+        let last = date
+            .previous_day()
+            .ok_or_else(|| ApiError::bad("date", format!("{date} has no day before it")))?;
+        Ok((
+            day::day_string(date),
+            day::range(first, last).map(day::day_string).collect(),
+        ))
+    }
+
     /// `date`, or `from`..=`to` (`to` defaults to today, `from` to `to`), or today.
     pub(super) fn days(&self, today: Date, max_days: u32) -> Result<Vec<String>, ApiError> {
         let date = |name: &'static str| -> Result<Option<Date>, ApiError> {

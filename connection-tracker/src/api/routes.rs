@@ -16,6 +16,7 @@ pub(super) enum Route {
     AccountConnections,
     PublicEndpoints,
     PublicEndpointsOf,
+    Changes,
 }
 
 /// The shape of a route's 200 answer, for the OpenAPI document.
@@ -33,6 +34,8 @@ pub(super) enum Answer {
     ByPair(&'static str),
     /// A list of the named schema.
     List(&'static str),
+    /// The named schema itself.
+    One(&'static str),
 }
 
 pub(super) struct RouteSpec {
@@ -63,6 +66,14 @@ const ROWS: &[&str] = &[
 const ENDPOINTS: &[&str] = &["date", "from", "to", "dest", "port"];
 
 pub(super) const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        path: "/changes",
+        route: Route::Changes,
+        query: &["date", "baseline_days"],
+        summary: "What is new on a day: endpoints, ports and sources not seen in the days before",
+        description: "the day, its baseline, and per account/region the new endpoints (destination and port) and the new connections (a source new to its endpoint)",
+        answer: Answer::One("Changes"),
+    },
     RouteSpec {
         path: "/health",
         route: Route::Health,
