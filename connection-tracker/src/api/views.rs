@@ -321,6 +321,54 @@ pub(super) fn public_endpoints(
     out
 }
 
+/// `/changes`: per account/region, the endpoints (destination and port) of `day` that got no
+/// connection in `baseline`, and the connections whose source is new to its endpoint.
+pub(super) fn changes(
+    day: &BTreeMap<String, Vec<Connection>>,
+    baseline: &[BTreeMap<String, Vec<Connection>>],
+) -> BTreeMap<String, crate::model::PairChanges> {
+    use crate::model::{NewEndpoint, PairChanges};
+    use std::collections::HashSet;
+    let mut out = BTreeMap::new();
+    for (pair, rows) in day {
+        let before = baseline.iter().filter_map(|d| d.get(pair)).flatten();
+        let mut dests: HashSet<&str> = HashSet::new();
+        let mut endpoints: HashSet<(&str, u16)> = HashSet::new();
+        let mut connections: HashSet<(&str, &str, u16)> = HashSet::new();
+        for c in before {
+            dests.insert(&c.dest);
+            endpoints.insert((&c.dest, c.dest_port));
+            connections.insert((&c.source, &c.dest, c.dest_port));
+        }
+        let mut new_endpoints: BTreeSet<NewEndpoint> = BTreeSet::new();
+        let mut new_connections: Vec<Connection> = Vec::new();
+        for c in rows {
+            if !endpoints.contains(&(c.dest.as_str(), c.dest_port)) {
+                new_endpoints.insert(NewEndpoint {
+                    dest: c.dest.clone(),
+                    dest_port: c.dest_port,
+                    new_dest: !dests.contains(c.dest.as_str()),
+                });
+            }
+            if !connections.contains(&(c.source.as_str(), c.dest.as_str(), c.dest_port)) {
+                new_connections.push(c.clone());
+            }
+        }
+        if new_endpoints.is_empty() && new_connections.is_empty() {
+            continue;
+        }
+        crate::model::sort_connections(&mut new_connections);
+        out.insert(
+            pair.clone(),
+            PairChanges {
+                new_endpoints: new_endpoints.into_iter().collect(),
+                new_connections,
+            },
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,52 +530,4 @@ mod tests {
         );
         assert_eq!(got["222222222222/us-east-1"], []);
     }
-}
-
-/// `/changes`: per account/region, the endpoints (destination and port) of `day` that got no
-/// connection in `baseline`, and the connections whose source is new to its endpoint.
-pub(super) fn changes(
-    day: &BTreeMap<String, Vec<Connection>>,
-    baseline: &[BTreeMap<String, Vec<Connection>>],
-) -> BTreeMap<String, crate::model::PairChanges> {
-    use crate::model::{NewEndpoint, PairChanges};
-    use std::collections::HashSet;
-    let mut out = BTreeMap::new();
-    for (pair, rows) in day {
-        let before = baseline.iter().filter_map(|d| d.get(pair)).flatten();
-        let mut dests: HashSet<&str> = HashSet::new();
-        let mut endpoints: HashSet<(&str, u16)> = HashSet::new();
-        let mut connections: HashSet<(&str, &str, u16)> = HashSet::new();
-        for c in before {
-            dests.insert(&c.dest);
-            endpoints.insert((&c.dest, c.dest_port));
-            connections.insert((&c.source, &c.dest, c.dest_port));
-        }
-        let mut new_endpoints: BTreeSet<NewEndpoint> = BTreeSet::new();
-        let mut new_connections: Vec<Connection> = Vec::new();
-        for c in rows {
-            if !endpoints.contains(&(c.dest.as_str(), c.dest_port)) {
-                new_endpoints.insert(NewEndpoint {
-                    dest: c.dest.clone(),
-                    dest_port: c.dest_port,
-                    new_dest: !dests.contains(c.dest.as_str()),
-                });
-            }
-            if !connections.contains(&(c.source.as_str(), c.dest.as_str(), c.dest_port)) {
-                new_connections.push(c.clone());
-            }
-        }
-        if new_endpoints.is_empty() && new_connections.is_empty() {
-            continue;
-        }
-        crate::model::sort_connections(&mut new_connections);
-        out.insert(
-            pair.clone(),
-            PairChanges {
-                new_endpoints: new_endpoints.into_iter().collect(),
-                new_connections,
-            },
-        );
-    }
-    out
 }
