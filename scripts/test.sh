@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: installs what is missing (Debian's redis-server, jq,
-# curl; cargo-lambda, moto, the SAM CLI and cfn-lint into .venv), then the template linters,
+# curl, chromium for the dashboard's browser test; cargo-lambda, moto, the SAM CLI and cfn-lint into .venv), then the template linters,
 # formatting, clippy, every Rust test (each starts its own redis-server and moto_server on free
 # ports) and the end-to-end run of the three functions through cargo lambda. Everything is built
 # first on the real clock; the tests and the e2e then run under a clock a year ahead that crosses
@@ -11,7 +11,7 @@ cd "$ROOT"
 preflight
 
 ensure_apt redis-server redis-server redis-cli redis-tools jq jq openssl openssl curl curl \
-  datefudge datefudge
+  datefudge datefudge chromium chromium
 ensure_venv "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" \
   "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
   "cfn-lint-serverless==$CFN_LINT_SERVERLESS_VERSION" "pyarrow==$PYARROW_VERSION"

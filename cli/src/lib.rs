@@ -10,3 +10,4 @@ pub mod graph;
 pub mod replay;
 pub mod report;
 pub mod scan;
+pub mod ui;

@@ -136,6 +136,18 @@ enum Command {
         #[arg(long)]
         per_region: bool,
     },
+    /// A dashboard in the browser, served on 127.0.0.1 from this binary: overview, exposure,
+    /// connections, what's new. Its data requests go to the API with this command's auth.
+    Ui {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Local port (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Open the dashboard in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// The DynamoDB accounts table the refresh reads (AWS credentials and region from the
     /// usual chain; AWS_ENDPOINT_URL points it at a local emulator).
     Accounts {
@@ -355,6 +367,19 @@ async fn main() -> Result<()> {
                 std::process::exit(FINDINGS_EXIT);
             }
             Ok(())
+        }
+        Command::Ui { api, port, open } => {
+            let client = api.client().await?;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            let port = listener.local_addr()?.port();
+            let ui = ctrack_cli::ui::Ui::new(client, port)?;
+            let url = ui.url();
+            println!("ctrack ui: {url}");
+            println!("(this link carries the session's token; Ctrl-C stops the server)");
+            if open {
+                let _ = std::process::Command::new("xdg-open").arg(&url).spawn();
+            }
+            ui.serve(listener).await
         }
         Command::Graph {
             api,

@@ -1009,3 +1009,231 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
     assert_eq!(out.lines().count(), 1, "header only: {out}");
     assert!(err.contains(&today), "{err}");
 }
+
+/// Sends one raw HTTP/1.1 request (every header as given, `Host` included) and answers the
+/// status line, the headers (lower-case names) and the body.
+async fn raw_get(
+    port: u16,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut request = format!("GET {target} HTTP/1.1\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap_or("")
+        .split(' ')
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `ctrack ui`: the session token, then the cookie; only its own Host, no other Origin, no
+/// cross-site fetch, GET only, only the API's routes; a strict CSP on everything.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_serves_only_its_session_at_its_own_address() {
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let client = ApiClient::new(&api.url, Auth::None, Duration::from_secs(5)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ui = ctrack_cli::ui::Ui::new(client, port).unwrap();
+    let url = ui.url();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    assert_eq!(token.len(), 64, "32 random bytes");
+    tokio::spawn(ui.serve(listener));
+    let host = format!("127.0.0.1:{port}");
+    let own = [("host", host.as_str())];
+
+    // No session: 401, with the CSP even on errors.
+    let (status, headers, _) = raw_get(port, "/", &own).await;
+    assert_eq!(status, 401);
+    assert!(header(&headers, "content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    // A wrong token: 403. The right one: the cookie, and the token out of the address bar.
+    assert_eq!(raw_get(port, "/?token=00", &own).await.0, 403);
+    let (status, headers, _) = raw_get(port, &format!("/?token={token}"), &own).await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/"));
+    let cookie = header(&headers, "set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let with = |extra: &[(&str, &str)]| {
+        let mut h: Vec<(String, String)> = vec![
+            ("host".into(), host.clone()),
+            ("cookie".into(), session.clone()),
+        ];
+        h.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        h
+    };
+    let get = |target: String, headers: Vec<(String, String)>| async move {
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        raw_get(port, &target, &refs).await
+    };
+    let (status, headers, body) = get("/".into(), with(&[])).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("/app.js") && !body.contains("<script>"),
+        "no inline script"
+    );
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    let (status, _, body) = get("/api/accounts".into(), with(&[])).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("alpha"), "{body}");
+    // Pages pass the API's cursor on.
+    let (status, headers, _) =
+        get("/api/connections?date=2026-11-27&limit=2".into(), with(&[])).await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "x-next-cursor").is_some());
+    // The API's errors come through as JSON the page can show.
+    let (status, _, body) = get("/api/connections?bogus=1".into(), with(&[])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"parameter\":\"query\""), "{body}");
+    // Refused: another Host (DNS rebinding), another Origin, a cross-site fetch, a path that
+    // is no API route, and the cookie alone at another address.
+    let rebinding = vec![
+        ("host".to_string(), format!("evil.example:{port}")),
+        ("cookie".into(), session.clone()),
+    ];
+    assert_eq!(get("/api/accounts".into(), rebinding).await.0, 403);
+    assert_eq!(
+        get(
+            "/api/accounts".into(),
+            with(&[("origin", "http://evil.example")])
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        get(
+            "/api/accounts".into(),
+            with(&[("sec-fetch-site", "cross-site")])
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(get("/api/../etc/passwd".into(), with(&[])).await.0, 404);
+    assert_eq!(get("/api/accounts/../../x".into(), with(&[])).await.0, 404);
+    let own_origin = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        get(
+            "/api/openapi.json".into(),
+            with(&[("origin", own_origin.as_str())])
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+/// The dashboard in a real browser: headless Chromium opens the printed URL (the token, then
+/// the cookie, then the view of the link's fragment), runs the page's script against the API
+/// and shows the data — and an API that is away becomes a message on the page.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_renders_each_view_in_chromium() {
+    let redis = RedisServer::start();
+    let api = api_with_samples(&redis).await;
+    let serve_ui = |base: String| async move {
+        let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ui = ctrack_cli::ui::Ui::new(client, port).unwrap();
+        let url = ui.url();
+        tokio::spawn(ui.serve(listener));
+        url
+    };
+    let url = serve_ui(api.url.clone()).await;
+    let dom = |link: String| async move {
+        let profile = tempfile::tempdir().unwrap();
+        let out = tokio::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(&link)
+            .output()
+            .await
+            .expect("chromium runs (apt-get install chromium)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (view, expected) in [
+        (
+            "overview",
+            vec![
+                "alpha",
+                "bravo",
+                "shop-1234567890.eu-west-1.elb.amazonaws.com",
+            ],
+        ),
+        (
+            "exposure",
+            vec![
+                "shop-1234567890.eu-west-1.elb.amazonaws.com",
+                "load_balancer",
+            ],
+        ),
+        ("connections", vec!["85.1.2.3", "class=\"suspicious\""]),
+        ("changes", vec!["New sources", "198.199.70.1"]),
+    ] {
+        let page = dom(format!("{url}#/{view}?date=2026-11-27")).await;
+        for text in expected {
+            assert!(page.contains(text), "{view}: {text} missing in\n{page}");
+        }
+        assert!(!page.contains("Cannot show this view"), "{view}:\n{page}");
+        assert!(
+            page.contains("aria-current=\"page\""),
+            "{view}: the nav marks the view"
+        );
+    }
+    // The API away: a message on the page, not a blank screen.
+    let away = serve_ui("http://127.0.0.1:9".to_string()).await;
+    let page = dom(format!("{away}#/overview")).await;
+    assert!(
+        page.contains("Cannot show this view") && page.contains("cannot be reached"),
+        "{page}"
+    );
+}

@@ -1,0 +1,255 @@
+//! `ctrack ui`: the dashboard, served on 127.0.0.1 by ctrack itself (its pages are in the
+//! binary: `cli/ui/`), forwarding the page's data requests to the API with the user's own auth
+//! (SigV4 or bearer), as every other ctrack command does.
+//!
+//! The server signs requests with the user's credentials, so any web page the user visits
+//! could try to use it. Safe by construction:
+//! - a random session token in the URL ctrack prints; the first visit trades it for an
+//!   `HttpOnly`, `SameSite=Strict` cookie and a redirect that takes it out of the address bar;
+//!   every other request needs the cookie;
+//! - `Host` must be this server's own `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding), and
+//!   an `Origin` or `Sec-Fetch-Site: cross-site` from anywhere else is refused (cross-site
+//!   requests);
+//! - only `GET`, only the API's own routes are forwarded (the route table), nothing is written;
+//! - a strict Content-Security-Policy (scripts and styles from this server only, no inline
+//!   code, no frames), `nosniff`, no referrer, no caching.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+
+use crate::client::{ApiClient, ClientError};
+
+const INDEX_HTML: &str = include_str!("../ui/index.html");
+const APP_JS: &str = include_str!("../ui/app.js");
+const APP_CSS: &str = include_str!("../ui/app.css");
+
+const COOKIE: &str = "ctrack_ui";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// What every request is checked against.
+pub struct Ui {
+    client: ApiClient,
+    token: String,
+    port: u16,
+    routes: matchit::Router<()>,
+}
+
+impl Ui {
+    pub fn new(client: ApiClient, port: u16) -> anyhow::Result<Ui> {
+        let mut routes = matchit::Router::new();
+        for path in connection_tracker::api::route_paths() {
+            routes
+                .insert(
+                    path.replace("{account_id}", "{a}")
+                        .replace("{region}", "{r}"),
+                    (),
+                )
+                .map_err(|e| anyhow::anyhow!("route {path}: {e}"))?;
+        }
+        Ok(Ui {
+            client,
+            token: new_token()?,
+            port,
+            routes,
+        })
+    }
+
+    /// The URL to open: with the session token.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?token={}", self.port, self.token)
+    }
+
+    /// Serves on `listener` until the process ends.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        let ui = Arc::new(self);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let ui = ui.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let ui = ui.clone();
+                    async move { Ok::<_, Infallible>(ui.answer(request).await) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    }
+
+    /// One request, checked, answered.
+    pub async fn answer<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let own = [
+            format!("127.0.0.1:{}", self.port),
+            format!("localhost:{}", self.port),
+        ];
+        if !header("host").is_some_and(|h| own.contains(&h)) {
+            return page(
+                StatusCode::FORBIDDEN,
+                "This server answers only at its own address (127.0.0.1).",
+            );
+        }
+        let origin_ok =
+            header("origin").is_none_or(|o| own.iter().any(|h| o == format!("http://{h}")));
+        if !origin_ok || header("sec-fetch-site").as_deref() == Some("cross-site") {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Requests from other sites are refused.",
+            );
+        }
+        if request.method() != hyper::Method::GET {
+            return page(StatusCode::METHOD_NOT_ALLOWED, "Only GET.");
+        }
+        let path = request.uri().path().to_string();
+        let query = request.uri().query().unwrap_or("").to_string();
+        // The token of the printed URL, traded for the session cookie.
+        if path == "/" {
+            if let Some(token) = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+            {
+                if !same(&token, &self.token) {
+                    return page(
+                        StatusCode::FORBIDDEN,
+                        "This link's token is not this session's: use the URL ctrack ui printed.",
+                    );
+                }
+                let mut response = with_headers(StatusCode::SEE_OTHER, "text/plain", Bytes::new());
+                let headers = response.headers_mut();
+                headers.insert("location", "/".parse().expect("a header value"));
+                let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", self.token);
+                headers.insert("set-cookie", cookie.parse().expect("a header value"));
+                return response;
+            }
+        }
+        let session = header("cookie").is_some_and(|cookies| {
+            cookies.split(';').any(|c| {
+                c.trim()
+                    .strip_prefix(COOKIE)
+                    .and_then(|rest| rest.strip_prefix('='))
+                    .is_some_and(|value| same(value, &self.token))
+            })
+        });
+        if !session {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "Open the URL that ctrack ui printed (it carries this session's token).",
+            );
+        }
+        match path.as_str() {
+            "/" => with_headers(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                INDEX_HTML.into(),
+            ),
+            "/app.js" => with_headers(
+                StatusCode::OK,
+                "text/javascript; charset=utf-8",
+                APP_JS.into(),
+            ),
+            "/app.css" => with_headers(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into()),
+            _ => match path.strip_prefix("/api") {
+                Some(api_path) if self.routes.at(api_path).is_ok() => {
+                    self.forward(api_path, &query).await
+                }
+                _ => page(StatusCode::NOT_FOUND, "No such page."),
+            },
+        }
+    }
+
+    /// An API route, with the user's auth; the answer passed on, errors as JSON the page shows.
+    async fn forward(&self, path: &str, query: &str) -> Response<Full<Bytes>> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let answer = self
+            .client
+            .get_page::<serde_json::Value>(path, &pairs)
+            .await;
+        let (status, body, next) = match answer {
+            Ok((json, next)) => (StatusCode::OK, json, next),
+            Err(ClientError::Status {
+                status,
+                message,
+                parameter,
+                ..
+            }) => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                serde_json::json!({"status": status, "message": message, "parameter": parameter}),
+                None,
+            ),
+            Err(e) => (
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({"status": 502, "message": format!("The API cannot be reached: {e}")}),
+                None,
+            ),
+        };
+        let mut response = with_headers(
+            status,
+            "application/json",
+            serde_json::to_vec(&body).unwrap_or_default().into(),
+        );
+        if let Some(next) = next.and_then(|n| n.parse().ok()) {
+            response.headers_mut().insert("x-next-cursor", next);
+        }
+        response
+    }
+}
+
+/// 32 random bytes, hex.
+fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn page(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>ctrack ui</title><p>{}</p>",
+        message.replace('<', "&lt;")
+    );
+    with_headers(status, "text/html; charset=utf-8", html.into())
+}
+
+fn with_headers(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-type", content_type),
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, value.parse().expect("a header value"));
+    }
+    response
+}
