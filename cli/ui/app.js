@@ -146,6 +146,44 @@ const views = {
     return parts;
   },
 
+  async endpoint(params) {
+    const dest = params.get("dest") || "";
+    const port = params.get("port") || "";
+    const to = params.get("date") || today();
+    const days = [];
+    for (let i = 6; i >= 0; i--) {
+      const d = new Date(`${to}T00:00:00Z`);
+      d.setUTCDate(d.getUTCDate() - i);
+      days.push(d.toISOString().slice(0, 10));
+    }
+    const range = new URLSearchParams({ from: days[0], to, dest, port });
+    const [sources, endpoints, ...perDay] = await Promise.all([
+      api("/connections", range),
+      api("/endpoints", range),
+      ...days.map((date) => api("/connections", new URLSearchParams({ date, dest, port }))),
+    ]);
+    const rows = flatten(sources.body).map((r) => ({
+      ...r,
+      kind: r.source.startsWith("other") ? "the rest, folded" : /\/(24|48)$/.test(r.source) ? "prefix (folded)" : "",
+    }));
+    const estimate = flatten(endpoints.body).reduce((m, e) => Math.max(m, e.distinct_sources || 0), 0);
+    const totals = perDay.map((d) => flatten(d.body).reduce((n, r) => n + r.score, 0));
+    const max = Math.max(1, ...totals);
+    const chart = el("div", { class: "chart", role: "img", "aria-label": `records per day, ${days[0]} to ${to}` },
+      ...days.map((d, i) => {
+        const bar = el("span", { class: "bar", title: `${d}: ${totals[i]}` });
+        bar.style.height = `${Math.round((totals[i] / max) * 100)}%`;
+        return el("div", { class: "day" }, bar, el("small", {}, d.slice(5)));
+      }));
+    return [el("h2", {}, `${dest} port ${port}`),
+      el("div", { class: "cards" },
+        el("div", { class: "card" }, el("b", {}, rows.reduce((n, r) => n + r.score, 0)), `records, ${days[0]} to ${to}`),
+        el("div", { class: "card" }, el("b", {}, estimate), "distinct sources (estimate, busiest day)")),
+      chart,
+      el("h2", {}, "Sources"),
+      table([{ key: "source", title: "source" }, { key: "kind", title: "" }, { key: "score", title: "score", num: true }], rows)];
+  },
+
   async changes(params) {
     const date = params.get("date") || today();
     const baseline = params.get("baseline_days") || "7";
@@ -169,7 +207,7 @@ const views = {
 function connectionsTable(rows) {
   return table([
     { key: "account_id", title: "account" }, { key: "region", title: "region" },
-    { key: "dest", title: "destination" },
+    { key: "dest", title: "destination", cell: (r) => el("a", { href: `#/endpoint?${new URLSearchParams({ dest: r.dest, port: r.dest_port, date: dateInput.value || today() })}` }, r.dest) },
     { key: "dest_port", title: "port", num: true, cell: (r) => el("span", { class: EXPECTED_PORTS.has(r.dest_port) ? "" : "suspicious" }, r.dest_port) },
     { key: "source", title: "source" }, { key: "score", title: "score", num: true },
   ], rows);
