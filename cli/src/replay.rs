@@ -52,7 +52,7 @@ impl Item {
 
 /// Flow logs as AWS delivers them to S3 (`.log.gz`, `.log.parquet`), not a saved event.
 fn is_flow_log_file(name: &str) -> bool {
-    name.ends_with(".log.gz") || name.ends_with(".parquet")
+    objects::ObjectKind::of(name).is_some()
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).

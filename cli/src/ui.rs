@@ -44,11 +44,7 @@ impl Ui {
         let mut routes = matchit::Router::new();
         for path in connection_tracker::api::route_paths() {
             routes
-                .insert(
-                    path.replace("{account_id}", "{a}")
-                        .replace("{region}", "{r}"),
-                    (),
-                )
+                .insert(path, ())
                 .map_err(|e| anyhow::anyhow!("route {path}: {e}"))?;
         }
         Ok(Ui {

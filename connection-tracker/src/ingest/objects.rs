@@ -46,6 +46,19 @@ pub enum ObjectKind {
     Parquet,
 }
 
+impl ObjectKind {
+    /// The kind a file or key name ends in, if it is a flow-log file at all.
+    pub fn of(name: &str) -> Option<ObjectKind> {
+        if name.ends_with(".log.gz") {
+            Some(ObjectKind::Text)
+        } else if name.ends_with(".parquet") {
+            Some(ObjectKind::Parquet)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// Not a flow-log object (a reason, counted; never retried).
@@ -62,13 +75,7 @@ pub enum ObjectError {
 /// aws-region=<region>/year=…/month=…/day=…/[hour=…/]<file>`; anything else is skipped with a
 /// reason.
 pub fn parse_key(key: &str) -> Result<ObjectKey, &'static str> {
-    let kind = if key.ends_with(".log.gz") {
-        ObjectKind::Text
-    } else if key.ends_with(".log.parquet") || key.ends_with(".parquet") {
-        ObjectKind::Parquet
-    } else {
-        return Err("not_a_flow_log_file");
-    };
+    let kind = ObjectKind::of(key).ok_or("not_a_flow_log_file")?;
     let start = key
         .match_indices("AWSLogs/")
         .map(|(i, _)| i)
@@ -519,7 +526,7 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
                 }
                 break;
             }
-            let (part, found) = match memchr(b'\n', available) {
+            let (part, found) = match available.iter().position(|&b| b == b'\n') {
                 Some(i) => (&available[..i], Some(i + 1)),
                 None => (available, None),
             };
@@ -544,10 +551,6 @@ impl<R: AsyncBufRead + Unpin> BoundedLines<R> {
         let text = String::from_utf8_lossy(&self.buffer).into_owned();
         Ok(Some(Ok(text)))
     }
-}
-
-fn memchr(byte: u8, bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == byte)
 }
 
 #[cfg(test)]

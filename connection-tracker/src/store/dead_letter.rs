@@ -228,22 +228,44 @@ mod s3 {
             key: &str,
             limit: u64,
         ) -> Result<Option<Vec<u8>>, S3Error> {
-            let exists = self
+            let get_error = |message: String| S3Error::Get {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                message,
+            };
+            let answer = self
                 .client
-                .head_object()
+                .get_object()
                 .bucket(&self.bucket)
                 .key(key)
                 .send()
                 .await;
-            match exists {
-                Ok(_) => self.get(key, limit).await.map(Some),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-                Err(e) => Err(S3Error::Get {
+            let object = match answer {
+                Ok(object) => object,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                    return Ok(None)
+                }
+                Err(e) => {
+                    return Err(get_error(
+                        aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                    ))
+                }
+            };
+            let size = object.content_length().unwrap_or(0).max(0) as u64;
+            if size > limit {
+                return Err(S3Error::TooLarge {
                     bucket: self.bucket.clone(),
                     key: key.to_string(),
-                    message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-                }),
+                    size,
+                    limit,
+                });
             }
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| get_error(e.to_string()))?;
+            Ok(Some(bytes.to_vec()))
         }
 
         /// Every object under `prefix`, in key order, page by page.
@@ -291,34 +313,13 @@ mod s3 {
 
         /// One object's bytes, refusing objects over `limit` bytes.
         pub async fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, S3Error> {
-            let get_error = |message: String| S3Error::Get {
-                bucket: self.bucket.clone(),
-                key: key.to_string(),
-                message,
-            };
-            let object = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| get_error(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-            let size = object.content_length().unwrap_or(0).max(0) as u64;
-            if size > limit {
-                return Err(S3Error::TooLarge {
+            self.get_if_exists(key, limit)
+                .await?
+                .ok_or_else(|| S3Error::Get {
                     bucket: self.bucket.clone(),
                     key: key.to_string(),
-                    size,
-                    limit,
-                });
-            }
-            let bytes = object
-                .body
-                .collect()
-                .await
-                .map_err(|e| get_error(e.to_string()))?;
-            Ok(bytes.to_vec())
+                    message: "no such object".into(),
+                })
         }
     }
 

@@ -16,21 +16,15 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = secret::resolve(Env::process(), None).await?.ingest()?;
     let store = RedisStore::connect(&config.redis).await?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // Payloads that can never be counted are kept whole in S3 (DEAD_LETTER_BUCKET).
-    let dead_letters = match &config.dead_letter {
-        Some(dl) => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Some(S3DeadLetters {
-                bucket: S3Bucket::new(&sdk, &dl.bucket),
-                prefix: dl.prefix.clone(),
-            })
-        }
-        None => None,
-    };
+    let dead_letters = config.dead_letter.as_ref().map(|dl| S3DeadLetters {
+        bucket: S3Bucket::new(&sdk, &dl.bucket),
+        prefix: dl.prefix.clone(),
+    });
     // Flow logs delivered to S3 arrive as S3 notifications through SQS; their objects are read
     // with the function's own role.
-    let objects_source =
-        S3Objects::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
+    let objects_source = S3Objects::new(&sdk);
     let ingestor = Ingestor::with_dead_letters(store, dead_letters, config);
     let (ingestor, objects_source) = (&ingestor, &objects_source);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
