@@ -57,6 +57,7 @@ pub async fn fetch_days(
                             name: line.account_name,
                             last_update: None,
                             source: Default::default(),
+                            regions: Default::default(),
                         },
                     );
                     rows.entry(format!("{}/{}", line.account_id, line.region))

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use connection_tracker::model::{AccountInfo, SourceScore};
+use layout::topo::layout::VisualGraph;
+use serde::Serialize;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
@@ -11,6 +13,30 @@ pub struct Graph {
     pub nodes: BTreeMap<String, String>,
     /// (from, to) → summed score
     pub edges: BTreeMap<(String, String), u64>,
+}
+
+/// The graph's data from the API: `/accounts` and `/account-connections` for the days
+/// `from`..=`to` (`include`: sources named by the API's rules to keep as nodes).
+pub async fn fetch(
+    client: &crate::client::ApiClient,
+    from: &str,
+    to: &str,
+    include: &[String],
+    per_region: bool,
+) -> Result<Graph, crate::client::ClientError> {
+    let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
+    let include = include.join(",");
+    let mut query = vec![("from", from), ("to", to)];
+    if !include.is_empty() {
+        query.push(("include", include.as_str()));
+    }
+    let connections: BTreeMap<String, Vec<SourceScore>> =
+        client.get("/account-connections", &query).await?;
+    Ok(if per_region {
+        build_per_region(&accounts, &connections)
+    } else {
+        build(&accounts, &connections)
+    })
 }
 
 /// Account-level graph: regions are folded into their account, scores summed. Traffic inside
@@ -118,10 +144,9 @@ pub fn to_dot(graph: &Graph) -> String {
             quoted(label)
         ));
     }
-    let heaviest = graph.edges.values().copied().max().unwrap_or(1).max(1) as f64;
+    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
     for ((from, to), score) in &graph.edges {
-        // Width grows with the score's share of the heaviest edge: 1 to 5.
-        let width = 1.0 + 4.0 * (*score as f64).ln_1p() / heaviest.ln_1p();
+        let width = edge_width(*score, heaviest);
         out.push_str(&format!(
             "  {} -> {} [label={}, penwidth={width:.1}];\n",
             quoted(from),
@@ -133,10 +158,68 @@ pub fn to_dot(graph: &Graph) -> String {
     out
 }
 
+/// Edge width, 1 to 5: grows with the score's share of the heaviest edge (log scale).
+fn edge_width(score: u64, heaviest: u64) -> f64 {
+    1.0 + 4.0 * (score as f64).ln_1p() / (heaviest.max(1) as f64).ln_1p()
+}
+
+/// The graph as layout-rs lays it out: accounts as boxes, other sources as ellipses, an edge
+/// per (from, to) labelled with its score. Each shape carries `id="nI"` / `id="eI"` (I: its
+/// index in the graph's order), which both backends read back.
+fn visual(graph: &Graph) -> VisualGraph {
+    use layout::core::base::Orientation;
+    use layout::core::color::Color;
+    use layout::core::style::{LineStyleKind, StyleAttr};
+    use layout::std_shapes::render::get_shape_size;
+    use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
+
+    let dir = Orientation::TopToBottom;
+    let mut visual = VisualGraph::new(dir);
+    let mut handles = BTreeMap::new();
+    for (i, (id, label)) in graph.nodes.iter().enumerate() {
+        let account = id.split('/').next().unwrap_or(id);
+        let shape = if connection_tracker::model::is_account_id(account) {
+            ShapeKind::Box(label.clone())
+        } else {
+            ShapeKind::Circle(label.clone())
+        };
+        let size = get_shape_size(dir.flip(), &shape, 14, false);
+        let look = StyleAttr::new(Color::fast("black"), 1, Some(Color::fast("white")), 0, 14);
+        let element =
+            Element::create_with_properties(shape, look, dir.flip(), size, format!("id=\"n{i}\""));
+        handles.insert(id.as_str(), visual.add_node(element));
+    }
+    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
+    for (i, ((from, to), score)) in graph.edges.iter().enumerate() {
+        let (Some(&from), Some(&to)) = (handles.get(from.as_str()), handles.get(to.as_str()))
+        else {
+            continue;
+        };
+        let look = StyleAttr::new(
+            Color::fast("black"),
+            edge_width(*score, heaviest).round() as usize,
+            None,
+            0,
+            14,
+        );
+        let mut arrow = Arrow::new(
+            LineEndKind::None,
+            LineEndKind::Arrow,
+            LineStyleKind::Normal,
+            &score.to_string(),
+            &look,
+            &None,
+            &None,
+        );
+        arrow.properties = Some(format!("id=\"e{i}\""));
+        visual.add_edge(arrow, from, to);
+    }
+    visual
+}
+
 /// Lays the graph out and draws it as SVG.
 pub fn to_svg(graph: &Graph) -> Result<String, String> {
     use layout::backends::svg::SVGWriter;
-    use layout::gv::{DotParser, GraphBuilder};
     if graph.nodes.is_empty() {
         // Nothing to lay out (layout-rs wants at least one node): say so in the picture.
         return Ok(concat!(
@@ -146,15 +229,210 @@ pub fn to_svg(graph: &Graph) -> Result<String, String> {
         )
         .to_string());
     }
-    let dot = to_dot(graph);
-    let mut parser = DotParser::new(&dot);
-    let ast = parser.process()?;
-    let mut builder = GraphBuilder::new();
-    builder.visit_graph(&ast);
-    let mut visual = builder.get();
     let mut svg = SVGWriter::new();
-    visual.do_it(false, false, false, &mut svg);
+    visual(graph).do_it(false, false, false, &mut svg);
     Ok(svg.finalize())
+}
+
+/// The graph laid out (the same layout as `ctrack graph -o svg`), as data: what `ctrack ui`
+/// sends the page, which draws it with DOM calls (names stay text) and makes it clickable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Layout {
+    pub width: f64,
+    pub height: f64,
+    pub nodes: Vec<PlacedNode>,
+    pub edges: Vec<PlacedEdge>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlacedNode {
+    /// The account id (`ACCOUNT/REGION` per region), or an included source's name.
+    pub id: String,
+    pub label: String,
+    /// An account (a box) or another source (an ellipse).
+    pub account: bool,
+    /// Top-left corner and size.
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlacedEdge {
+    pub from: String,
+    pub to: String,
+    pub score: u64,
+    /// Stroke width, 1 to 5.
+    pub width: f64,
+    /// SVG path data (`M … C … S …`): numbers only.
+    pub path: String,
+}
+
+pub fn layout(graph: &Graph) -> Layout {
+    if graph.nodes.is_empty() {
+        return Layout::default();
+    }
+    let ids: Vec<&String> = graph.nodes.keys().collect();
+    let edges: Vec<(&(String, String), &u64)> = graph.edges.iter().collect();
+    let mut recorder = Recorder::default();
+    visual(graph).do_it(false, false, false, &mut recorder);
+    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
+    let mut placed = Layout {
+        width: recorder.width,
+        height: recorder.height,
+        ..Layout::default()
+    };
+    for (index, (x, y, width, height)) in recorder.nodes {
+        let id = ids[index];
+        placed.nodes.push(PlacedNode {
+            id: id.clone(),
+            label: graph.nodes[id].clone(),
+            account: connection_tracker::model::is_account_id(id.split('/').next().unwrap_or(id)),
+            x,
+            y,
+            width,
+            height,
+        });
+    }
+    for (index, path) in recorder.edges {
+        let ((from, to), score) = edges[index];
+        placed.edges.push(PlacedEdge {
+            from: from.clone(),
+            to: to.clone(),
+            score: *score,
+            width: (edge_width(*score, heaviest) * 10.0).round() / 10.0,
+            path,
+        });
+    }
+    placed
+}
+
+/// A layout-rs backend that keeps where each node and edge went (by the `id` property).
+#[derive(Default)]
+struct Recorder {
+    nodes: BTreeMap<usize, (f64, f64, f64, f64)>,
+    edges: BTreeMap<usize, String>,
+    width: f64,
+    height: f64,
+}
+
+impl Recorder {
+    fn index(properties: &Option<String>, kind: char) -> Option<usize> {
+        let p = properties.as_deref()?;
+        p.strip_prefix("id=\"")?
+            .strip_prefix(kind)?
+            .strip_suffix('"')?
+            .parse()
+            .ok()
+    }
+
+    fn grow(&mut self, x: f64, y: f64) {
+        self.width = self.width.max((x + 5.0).ceil());
+        self.height = self.height.max((y + 5.0).ceil());
+    }
+
+    fn node(&mut self, properties: &Option<String>, x: f64, y: f64, w: f64, h: f64) {
+        self.grow(x + w, y + h);
+        if let Some(i) = Self::index(properties, 'n') {
+            self.nodes.entry(i).or_insert((x, y, w, h));
+        }
+    }
+}
+
+impl layout::core::format::RenderBackend for Recorder {
+    fn draw_rect(
+        &mut self,
+        xy: layout::core::geometry::Point,
+        size: layout::core::geometry::Point,
+        _look: &layout::core::style::StyleAttr,
+        properties: Option<String>,
+        _clip: Option<layout::core::format::ClipHandle>,
+    ) {
+        self.node(&properties, xy.x, xy.y, size.x, size.y);
+    }
+
+    fn draw_line(
+        &mut self,
+        start: layout::core::geometry::Point,
+        stop: layout::core::geometry::Point,
+        _look: &layout::core::style::StyleAttr,
+        _properties: Option<String>,
+    ) {
+        self.grow(start.x.max(stop.x), start.y.max(stop.y));
+    }
+
+    fn draw_circle(
+        &mut self,
+        xy: layout::core::geometry::Point,
+        size: layout::core::geometry::Point,
+        _look: &layout::core::style::StyleAttr,
+        properties: Option<String>,
+    ) {
+        // The centre and the size: kept as the bounding box.
+        self.node(
+            &properties,
+            xy.x - size.x / 2.0,
+            xy.y - size.y / 2.0,
+            size.x,
+            size.y,
+        );
+    }
+
+    fn draw_text(
+        &mut self,
+        _xy: layout::core::geometry::Point,
+        _text: &str,
+        _look: &layout::core::style::StyleAttr,
+    ) {
+    }
+
+    fn draw_arrow(
+        &mut self,
+        path: &[(layout::core::geometry::Point, layout::core::geometry::Point)],
+        _dashed: bool,
+        _head: (bool, bool),
+        _look: &layout::core::style::StyleAttr,
+        properties: Option<String>,
+        _text: &str,
+    ) {
+        use std::fmt::Write;
+        for (a, b) in path {
+            self.grow(a.x.max(b.x), a.y.max(b.y));
+        }
+        let (Some(i), [first, second, rest @ ..]) = (Self::index(&properties, 'e'), path) else {
+            return;
+        };
+        // As layout-rs's SVG backend writes it: the exit vector, then the entry vectors.
+        let mut d = format!(
+            "M {:.1} {:.1} C {:.1} {:.1}, {:.1} {:.1}, {:.1} {:.1}",
+            first.0.x,
+            first.0.y,
+            first.1.x,
+            first.1.y,
+            second.0.x,
+            second.0.y,
+            second.1.x,
+            second.1.y
+        );
+        for point in rest {
+            let _ = write!(
+                d,
+                " S {:.1} {:.1}, {:.1} {:.1}",
+                point.0.x, point.0.y, point.1.x, point.1.y
+            );
+        }
+        self.edges.insert(i, d);
+    }
+
+    fn create_clip(
+        &mut self,
+        _xy: layout::core::geometry::Point,
+        _size: layout::core::geometry::Point,
+        _rounded_px: usize,
+    ) -> layout::core::format::ClipHandle {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +447,7 @@ mod tests {
                 name: "shop".into(),
                 last_update: None,
                 source: Default::default(),
+                regions: Default::default(),
             },
         )]);
         let s = |source: &str, score| SourceScore {
@@ -218,6 +497,7 @@ mod tests {
                     name: "shop".into(),
                     last_update: None,
                     source: Default::default(),
+                    regions: Default::default(),
                 },
             ),
             (
@@ -226,6 +506,7 @@ mod tests {
                     name: "quiet".into(),
                     last_update: None,
                     source: Default::default(),
+                    regions: Default::default(),
                 },
             ),
         ]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use connection_tracker::model::{AccountInfo, SourceScore};
+use connection_tracker::model::AccountInfo;
 use ctrack_cli::client::{ApiClient, Auth};
 use ctrack_cli::graph;
 use ctrack_cli::report::{self, Format};
@@ -137,13 +137,17 @@ enum Command {
         per_region: bool,
     },
     /// A dashboard in the browser, served on 127.0.0.1 from this binary: overview, exposure,
-    /// connections, what's new. Its data requests go to the API with this command's auth.
+    /// connections, endpoint, what's new, graph. Its data requests go to the API with this command's auth.
     Ui {
         #[command(flatten)]
         api: ApiArgs,
         /// Local port (0: any free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Ports that are not suspicious (as `ctrack connections --suspicious`): others are
+        /// highlighted.
+        #[arg(long, value_delimiter = ',', default_value = "443,0")]
+        expected_ports: Vec<u16>,
         /// Open the dashboard in the default browser.
         #[arg(long)]
         open: bool,
@@ -368,11 +372,16 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Ui { api, port, open } => {
+        Command::Ui {
+            api,
+            port,
+            expected_ports,
+            open,
+        } => {
             let client = api.client().await?;
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
             let port = listener.local_addr()?.port();
-            let ui = ctrack_cli::ui::Ui::new(client, port)?;
+            let ui = ctrack_cli::ui::Ui::new(client, port, expected_ports)?;
             let url = ui.url();
             println!("ctrack ui: {url}");
             println!("(this link carries the session's token; Ctrl-C stops the server)");
@@ -391,19 +400,14 @@ async fn main() -> Result<()> {
         } => {
             let client = api.client().await?;
             let (from, to) = range(&from, to.as_deref())?;
-            let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
-            let (from, to, include) = (from.to_string(), to.to_string(), include.join(","));
-            let mut query = vec![("from", from.as_str()), ("to", to.as_str())];
-            if !include.is_empty() {
-                query.push(("include", include.as_str()));
-            }
-            let connections: BTreeMap<String, Vec<SourceScore>> =
-                client.get("/account-connections", &query).await?;
-            let graph = if per_region {
-                graph::build_per_region(&accounts, &connections)
-            } else {
-                graph::build(&accounts, &connections)
-            };
+            let graph = graph::fetch(
+                &client,
+                &from.to_string(),
+                &to.to_string(),
+                &include,
+                per_region,
+            )
+            .await?;
             let text = match output.extension().and_then(|e| e.to_str()) {
                 Some("dot" | "gv") => graph::to_dot(&graph),
                 Some("svg") => graph::to_svg(&graph).map_err(|e| anyhow!("layout failed: {e}"))?,

@@ -333,6 +333,7 @@ mod tests {
                 name: "shop".into(),
                 last_update: None,
                 source: Default::default(),
+                regions: Default::default(),
             },
         )]);
         let connections = BTreeMap::from([

@@ -37,10 +37,11 @@ pub struct Ui {
     token: String,
     port: u16,
     routes: matchit::Router<()>,
+    expected_ports: Vec<u16>,
 }
 
 impl Ui {
-    pub fn new(client: ApiClient, port: u16) -> anyhow::Result<Ui> {
+    pub fn new(client: ApiClient, port: u16, expected_ports: Vec<u16>) -> anyhow::Result<Ui> {
         let mut routes = matchit::Router::new();
         for path in connection_tracker::api::route_paths() {
             routes
@@ -52,6 +53,7 @@ impl Ui {
             token: new_token()?,
             port,
             routes,
+            expected_ports,
         })
     }
 
@@ -157,6 +159,11 @@ impl Ui {
                 APP_JS.into(),
             ),
             "/app.css" => with_headers(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into()),
+            "/settings.json" => json(
+                StatusCode::OK,
+                &serde_json::json!({ "expected_ports": self.expected_ports }),
+            ),
+            "/graph.json" => self.graph(&query).await,
             _ => match path.strip_prefix("/api") {
                 Some(api_path) if self.routes.at(api_path).is_ok() => {
                     self.forward(api_path, &query).await
@@ -179,33 +186,86 @@ impl Ui {
             .client
             .get_page::<serde_json::Value>(path, &pairs)
             .await;
-        let (status, body, next) = match answer {
-            Ok((json, next)) => (StatusCode::OK, json, next),
-            Err(ClientError::Status {
-                status,
-                message,
-                parameter,
-                ..
-            }) => (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                serde_json::json!({"status": status, "message": message, "parameter": parameter}),
-                None,
-            ),
-            Err(e) => (
-                StatusCode::BAD_GATEWAY,
-                serde_json::json!({"status": 502, "message": format!("The API cannot be reached: {e}")}),
-                None,
-            ),
-        };
-        let mut response = with_headers(
-            status,
-            "application/json",
-            serde_json::to_vec(&body).unwrap_or_default().into(),
-        );
-        if let Some(next) = next.and_then(|n| n.parse().ok()) {
-            response.headers_mut().insert("x-next-cursor", next);
+        match answer {
+            Ok((body, next)) => {
+                let mut response = json(StatusCode::OK, &body);
+                if let Some(next) = next.and_then(|n| n.parse().ok()) {
+                    response.headers_mut().insert("x-next-cursor", next);
+                }
+                response
+            }
+            Err(e) => failed(e),
         }
-        response
+    }
+
+    /// The account graph laid out as `ctrack graph -o svg` lays it out, as data the page draws
+    /// (`from`, `to` or `date`, `per_region`, `include`: as `ctrack graph`; the API checks them).
+    async fn graph(&self, query: &str) -> Response<Full<Bytes>> {
+        let get = |key: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.into_owned())
+        };
+        let date = get("date").unwrap_or_default();
+        let from = get("from").unwrap_or_else(|| date.clone());
+        let to = get("to").unwrap_or_else(|| date.clone());
+        let include: Vec<String> = get("include")
+            .map(|i| {
+                i.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let per_region = get("per_region").is_some_and(|v| v == "true" || v == "1");
+        match crate::graph::fetch(&self.client, &from, &to, &include, per_region).await {
+            // Laying out is CPU work: off the runtime's threads.
+            Ok(graph) => {
+                match tokio::task::spawn_blocking(move || crate::graph::layout(&graph)).await {
+                    Ok(layout) => json(StatusCode::OK, &layout),
+                    Err(e) => json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &serde_json::json!({"status": 500, "message": format!("layout failed: {e}")}),
+                    ),
+                }
+            }
+            Err(e) => failed(e),
+        }
+    }
+}
+
+fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    with_headers(
+        status,
+        "application/json",
+        serde_json::to_vec(body).unwrap_or_default().into(),
+    )
+}
+
+/// The API's refusal passed on (status, message, parameter), or why it could not be asked.
+fn failed(error: ClientError) -> Response<Full<Bytes>> {
+    match error {
+        ClientError::Status {
+            status,
+            message,
+            parameter,
+            ..
+        } => json(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            &serde_json::json!({"status": status, "message": message, "parameter": parameter}),
+        ),
+        e @ ClientError::Http { .. } => json(
+            StatusCode::BAD_GATEWAY,
+            &serde_json::json!({"status": 502, "message": format!("The API cannot be reached: {e}")}),
+        ),
+        e @ ClientError::Sign { .. } => json(
+            StatusCode::BAD_GATEWAY,
+            &serde_json::json!({"status": 502, "message": format!("{e} (check the AWS credentials ctrack ui was started with)")}),
+        ),
+        e => json(
+            StatusCode::BAD_GATEWAY,
+            &serde_json::json!({"status": 502, "message": format!("The API's answer was not understood: {e}")}),
+        ),
     }
 }
 

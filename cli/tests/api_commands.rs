@@ -1063,7 +1063,7 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
     let client = ApiClient::new(&api.url, Auth::None, Duration::from_secs(5)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let ui = ctrack_cli::ui::Ui::new(client, port).unwrap();
+    let ui = ctrack_cli::ui::Ui::new(client, port, vec![443, 0]).unwrap();
     let url = ui.url();
     let token = url.split("token=").nth(1).unwrap().to_string();
     assert_eq!(token.len(), 64, "32 random bytes");
@@ -1172,7 +1172,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let ui = ctrack_cli::ui::Ui::new(client, port).unwrap();
+        let ui = ctrack_cli::ui::Ui::new(client, port, vec![443, 0]).unwrap();
         let url = ui.url();
         tokio::spawn(ui.serve(listener));
         url

@@ -243,6 +243,43 @@ pub struct AccountInfo {
     /// Where the account comes from: `table`, `organization` or `organization_and_table`.
     #[serde(default)]
     pub source: Origin,
+    /// Each region the refresh or ingest knows of: its last counted batch, its last
+    /// successful refresh and, while it fails, the last failure.
+    #[serde(default)]
+    pub regions: BTreeMap<String, RegionHealth>,
+}
+
+/// `/days`: one day at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub date: String,
+    /// Connections (rows: source, destination, port) counted that day, over every
+    /// account/region.
+    pub connections: u64,
+    /// Account/regions with counters that day.
+    pub account_regions: u64,
+}
+
+/// How one account/region is doing, for `/accounts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionHealth {
+    /// The last counted batch (RFC 3339), if any.
+    pub last_update: Option<String>,
+    /// The last successful refresh of its inventory (RFC 3339), if any.
+    pub last_refresh: Option<String>,
+    /// The last refresh failure since the last success, if any.
+    pub refresh_failure: Option<RefreshFailure>,
+}
+
+/// A refresh of one account/region that failed (its previous inventory is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFailure {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What failed: `assume_role`, `describe`, `store`, … (the refresh's kinds).
+    pub kind: String,
+    /// AWS's or Redis's words, at most 300 characters.
+    pub error: String,
 }
 
 /// `/endpoints`: a destination and port that got connections.

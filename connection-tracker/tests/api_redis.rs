@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use connection_tracker::api::{route_paths, Api, Request, Response};
 use connection_tracker::config::{ApiConfig, RedisConfig};
-use connection_tracker::model::{Account, InterfaceFacts, RegionInventory};
+use connection_tracker::model::{Account, InterfaceFacts, RefreshFailure, RegionInventory};
 use connection_tracker::store::keys;
 use connection_tracker::store::RefreshStore;
 use connection_tracker::store::{
@@ -207,12 +207,62 @@ async fn every_route_answers_with_the_original_shapes() {
     let health = get(&api, "/health").await;
     assert_eq!((health.status, health.text().as_str()), (200, "OK"));
 
+    // Each region's health: its last batch, its last refresh, its last refresh failure
+    // (kept until it refreshes again).
+    let failure = RefreshFailure {
+        at: "2026-11-27T09:05:00.000000Z".into(),
+        kind: "assume_role".into(),
+        error: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+    };
+    api.store()
+        .put_refresh_failures(
+            &[
+                (format!("{B}:us-east-1"), failure.clone()),
+                (format!("{B}:eu-central-1"), failure.clone()),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    let failed = json!({"at": "2026-11-27T09:05:00.000000Z", "kind": "assume_role",
+        "error": "AccessDenied: not authorized to perform sts:AssumeRole"});
     assert_eq!(
         ok_json(&get(&api, "/accounts").await),
         json!({
-            A: {"name": "team-a", "last_update": "2026-11-27T10:01:02.123456Z", "source": "table"},
-            B: {"name": "team-b", "last_update": null, "source": "table"},
+            A: {"name": "team-a", "last_update": "2026-11-27T10:01:02.123456Z", "source": "table",
+                "regions": {"eu-west-1": {"last_update": "2026-11-27T10:01:02.123456Z",
+                    "last_refresh": "2026-11-27T09:00:00.000000Z", "refresh_failure": null}}},
+            B: {"name": "team-b", "last_update": null, "source": "table",
+                "regions": {
+                    "eu-central-1": {"last_update": null, "last_refresh": null, "refresh_failure": failed},
+                    "us-east-1": {"last_update": null, "last_refresh": "2026-11-27T09:00:01.000000Z",
+                        "refresh_failure": failed}}},
         })
+    );
+    // A success clears the failure.
+    api.store()
+        .put_refresh_failures(&[], &[format!("{B}:us-east-1")])
+        .await
+        .unwrap();
+    let accounts = ok_json(&get(&api, "/accounts").await);
+    assert_eq!(
+        accounts[B]["regions"]["us-east-1"]["refresh_failure"],
+        json!(null)
+    );
+    assert_eq!(
+        accounts[B]["regions"]["eu-central-1"]["refresh_failure"],
+        failed
+    );
+
+    // Each day at a glance: rows counted and account/regions reporting.
+    assert_eq!(
+        ok_json(&get(&api, "/days?from=2026-11-24&to=2026-11-27").await),
+        json!([
+            {"date": "2026-11-24", "connections": 0, "account_regions": 0},
+            {"date": "2026-11-25", "connections": 3, "account_regions": 1},
+            {"date": "2026-11-26", "connections": 0, "account_regions": 0},
+            {"date": "2026-11-27", "connections": 3, "account_regions": 1},
+        ])
     );
 
     // Today by default; score descending; the refreshed but quiet account/region listed empty.
@@ -483,6 +533,7 @@ async fn each_request_costs_the_round_trips_its_reads_need() {
         ("/endpoints", 3),
         ("/public-endpoints?from=2026-11-21", 3),
         ("/accounts", 1),
+        ("/days?from=2026-11-21", 2),
         ("/addresses", 1),
         ("/connections?limit=2", 3),
         ("/connections?limit=2&from=2026-11-26", 3),

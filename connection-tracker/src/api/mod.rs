@@ -217,6 +217,26 @@ impl<S: ReadStore> Api<S> {
                 }
                 Ok(response)
             }
+            Route::Days => {
+                let days = days()?;
+                let read = self
+                    .read(ReadRequest {
+                        days: days.clone(),
+                        row_counts: true,
+                        ..ReadRequest::default()
+                    })
+                    .await?;
+                let answer: Vec<crate::model::DayCount> = days
+                    .into_iter()
+                    .zip(read.row_counts)
+                    .map(|(date, pairs)| crate::model::DayCount {
+                        date,
+                        connections: pairs.values().sum(),
+                        account_regions: pairs.len() as u64,
+                    })
+                    .collect();
+                Ok(json_response(200, &answer))
+            }
             Route::Changes => {
                 let (date, baseline) = query.day_and_baseline(today, self.max_range_days)?;
                 let mut days = baseline.clone();

@@ -98,10 +98,22 @@ pub fn openapi() -> Value {
                                 "dest": {"type": "string"}, "dest_port": {"type": "integer"},
                                 "new_dest": {"type": "boolean", "description": "the destination itself was not seen (else: a new port of it)"}}}},
                             "new_connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}}}},
-                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update", "source"], "properties": {
+                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update", "source", "regions"], "properties": {
                     "name": {"type": "string"},
-                    "last_update": {"type": ["string", "null"], "format": "date-time"},
+                    "last_update": {"type": ["string", "null"], "format": "date-time", "description": "the last counted batch of any of its regions"},
+                    "regions": {"type": "object", "description": "region → how it is doing", "additionalProperties": {"$ref": "#/components/schemas/RegionHealth"}},
                     "source": {"type": "string", "enum": ["table", "organization", "organization_and_table"], "description": "where the account comes from: the accounts table, AWS Organizations, or an organization account the table overrides"}}},
+                "Day": {"type": "object", "additionalProperties": false, "required": ["date", "connections", "account_regions"], "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "connections": {"type": "integer", "description": "connections (source, destination, port) counted that day"},
+                    "account_regions": {"type": "integer", "description": "account/regions with counters that day"}}},
+                "RegionHealth": {"type": "object", "additionalProperties": false, "required": ["last_update", "last_refresh", "refresh_failure"], "properties": {
+                    "last_update": {"type": ["string", "null"], "format": "date-time", "description": "the last counted batch"},
+                    "last_refresh": {"type": ["string", "null"], "format": "date-time", "description": "the last successful refresh of its inventory"},
+                    "refresh_failure": {"oneOf": [{"type": "null"}, {"type": "object", "additionalProperties": false, "required": ["at", "kind", "error"], "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "kind": {"type": "string", "description": "assume_role, describe, timeout, store, …"},
+                        "error": {"type": "string", "maxLength": 300}}}], "description": "the last failed refresh since the last success (its previous inventory is kept)"}}},
                 "Connection": {"type": "object", "additionalProperties": false, "required": ["source", "dest", "dest_port", "score"], "properties": {
                     "source": {"type": "string", "description": "account/region/name, network name, DNS name or address"},
                     "dest": {"type": "string"},

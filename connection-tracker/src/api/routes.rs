@@ -17,6 +17,7 @@ pub(super) enum Route {
     PublicEndpoints,
     PublicEndpointsOf,
     Changes,
+    Days,
 }
 
 /// The shape of a route's 200 answer, for the OpenAPI document.
@@ -73,6 +74,14 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         summary: "What is new on a day: endpoints, ports and sources not seen in the days before",
         description: "the day, its baseline, and per account/region the new endpoints (destination and port) and the new connections (a source new to its endpoint)",
         answer: Answer::One("Changes"),
+    },
+    RouteSpec {
+        path: "/days",
+        route: Route::Days,
+        query: &["date", "from", "to"],
+        summary: "Each day of a range at a glance: connections counted and account/regions reporting",
+        description: "one entry per day, oldest first",
+        answer: Answer::List("Day"),
     },
     RouteSpec {
         path: "/health",

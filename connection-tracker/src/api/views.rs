@@ -8,7 +8,7 @@ use foldhash::HashMap as FastMap;
 
 use crate::model::{
     page_order, sort_connections, AccountInfo, Connection, Endpoint, EndpointConnection,
-    InterfaceFacts, PublicEndpoint, SourceScore,
+    InterfaceFacts, PublicEndpoint, RegionHealth, SourceScore,
 };
 use crate::rules::classify;
 use crate::store::ReadResult;
@@ -237,11 +237,26 @@ pub(super) fn accounts(read: &ReadResult) -> BTreeMap<&str, AccountInfo> {
         .iter()
         .map(|a| {
             let prefix = format!("{}:", a.id);
-            let last_update = read
-                .last_updates
-                .iter()
-                .filter(|(pair, _)| pair.starts_with(&prefix))
-                .map(|(_, t)| t)
+            let region_of = |pair: &String| pair.strip_prefix(&prefix).map(String::from);
+            let mut regions: BTreeMap<String, RegionHealth> = BTreeMap::new();
+            for (pair, t) in &read.last_updates {
+                if let Some(r) = region_of(pair) {
+                    regions.entry(r).or_default().last_update = Some(t.clone());
+                }
+            }
+            for (pair, t) in &read.refreshed {
+                if let Some(r) = region_of(pair) {
+                    regions.entry(r).or_default().last_refresh = Some(t.clone());
+                }
+            }
+            for (pair, f) in &read.refresh_failures {
+                if let Some(r) = region_of(pair) {
+                    regions.entry(r).or_default().refresh_failure = Some(f.clone());
+                }
+            }
+            let last_update = regions
+                .values()
+                .filter_map(|r| r.last_update.as_ref())
                 .max()
                 .cloned();
             (
@@ -250,6 +265,7 @@ pub(super) fn accounts(read: &ReadResult) -> BTreeMap<&str, AccountInfo> {
                     name: a.name.clone(),
                     last_update,
                     source: a.origin,
+                    regions,
                 },
             )
         })

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::config::RefreshConfig;
 use crate::day::{day_string, rfc3339_micros};
-use crate::model::Account;
+use crate::model::{Account, RefreshFailure};
 use crate::store::{keys, RefreshStore, StoreError};
 use discovery::{build_region_inventory, AccountList, Discovery, DiscoveryError, Resolver};
 
@@ -215,6 +215,28 @@ where
     report
         .failed
         .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    // What `/accounts` shows of the run: failures until the account/region refreshes again.
+    let at = rfc3339_micros(OffsetDateTime::now_utc());
+    let failed: Vec<(String, RefreshFailure)> = report
+        .failed
+        .iter()
+        .map(|f| {
+            (
+                keys::account_region(&f.account_id, &f.region),
+                RefreshFailure {
+                    at: at.clone(),
+                    kind: f.kind.to_string(),
+                    error: f.error.chars().take(300).collect(),
+                },
+            )
+        })
+        .collect();
+    let succeeded: Vec<String> = report
+        .refreshed
+        .iter()
+        .map(|pair| pair.replacen('/', ":", 1))
+        .collect();
+    store.put_refresh_failures(&failed, &succeeded).await?;
 
     reverse_dns(resolver, store, config, &mut report).await?;
     report.wall_ms = started.elapsed().as_millis() as u64;
@@ -333,6 +355,7 @@ mod tests {
     struct MemoryStore {
         regions: Mutex<BTreeMap<(String, String), RegionInventory>>,
         refreshed: Mutex<HashMap<String, String>>,
+        failures: Mutex<HashMap<String, RefreshFailure>>,
         accounts: Mutex<Vec<Account>>,
         failing_account: Option<&'static str>,
         aws_ranges: Mutex<Option<(Vec<String>, String)>>,
@@ -364,7 +387,23 @@ mod tests {
                 .insert(keys::account_region(account, region), now_rfc3339.into());
             Ok(())
         }
+        async fn put_refresh_failures(
+            &self,
+            failed: &[(String, RefreshFailure)],
+            succeeded: &[String],
+        ) -> Result<(), StoreError> {
+            let mut failures = self.failures.lock().unwrap();
+            for pair in succeeded {
+                failures.remove(pair);
+            }
+            failures.extend(failed.iter().cloned());
+            Ok(())
+        }
         async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
+            self.failures
+                .lock()
+                .unwrap()
+                .remove(&keys::account_region(account, region));
             let key = (account.to_string(), region.to_string());
             self.regions.lock().unwrap().remove(&key);
             self.refreshed
@@ -561,6 +600,15 @@ mod tests {
                 .await
                 .unwrap();
         }
+        // Failures of an earlier run: one region now refreshes, one account is gone.
+        let earlier = RefreshFailure {
+            at: "2026-11-26T00:00:00.000000Z".into(),
+            kind: "assume_role".into(),
+            error: "AccessDenied".into(),
+        };
+        for pair in [format!("{A}:eu-west-1"), format!("{GONE}:eu-west-1")] {
+            store.failures.lock().unwrap().insert(pair, earlier.clone());
+        }
         let mut disabled = account("555555555555", &[]);
         disabled.enabled = false;
         let accounts = Accounts(vec![
@@ -603,6 +651,28 @@ mod tests {
         assert_eq!(fresh.interfaces[0].interface_id, format!("eni-{A}"));
         // Only enabled accounts are listed for the API.
         assert_eq!(store.accounts.lock().unwrap().len(), 3);
+        // `/accounts` will show each failing region's failure, and no longer the regions that
+        // refreshed or left.
+        let failures = store.failures.lock().unwrap();
+        let mut kinds: Vec<(&str, &str)> = failures
+            .iter()
+            .map(|(pair, f)| (pair.as_str(), f.kind.as_str()))
+            .collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                (format!("{A}:us-east-1").as_str(), "describe"),
+                (format!("{B}:eu-west-1").as_str(), "timeout"),
+                (format!("{C}:eu-west-1").as_str(), "store")
+            ]
+        );
+        let store_failure = &failures[&format!("{C}:eu-west-1")];
+        assert!(store_failure.error.contains("refused"), "{store_failure:?}");
+        assert!(
+            store_failure.at.as_str() > "2026-11-27",
+            "{store_failure:?}"
+        );
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@
 //! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
 //! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
 //! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |
+//! | `ct:{inv}:refresh-failed` | hash | `ACCOUNT:REGION` → `RefreshFailure` JSON of its last failed refresh, until one succeeds |
 //! | `ct:{inv}:archived` | hash | day → where the evidence archive holds it (`s3://…`, or `empty`) |
 //! | `ct:{inv}:members:KIND:ACCOUNT:REGION` | set | the interface ids / addresses / formats one account/region owns in the maps above |
 //! | `ct:{dns}:ptr:IP` | string | reverse-DNS name of a source address (`""`: none), with a TTL |
@@ -95,6 +96,8 @@ pub const FORMATS: &str = "ct:{inv}:formats";
 pub const ACCOUNTS: &str = "ct:{inv}:accounts";
 pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
 pub const REFRESHED: &str = "ct:{inv}:refreshed";
+/// Account/regions whose last refresh failed: `ACCOUNT:REGION` → `RefreshFailure` JSON.
+pub const REFRESH_FAILED: &str = "ct:{inv}:refresh-failed";
 /// Closed days written to the evidence archive: day → location.
 pub const ARCHIVED: &str = "ct:{inv}:archived";
 /// AWS's published address blocks (`ip-ranges.json`): fields `blocks` (CIDRs, one per line)

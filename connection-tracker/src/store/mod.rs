@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 pub use crate::config::SourceLimits;
-use crate::model::{Account, Connection, InterfaceFacts, InventorySnapshot, RegionInventory};
+use crate::model::{
+    Account, Connection, InterfaceFacts, InventorySnapshot, RefreshFailure, RegionInventory,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -127,7 +129,8 @@ pub struct ReadRequest {
     pub days: Vec<String>,
     /// Only this (account, region); `None`: every account/region counted on those days.
     pub scope: Option<(String, String)>,
-    /// The accounts list and each account/region's last counted batch.
+    /// The accounts list and each account/region's last counted batch, last refresh and
+    /// refresh failure.
     pub accounts: bool,
     /// Account/regions the refresh knows, with the time of their last refresh.
     pub refreshed: bool,
@@ -149,6 +152,8 @@ pub struct ReadRequest {
     /// Instead of the rows: per (day, account/region) the sums ingest keeps of our own
     /// `account/region/name` sources by `account/region` (for `/account-connections`).
     pub own_sources: bool,
+    /// Instead of the rows: per day, how many rows each account/region has (`ZCARD`).
+    pub row_counts: bool,
     /// Only rows whose member matches this Redis glob ([`keys::member_pattern`]): Redis filters
     /// (`ZSCAN … MATCH`) and sends only those. Not with `top`.
     pub matching: Option<String>,
@@ -172,8 +177,10 @@ pub struct ReadResult {
     pub accounts: Vec<Account>,
     /// `ACCOUNT:REGION` → time of the last counted batch.
     pub last_updates: HashMap<String, String>,
-    /// `ACCOUNT:REGION` → time of the last successful refresh.
+    /// `ACCOUNT:REGION` → time of the last successful refresh (with `refreshed` or `accounts`).
     pub refreshed: HashMap<String, String>,
+    /// With `accounts`: `ACCOUNT:REGION` → its last refresh failure, while it fails.
+    pub refresh_failures: HashMap<String, RefreshFailure>,
     /// public address → `account/region/name`
     pub addresses: HashMap<String, String>,
     /// Sorted by interface id; unreadable entries are logged and left out.
@@ -188,6 +195,8 @@ pub struct ReadResult {
     pub resolved_names: HashMap<String, String>,
     /// CIDR blocks, one per entry; empty when never fetched or not asked for.
     pub aws_ranges: Vec<String>,
+    /// With `row_counts`, per requested day: `account/region` → rows.
+    pub row_counts: Vec<BTreeMap<String, u64>>,
     /// With `own_sources`, per requested day: `account/region` → the source's `account/region`
     /// → score (in place of `days`).
     pub own_sources: Vec<BTreeMap<String, HashMap<String, u64>>>,
@@ -257,6 +266,13 @@ pub trait RefreshStore: Send + Sync {
         region: &str,
         inventory: &RegionInventory,
         now_rfc3339: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the run's outcome per account/region (`ACCOUNT:REGION`): a failure is kept
+    /// until the account/region refreshes again (or leaves).
+    fn put_refresh_failures(
+        &self,
+        failed: &[(String, RefreshFailure)],
+        succeeded: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes an account/region that is no longer monitored.
     fn drop_region(

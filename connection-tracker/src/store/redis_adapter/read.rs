@@ -79,7 +79,8 @@ impl ReadStore for RedisStore {
         let hashes: Vec<&str> = [
             (request.accounts, keys::ACCOUNTS),
             (request.accounts, keys::LAST_UPDATE),
-            (request.refreshed, keys::REFRESHED),
+            (request.refreshed || request.accounts, keys::REFRESHED),
+            (request.accounts, keys::REFRESH_FAILED),
             (request.addresses, keys::ADDRESSES),
             (request.resolved_names, keys::RESOLVED_NAMES),
             (request.interfaces, keys::INTERFACES),
@@ -105,7 +106,8 @@ impl ReadStore for RedisStore {
         if let Some((account, region)) = &request.scope {
             for (d, day) in request.days.iter().enumerate() {
                 counters.push((d, account.clone(), region.clone()));
-                if top.is_none() && pattern.is_none() && !request.own_sources {
+                if top.is_none() && pattern.is_none() && !request.own_sources && !request.row_counts
+                {
                     cmds.push(zrange(keys::connections(day, account, region)));
                 }
             }
@@ -145,6 +147,16 @@ impl ReadStore for RedisStore {
                 keys::ACCOUNTS => result.accounts = parse_accounts(map),
                 keys::LAST_UPDATE => result.last_updates = map,
                 keys::REFRESHED => result.refreshed = map,
+                keys::REFRESH_FAILED => result.refresh_failures = map
+                    .into_iter()
+                    .filter_map(|(pair, json)| match serde_json::from_str(&json) {
+                        Ok(failure) => Some((pair, failure)),
+                        Err(e) => {
+                            tracing::warn!(%pair, error = %e, "unreadable refresh failure skipped");
+                            None
+                        }
+                    })
+                    .collect(),
                 keys::ADDRESSES => result.addresses = map,
                 keys::RESOLVED_NAMES => {
                     result.resolved_names =
@@ -168,6 +180,22 @@ impl ReadStore for RedisStore {
                 let sums: HashMap<String, u64> =
                     redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
                 result.own_sources[*d].insert(format!("{account}/{region}"), sums);
+            }
+            return Ok(result);
+        }
+        if request.row_counts {
+            let cmds = counters
+                .iter()
+                .map(|(d, account, region)| {
+                    redis::cmd("ZCARD")
+                        .arg(keys::connections(&request.days[*d], account, region))
+                        .clone()
+                })
+                .collect();
+            result.row_counts = vec![Default::default(); request.days.len()];
+            for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
+                let rows: u64 = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                result.row_counts[*d].insert(format!("{account}/{region}"), rows);
             }
             return Ok(result);
         }

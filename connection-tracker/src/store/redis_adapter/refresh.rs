@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::RedisStore;
-use crate::model::{Account, RegionInventory};
+use crate::model::{Account, RefreshFailure, RegionInventory};
 use crate::store::{keys, ArchiveMarks, RefreshStore, StoreError};
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
@@ -60,12 +60,36 @@ impl RefreshStore for RedisStore {
     async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
         self.replace_region(account, region, &RegionInventory::default(), "")
             .await?;
+        let field = keys::account_region(account, region);
+        let mut pipe = redis::pipe();
+        pipe.hdel(keys::REFRESHED, &field)
+            .ignore()
+            .hdel(keys::REFRESH_FAILED, &field)
+            .ignore();
         let mut conn = self.conn.clone();
-        redis::cmd("HDEL")
-            .arg(keys::REFRESHED)
-            .arg(keys::account_region(account, region))
-            .query_async::<()>(&mut conn)
-            .await?;
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn put_refresh_failures(
+        &self,
+        failed: &[(String, RefreshFailure)],
+        succeeded: &[String],
+    ) -> Result<(), StoreError> {
+        if failed.is_empty() && succeeded.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        if !succeeded.is_empty() {
+            pipe.hdel(keys::REFRESH_FAILED, succeeded).ignore();
+        }
+        for (field, failure) in failed {
+            let json =
+                serde_json::to_string(failure).map_err(|e| StoreError::Reply(e.to_string()))?;
+            pipe.hset(keys::REFRESH_FAILED, field, json).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
         Ok(())
     }
 
