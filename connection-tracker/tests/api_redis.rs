@@ -279,6 +279,33 @@ async fn every_route_answers_with_the_original_shapes() {
         ok_json(&get(&api, "/connections?date=2026-11-27").await),
         today
     );
+    // One account: its account/regions only, counted or quiet; pages keep to it.
+    assert_eq!(
+        ok_json(&get(&api, &format!("/connections?account={A}")).await),
+        json!({"111111111111/eu-west-1": today["111111111111/eu-west-1"]})
+    );
+    assert_eq!(
+        ok_json(&get(&api, &format!("/connections?account={B}")).await),
+        json!({"222222222222/us-east-1": []})
+    );
+    let first = get(&api, &format!("/connections?account={A}&limit=2&port=443")).await;
+    assert_eq!(
+        ok_json(&first),
+        json!({"111111111111/eu-west-1": [
+            {"source": NAT_B, "dest": LB, "dest_port": 443, "score": 5},
+            {"source": "8.8.8.8", "dest": LB, "dest_port": 443, "score": 4}]})
+    );
+    assert_eq!(first.header("x-next-cursor"), None);
+    let bad = get(&api, "/connections?account=12345").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["parameter"], "account");
+    assert_eq!(
+        get(&api, &format!("/connections/{A}/eu-west-1?account={A}"))
+            .await
+            .status,
+        400,
+        "one account/region's route takes no account"
+    );
     // Field order as the original wrote it.
     let one = get(&api, "/connections/111111111111/eu-west-1").await;
     assert!(

@@ -162,6 +162,7 @@ impl<S: ReadStore> Api<S> {
             }
             Route::Connections | Route::ConnectionsOf => {
                 let filter = query.filter()?;
+                let account = query.account()?;
                 let paging = query.page(path)?;
                 let days = days()?;
                 // One day, paged, filtered by score at most: Redis sends only what the page
@@ -177,12 +178,17 @@ impl<S: ReadStore> Api<S> {
                     .read(ReadRequest {
                         days,
                         scope: scope.clone(),
+                        account: account.clone(),
                         refreshed: scope.is_none(),
                         top,
                         matching: filter.member_pattern(),
                         ..ReadRequest::default()
                     })
                     .await?;
+                if let Some(account) = &account {
+                    let prefix = format!("{account}:");
+                    read.refreshed.retain(|pair, _| pair.starts_with(&prefix));
+                }
                 // Filters see the source as counted (an address matches its CIDR block); the
                 // answer shows resolved names.
                 if !filter.is_score_only() {

@@ -79,6 +79,7 @@ pub fn openapi() -> Value {
                 "to": {"name": "to", "in": "query", "description": "Last day of a range (default: today); at most API_MAX_RANGE_DAYS days", "schema": {"type": "string", "format": "date"}},
                 "include": {"name": "include", "in": "query", "description": "Comma-separated sources (e.g. network names) to keep whole", "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}},
                 "q": {"name": "q", "in": "query", "description": "Substring of the name", "schema": {"type": "string"}},
+                "account": {"name": "account", "in": "query", "description": "Only this account's account/regions", "schema": {"type": "string", "pattern": "^[0-9]{12}$"}},
                 "dest": {"name": "dest", "in": "query", "description": "Only this destination (exact)", "schema": {"type": "string", "minLength": 1, "maxLength": 512}},
                 "port": {"name": "port", "in": "query", "description": "Only this destination port", "schema": {"type": "integer", "minimum": 0, "maximum": 65535}},
                 "source": {"name": "source", "in": "query", "description": "Only these sources: exact (a name or address), `prefix*`, or a CIDR block (addresses in it, and folded prefixes within it)", "schema": {"type": "string", "minLength": 1, "maxLength": 512}},

@@ -195,6 +195,18 @@ impl Query {
     }
 
     /// `dest`, `port`, `source`, `min_score`.
+    /// `account`: only this account's account/regions (12 digits).
+    pub(super) fn account(&self) -> Result<Option<String>, ApiError> {
+        match self.get("account") {
+            None => Ok(None),
+            Some(a) if crate::model::is_account_id(a) => Ok(Some(a.to_string())),
+            Some(a) => Err(ApiError::bad(
+                "account",
+                format!("account {a:?} is not an AWS account id (12 digits)"),
+            )),
+        }
+    }
+
     pub(super) fn filter(&self) -> Result<RowFilter, ApiError> {
         let port = match self.get("port") {
             None => None,

@@ -64,6 +64,19 @@ const ROWS: &[&str] = &[
     "limit",
     "cursor",
 ];
+/// Every account/region's rows: the row filters, paging, and one account.
+const ALL_ROWS: &[&str] = &[
+    "date",
+    "from",
+    "to",
+    "dest",
+    "port",
+    "source",
+    "min_score",
+    "limit",
+    "cursor",
+    "account",
+];
 const ENDPOINTS: &[&str] = &["date", "from", "to", "dest", "port"];
 
 pub(super) const ROUTES: &[RouteSpec] = &[
@@ -118,7 +131,7 @@ pub(super) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         path: "/connections",
         route: Route::Connections,
-        query: ROWS,
+        query: ALL_ROWS,
         summary: "Inbound public connections of every account/region",
         description: "account_id/region → connections, score descending. With limit: the page's rows only (score order over all account/regions), and the header x-next-cursor when more follow",
         answer: Answer::ByPair("Connection"),

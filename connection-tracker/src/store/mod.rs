@@ -129,6 +129,8 @@ pub struct ReadRequest {
     pub days: Vec<String>,
     /// Only this (account, region); `None`: every account/region counted on those days.
     pub scope: Option<(String, String)>,
+    /// Without `scope`: only this account's account/regions.
+    pub account: Option<String>,
     /// The accounts list and each account/region's last counted batch, last refresh and
     /// refresh failure.
     pub accounts: bool,

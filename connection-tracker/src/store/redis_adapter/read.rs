@@ -119,6 +119,8 @@ impl ReadStore for RedisStore {
                 members.sort();
                 for member in &members {
                     match index_pair(member) {
+                        Some((account, _))
+                            if request.account.as_deref().is_some_and(|a| a != account) => {}
                         Some((account, region)) => {
                             counters.push((d, account.to_string(), region.to_string()))
                         }
