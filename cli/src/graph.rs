@@ -267,6 +267,12 @@ pub struct PlacedEdge {
     pub width: f64,
     /// SVG path data (`M … C … S …`): numbers only.
     pub path: String,
+    /// Where its score label goes: about the middle of the path.
+    pub label_x: f64,
+    pub label_y: f64,
+    /// Where the arrowhead is drawn: at the path's end, or at its start when the layout drew
+    /// the edge reversed (an edge against the ranks).
+    pub head_at_start: bool,
 }
 
 pub fn layout(graph: &Graph) -> Layout {
@@ -295,7 +301,7 @@ pub fn layout(graph: &Graph) -> Layout {
             height,
         });
     }
-    for (index, path) in recorder.edges {
+    for (index, (path, label_x, label_y, head_at_start)) in recorder.edges {
         let ((from, to), score) = edges[index];
         placed.edges.push(PlacedEdge {
             from: from.clone(),
@@ -303,6 +309,9 @@ pub fn layout(graph: &Graph) -> Layout {
             score: *score,
             width: (edge_width(*score, heaviest) * 10.0).round() / 10.0,
             path,
+            label_x,
+            label_y,
+            head_at_start,
         });
     }
     placed
@@ -312,7 +321,7 @@ pub fn layout(graph: &Graph) -> Layout {
 #[derive(Default)]
 struct Recorder {
     nodes: BTreeMap<usize, (f64, f64, f64, f64)>,
-    edges: BTreeMap<usize, String>,
+    edges: BTreeMap<usize, (String, f64, f64, bool)>,
     width: f64,
     height: f64,
 }
@@ -391,7 +400,7 @@ impl layout::core::format::RenderBackend for Recorder {
         &mut self,
         path: &[(layout::core::geometry::Point, layout::core::geometry::Point)],
         _dashed: bool,
-        _head: (bool, bool),
+        head: (bool, bool),
         _look: &layout::core::style::StyleAttr,
         properties: Option<String>,
         _text: &str,
@@ -422,7 +431,20 @@ impl layout::core::format::RenderBackend for Recorder {
                 point.0.x, point.0.y, point.1.x, point.1.y
             );
         }
-        self.edges.insert(i, d);
+        // The label: the middle of a single curve (B(½) of its four points), else the end of
+        // the middle segment.
+        let (label_x, label_y) = if rest.is_empty() {
+            (
+                (first.0.x + 3.0 * first.1.x + 3.0 * second.0.x + second.1.x) / 8.0,
+                (first.0.y + 3.0 * first.1.y + 3.0 * second.0.y + second.1.y) / 8.0,
+            )
+        } else {
+            let middle = &path[path.len() / 2];
+            (middle.1.x, middle.1.y)
+        };
+        let round = |v: f64| (v * 10.0).round() / 10.0;
+        self.edges
+            .insert(i, (d, round(label_x), round(label_y), head.0 && !head.1));
     }
 
     fn create_clip(
@@ -569,5 +591,101 @@ mod tests {
             }),
             "digraph accounts {\n  node [shape=box];\n  \"a\\\"b\" [label=\"x\\\\y\", shape=ellipse];\n}\n"
         );
+    }
+
+    /// The page's graph is the SVG's graph: every node where `ctrack graph -o svg` draws it,
+    /// every edge with its path, inside the picture, the arrowhead where the SVG puts it.
+    #[test]
+    fn the_layout_is_the_svg_layout() {
+        let nodes = BTreeMap::from([
+            (
+                "111111111111".to_string(),
+                "shop (111111111111)".to_string(),
+            ),
+            ("222222222222".to_string(), "222222222222".to_string()),
+            (
+                "333333333333".to_string(),
+                "quiet (333333333333)".to_string(),
+            ),
+            ("office".to_string(), "office <&> \"hq\"".to_string()),
+        ]);
+        let edges = BTreeMap::from([
+            (("111111111111".to_string(), "222222222222".to_string()), 3),
+            (
+                ("222222222222".to_string(), "111111111111".to_string()),
+                700,
+            ),
+            (("office".to_string(), "111111111111".to_string()), 1),
+        ]);
+        let graph = Graph { nodes, edges };
+        let placed = layout(&graph);
+        let svg = to_svg(&graph).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let group = |id: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("g") && n.attribute("id") == Some(id))
+                .and_then(|g| g.children().find(|c| c.is_element()))
+                .unwrap_or_else(|| panic!("{id} in {svg}"))
+        };
+        let number = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        assert_eq!(placed.nodes.len(), 4);
+        for (i, node) in placed.nodes.iter().enumerate() {
+            assert_eq!(node.label, graph.nodes[&node.id]);
+            let shape = group(&format!("n{i}"));
+            if node.account {
+                assert_eq!(shape.tag_name().name(), "rect", "{}", node.id);
+                assert!((number(shape, "x") - node.x).abs() < 1e-6);
+                assert!((number(shape, "y") - node.y).abs() < 1e-6);
+                assert!((number(shape, "width") - node.width).abs() < 1e-6);
+            } else {
+                assert_eq!(shape.tag_name().name(), "ellipse", "{}", node.id);
+                assert!((number(shape, "cx") - (node.x + node.width / 2.0)).abs() < 1e-6);
+                assert!((number(shape, "ry") - node.height / 2.0).abs() < 1e-6);
+            }
+            assert!(
+                node.x >= 0.0 && node.x + node.width <= placed.width,
+                "{node:?}"
+            );
+            assert!(
+                node.y >= 0.0 && node.y + node.height <= placed.height,
+                "{node:?}"
+            );
+        }
+        assert_eq!(placed.edges.len(), 3);
+        for (i, edge) in placed.edges.iter().enumerate() {
+            let path = group(&format!("e{i}"));
+            assert_eq!(path.tag_name().name(), "path");
+            // The same curve, to the tenth of a pixel.
+            let theirs: Vec<f64> = path
+                .attribute("d")
+                .unwrap()
+                .split([' ', ','])
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            let ours: Vec<f64> = edge
+                .path
+                .split([' ', ','])
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            assert_eq!(theirs.len(), ours.len(), "{} vs {}", edge.path, svg);
+            for (a, b) in theirs.iter().zip(&ours) {
+                assert!((a - b).abs() <= 0.05, "{} vs {}", edge.path, svg);
+            }
+            assert_eq!(
+                edge.head_at_start,
+                path.attribute("marker-start").is_some() && path.attribute("marker-end").is_none()
+            );
+            assert!(edge.label_x > 0.0 && edge.label_x < placed.width);
+            assert!(edge.label_y > 0.0 && edge.label_y < placed.height);
+            assert!((1.0..=5.0).contains(&edge.width));
+        }
+        let heavy = &placed.edges[1];
+        assert_eq!(
+            (heavy.from.as_str(), heavy.score, heavy.width),
+            ("222222222222", 700, 5.0)
+        );
+        // Names are data, never markup: the SVG escapes them, the page sets them as text.
+        assert!(svg.contains("office &lt;&amp;&gt; &quot;hq&quot;"), "{svg}");
+        assert_eq!(layout(&Graph::default()), Layout::default());
     }
 }

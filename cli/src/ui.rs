@@ -11,6 +11,8 @@
 //!   an `Origin` or `Sec-Fetch-Site: cross-site` from anywhere else is refused (cross-site
 //!   requests);
 //! - only `GET`, only the API's own routes are forwarded (the route table), nothing is written;
+//!   besides them it answers its pages, `settings.json` (`--expected-ports`) and `graph.json` (the
+//!   account graph laid out here, from the API's answers);
 //! - a strict Content-Security-Policy (scripts and styles from this server only, no inline
 //!   code, no frames), `nosniff`, no referrer, no caching.
 

@@ -1122,6 +1122,27 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
     let (status, _, body) = get("/api/connections?bogus=1".into(), with(&[])).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"parameter\":\"query\""), "{body}");
+    // Its own two routes: the settings, and the graph laid out (the API checks the days).
+    let (status, _, body) = get("/settings.json".into(), with(&[])).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"expected_ports":[443,0]}"#)
+    );
+    let (status, _, body) = get("/graph.json?date=2026-11-27".into(), with(&[])).await;
+    assert_eq!(status, 200, "{body}");
+    let graph: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(graph["nodes"].as_array().unwrap().len(), 2, "{body}");
+    let (status, _, body) = get("/graph.json?date=2026-13-01".into(), with(&[])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"parameter\":\"from\""), "{body}");
+    for path in ["/settings.json", "/graph.json"] {
+        let bare = vec![("host".to_string(), host.clone())];
+        assert_eq!(
+            get(path.into(), bare).await.0,
+            401,
+            "{path} needs the session"
+        );
+    }
     // Refused: another Host (DNS rebinding), another Origin, a cross-site fetch, a path that
     // is no API route, and the cookie alone at another address.
     let rebinding = vec![
@@ -1163,11 +1184,38 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
 
 /// The dashboard in a real browser: headless Chromium opens the printed URL (the token, then
 /// the cookie, then the view of the link's fragment), runs the page's script against the API
-/// and shows the data — and an API that is away becomes a message on the page.
+/// and shows the data — filters, pages, the graph, each account's refresh health — and an API
+/// that is away becomes a message on the page. A screenshot of every view is saved in the
+/// folder the test prints (`CTRACK_UI_SCREENSHOTS`, default under the target directory).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_renders_each_view_in_chromium() {
     let redis = RedisServer::start();
     let api = api_with_samples(&redis).await;
+    // One region refreshed, one failing: the overview tells them apart.
+    let store = store(&redis).await;
+    store
+        .replace_region(
+            A,
+            "eu-west-1",
+            &Default::default(),
+            &connection_tracker::day::rfc3339_micros(time::OffsetDateTime::now_utc()),
+        )
+        .await
+        .unwrap();
+    store
+        .put_refresh_failures(
+            &[(
+                format!("{B}:eu-west-1"),
+                connection_tracker::model::RefreshFailure {
+                    at: "2026-11-27T09:05:00.000000Z".into(),
+                    kind: "assume_role".into(),
+                    error: "AccessDenied <b>not</b> authorized".into(),
+                },
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
     let serve_ui = |base: String| async move {
         let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1178,10 +1226,18 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         url
     };
     let url = serve_ui(api.url.clone()).await;
-    let dom = |link: String| async move {
-        let profile = tempfile::tempdir().unwrap();
-        let out = tokio::process::Command::new("chromium")
-            .args([
+    let shots = std::env::var_os("CTRACK_UI_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    println!("screenshots of the dashboard: {}", shots.display());
+    // The page's DOM once its script has run, and a picture of it (`shot`, if named).
+    let dom = |link: String, shot: Option<String>| {
+        let shots = shots.clone();
+        async move {
+            let profile = tempfile::tempdir().unwrap();
+            let mut command = tokio::process::Command::new("chromium");
+            command.args([
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
@@ -1190,24 +1246,41 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
                 "--virtual-time-budget=15000",
                 "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(&link)
-            .output()
-            .await
-            .expect("chromium runs (apt-get install chromium)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            ]);
+            if let Some(name) = shot {
+                command.arg(format!(
+                    "--screenshot={}",
+                    shots.join(format!("{name}.png")).display()
+                ));
+            }
+            let out = command
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg(&link)
+                .output()
+                .await
+                .expect("chromium runs (apt-get install chromium)");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
     };
-    for (view, expected) in [
+    for (view, expected, absent) in [
         (
             "overview",
             vec![
                 "alpha",
                 "bravo",
                 "shop-1234567890.eu-west-1.elb.amazonaws.com",
+                "Connections per day",
+                "class=\"chart\"",
+                "class=\"health ok\"",
+                "class=\"health failing\"",
+                "eu-west-1: assume_role (AccessDenied &lt;b&gt;not&lt;/b&gt; authorized)",
+                "accounts whose refresh fails or is stale",
             ],
+            vec!["<b>not</b>"],
         ),
         (
             "exposure",
@@ -1215,9 +1288,14 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 "shop-1234567890.eu-west-1.elb.amazonaws.com",
                 "load_balancer",
             ],
+            vec![],
         ),
-        ("connections", vec!["85.1.2.3", "class=\"suspicious\""]),
-        ("changes", vec!["New sources", "198.199.70.1"]),
+        (
+            "connections",
+            vec!["85.1.2.3", "class=\"suspicious\""],
+            vec![],
+        ),
+        ("changes", vec!["New sources", "198.199.70.1"], vec![]),
         (
             "endpoint?dest=web%2F52.16.0.20&port=22&",
             vec![
@@ -1226,27 +1304,149 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 "distinct sources",
                 "class=\"bar\"",
             ],
+            vec![],
+        ),
+        (
+            "graph?days=7&",
+            vec![
+                "alpha (111111111111)",
+                "bravo (222222222222)",
+                "class=\"edge\"",
+                "class=\"node account\"",
+                "#/connections?date=2026-11-27&amp;account=111111111111",
+                "account=111111111111&amp;source=222222222222%2F*",
+            ],
+            vec![],
         ),
     ] {
-        let (view, sep) = match view.split_once('?') {
+        let (name, sep) = match view.split_once('?') {
             Some((v, q)) => (v, format!("?{q}")),
             None => (view, "?".to_string()),
         };
-        let page = dom(format!("{url}#/{view}{sep}date=2026-11-27")).await;
+        let page = dom(
+            format!("{url}#/{name}{sep}date=2026-11-27"),
+            Some(name.to_string()),
+        )
+        .await;
         for text in expected {
-            assert!(page.contains(text), "{view}: {text} missing in\n{page}");
+            assert!(page.contains(text), "{name}: {text} missing in\n{page}");
         }
-        assert!(!page.contains("Cannot show this view"), "{view}:\n{page}");
-        if view != "endpoint" {
+        for text in absent {
+            assert!(!page.contains(text), "{name}: {text} shown in\n{page}");
+        }
+        assert!(!page.contains("Cannot show this view"), "{name}:\n{page}");
+        if name != "endpoint" {
             assert!(
                 page.contains("aria-current=\"page\""),
-                "{view}: the nav marks the view"
+                "{name}: the nav marks the view"
             );
         }
     }
+
+    // Rows as the API answers them for the same query, as the page shows them.
+    let rows_of = |page: &str| -> Vec<String> {
+        let body = page.split("<tbody>").nth(1).unwrap_or("");
+        let body = body.split("</tbody>").next().unwrap_or("");
+        body.split("<tr")
+            .skip(1)
+            .map(|row| {
+                let row = row.split_once('>').map_or("", |(_, cells)| cells);
+                let row = row.split("</tr>").next().unwrap_or("");
+                let mut text = String::new();
+                let mut inside = false;
+                for c in row.chars() {
+                    match c {
+                        '<' => inside = true,
+                        '>' => {
+                            inside = false;
+                            text.push('|');
+                        }
+                        c if !inside => text.push(c),
+                        _ => {}
+                    }
+                }
+                text.split('|')
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let api_rows = |query: &'static str| {
+        let base = api.url.clone();
+        async move {
+            let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
+            let pairs: Vec<(&str, &str)> = query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            let (rows, next): (
+                std::collections::BTreeMap<String, Vec<connection_tracker::model::Connection>>,
+                _,
+            ) = client.get_page("/connections", &pairs).await.unwrap();
+            let mut out = Vec::new();
+            for (pair, list) in rows {
+                let (account, region) = pair.split_once('/').unwrap();
+                for r in list {
+                    out.push(format!(
+                        "{account} {region} {} {} {} {}",
+                        r.dest, r.dest_port, r.source, r.score
+                    ));
+                }
+            }
+            (out, next)
+        }
+    };
+    // A filter in the link: the rows of exactly that query.
+    let page = dom(
+        format!("{url}#/connections?date=2026-11-27&port=22&account={A}"),
+        None,
+    )
+    .await;
+    let (expected, _) = api_rows("date=2026-11-27&port=22&account=111111111111&limit=200").await;
+    assert!(!expected.is_empty());
+    let (everything, _) = api_rows("date=2026-11-27&limit=200").await;
+    assert!(
+        everything.len() > expected.len(),
+        "the filter leaves rows out"
+    );
+    let mut shown = rows_of(&page);
+    let mut wanted = expected.clone();
+    shown.sort();
+    wanted.sort();
+    assert_eq!(shown, wanted, "{page}");
+    // Pages: two rows, then the next page's link, whose rows are the API's second page.
+    let first = dom(format!("{url}#/connections?date=2026-11-27&limit=2"), None).await;
+    let (page_one, next) = api_rows("date=2026-11-27&limit=2").await;
+    assert!(next.is_some());
+    let mut shown = rows_of(&first);
+    let mut wanted = page_one.clone();
+    shown.sort();
+    wanted.sort();
+    assert_eq!(shown, wanted, "{first}");
+    let link = first
+        .split("href=\"#/connections?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a next-page link")
+        .replace("&amp;", "&");
+    assert!(link.contains("cursor="), "{link}");
+    let second = dom(format!("{url}#/connections?{link}"), None).await;
+    let second_rows = rows_of(&second);
+    assert_eq!(second_rows.len(), 2, "{second}");
+    assert!(
+        second_rows.iter().all(|r| !page_one.contains(r)),
+        "page two repeats page one: {second_rows:?}"
+    );
+
     // The API away: a message on the page, not a blank screen.
     let away = serve_ui("http://127.0.0.1:9".to_string()).await;
-    let page = dom(format!("{away}#/overview")).await;
+    let page = dom(format!("{away}#/overview"), Some("api-away".into())).await;
+    assert!(
+        page.contains("Cannot show this view") && page.contains("cannot be reached"),
+        "{page}"
+    );
+    let page = dom(format!("{away}#/graph"), None).await;
     assert!(
         page.contains("Cannot show this view") && page.contains("cannot be reached"),
         "{page}"

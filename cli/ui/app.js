@@ -3,7 +3,9 @@
 
 const view = document.getElementById("view");
 const dateInput = document.getElementById("date");
-const EXPECTED_PORTS = new Set([443, 0]);
+const SVG = "http://www.w3.org/2000/svg";
+// Replaced by ctrack ui's --expected-ports (settings.json) before the first view renders.
+let EXPECTED_PORTS = new Set([443, 0]);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -26,7 +28,11 @@ function go(name, params) {
 }
 
 async function api(path, params = new URLSearchParams()) {
-  const response = await fetch(`/api${path}?${params.toString()}`, { credentials: "same-origin" });
+  return getJson(`/api${path}?${params.toString()}`);
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
   let body = null;
   try { body = await response.json(); } catch { body = null; }
   if (!response.ok) {
@@ -40,6 +46,53 @@ async function api(path, params = new URLSearchParams()) {
 }
 
 function today() { return new Date().toISOString().slice(0, 10); }
+
+// The `n` days up to `to` (YYYY-MM-DD), oldest first.
+function daysUpTo(to, n) {
+  const days = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const d = new Date(`${to}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() - i);
+    days.push(d.toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+// A bar per day; heights through the CSSOM (no inline style under the CSP).
+function barChart(days, values, what) {
+  const max = Math.max(1, ...values);
+  return el("div", { class: "chart", role: "img", "aria-label": `${what} per day, ${days[0]} to ${days[days.length - 1]}` },
+    ...days.map((d, i) => {
+      const bar = el("span", { class: "bar", title: `${d}: ${values[i]} ${what}` });
+      bar.style.height = `${Math.round((values[i] / max) * 100)}%`;
+      // A week: month-day under each bar; longer: the day of the month.
+      return el("div", { class: "day" }, bar, el("small", {}, days.length > 7 ? d.slice(8) : d.slice(5)));
+    }));
+}
+
+// "3 min ago", "2 h ago", "4 d ago".
+function ago(time) {
+  const s = Math.max(0, (Date.now() - Date.parse(time)) / 1000);
+  if (s < 90) return `${Math.round(s)} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+// An account's refresh health from its regions: failing, never refreshed, stale (no refresh
+// for an hour: the schedule is every few minutes), or ok.
+function health(account) {
+  const regions = Object.entries(account.regions || {});
+  const failing = regions.filter(([, r]) => r.refresh_failure);
+  if (failing.length) {
+    return { state: "failing", text: failing.map(([name, r]) => `${name}: ${r.refresh_failure.kind} (${r.refresh_failure.error}), ${ago(r.refresh_failure.at)}`).join("; ") };
+  }
+  const refreshes = regions.map(([, r]) => r.last_refresh).filter(Boolean);
+  if (!refreshes.length) return { state: "never", text: "never refreshed" };
+  const oldest = refreshes.sort()[0];
+  if (Date.now() - Date.parse(oldest) > 3600 * 1000) return { state: "stale", text: `stale: refreshed ${ago(oldest)}` };
+  return { state: "ok", text: `refreshed ${ago(oldest)}` };
+}
 
 function table(columns, rows, rowClass = () => "") {
   if (!rows.length) return el("p", { class: "empty" }, "Nothing here for this day.");
@@ -77,28 +130,42 @@ function flatten(byPair) {
 const views = {
   async overview(params) {
     const date = params.get("date") || today();
-    const [accounts, top, changes] = await Promise.all([
+    const days = daysUpTo(date, 14);
+    const [accounts, top, changes, perDay] = await Promise.all([
       api("/accounts"),
       api("/connections", new URLSearchParams({ date, limit: "10" })),
       api("/changes", new URLSearchParams({ date })),
+      api("/days", new URLSearchParams({ from: days[0], to: date })),
     ]);
-    const list = Object.entries(accounts.body).map(([id, a]) => ({ id, ...a }));
+    const list = Object.entries(accounts.body).map(([id, a]) => ({ id, ...a, health: health(a) }));
     if (!list.length) {
       return [el("p", { class: "empty" }, "No accounts are monitored yet: add some with ctrack accounts add, or give the stack an organization.")];
     }
     const newCount = Object.values(changes.body.changes).reduce((n, c) => n + c.new_connections.length, 0);
+    const counts = perDay.body.map((d) => d.connections);
+    const onDay = perDay.body.find((d) => d.date === date);
+    const failing = list.filter((a) => a.health.state === "failing" || a.health.state === "stale").length;
     const cards = el("div", { class: "cards" },
       el("div", { class: "card" }, el("b", {}, list.length), "accounts monitored"),
+      el("div", { class: `card${failing ? " alert" : ""}` }, el("b", {}, failing), "accounts whose refresh fails or is stale"),
+      el("div", { class: "card" }, el("b", {}, onDay ? onDay.connections : 0), `connections on ${date}`),
       el("div", { class: "card" }, el("b", {}, newCount), `new connections on ${date}`),
       el("div", { class: "card" }, el("b", {}, list.filter((a) => !a.last_update).length), "accounts without data yet"));
-    return [cards,
+    const parts = [cards,
+      el("h2", {}, "Connections per day"),
+      barChart(days, counts, "connections"),
       el("h2", {}, "Accounts"),
       table([
-        { key: "id", title: "account" }, { key: "name", title: "name" },
-        { key: "source", title: "from" }, { key: "last_update", title: "last update", cell: (r) => r.last_update || "never" },
-      ], list),
+        { key: "id", title: "account", cell: (r) => el("a", { href: `#/connections?${new URLSearchParams({ account: r.id, date })}` }, r.id) },
+        { key: "name", title: "name" },
+        { key: "source", title: "from" },
+        { key: "last_update", title: "last batch", cell: (r) => (r.last_update ? ago(r.last_update) : "never") },
+        { key: "state", title: "refresh", cell: (r) => el("span", { class: `health ${r.health.state}` }, r.health.text) },
+      ], list.map((a) => ({ ...a, state: a.health.state })), (r) => (r.health.state === "ok" ? "" : "attention")),
       el("h2", {}, `Top connections on ${date}`),
-      connectionsTable(flatten(top.body))];
+      connectionsTable(flatten(top.body)),
+      el("p", { class: "note" }, "Records ingest rejected or skipped, by reason, are CloudWatch metrics (namespace ConnectionTracker: Rejected.*, Skipped.*) on the stack's dashboard; the API does not serve them.")];
+    return parts;
   },
 
   async exposure(params) {
@@ -124,17 +191,18 @@ const views = {
 
   async connections(params) {
     const date = params.get("date") || today();
-    const query = new URLSearchParams({ date, limit: "200" });
-    for (const key of ["dest", "port", "source", "cursor"]) if (params.get(key)) query.set(key, params.get(key));
+    const query = new URLSearchParams({ date, limit: params.get("limit") || "200" });
+    for (const key of ["account", "dest", "port", "source", "cursor"]) if (params.get(key)) query.set(key, params.get(key));
     const { body, next } = await api("/connections", query);
     const filters = el("form", { class: "filters" });
-    for (const key of ["dest", "port", "source"]) {
-      filters.append(el("label", {}, `${key} `, el("input", { name: key, value: params.get(key) || "", size: key === "port" ? "6" : "24" })));
+    for (const key of ["account", "dest", "port", "source"]) {
+      filters.append(el("label", {}, `${key} `, el("input", { name: key, value: params.get(key) || "", size: key === "port" ? "6" : key === "account" ? "13" : "24" })));
     }
     filters.append(el("button", { type: "submit" }, "Filter"));
     filters.addEventListener("submit", (event) => {
       event.preventDefault();
       const p = new URLSearchParams({ date });
+      if (params.get("limit")) p.set("limit", params.get("limit"));
       for (const [k, v] of new FormData(filters)) if (v) p.set(k, v);
       go("connections", p);
     });
@@ -150,12 +218,7 @@ const views = {
     const dest = params.get("dest") || "";
     const port = params.get("port") || "";
     const to = params.get("date") || today();
-    const days = [];
-    for (let i = 6; i >= 0; i--) {
-      const d = new Date(`${to}T00:00:00Z`);
-      d.setUTCDate(d.getUTCDate() - i);
-      days.push(d.toISOString().slice(0, 10));
-    }
+    const days = daysUpTo(to, 7);
     const range = new URLSearchParams({ from: days[0], to, dest, port });
     const [sources, endpoints, ...perDay] = await Promise.all([
       api("/connections", range),
@@ -168,13 +231,7 @@ const views = {
     }));
     const estimate = flatten(endpoints.body).reduce((m, e) => Math.max(m, e.distinct_sources || 0), 0);
     const totals = perDay.map((d) => flatten(d.body).reduce((n, r) => n + r.score, 0));
-    const max = Math.max(1, ...totals);
-    const chart = el("div", { class: "chart", role: "img", "aria-label": `records per day, ${days[0]} to ${to}` },
-      ...days.map((d, i) => {
-        const bar = el("span", { class: "bar", title: `${d}: ${totals[i]}` });
-        bar.style.height = `${Math.round((totals[i] / max) * 100)}%`;
-        return el("div", { class: "day" }, bar, el("small", {}, d.slice(5)));
-      }));
+    const chart = barChart(days, totals, "records");
     return [el("h2", {}, `${dest} port ${port}`),
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("b", {}, rows.reduce((n, r) => n + r.score, 0)), `records, ${days[0]} to ${to}`),
@@ -182,6 +239,72 @@ const views = {
       chart,
       el("h2", {}, "Sources"),
       table([{ key: "source", title: "source" }, { key: "kind", title: "" }, { key: "score", title: "score", num: true }], rows)];
+  },
+
+  async graph(params) {
+    const date = params.get("date") || today();
+    const span = Math.min(31, Math.max(1, Number(params.get("days")) || 1));
+    const days = daysUpTo(date, span);
+    const perRegion = params.get("per_region") === "true";
+    const query = new URLSearchParams({ from: days[0], to: date });
+    if (perRegion) query.set("per_region", "true");
+    const { body } = await getJson(`/graph.json?${query}`);
+    const controls = el("form", { class: "filters" });
+    const spanSelect = el("select", { name: "days", "aria-label": "Days" },
+      ...[1, 7, 14, 31].map((n) => {
+        const o = el("option", { value: String(n) }, n === 1 ? "the day" : `${n} days to it`);
+        if (n === span) o.selected = true;
+        return o;
+      }));
+    const regionBox = el("input", { type: "checkbox", name: "per_region" });
+    regionBox.checked = perRegion;
+    controls.append(el("label", {}, "Range ", spanSelect), el("label", {}, regionBox, " per region"));
+    controls.addEventListener("change", () => {
+      const p = new URLSearchParams({ date, days: spanSelect.value });
+      if (regionBox.checked) p.set("per_region", "true");
+      go("graph", p);
+    });
+    const what = `${days[0]}${span > 1 ? ` to ${date}` : ""}`;
+    if (!body.nodes.length) return [controls, el("p", { class: "empty" }, `No accounts, and no connections between them, ${what}.`)];
+    const link = (extra) => `#/connections?${new URLSearchParams({ date, ...extra })}`;
+    const nodeLink = (id) => (/^[0-9]{12}(\/|$)/.test(id) ? { account: id.slice(0, 12) } : { source: id });
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", `0 0 ${body.width} ${body.height}`);
+    svg.setAttribute("width", String(Math.round(body.width * 1.25)));
+    svg.setAttribute("class", "graph");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `Connections between accounts, ${what}`);
+    const s = (tag, attrs = {}, text) => {
+      const node = document.createElementNS(SVG, tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+      if (text !== undefined) node.textContent = String(text);
+      return node;
+    };
+    const marker = s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
+    marker.append(s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
+    svg.append(s("defs", {}, undefined), s("title", {}, `Connections between accounts, ${what}`));
+    svg.firstChild.append(marker);
+    for (const e of body.edges) {
+      const from = nodeLink(e.from);
+      const filter = from.account ? { source: `${e.from}/*` } : { source: e.from };
+      const a = s("a", { href: link({ ...nodeLink(e.to), ...filter }), class: "edge" });
+      a.append(s("title", {}, `${e.from} → ${e.to}: ${e.score}`),
+        s("path", { d: e.path, "stroke-width": e.width, [e.head_at_start ? "marker-start" : "marker-end"]: "url(#arrow)" }),
+        s("text", { x: e.label_x + 6, y: e.label_y, "text-anchor": "start", "dominant-baseline": "central" }, e.score));
+      svg.append(a);
+    }
+    for (const n of body.nodes) {
+      const a = s("a", { href: link(nodeLink(n.id)), class: n.account ? "node account" : "node other" });
+      a.append(s("title", {}, n.label),
+        n.account
+          ? s("rect", { x: n.x, y: n.y, width: n.width, height: n.height, rx: 4 })
+          : s("ellipse", { cx: n.x + n.width / 2, cy: n.y + n.height / 2, rx: n.width / 2, ry: n.height / 2 }),
+        s("text", { x: n.x + n.width / 2, y: n.y + n.height / 2, "text-anchor": "middle", "dominant-baseline": "central" }, n.label));
+      svg.append(a);
+    }
+    return [controls,
+      el("p", {}, `Who of ours connects to whom, ${what}: an arrow from the source account to the account it reached, its width the records' share. Click an account for its connections, an arrow for those it carries.`),
+      el("div", { class: "graph-holder" }, svg)];
   },
 
   async changes(params) {
@@ -237,4 +360,7 @@ dateInput.addEventListener("change", () => {
   go(name, params);
 });
 window.addEventListener("hashchange", render);
-render();
+getJson("/settings.json")
+  .then(({ body }) => { EXPECTED_PORTS = new Set(body.expected_ports); })
+  .catch(() => {})
+  .finally(render);
