@@ -1191,8 +1191,51 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
 async fn the_dashboard_renders_each_view_in_chromium() {
     let redis = RedisServer::start();
     let api = api_with_samples(&redis).await;
-    // One region refreshed, one failing: the overview tells them apart.
+    // One region refreshed, one failing: the overview tells them apart. Names are the
+    // estate's words (an account's name, a Name tag): shown as text, never as markup.
     let store = store(&redis).await;
+    store
+        .put_accounts(&[
+            Account {
+                id: A.into(),
+                name: "alpha".into(),
+                regions: vec![],
+                role_arn: None,
+                enabled: true,
+                origin: Default::default(),
+            },
+            Account {
+                id: B.into(),
+                name: "bravo <img src=x>".into(),
+                regions: vec![],
+                role_arn: None,
+                enabled: true,
+                origin: Default::default(),
+            },
+        ])
+        .await
+        .unwrap();
+    let mut tagged = connection_tracker::testing::interface(
+        "eni-0hostile",
+        B,
+        "eu-central-1",
+        "Primary network interface",
+        "10.9.0.5",
+        "52.57.0.5",
+    );
+    tagged.instance_name = Some("web<img src=x onerror=alert(1)>".into());
+    store
+        .replace_region(
+            B,
+            "eu-central-1",
+            &connection_tracker::model::RegionInventory {
+                interfaces: vec![tagged],
+                ..Default::default()
+            },
+            &connection_tracker::day::rfc3339_micros(time::OffsetDateTime::now_utc()),
+        )
+        .await
+        .unwrap();
     store
         .replace_region(
             A,
@@ -1232,7 +1275,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
     println!("screenshots of the dashboard: {}", shots.display());
     // The page's DOM once its script has run, and a picture of it (`shot`, if named).
-    let dom = |link: String, shot: Option<String>| {
+    let dom = |link: String, shot: Option<(String, u32)>| {
         let shots = shots.clone();
         async move {
             let profile = tempfile::tempdir().unwrap();
@@ -1247,11 +1290,12 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 "--disable-component-update",
                 "--disable-sync",
                 "--hide-scrollbars",
-                "--window-size=1280,900",
                 "--virtual-time-budget=15000",
                 "--dump-dom",
             ]);
-            if let Some(name) = shot {
+            let width = shot.as_ref().map_or(1280, |(_, width)| *width);
+            command.arg(format!("--window-size={width},900"));
+            if let Some((name, _)) = shot {
                 command.arg(format!(
                     "--screenshot={}",
                     shots.join(format!("{name}.png")).display()
@@ -1280,15 +1324,16 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 "eu-west-1: assume_role (AccessDenied &lt;b&gt;not&lt;/b&gt; authorized)",
                 "accounts whose refresh fails or is stale",
             ],
-            vec!["<b>not</b>"],
+            vec!["<b>not</b>", "<img"],
         ),
         (
             "exposure",
             vec![
                 "shop-1234567890.eu-west-1.elb.amazonaws.com",
                 "load_balancer",
+                "web&lt;img src=x onerror=alert(1)&gt;",
             ],
-            vec![],
+            vec!["<img"],
         ),
         (
             "connections",
@@ -1310,13 +1355,13 @@ async fn the_dashboard_renders_each_view_in_chromium() {
             "graph?days=7&",
             vec![
                 "alpha (111111111111)",
-                "bravo (222222222222)",
+                "bravo &lt;img src=x&gt; (222222222222)",
                 "class=\"edge\"",
                 "class=\"node account\"",
                 "#/connections?date=2026-11-27&amp;account=111111111111",
                 "account=111111111111&amp;source=222222222222%2F*",
             ],
-            vec![],
+            vec!["<img"],
         ),
     ] {
         let (name, sep) = match view.split_once('?') {
@@ -1325,7 +1370,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         };
         let page = dom(
             format!("{url}#/{name}{sep}date=2026-11-27"),
-            Some(name.to_string()),
+            Some((name.to_string(), 1280)),
         )
         .await;
         for text in expected {
@@ -1397,6 +1442,16 @@ async fn the_dashboard_renders_each_view_in_chromium() {
             (out, next)
         }
     };
+    // A phone's width: the same page, laid out narrow (the picture is for a person to judge).
+    let narrow = dom(
+        format!("{url}#/connections?date=2026-11-27&limit=5"),
+        Some(("connections-narrow".into(), 390)),
+    )
+    .await;
+    assert!(
+        narrow.contains("85.1.2.3") || narrow.contains("8.8.8.8"),
+        "{narrow}"
+    );
     // A filter in the link: the rows of exactly that query.
     let page = dom(
         format!("{url}#/connections?date=2026-11-27&port=22&account={A}"),
@@ -1441,7 +1496,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
 
     // The API away: a message on the page, not a blank screen.
     let away = serve_ui("http://127.0.0.1:9".to_string()).await;
-    let page = dom(format!("{away}#/overview"), Some("api-away".into())).await;
+    let page = dom(format!("{away}#/overview"), Some(("api-away".into(), 1280))).await;
     assert!(
         page.contains("Cannot show this view") && page.contains("cannot be reached"),
         "{page}"
