@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The arm64 build counts exactly what the x86-64 build counts (issue 15): the functions run on
 # Graviton, and decode (zlib-rs chooses SIMD code at run time), the hand-written parsers and
-# the counting must give the same answers there. Builds the `count_events` example (ingest's
+# the counting must give the same answers there. Builds `tools/count-events` (ingest's
 # decode → parse → classify → aggregate, no Redis, no AWS) for both, runs the arm64 one under
 # qemu-user on AWS's example events and on the replay bench's workload, and compares every
 # increment (the workload by digest per event file). Installs what it needs (rustup target,
@@ -24,12 +24,12 @@ rustup target list --installed | grep -qx "$target" || rustup target add "$targe
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-build() { cargo build --release --locked -q -p connection-tracker --features test-support --example count_events "$@"; }
-log "building count_events for x86-64 and $target (release)"
+build() { cargo build --release --locked -q -p count-events "$@"; }
+log "building count-events for x86-64 and $target (release)"
 build
 build --target "$target"
-x86="target/release/examples/count_events"
-arm="target/$target/release/examples/count_events"
+x86="target/release/count-events"
+arm="target/$target/release/count-events"
 file "$arm" | grep -q aarch64 || { echo "$arm is not an arm64 binary" >&2; exit 1; }
 run_arm() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm" "$@"; }
 

@@ -6,8 +6,8 @@
 //! machine.
 //!
 //! ```text
-//! count_events count NOW INVENTORY.json [--networks name=cidr,…] [--digest] FILE|DIR…
-//! count_events workload DIR EVENTS RECORDS NOW      # the replay bench's mix, written as files
+//! count-events count NOW INVENTORY.json [--networks name=cidr,…] [--digest] FILE|DIR…
+//! count-events workload DIR EVENTS RECORDS NOW      # the replay bench's mix, written as files
 //! ```
 //! `NOW` (Unix seconds) is the clock both builds use, so both accept the same days.
 
@@ -31,10 +31,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("count") => count(&args[1..]),
         Some("workload") => workload(&args[1..]),
-        _ => Err("usage: count_events count NOW INVENTORY.json [--networks …] [--digest] FILE|DIR… | workload DIR EVENTS RECORDS NOW".into()),
+        _ => Err("usage: count-events count NOW INVENTORY.json [--networks …] [--digest] FILE|DIR… | workload DIR EVENTS RECORDS NOW".into()),
     };
     if let Err(e) = result {
-        eprintln!("count_events: {e}");
+        eprintln!("count-events: {e}");
         std::process::exit(2);
     }
 }
