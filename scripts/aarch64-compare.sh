@@ -49,6 +49,8 @@ compare() { # compare name args...
 }
 # AWS's example events (their lines are from 2026-11-27: counted as of that day's noon).
 compare aws-examples count 1795780800 events/inventory.json --networks "office=85.1.0.0/16" events/
+# AWS's documentation lines and the custom-format seeds of the fuzz corpus (parsing and rejection).
+compare flow-log-lines count 1418533600 events/inventory.json --lines fuzz/seeds/flowlog_lines/
 log "writing the workload: $events events × $records records"
 "$x86" workload "$work/mix" "$events" "$records" "$now" >/dev/null
 compare workload count "$now" "$work/mix/inventory.json" --networks "office=85.1.0.0/16" --digest "$work/mix/events"

@@ -6,7 +6,9 @@
 //! machine.
 //!
 //! ```text
-//! count-events count NOW INVENTORY.json [--networks name=cidr,…] [--digest] FILE|DIR…
+//! count-events count NOW INVENTORY.json [--networks name=cidr,…] [--digest] [--lines] FILE|DIR…
+//!     --lines: each file is flow-log text (a `${field} …` format line, then records), counted
+//!     as one CloudWatch Logs message of account 123456789010 (AWS's documentation account)
 //! count-events workload DIR EVENTS RECORDS NOW      # the replay bench's mix, written as files
 //! ```
 //! `NOW` (Unix seconds) is the clock both builds use, so both accept the same days.
@@ -47,7 +49,7 @@ fn files(paths: &[String]) -> Vec<PathBuf> {
                     walk(&entry.path(), out);
                 }
             }
-        } else if path.extension().is_some_and(|e| e == "json") {
+        } else {
             out.push(path.to_path_buf());
         }
     }
@@ -67,12 +69,14 @@ fn count(args: &[String]) -> Result<(), String> {
     let inventory_path = args.get(1).ok_or("INVENTORY.json")?;
     let mut networks = String::new();
     let mut digest = false;
+    let mut lines_mode = false;
     let mut paths = Vec::new();
     let mut rest = args[2..].iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
             "--networks" => networks = rest.next().cloned().unwrap_or_default(),
             "--digest" => digest = true,
+            "--lines" => lines_mode = true,
             _ => paths.push(a.clone()),
         }
     }
@@ -115,6 +119,27 @@ fn count(args: &[String]) -> Result<(), String> {
     for path in files(&paths) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut spec = None;
+        let bytes = if lines_mode {
+            // The format line, then the records: one message, its format given.
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let mut lines = text.lines();
+            spec = Some(lines.next().unwrap_or_default().to_string());
+            let records: Vec<&str> = lines.collect();
+            let message = logs_message(
+                "123456789010",
+                "/vpc/flow-logs",
+                &records,
+                now as u64 * 1000,
+            );
+            serde_json::json!({"awslogs": {"data": encode_payload(message.to_string().as_bytes())}})
+                .to_string()
+                .into_bytes()
+        } else if path.extension().is_some_and(|e| e == "json") {
+            bytes
+        } else {
+            continue;
+        };
         let datas: Vec<String> = match FlowEvent::from_slice(&bytes) {
             Ok(FlowEvent::Logs { data }) => vec![data],
             Ok(FlowEvent::Kinesis { records }) => records.into_iter().map(|r| r.data).collect(),
@@ -131,7 +156,15 @@ fn count(args: &[String]) -> Result<(), String> {
         for (i, d) in decoded.iter().enumerate() {
             match d {
                 Ok(bytes) => match LogsMessage::parse(bytes) {
-                    Ok(m) => messages.push(m),
+                    Ok(mut m) => {
+                        if let Some(spec) = &spec {
+                            m.format = Some(
+                                FlowLogFormat::parse(spec)
+                                    .map_err(|e| format!("{name}: format {spec:?}: {e}"))?,
+                            );
+                        }
+                        messages.push(m)
+                    }
                     Err(e) => println!("{name}\tpayload {i}: {e}"),
                 },
                 Err(e) => println!("{name}\tpayload {i}: {e}"),
