@@ -1470,6 +1470,18 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     shown.sort();
     wanted.sort();
     assert_eq!(shown, wanted, "{page}");
+    // A range from the header's picker: the week's rows summed, as the API sums them.
+    let week = dom(format!("{url}#/connections?date=2026-11-27&days=7"), None).await;
+    assert!(
+        week.contains("2026-11-21 to 2026-11-27, summed over the days"),
+        "{week}"
+    );
+    let (expected, _) = api_rows("from=2026-11-21&to=2026-11-27&limit=200").await;
+    let mut shown = rows_of(&week);
+    let mut wanted = expected.clone();
+    shown.sort();
+    wanted.sort();
+    assert_eq!(shown, wanted, "{week}");
     // Pages: two rows, then the next page's link, whose rows are the API's second page.
     let first = dom(format!("{url}#/connections?date=2026-11-27&limit=2"), None).await;
     let (page_one, next) = api_rows("date=2026-11-27&limit=2").await;

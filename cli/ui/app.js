@@ -3,6 +3,7 @@
 
 const view = document.getElementById("view");
 const dateInput = document.getElementById("date");
+const daysSelect = document.getElementById("days");
 const SVG = "http://www.w3.org/2000/svg";
 // Replaced by ctrack ui's --expected-ports (settings.json) before the first view renders.
 let EXPECTED_PORTS = new Set([443, 0]);
@@ -70,6 +71,16 @@ function barChart(days, values, what) {
     }));
 }
 
+// The range a view shows: the chosen day, or the `days` (up to 31) that end on it, as the
+// header's picker and the link say. `query` is what the API takes for it.
+function rangeOf(params, fallbackDays = 1) {
+  const to = params.get("date") || today();
+  const n = Math.min(31, Math.max(1, Number(params.get("days")) || fallbackDays));
+  const days = daysUpTo(to, n);
+  const query = n > 1 ? { from: days[0], to } : { date: to };
+  return { to, from: days[0], n, days, query, text: n > 1 ? `${days[0]} to ${to}` : to };
+}
+
 // "3 min ago", "2 h ago", "4 d ago".
 function ago(time) {
   const s = Math.max(0, (Date.now() - Date.parse(time)) / 1000);
@@ -133,7 +144,7 @@ const views = {
     const days = daysUpTo(date, 14);
     const [accounts, top, changes, perDay] = await Promise.all([
       api("/accounts"),
-      api("/connections", new URLSearchParams({ date, limit: "10" })),
+      api("/connections", new URLSearchParams({ ...rangeOf(params).query, limit: "10" })),
       api("/changes", new URLSearchParams({ date })),
       api("/days", new URLSearchParams({ from: days[0], to: date })),
     ]);
@@ -162,15 +173,15 @@ const views = {
         { key: "last_update", title: "last batch", cell: (r) => (r.last_update ? ago(r.last_update) : "never") },
         { key: "state", title: "refresh", cell: (r) => el("span", { class: `health ${r.health.state}` }, r.health.text) },
       ], list.map((a) => ({ ...a, state: a.health.state })), (r) => (r.health.state === "ok" ? "" : "attention")),
-      el("h2", {}, `Top connections on ${date}`),
+      el("h2", {}, `Top connections, ${rangeOf(params).text}`),
       connectionsTable(flatten(top.body)),
       el("p", { class: "note" }, "Records ingest rejected or skipped, by reason, are CloudWatch metrics (namespace ConnectionTracker: Rejected.*, Skipped.*) on the stack's dashboard; the API does not serve them.")];
     return parts;
   },
 
   async exposure(params) {
-    const date = params.get("date") || today();
-    const { body } = await api("/public-endpoints", new URLSearchParams({ date }));
+    const range = rangeOf(params);
+    const { body } = await api("/public-endpoints", new URLSearchParams(range.query));
     const rows = flatten(body).map((e) => ({ ...e, addresses: (e.public_ips || []).join(" "), traffic: e.score || 0 }));
     const search = el("input", { type: "search", placeholder: "filter…", "aria-label": "Filter endpoints", value: params.get("q") || "" });
     const holder = el("div");
@@ -185,13 +196,14 @@ const views = {
     };
     search.addEventListener("input", show);
     show();
-    return [el("p", {}, "Every public interface the refresh found; endpoints without traffic on this day are greyed."),
+    return [el("p", {}, `Every public interface the refresh found; endpoints without traffic (${range.text}) are greyed.`),
       el("div", { class: "filters" }, search), holder];
   },
 
   async connections(params) {
-    const date = params.get("date") || today();
-    const query = new URLSearchParams({ date, limit: params.get("limit") || "200" });
+    const range = rangeOf(params);
+    const date = range.to;
+    const query = new URLSearchParams({ ...range.query, limit: params.get("limit") || "200" });
     for (const key of ["account", "dest", "port", "source", "cursor"]) if (params.get(key)) query.set(key, params.get(key));
     const { body, next } = await api("/connections", query);
     const filters = el("form", { class: "filters" });
@@ -202,11 +214,14 @@ const views = {
     filters.addEventListener("submit", (event) => {
       event.preventDefault();
       const p = new URLSearchParams({ date });
-      if (params.get("limit")) p.set("limit", params.get("limit"));
+      for (const keep of ["days", "limit"]) if (params.get(keep)) p.set(keep, params.get(keep));
       for (const [k, v] of new FormData(filters)) if (v) p.set(k, v);
       go("connections", p);
     });
-    const parts = [filters, connectionsTable(flatten(body))];
+    const rows = flatten(body);
+    const parts = [filters,
+      el("p", { class: "note" }, `${rows.length} rows${params.get("cursor") ? " (a later page)" : ""}, ${range.text}${range.n > 1 ? ", summed over the days" : ""}.`),
+      connectionsTable(rows)];
     if (next) {
       const p = new URLSearchParams(params); p.set("cursor", next);
       parts.push(el("p", {}, el("a", { href: `#/connections?${p}` }, "Next page →")));
@@ -217,8 +232,8 @@ const views = {
   async endpoint(params) {
     const dest = params.get("dest") || "";
     const port = params.get("port") || "";
-    const to = params.get("date") || today();
-    const days = daysUpTo(to, 7);
+    // A week to the day unless the link says otherwise.
+    const { to, days } = rangeOf(params, 7);
     const range = new URLSearchParams({ from: days[0], to, dest, port });
     const [sources, endpoints, ...perDay] = await Promise.all([
       api("/connections", range),
@@ -242,26 +257,19 @@ const views = {
   },
 
   async graph(params) {
-    const date = params.get("date") || today();
-    const span = Math.min(31, Math.max(1, Number(params.get("days")) || 1));
-    const days = daysUpTo(date, span);
+    const { to: date, n: span, days } = rangeOf(params);
     const perRegion = params.get("per_region") === "true";
     const query = new URLSearchParams({ from: days[0], to: date });
     if (perRegion) query.set("per_region", "true");
     const { body } = await getJson(`/graph.json?${query}`);
     const controls = el("form", { class: "filters" });
-    const spanSelect = el("select", { name: "days", "aria-label": "Days" },
-      ...[1, 7, 14, 31].map((n) => {
-        const o = el("option", { value: String(n) }, n === 1 ? "the day" : `${n} days to it`);
-        if (n === span) o.selected = true;
-        return o;
-      }));
     const regionBox = el("input", { type: "checkbox", name: "per_region" });
     regionBox.checked = perRegion;
-    controls.append(el("label", {}, "Range ", spanSelect), el("label", {}, regionBox, " per region"));
+    controls.append(el("label", {}, regionBox, " a node per account and region"));
     controls.addEventListener("change", () => {
-      const p = new URLSearchParams({ date, days: spanSelect.value });
+      const p = new URLSearchParams(params);
       if (regionBox.checked) p.set("per_region", "true");
+      else p.delete("per_region");
       go("graph", p);
     });
     const what = `${days[0]}${span > 1 ? ` to ${date}` : ""}`;
@@ -344,6 +352,9 @@ async function render() {
     else a.removeAttribute("aria-current");
   }
   dateInput.value = params.get("date") || today();
+  // What's new compares one day with the days before it: no range there.
+  daysSelect.value = String(rangeOf(params, show === "endpoint" ? 7 : 1).n);
+  daysSelect.disabled = show === "changes";
   view.replaceChildren(el("p", {}, "Loading…"));
   try {
     view.replaceChildren(...(await views[show](params)));
@@ -353,6 +364,12 @@ async function render() {
   }
 }
 
+daysSelect.addEventListener("change", () => {
+  const { name, params } = route();
+  params.set("days", daysSelect.value);
+  params.delete("cursor");
+  go(name, params);
+});
 dateInput.addEventListener("change", () => {
   const { name, params } = route();
   params.set("date", dateInput.value);
