@@ -1193,8 +1193,8 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     let api = api_with_samples(&redis).await;
     // One region refreshed, one failing: the overview tells them apart. Names are the
     // estate's words (an account's name, a Name tag): shown as text, never as markup.
-    let store = store(&redis).await;
-    store
+    let estate = store(&redis).await;
+    estate
         .put_accounts(&[
             Account {
                 id: A.into(),
@@ -1224,7 +1224,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         "52.57.0.5",
     );
     tagged.instance_name = Some("web<img src=x onerror=alert(1)>".into());
-    store
+    estate
         .replace_region(
             B,
             "eu-central-1",
@@ -1236,7 +1236,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         )
         .await
         .unwrap();
-    store
+    estate
         .replace_region(
             A,
             "eu-west-1",
@@ -1245,7 +1245,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         )
         .await
         .unwrap();
-    store
+    estate
         .put_refresh_failures(
             &[(
                 format!("{B}:eu-west-1"),
@@ -1518,4 +1518,34 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         page.contains("Cannot show this view") && page.contains("cannot be reached"),
         "{page}"
     );
+    // Credentials refused (API Gateway's 403 for a signature it does not accept): said so.
+    const REFUSED: &str = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n\
+        x-amzn-errortype: IncompleteSignatureException\r\ncontent-length: 23\r\n\
+        connection: close\r\n\r\n{\"message\":\"Forbidden\"}";
+    let gateway = http_server(Some(REFUSED)).await;
+    let refused = serve_ui(format!("http://127.0.0.1:{gateway}")).await;
+    let page = dom(
+        format!("{refused}#/connections"),
+        Some(("auth-refused".into(), 1280)),
+    )
+    .await;
+    assert!(
+        page.contains("Forbidden")
+            && page.contains(
+                "the API refused ctrack's credentials (check AWS credentials or --token)"
+            ),
+        "{page}"
+    );
+    // An empty estate: no accounts yet, said so; a quiet day: said so.
+    let empty_redis = RedisServer::start();
+    let empty_api = serve(&empty_redis, store(&empty_redis).await).await;
+    let empty = serve_ui(empty_api.url.clone()).await;
+    let page = dom(
+        format!("{empty}#/overview"),
+        Some(("empty-estate".into(), 1280)),
+    )
+    .await;
+    assert!(page.contains("No accounts are monitored yet"), "{page}");
+    let page = dom(format!("{url}#/connections?date=2026-10-01"), None).await;
+    assert!(page.contains("Nothing here for this day."), "{page}");
 }
