@@ -54,6 +54,19 @@ async fn store(server: &RedisServer) -> RedisStore {
 
 /// The sample events through the ingest path (`ctrack replay`), the account names as the
 /// refresh would store them, and the API served over HTTP.
+/// The sample estate's accounts: A is `alpha`, B is named `b`.
+fn accounts(b: &str) -> [Account; 2] {
+    let account = |id: &str, name: &str| Account {
+        id: id.into(),
+        name: name.into(),
+        regions: vec![],
+        role_arn: None,
+        enabled: true,
+        origin: Default::default(),
+    };
+    [account(A, "alpha"), account(B, b)]
+}
+
 async fn api_with_samples(server: &RedisServer) -> ServedApi {
     let (code, out, err) = ctrack(
         &[("REDIS_URL", &server.url()), ("RETENTION_DAYS", "3650")],
@@ -67,27 +80,7 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
     );
     assert_eq!(code, 0, "{out}{err}");
     let store = store(server).await;
-    store
-        .put_accounts(&[
-            Account {
-                id: A.into(),
-                name: "alpha".into(),
-                regions: vec![],
-                role_arn: None,
-                enabled: true,
-                origin: Default::default(),
-            },
-            Account {
-                id: B.into(),
-                name: "bravo".into(),
-                regions: vec![],
-                role_arn: None,
-                enabled: true,
-                origin: Default::default(),
-            },
-        ])
-        .await
-        .unwrap();
+    store.put_accounts(&accounts("bravo")).await.unwrap();
     serve(server, store).await
 }
 
@@ -1195,24 +1188,7 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     // estate's words (an account's name, a Name tag): shown as text, never as markup.
     let estate = store(&redis).await;
     estate
-        .put_accounts(&[
-            Account {
-                id: A.into(),
-                name: "alpha".into(),
-                regions: vec![],
-                role_arn: None,
-                enabled: true,
-                origin: Default::default(),
-            },
-            Account {
-                id: B.into(),
-                name: "bravo <img src=x>".into(),
-                regions: vec![],
-                role_arn: None,
-                enabled: true,
-                origin: Default::default(),
-            },
-        ])
+        .put_accounts(&accounts("bravo <img src=x>"))
         .await
         .unwrap();
     let mut tagged = connection_tracker::testing::interface(

@@ -52,20 +52,9 @@ pub(super) struct RouteSpec {
 }
 
 const RANGE: &[&str] = &["date", "from", "to"];
-/// The connection routes: a range, the row filters, and paging.
-const ROWS: &[&str] = &[
-    "date",
-    "from",
-    "to",
-    "dest",
-    "port",
-    "source",
-    "min_score",
-    "limit",
-    "cursor",
-];
-/// Every account/region's rows: the row filters, paging, and one account.
+/// Every account/region's rows: one account, a range, the row filters, and paging.
 const ALL_ROWS: &[&str] = &[
+    "account",
     "date",
     "from",
     "to",
@@ -75,8 +64,12 @@ const ALL_ROWS: &[&str] = &[
     "min_score",
     "limit",
     "cursor",
-    "account",
 ];
+/// One account/region's rows: the same without `account`.
+const ROWS: &[&str] = match ALL_ROWS.split_first() {
+    Some((_, rest)) => rest,
+    None => &[],
+};
 const ENDPOINTS: &[&str] = &["date", "from", "to", "dest", "port"];
 
 pub(super) const ROUTES: &[RouteSpec] = &[
