@@ -132,8 +132,7 @@ fn quoted(s: &str) -> String {
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph accounts {\n  node [shape=box];\n");
     for (id, label) in &graph.nodes {
-        let account = id.split('/').next().unwrap_or(id);
-        let shape = if connection_tracker::model::is_account_id(account) {
+        let shape = if is_account_node(id) {
             ""
         } else {
             ", shape=ellipse"
@@ -144,7 +143,7 @@ pub fn to_dot(graph: &Graph) -> String {
             quoted(label)
         ));
     }
-    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
+    let heaviest = graph.heaviest();
     for ((from, to), score) in &graph.edges {
         let width = edge_width(*score, heaviest);
         out.push_str(&format!(
@@ -156,6 +155,19 @@ pub fn to_dot(graph: &Graph) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+impl Graph {
+    /// The heaviest edge's score (1 without edges): what edge widths are relative to.
+    fn heaviest(&self) -> u64 {
+        self.edges.values().copied().max().unwrap_or(1)
+    }
+}
+
+/// A node drawn as an account (a box): an account id, or `ACCOUNT/REGION` per region; any
+/// other node is a source kept by name (an ellipse).
+fn is_account_node(id: &str) -> bool {
+    connection_tracker::model::is_account_id(id.split('/').next().unwrap_or(id))
 }
 
 /// Edge width, 1 to 5: grows with the score's share of the heaviest edge (log scale).
@@ -177,8 +189,7 @@ fn visual(graph: &Graph) -> VisualGraph {
     let mut visual = VisualGraph::new(dir);
     let mut handles = BTreeMap::new();
     for (i, (id, label)) in graph.nodes.iter().enumerate() {
-        let account = id.split('/').next().unwrap_or(id);
-        let shape = if connection_tracker::model::is_account_id(account) {
+        let shape = if is_account_node(id) {
             ShapeKind::Box(label.clone())
         } else {
             ShapeKind::Circle(label.clone())
@@ -189,7 +200,7 @@ fn visual(graph: &Graph) -> VisualGraph {
             Element::create_with_properties(shape, look, dir.flip(), size, format!("id=\"n{i}\""));
         handles.insert(id.as_str(), visual.add_node(element));
     }
-    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
+    let heaviest = graph.heaviest();
     for (i, ((from, to), score)) in graph.edges.iter().enumerate() {
         let (Some(&from), Some(&to)) = (handles.get(from.as_str()), handles.get(to.as_str()))
         else {
@@ -283,7 +294,7 @@ pub fn layout(graph: &Graph) -> Layout {
     let edges: Vec<(&(String, String), &u64)> = graph.edges.iter().collect();
     let mut recorder = Recorder::default();
     visual(graph).do_it(false, false, false, &mut recorder);
-    let heaviest = graph.edges.values().copied().max().unwrap_or(1);
+    let heaviest = graph.heaviest();
     let mut placed = Layout {
         width: recorder.width,
         height: recorder.height,
@@ -294,7 +305,7 @@ pub fn layout(graph: &Graph) -> Layout {
         placed.nodes.push(PlacedNode {
             id: id.clone(),
             label: graph.nodes[id].clone(),
-            account: connection_tracker::model::is_account_id(id.split('/').next().unwrap_or(id)),
+            account: is_account_node(id),
             x,
             y,
             width,

@@ -114,14 +114,21 @@ impl Ui {
             return page(StatusCode::METHOD_NOT_ALLOWED, "Only GET.");
         }
         let path = request.uri().path().to_string();
-        let query = request.uri().query().unwrap_or("").to_string();
+        // The query, decoded once: (name, value) pairs in order.
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         // The token of the printed URL, traded for the session cookie.
         if path == "/" {
-            if let Some(token) = form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.into_owned())
-            {
-                if !same(&token, &self.token) {
+            if let Some(token) = param("token") {
+                if !same(token, &self.token) {
                     return page(
                         StatusCode::FORBIDDEN,
                         "This link's token is not this session's: use the URL ctrack ui printed.",
@@ -165,7 +172,7 @@ impl Ui {
                 StatusCode::OK,
                 &serde_json::json!({ "expected_ports": self.expected_ports }),
             ),
-            "/graph.json" => self.graph(&query).await,
+            "/graph.json" => self.graph(param).await,
             _ => match path.strip_prefix("/api") {
                 Some(api_path) if self.routes.at(api_path).is_ok() => {
                     self.forward(api_path, &query).await
@@ -176,11 +183,8 @@ impl Ui {
     }
 
     /// An API route, with the user's auth; the answer passed on, errors as JSON the page shows.
-    async fn forward(&self, path: &str, query: &str) -> Response<Full<Bytes>> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let pairs: Vec<(&str, &str)> = pairs
+    async fn forward(&self, path: &str, query: &[(String, String)]) -> Response<Full<Bytes>> {
+        let pairs: Vec<(&str, &str)> = query
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -202,16 +206,11 @@ impl Ui {
 
     /// The account graph laid out as `ctrack graph -o svg` lays it out, as data the page draws
     /// (`from`, `to` or `date`, `per_region`, `include`: as `ctrack graph`; the API checks them).
-    async fn graph(&self, query: &str) -> Response<Full<Bytes>> {
-        let get = |key: &str| {
-            form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.into_owned())
-        };
-        let date = get("date").unwrap_or_default();
-        let from = get("from").unwrap_or_else(|| date.clone());
-        let to = get("to").unwrap_or_else(|| date.clone());
-        let include: Vec<String> = get("include")
+    async fn graph<'q>(&self, param: impl Fn(&str) -> Option<&'q str>) -> Response<Full<Bytes>> {
+        let date = param("date").unwrap_or_default();
+        let from = param("from").unwrap_or(date);
+        let to = param("to").unwrap_or(date);
+        let include: Vec<String> = param("include")
             .map(|i| {
                 i.split(',')
                     .filter(|s| !s.is_empty())
@@ -219,8 +218,8 @@ impl Ui {
                     .collect()
             })
             .unwrap_or_default();
-        let per_region = get("per_region").is_some_and(|v| v == "true" || v == "1");
-        match crate::graph::fetch(&self.client, &from, &to, &include, per_region).await {
+        let per_region = param("per_region").is_some_and(|v| v == "true" || v == "1");
+        match crate::graph::fetch(&self.client, from, to, &include, per_region).await {
             // Laying out is CPU work: off the runtime's threads.
             Ok(graph) => {
                 match tokio::task::spawn_blocking(move || crate::graph::layout(&graph)).await {
@@ -256,18 +255,19 @@ fn failed(error: ClientError) -> Response<Full<Bytes>> {
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             &serde_json::json!({"status": status, "message": message, "parameter": parameter}),
         ),
-        e @ ClientError::Http { .. } => json(
-            StatusCode::BAD_GATEWAY,
-            &serde_json::json!({"status": 502, "message": format!("The API cannot be reached: {e}")}),
-        ),
-        e @ ClientError::Sign { .. } => json(
-            StatusCode::BAD_GATEWAY,
-            &serde_json::json!({"status": 502, "message": format!("{e} (check the AWS credentials ctrack ui was started with)")}),
-        ),
-        e => json(
-            StatusCode::BAD_GATEWAY,
-            &serde_json::json!({"status": 502, "message": format!("The API's answer was not understood: {e}")}),
-        ),
+        e => {
+            let message = match e {
+                ClientError::Http { .. } => format!("The API cannot be reached: {e}"),
+                ClientError::Sign { .. } => {
+                    format!("{e} (check the AWS credentials ctrack ui was started with)")
+                }
+                _ => format!("The API's answer was not understood: {e}"),
+            };
+            json(
+                StatusCode::BAD_GATEWAY,
+                &serde_json::json!({"status": 502, "message": message}),
+            )
+        }
     }
 }
 

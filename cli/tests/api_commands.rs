@@ -1222,17 +1222,14 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         .await
         .unwrap();
     estate
-        .put_refresh_failures(
-            &[(
-                format!("{B}:eu-west-1"),
-                connection_tracker::model::RefreshFailure {
-                    at: "2026-11-27T09:05:00.000000Z".into(),
-                    kind: "assume_role".into(),
-                    error: "AccessDenied <b>not</b> authorized".into(),
-                },
-            )],
-            &[],
-        )
+        .put_refresh_failures(&[(
+            format!("{B}:eu-west-1"),
+            connection_tracker::model::RefreshFailure {
+                at: "2026-11-27T09:05:00.000000Z".into(),
+                kind: "assume_role".into(),
+                error: "AccessDenied <b>not</b> authorized".into(),
+            },
+        )])
         .await
         .unwrap();
     let serve_ui = |base: String| async move {

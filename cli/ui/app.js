@@ -140,29 +140,33 @@ function flatten(byPair) {
 
 const views = {
   async overview(params) {
-    const date = params.get("date") || today();
+    const range = rangeOf(params);
+    const date = range.to;
     const days = daysUpTo(date, 14);
     const [accounts, top, changes, perDay] = await Promise.all([
       api("/accounts"),
-      api("/connections", new URLSearchParams({ ...rangeOf(params).query, limit: "10" })),
+      api("/connections", new URLSearchParams({ ...range.query, limit: "10" })),
       api("/changes", new URLSearchParams({ date })),
       api("/days", new URLSearchParams({ from: days[0], to: date })),
     ]);
-    const list = Object.entries(accounts.body).map(([id, a]) => ({ id, ...a, health: health(a) }));
+    const list = Object.entries(accounts.body).map(([id, a]) => {
+      const h = health(a);
+      return { id, ...a, health: h, state: h.state };
+    });
     if (!list.length) {
       return [el("p", { class: "empty" }, "No accounts are monitored yet: add some with ctrack accounts add, or give the stack an organization.")];
     }
     const newCount = Object.values(changes.body.changes).reduce((n, c) => n + c.new_connections.length, 0);
     const counts = perDay.body.map((d) => d.connections);
     const onDay = perDay.body.find((d) => d.date === date);
-    const failing = list.filter((a) => a.health.state === "failing" || a.health.state === "stale").length;
+    const failing = list.filter((a) => a.state === "failing" || a.state === "stale").length;
     const cards = el("div", { class: "cards" },
       el("div", { class: "card" }, el("b", {}, list.length), "accounts monitored"),
       el("div", { class: `card${failing ? " alert" : ""}` }, el("b", {}, failing), "accounts whose refresh fails or is stale"),
       el("div", { class: "card" }, el("b", {}, onDay ? onDay.connections : 0), `connections on ${date}`),
       el("div", { class: "card" }, el("b", {}, newCount), `new connections on ${date}`),
       el("div", { class: "card" }, el("b", {}, list.filter((a) => !a.last_update).length), "accounts without data yet"));
-    const parts = [cards,
+    return [cards,
       el("h2", {}, "Connections per day"),
       barChart(days, counts, "connections"),
       el("h2", {}, "Accounts"),
@@ -171,12 +175,11 @@ const views = {
         { key: "name", title: "name" },
         { key: "source", title: "from" },
         { key: "last_update", title: "last batch", cell: (r) => (r.last_update ? ago(r.last_update) : "never") },
-        { key: "state", title: "refresh", cell: (r) => el("span", { class: `health ${r.health.state}` }, r.health.text) },
-      ], list.map((a) => ({ ...a, state: a.health.state })), (r) => (r.health.state === "ok" ? "" : "attention")),
-      el("h2", {}, `Top connections, ${rangeOf(params).text}`),
+        { key: "state", title: "refresh", cell: (r) => el("span", { class: `health ${r.state}` }, r.health.text) },
+      ], list, (r) => (r.state === "ok" ? "" : "attention")),
+      el("h2", {}, `Top connections, ${range.text}`),
       connectionsTable(flatten(top.body)),
       el("p", { class: "note" }, "Records ingest rejected or skipped, by reason, are CloudWatch metrics (namespace ConnectionTracker: Rejected.*, Skipped.*) on the stack's dashboard; the API does not serve them.")];
-    return parts;
   },
 
   async exposure(params) {
@@ -257,9 +260,10 @@ const views = {
   },
 
   async graph(params) {
-    const { to: date, n: span, days } = rangeOf(params);
+    const range = rangeOf(params);
+    const { to: date, text: what } = range;
     const perRegion = params.get("per_region") === "true";
-    const query = new URLSearchParams({ from: days[0], to: date });
+    const query = new URLSearchParams(range.query);
     if (perRegion) query.set("per_region", "true");
     const { body } = await getJson(`/graph.json?${query}`);
     const controls = el("form", { class: "filters" });
@@ -272,10 +276,11 @@ const views = {
       else p.delete("per_region");
       go("graph", p);
     });
-    const what = `${days[0]}${span > 1 ? ` to ${date}` : ""}`;
     if (!body.nodes.length) return [controls, el("p", { class: "empty" }, `No accounts, and no connections between them, ${what}.`)];
     const link = (extra) => `#/connections?${new URLSearchParams({ date, ...extra })}`;
-    const nodeLink = (id) => (/^[0-9]{12}(\/|$)/.test(id) ? { account: id.slice(0, 12) } : { source: id });
+    // An account node links to the account's connections, another to its source's.
+    const isAccount = new Map(body.nodes.map((n) => [n.id, n.account]));
+    const nodeLink = (id) => (isAccount.get(id) ? { account: id.split("/")[0] } : { source: id });
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", `0 0 ${body.width} ${body.height}`);
     svg.setAttribute("width", String(Math.round(body.width * 1.25)));
@@ -364,18 +369,15 @@ async function render() {
   }
 }
 
-daysSelect.addEventListener("change", () => {
-  const { name, params } = route();
-  params.set("days", daysSelect.value);
-  params.delete("cursor");
-  go(name, params);
-});
-dateInput.addEventListener("change", () => {
-  const { name, params } = route();
-  params.set("date", dateInput.value);
-  params.delete("cursor");
-  go(name, params);
-});
+// The header's pickers: a new day or range starts the view's pages over.
+for (const [input, key] of [[dateInput, "date"], [daysSelect, "days"]]) {
+  input.addEventListener("change", () => {
+    const { name, params } = route();
+    params.set(key, input.value);
+    params.delete("cursor");
+    go(name, params);
+  });
+}
 window.addEventListener("hashchange", render);
 getJson("/settings.json")
   .then(({ body }) => { EXPECTED_PORTS = new Set(body.expected_ports); })

@@ -215,13 +215,10 @@ async fn every_route_answers_with_the_original_shapes() {
         error: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
     };
     api.store()
-        .put_refresh_failures(
-            &[
-                (format!("{B}:us-east-1"), failure.clone()),
-                (format!("{B}:eu-central-1"), failure.clone()),
-            ],
-            &[],
-        )
+        .put_refresh_failures(&[
+            (format!("{B}:us-east-1"), failure.clone()),
+            (format!("{B}:eu-central-1"), failure.clone()),
+        ])
         .await
         .unwrap();
     let failed = json!({"at": "2026-11-27T09:05:00.000000Z", "kind": "assume_role",
@@ -239,9 +236,14 @@ async fn every_route_answers_with_the_original_shapes() {
                         "refresh_failure": failed}}},
         })
     );
-    // A success clears the failure.
+    // A successful refresh of the region clears its failure.
     api.store()
-        .put_refresh_failures(&[], &[format!("{B}:us-east-1")])
+        .replace_region(
+            B,
+            "us-east-1",
+            &RegionInventory::default(),
+            "2026-11-27T09:10:00.000000Z",
+        )
         .await
         .unwrap();
     let accounts = ok_json(&get(&api, "/accounts").await);

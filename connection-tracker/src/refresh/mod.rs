@@ -215,7 +215,8 @@ where
     report
         .failed
         .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-    // What `/accounts` shows of the run: failures until the account/region refreshes again.
+    // What `/accounts` shows of the run: failures, until the account/region refreshes again
+    // (`replace_region` clears its failure with its new maps).
     let at = rfc3339_micros(OffsetDateTime::now_utc());
     let failed: Vec<(String, RefreshFailure)> = report
         .failed
@@ -231,12 +232,7 @@ where
             )
         })
         .collect();
-    let succeeded: Vec<String> = report
-        .refreshed
-        .iter()
-        .map(|pair| pair.replacen('/', ":", 1))
-        .collect();
-    store.put_refresh_failures(&failed, &succeeded).await?;
+    store.put_refresh_failures(&failed).await?;
 
     reverse_dns(resolver, store, config, &mut report).await?;
     report.wall_ms = started.elapsed().as_millis() as u64;
@@ -379,24 +375,22 @@ mod tests {
             if self.failing_account == Some(account) {
                 return Err(StoreError::Reply("the write was refused".into()));
             }
+            let field = keys::account_region(account, region);
             let key = (account.to_string(), region.to_string());
             self.regions.lock().unwrap().insert(key, inventory.clone());
+            // As the script: a success ends the account/region's failure.
+            self.failures.lock().unwrap().remove(&field);
             self.refreshed
                 .lock()
                 .unwrap()
-                .insert(keys::account_region(account, region), now_rfc3339.into());
+                .insert(field, now_rfc3339.into());
             Ok(())
         }
         async fn put_refresh_failures(
             &self,
             failed: &[(String, RefreshFailure)],
-            succeeded: &[String],
         ) -> Result<(), StoreError> {
-            let mut failures = self.failures.lock().unwrap();
-            for pair in succeeded {
-                failures.remove(pair);
-            }
-            failures.extend(failed.iter().cloned());
+            self.failures.lock().unwrap().extend(failed.iter().cloned());
             Ok(())
         }
         async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {

@@ -269,12 +269,11 @@ pub trait RefreshStore: Send + Sync {
         inventory: &RegionInventory,
         now_rfc3339: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Records the run's outcome per account/region (`ACCOUNT:REGION`): a failure is kept
-    /// until the account/region refreshes again (or leaves).
+    /// Records the run's failures per account/region (`ACCOUNT:REGION`): each is kept until
+    /// [`RefreshStore::replace_region`] of that account/region succeeds (or it is dropped).
     fn put_refresh_failures(
         &self,
         failed: &[(String, RefreshFailure)],
-        succeeded: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes an account/region that is no longer monitored.
     fn drop_region(

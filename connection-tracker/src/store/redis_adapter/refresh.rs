@@ -10,7 +10,8 @@ use crate::store::{keys, ArchiveMarks, RefreshStore, StoreError};
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
 /// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
 /// the set of fields this account/region owns. ARGV: refreshed field, time, then per map a count
-/// and field/value pairs. KEYS[7] is the refreshed hash.
+/// and field/value pairs. KEYS[7] is the refreshed hash, KEYS[8] the failures (its field is
+/// cleared: this refresh succeeded).
 const REPLACE_REGION_SCRIPT: &str = include_str!("../scripts/replace_region.lua");
 
 /// Caches reverse-DNS answers and keeps the list `/addresses` shows, in one slot (`{dns}`).
@@ -27,7 +28,7 @@ impl RefreshStore for RedisStore {
     ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REPLACE_REGION_SCRIPT)
-            .arg(7)
+            .arg(8)
             .arg(keys::INTERFACES)
             .arg(keys::ADDRESSES)
             .arg(keys::FORMATS)
@@ -35,6 +36,7 @@ impl RefreshStore for RedisStore {
             .arg(keys::region_members("addresses", account, region))
             .arg(keys::region_members("formats", account, region))
             .arg(keys::REFRESHED)
+            .arg(keys::REFRESH_FAILED)
             .arg(keys::account_region(account, region))
             .arg(now_rfc3339);
         cmd.arg(inventory.interfaces.len());
@@ -60,29 +62,23 @@ impl RefreshStore for RedisStore {
     async fn drop_region(&self, account: &str, region: &str) -> Result<(), StoreError> {
         self.replace_region(account, region, &RegionInventory::default(), "")
             .await?;
-        let field = keys::account_region(account, region);
-        let mut pipe = redis::pipe();
-        pipe.hdel(keys::REFRESHED, &field)
-            .ignore()
-            .hdel(keys::REFRESH_FAILED, &field)
-            .ignore();
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
+        redis::cmd("HDEL")
+            .arg(keys::REFRESHED)
+            .arg(keys::account_region(account, region))
+            .query_async::<()>(&mut conn)
+            .await?;
         Ok(())
     }
 
     async fn put_refresh_failures(
         &self,
         failed: &[(String, RefreshFailure)],
-        succeeded: &[String],
     ) -> Result<(), StoreError> {
-        if failed.is_empty() && succeeded.is_empty() {
+        if failed.is_empty() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
-        if !succeeded.is_empty() {
-            pipe.hdel(keys::REFRESH_FAILED, succeeded).ignore();
-        }
         for (field, failure) in failed {
             let json =
                 serde_json::to_string(failure).map_err(|e| StoreError::Reply(e.to_string()))?;

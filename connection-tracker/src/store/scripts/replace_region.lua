@@ -12,4 +12,6 @@ for m = 1, 3 do
   end
 end
 redis.call('HSET', KEYS[7], ARGV[1], ARGV[2])
+-- A refresh that succeeds ends the account/region's failure (KEYS[8]), with its new maps.
+redis.call('HDEL', KEYS[8], ARGV[1])
 return 1
