@@ -94,6 +94,9 @@ pub struct DeadLetterConfig {
 
 pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
 
+/// What a bucket setting must hold, in the error that refuses one.
+const BUCKET_NAME: &str = "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)";
+
 /// S3's bucket naming rules (general purpose buckets): 3–63 characters, lowercase letters,
 /// digits, dots and hyphens, starting and ending with a letter or digit.
 /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
@@ -369,18 +372,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// `DEAD_LETTER_BUCKET` (and `DEAD_LETTER_PREFIX`, default `dead-letter/`): where payloads
     /// that can never be counted are kept; unset, they fail and are retried as before.
     pub fn dead_letter(&self) -> Result<Option<DeadLetterConfig>, ConfigError> {
-        let Some(bucket) = self.get("DEAD_LETTER_BUCKET") else {
+        let Some(bucket) = self.checked("DEAD_LETTER_BUCKET", is_bucket_name, BUCKET_NAME)? else {
             return Ok(None);
         };
-        let bucket = bucket.trim().to_string();
-        if !is_bucket_name(&bucket) {
-            return Err(ConfigError::Invalid {
-                var: "DEAD_LETTER_BUCKET",
-                value: bucket,
-                expected: "an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
-                    .into(),
-            });
-        }
         let prefix = self
             .get("DEAD_LETTER_PREFIX")
             .unwrap_or_else(|| DEFAULT_DEAD_LETTER_PREFIX.into());
@@ -415,6 +409,28 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A comma-separated list, blanks dropped, every entry checked.
+    /// An optional setting, trimmed and checked by `valid`: `None` when unset.
+    fn checked(
+        &self,
+        var: &'static str,
+        valid: fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(value) = self.get(var) else {
+            return Ok(None);
+        };
+        let value = value.trim().to_string();
+        if valid(&value) {
+            Ok(Some(value))
+        } else {
+            Err(ConfigError::Invalid {
+                var,
+                value,
+                expected: expected.into(),
+            })
+        }
+    }
+
     fn list(
         var: &'static str,
         raw: Option<String>,
@@ -464,17 +480,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// The evidence archive, when `ARCHIVE_BUCKET` names a bucket.
     pub fn archive(&self) -> Result<Option<ArchiveConfig>, ConfigError> {
-        let Some(bucket) = self.get("ARCHIVE_BUCKET") else {
+        let Some(bucket) = self.checked("ARCHIVE_BUCKET", is_bucket_name, BUCKET_NAME)? else {
             return Ok(None);
         };
-        let bucket = bucket.trim().to_string();
-        if !is_bucket_name(&bucket) {
-            return Err(ConfigError::Invalid {
-                var: "ARCHIVE_BUCKET",
-                value: bucket,
-                expected: "an S3 bucket name (3-63 lowercase letters, digits, '-', '.')".into(),
-            });
-        }
         let mut prefix = self
             .get("ARCHIVE_PREFIX")
             .unwrap_or_else(|| "connections/".into())
@@ -577,7 +585,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// `ORGANIZATION_ROLE_ARN` (and `ORGANIZATION_UNITS`), when the organization is a source.
     fn organization(&self) -> Result<Option<OrganizationConfig>, ConfigError> {
         let units_raw = self.get("ORGANIZATION_UNITS");
-        let Some(role_arn) = self.get("ORGANIZATION_ROLE_ARN") else {
+        let Some(role_arn) = self.checked(
+            "ORGANIZATION_ROLE_ARN",
+            is_role_arn,
+            "an IAM role ARN, arn:aws:iam::123456789012:role/NAME",
+        )?
+        else {
             if units_raw.is_some() {
                 return Err(ConfigError::Missing {
                     var: "ORGANIZATION_ROLE_ARN",
@@ -586,14 +599,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }
             return Ok(None);
         };
-        let role_arn = role_arn.trim().to_string();
-        if !is_role_arn(&role_arn) {
-            return Err(ConfigError::Invalid {
-                var: "ORGANIZATION_ROLE_ARN",
-                value: role_arn,
-                expected: "an IAM role ARN, arn:aws:iam::123456789012:role/NAME".into(),
-            });
-        }
         let units = Self::list(
             "ORGANIZATION_UNITS",
             units_raw,
