@@ -13,8 +13,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use connection_tracker::testing::flow_mix::{Mix, ACCOUNT, NETWORKS};
-use connection_tracker::testing::{encode_payload, logs_message, RedisServer, Rng};
+use connection_tracker::testing::flow_mix::{Mix, NETWORKS};
+use connection_tracker::testing::{RedisServer, Rng};
 use ctrack_cli::replay::{replay, ReplayOptions};
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -43,20 +43,7 @@ fn main() {
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     let mut bytes = 0;
     for e in 0..events {
-        let lines: Vec<String> = (0..per_event)
-            .map(|_| mix.line(&mut rng, now - 3600))
-            .collect();
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        // Each event its own ids: a stream of distinct deliveries, none a redelivery.
-        let json = logs_message(
-            ACCOUNT,
-            "/vpc/flow-logs",
-            &refs,
-            (now - 60 + e as u64) * 1000,
-        );
-        let event =
-            serde_json::json!({"awslogs": {"data": encode_payload(json.to_string().as_bytes())}});
-        let text = event.to_string();
+        let text = mix.event(&mut rng, now, e as u64, per_event as u64);
         bytes += text.len();
         std::fs::write(events_dir.join(format!("event-{e:05}.json")), text).unwrap();
     }

@@ -117,6 +117,18 @@ impl Mix {
         }
     }
 
+    /// The replay workload's event number `e` of `per_event` lines (started within the hour
+    /// before `now`), as a CloudWatch Logs subscription event's JSON text. Each event its own
+    /// ids: a stream of distinct deliveries, none a redelivery. The bench and
+    /// `tools/count-events` write the same workload from the same `rng` seed.
+    pub fn event(&self, rng: &mut Rng, now: u64, e: u64, per_event: u64) -> String {
+        let lines: Vec<String> = (0..per_event).map(|_| self.line(rng, now - 3600)).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let json = super::logs_message(ACCOUNT, "/vpc/flow-logs", &refs, (now - 60 + e) * 1000);
+        serde_json::json!({"awslogs": {"data": super::encode_payload(json.to_string().as_bytes())}})
+            .to_string()
+    }
+
     /// One flow-log line starting within the hour after `hour_start` (Unix seconds): ~60 %
     /// public sources (some IPv6, some ours, some in a named network), ~80 % ACCEPT, ~15 %
     /// REJECT, ~5 % NODATA, 2 % on interfaces the refresh does not know. Public clients come

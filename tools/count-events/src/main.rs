@@ -22,7 +22,7 @@ use connection_tracker::ingest::payload::{decode_data, FlowEvent, LogsMessage};
 use connection_tracker::ingest::{aggregate, Context, WritePolicy};
 use connection_tracker::model::{InventoryFile, InventorySnapshot};
 use connection_tracker::rules::flowlog::FlowLogFormat;
-use connection_tracker::testing::flow_mix::{Mix, ACCOUNT};
+use connection_tracker::testing::flow_mix::Mix;
 use connection_tracker::testing::{encode_payload, logs_message, Rng};
 
 /// As the function: a payload may decode to at most this much.
@@ -230,16 +230,9 @@ fn workload(args: &[String]) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     for e in 0..events {
-        let lines: Vec<String> = (0..per_event)
-            .map(|_| mix.line(&mut rng, now - 3600))
-            .collect();
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let json = logs_message(ACCOUNT, "/vpc/flow-logs", &refs, (now - 60 + e) * 1000);
-        let event =
-            serde_json::json!({"awslogs": {"data": encode_payload(json.to_string().as_bytes())}});
         std::fs::write(
             dir.join("events").join(format!("{e:05}.json")),
-            event.to_string(),
+            mix.event(&mut rng, now, e, per_event),
         )
         .map_err(|e| e.to_string())?;
     }
