@@ -4,8 +4,10 @@
 //! `REPLAY_RECORDS` v2 records each, default 2,000: the pipeline bench's mix with scanners,
 //! timed within the last hour), prints CPython's decode of the same files
 //! (`scripts/decode_floor.py`: event JSON + base64 + gunzip in C zlib), then replays them through
-//! the ingest code path — one event after the other as the function does, and with events in
-//! flight (`--concurrency`) — best of 3 each, Redis emptied before each run.
+//! the ingest code path — one event after the other as the function does, then with batches in
+//! flight (`--concurrency`) and events grouped into batches (`--group`) as replay does — best
+//! of 3 each, Redis emptied before each run. `REPLAY_RUNS=1x1,4x16` picks the runs
+//! (in flight × group).
 //!
 //! Run: `cargo bench -p ctrack-cli --bench replay` — ctrack runs on one thread; do not pin the
 //! bench with taskset: the redis-server it starts would share that core.
@@ -81,10 +83,20 @@ fn main() {
         .unwrap();
     let sources = [events_dir.display().to_string()];
     println!(
-        "{:>12} {:>10} {:>14} {:>14} {:>16}",
-        "in flight", "best s", "records/s", "× floor", "Redis scripts s"
+        "{:>10} {:>6} {:>10} {:>14} {:>10} {:>16}",
+        "in flight", "group", "best s", "records/s", "× floor", "Redis scripts s"
     );
-    for concurrency in [1usize, 4] {
+    // One event at a time, each alone: the function's path. Then replay's: batches in flight,
+    // events grouped into batches (`--group`).
+    let runs: Vec<(usize, usize)> = match std::env::var("REPLAY_RUNS") {
+        Ok(text) => text
+            .split(',')
+            .filter_map(|run| run.split_once('x'))
+            .filter_map(|(c, g)| Some((c.parse().ok()?, g.parse().ok()?)))
+            .collect(),
+        Err(_) => vec![(1, 1), (4, 1), (4, 4), (4, 16), (4, 64)],
+    };
+    for (concurrency, group) in runs {
         let (mut best, mut busy) = (f64::INFINITY, 0.0);
         for _ in 0..3 {
             redis.cli(&["FLUSHALL"]);
@@ -94,6 +106,7 @@ fn main() {
                 force: false,
                 delete_replayed: false,
                 concurrency,
+                group,
             };
             let started = Instant::now();
             runtime
@@ -110,7 +123,7 @@ fn main() {
         }
         let rate = records as f64 / best;
         println!(
-            "{concurrency:>12} {best:>10.3} {rate:>14.0} {:>14.2} {busy:>16.3}",
+            "{concurrency:>10} {group:>6} {best:>10.3} {rate:>14.0} {:>10.2} {busy:>16.3}",
             rate / floor_rate
         );
     }

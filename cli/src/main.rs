@@ -51,9 +51,15 @@ enum Command {
         /// DEDUP_WINDOW_HOURS would only find duplicates).
         #[arg(long)]
         delete_replayed: bool,
-        /// Events in flight at once (decoding the next while a write waits on Redis).
+        /// Batches in flight at once (decoding the next while a write waits on Redis).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// CloudWatch Logs events counted as one batch: each still its own payload, counted
+        /// once, but their rows are summed before Redis sees them (memory: about GROUP × the
+        /// events' decompressed size per batch in flight). 1: each event alone, as the
+        /// function counts it.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        group: u16,
     },
     /// Every connection of a range, one row per account/region, destination, port and source,
     /// scores summed over the days; sorted by account, region, destination, port.
@@ -298,12 +304,14 @@ async fn main() -> Result<()> {
             force,
             delete_replayed,
             concurrency,
+            group,
         } => {
             let options = ctrack_cli::replay::ReplayOptions {
                 json,
                 force,
                 delete_replayed,
                 concurrency: concurrency.into(),
+                group: group.into(),
             };
             ctrack_cli::replay::replay(&sources, inventory.as_deref(), options).await
         }

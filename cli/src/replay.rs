@@ -9,7 +9,7 @@ use connection_tracker::config::Env;
 use connection_tracker::ingest::objects;
 use connection_tracker::ingest::payload::{DecodeError, FlowEvent};
 use connection_tracker::ingest::redrive::{unwrap_event, RedriveError, Wrapping};
-use connection_tracker::ingest::{IngestError, Ingestor, Summary};
+use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Summary};
 use connection_tracker::model::InventoryFile;
 use connection_tracker::store::dead_letter::S3Bucket;
 use connection_tracker::store::RedisStore;
@@ -124,9 +124,13 @@ pub struct ReplayOptions {
     pub force: bool,
     /// Delete each S3 object whose event was counted whole.
     pub delete_replayed: bool,
-    /// Events in flight at once: while one batch's write waits on Redis, the next is decoded
+    /// Batches in flight at once: while one batch's write waits on Redis, the next is decoded
     /// (the function itself handles one batch per invocation). 1: one after the other.
     pub concurrency: usize,
+    /// CloudWatch Logs events counted as one batch (each still its own payload, counted once;
+    /// their rows summed before they are written). 1: each event alone, as the function
+    /// counts it.
+    pub group: usize,
 }
 
 impl Default for ReplayOptions {
@@ -136,6 +140,7 @@ impl Default for ReplayOptions {
             force: false,
             delete_replayed: false,
             concurrency: 4,
+            group: 16,
         }
     }
 }
@@ -154,6 +159,12 @@ enum ItemEnd {
         unwrapped: bool,
         deleted: bool,
     },
+}
+
+/// An item read and checked, before it is counted.
+enum Prepared {
+    End(ItemEnd),
+    Event { event: FlowEvent, unwrapped: bool },
 }
 
 /// What each item needs besides itself.
@@ -220,24 +231,90 @@ impl Run<'_> {
         }
     }
 
-    /// One item through the ingest path. Only a store failure is an error (it stops the run).
-    async fn item(&self, item: &Item) -> Result<ItemEnd> {
-        let name = item.name();
-        if is_flow_log_file(&name) {
-            return self.flow_log_file(item, &name).await;
+    /// A group of items (`--group`): flow-log files and Kinesis events each on their own, the
+    /// CloudWatch Logs events together as one batch — each event still its own payload,
+    /// counted once. Only a store failure is an error (it stops the run).
+    /// Returns each item's end and the figures of the CloudWatch Logs events' batch.
+    async fn group(&self, items: &[Item]) -> Result<(Vec<ItemEnd>, Summary)> {
+        let mut ends: Vec<Option<ItemEnd>> = Vec::with_capacity(items.len());
+        // The CloudWatch Logs events of the group: position, item, name, data, unwrapped.
+        let mut logs: Vec<(usize, &Item, String, String, bool)> = Vec::new();
+        for item in items {
+            let name = item.name();
+            match self.prepare(item, &name).await? {
+                Prepared::End(end) => ends.push(Some(end)),
+                Prepared::Event {
+                    event: FlowEvent::Logs { data },
+                    unwrapped,
+                } => {
+                    logs.push((ends.len(), item, name, data, unwrapped));
+                    ends.push(None);
+                }
+                Prepared::Event { event, unwrapped } => {
+                    ends.push(Some(self.count(item, &name, event, unwrapped).await?));
+                }
+            }
+        }
+        let mut figures = Summary::default();
+        if !logs.is_empty() {
+            let datas: Vec<&str> = logs.iter().map(|l| l.3.as_str()).collect();
+            let refuse_before = (!self.options.force).then_some(self.oldest_allowed_ms);
+            let batch = self
+                .ingestor
+                .handle_logs_events(&datas, self.now, refuse_before)
+                .await?;
+            figures = batch.summary;
+            for ((position, item, name, _, unwrapped), end) in logs.iter().zip(batch.events) {
+                let end = match end {
+                    LogsEventEnd::Failed(e) => {
+                        eprintln!("{name}: {e}");
+                        ItemEnd::Failed
+                    }
+                    LogsEventEnd::TooOld { newest_ms } => {
+                        self.say_too_old(name, newest_ms);
+                        ItemEnd::Refused
+                    }
+                    LogsEventEnd::Counted => {
+                        let mut deleted = false;
+                        if let (true, Item::Object { bucket, key }) =
+                            (self.options.delete_replayed, item)
+                        {
+                            bucket.delete(key).await?;
+                            deleted = true;
+                        }
+                        // The figures are the batch's, returned once beside the ends.
+                        ItemEnd::Handled {
+                            summary: Box::default(),
+                            item_failures: 0,
+                            unwrapped: *unwrapped,
+                            deleted,
+                        }
+                    }
+                };
+                ends[*position] = Some(end);
+            }
+        }
+        Ok((ends.into_iter().flatten().collect(), figures))
+    }
+
+    /// Reads one item up to the ingest path: a flow-log file is counted here; an event is
+    /// decoded and its age checked.
+    async fn prepare(&self, item: &Item, name: &str) -> Result<Prepared> {
+        if is_flow_log_file(name) {
+            return Ok(Prepared::End(self.flow_log_file(item, name).await?));
         }
         let bytes = match item.read().await {
             Ok(bytes) => bytes,
             Err(e) => {
                 eprintln!("{name}: {e:#}");
-                return Ok(ItemEnd::Failed);
+                return Ok(Prepared::End(ItemEnd::Failed));
             }
         };
         let value: serde_json::Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{name}: {}", DecodeError::EventJson(e.to_string()));
-                return Ok(ItemEnd::Failed);
+                return Ok(Prepared::End(ItemEnd::Failed));
             }
         };
         drop(bytes);
@@ -247,37 +324,60 @@ impl Run<'_> {
             // in a failure bucket everything should be redrivable.
             Err(RedriveError::Unknown) if matches!(item, Item::File(_)) => {
                 eprintln!("{name}: skipped, not a flow-log event");
-                return Ok(ItemEnd::Skipped);
+                return Ok(Prepared::End(ItemEnd::Skipped));
             }
             Err(e) => {
                 eprintln!("{name}: {e}");
-                return Ok(ItemEnd::Failed);
+                return Ok(Prepared::End(ItemEnd::Failed));
             }
         };
         let event = match FlowEvent::from_value(&event) {
             Ok(event) => event,
             Err(e) => {
                 eprintln!("{name}: {e}");
-                return Ok(ItemEnd::Failed);
+                return Ok(Prepared::End(ItemEnd::Failed));
             }
         };
-        // The age check decodes the payloads once more; with --force there is nothing to check.
-        if let Some(newest) = (!self.options.force)
+        Ok(Prepared::Event { event, unwrapped })
+    }
+
+    /// Whether a Kinesis event is refused as older than the dedup window (said on stderr). The
+    /// check decodes the payloads once more; with --force there is nothing to check.
+    fn too_old(&self, name: &str, event: &FlowEvent) -> bool {
+        match (!self.options.force)
             .then(|| event.newest_log_event_ms(self.limit))
             .flatten()
         {
-            if (newest as i64) < self.oldest_allowed_ms {
-                let when = time::OffsetDateTime::from_unix_timestamp((newest / 1000) as i64)
-                    .map(connection_tracker::day::rfc3339_micros)
-                    .unwrap_or_else(|_| format!("{newest} ms"));
-                eprintln!(
-                    "{name}: refused: its newest record is from {when}, more than \
-                     DEDUP_WINDOW_HOURS ({} h) ago; if it was counted before, its redelivery \
-                     record has expired and it would count twice. --force replays it anyway.",
-                    self.window_hours
-                );
-                return Ok(ItemEnd::Refused);
+            Some(newest) if (newest as i64) < self.oldest_allowed_ms => {
+                self.say_too_old(name, newest);
+                true
             }
+            _ => false,
+        }
+    }
+
+    fn say_too_old(&self, name: &str, newest_ms: u64) {
+        let when = time::OffsetDateTime::from_unix_timestamp((newest_ms / 1000) as i64)
+            .map(connection_tracker::day::rfc3339_micros)
+            .unwrap_or_else(|_| format!("{newest_ms} ms"));
+        eprintln!(
+            "{name}: refused: its newest record is from {when}, more than \
+             DEDUP_WINDOW_HOURS ({} h) ago; if it was counted before, its redelivery \
+             record has expired and it would count twice. --force replays it anyway.",
+            self.window_hours
+        );
+    }
+
+    /// One Kinesis event through the ingest path on its own.
+    async fn count(
+        &self,
+        item: &Item,
+        name: &str,
+        event: FlowEvent,
+        unwrapped: bool,
+    ) -> Result<ItemEnd> {
+        if self.too_old(name, &event) {
+            return Ok(ItemEnd::Refused);
         }
         match self.ingestor.handle(event, self.now).await {
             Ok(outcome) => {
@@ -348,28 +448,32 @@ pub async fn replay(
     let mut total = Summary::default();
     let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
     let (mut unwrapped, mut deleted) = (0u64, 0u64);
-    let mut ends = futures::stream::iter(&items)
-        .map(|item| run.item(item))
+    let mut groups = futures::stream::iter(items.chunks(options.group.max(1)))
+        .map(|group| run.group(group))
         .buffered(options.concurrency.max(1));
-    while let Some(end) = ends.next().await {
-        match end? {
-            ItemEnd::Failed => failed_events += 1,
-            ItemEnd::Skipped => skipped_files += 1,
-            ItemEnd::Refused => refused += 1,
-            ItemEnd::Handled {
-                summary,
-                item_failures: failures,
-                unwrapped: wrapped,
-                deleted: gone,
-            } => {
-                total.merge(&summary);
-                item_failures += failures;
-                unwrapped += u64::from(wrapped);
-                deleted += u64::from(gone);
+    while let Some(group) = groups.next().await {
+        let (ends, figures) = group?;
+        total.merge(&figures);
+        for end in ends {
+            match end {
+                ItemEnd::Failed => failed_events += 1,
+                ItemEnd::Skipped => skipped_files += 1,
+                ItemEnd::Refused => refused += 1,
+                ItemEnd::Handled {
+                    summary,
+                    item_failures: failures,
+                    unwrapped: wrapped,
+                    deleted: gone,
+                } => {
+                    total.merge(&summary);
+                    item_failures += failures;
+                    unwrapped += u64::from(wrapped);
+                    deleted += u64::from(gone);
+                }
             }
         }
     }
-    drop(ends);
+    drop(groups);
     if options.json {
         println!(
             "{}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use connection_tracker::config::{IngestConfig, RedisConfig, SourceLimits};
 use connection_tracker::ingest::payload::FlowEvent;
-use connection_tracker::ingest::{IngestError, Ingestor, Outcome, Reply};
+use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Outcome, Reply};
 use connection_tracker::model::Connection;
 use connection_tracker::model::InventoryFile;
 use connection_tracker::rules::classify::Networks;
@@ -1331,4 +1331,141 @@ async fn a_kinesis_batch_past_its_decompression_budget_hands_the_rest_back() {
             ("4.4.4.4", 500)
         ])
     );
+}
+
+/// The events' `data`, as a CloudWatch Logs subscription delivers each.
+fn logs_data(event: FlowEvent) -> String {
+    match event {
+        FlowEvent::Logs { data } => data,
+        FlowEvent::Kinesis { .. } => unreachable!("a CloudWatch Logs event"),
+    }
+}
+
+#[tokio::test]
+async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
+    // Three events (two share a connection), counted one by one into one server and as one
+    // batch into another: the same rows, the same distinct-source estimates.
+    let sources = ["8.8.8.8", "1.1.1.1", "85.1.9.9", "34.240.0.1"];
+    let events: Vec<String> = (0..3u64)
+        .map(|e| {
+            let lines: Vec<String> = (0..4)
+                .map(|i| {
+                    let src = sources[(e as usize + i) % sources.len()];
+                    v2(
+                        A,
+                        "eni-alb",
+                        src,
+                        "10.0.1.10",
+                        443 + (i % 2) as u16,
+                        NOON + e,
+                        "ACCEPT",
+                    )
+                })
+                .collect();
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let msg = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000 + e);
+            logs_data(FlowEvent::from_value(&logs_event(&msg)).unwrap())
+        })
+        .collect();
+    let datas: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (alone, together) = (RedisServer::start(), RedisServer::start());
+    let one_by_one = setup(&alone, 0).await;
+    for data in &events {
+        let event = FlowEvent::Logs { data: data.clone() };
+        one_by_one.handle(event, now()).await.unwrap();
+    }
+    let batched = setup(&together, 0).await;
+    let trips = batched.store().round_trips();
+    let batch = batched
+        .handle_logs_events(&datas, now(), None)
+        .await
+        .unwrap();
+    // The inventory, then one write for the three.
+    assert_eq!(batched.store().round_trips() - trips, 2);
+    assert!(batch
+        .events
+        .iter()
+        .all(|e| matches!(e, LogsEventEnd::Counted)));
+    assert_eq!((batch.summary.payloads, batch.summary.counted), (3, 12));
+    assert_eq!(batch.summary.duplicates, 0);
+    let want = one_by_one.store().day_connections(DAY).await.unwrap();
+    assert_eq!(batched.store().day_connections(DAY).await.unwrap(), want);
+    let endpoints: std::collections::BTreeSet<String> = want
+        .values()
+        .flatten()
+        .map(|c| keys::endpoint(&c.dest, c.dest_port))
+        .collect();
+    assert_eq!(endpoints.len(), 2, "443 and 444 of the load balancer");
+    for endpoint in &endpoints {
+        let estimate = |server: &RedisServer| {
+            server.cli(&[
+                "PFCOUNT",
+                &keys::endpoint_sources(DAY, A, "eu-west-1", endpoint),
+            ])
+        };
+        assert_eq!(estimate(&together), estimate(&alone), "{endpoint}");
+        assert_ne!(estimate(&together).trim(), "0", "{endpoint}");
+    }
+
+    // Again, with one of the three new: the merged group finds two counted before, writes
+    // nothing, and the three go again one by one (a second round trip): only the new one
+    // counts.
+    let lines = [v2(
+        A,
+        "eni-alb",
+        "9.9.9.9",
+        "10.0.1.10",
+        443,
+        NOON,
+        "ACCEPT",
+    )];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let fresh = logs_data(
+        FlowEvent::from_value(&logs_event(&logs_message(
+            A,
+            "/vpc/flow-logs",
+            &refs,
+            NOON * 1000 + 9,
+        )))
+        .unwrap(),
+    );
+    let trips = batched.store().round_trips();
+    let again = batched
+        .handle_logs_events(&[datas[0], fresh.as_str(), datas[2]], now(), None)
+        .await
+        .unwrap();
+    assert_eq!(batched.store().round_trips() - trips, 2);
+    assert_eq!((again.summary.duplicates, again.summary.counted), (2, 9));
+    let got = batched.store().day_connections(DAY).await.unwrap();
+    let total = |rows: &BTreeMap<String, Vec<Connection>>| -> u64 {
+        rows.values().flatten().map(|c| c.score).sum()
+    };
+    assert_eq!(total(&got), total(&want) + 1);
+
+    // An undecodable event fails alone; an old one is refused; the others count.
+    let refuse_before = NOON as i64 * 1000 + 5;
+    let old = batched
+        .handle_logs_events(
+            &["not base64!", datas[1], fresh.as_str()],
+            now(),
+            Some(refuse_before),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(old.events[0], LogsEventEnd::Failed(IngestError::Decode(_))),
+        "{:?}",
+        old.events
+    );
+    assert!(
+        matches!(old.events[1], LogsEventEnd::TooOld { newest_ms } if newest_ms == NOON * 1000 + 1),
+        "{:?}",
+        old.events
+    );
+    assert!(
+        matches!(old.events[2], LogsEventEnd::Counted),
+        "{:?}",
+        old.events
+    );
+    assert_eq!((old.summary.payloads, old.summary.duplicates), (1, 1));
 }

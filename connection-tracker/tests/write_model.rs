@@ -9,7 +9,13 @@
 //!   `other`;
 //! - a named source is counted on its row; an own `account/region/name` is summed by
 //!   `account/region` too;
-//! - a payload id counted before counts nothing.
+//! - a payload id counted before counts nothing;
+//! - every source of a counted row, kept or folded, is in its endpoint's distinct-source
+//!   estimate (a HyperLogLog: compared with one built from the model's sources).
+//!
+//! Batches of several payloads are written as one merged group per account/region, and sent
+//! again one by one when some of them were counted before: the batches here redeliver payloads
+//! within a batch and across batches, so both paths run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -79,6 +85,8 @@ struct Model {
     kept: BTreeMap<String, u64>,
     unnamed: BTreeSet<String>,
     own: BTreeMap<String, u64>,
+    /// Distinct sources by endpoint (`dest⇥port`).
+    sources: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Model {
@@ -91,6 +99,10 @@ impl Model {
         for r in rows {
             let member = keys::connection_member(&r.source, r.dest, r.port);
             let endpoint = keys::endpoint(r.dest, r.port);
+            self.sources
+                .entry(endpoint.clone())
+                .or_default()
+                .insert(r.source.clone());
             match r.source.parse::<IpAddr>() {
                 Ok(ip) => {
                     let prefix = format!("{}\t{endpoint}", source_prefix(ip));
@@ -158,7 +170,27 @@ async fn stored(server: &RedisServer) -> Model {
             .map(String::from)
             .collect(),
         own: map(server.cli(&["HGETALL", &keys::own_sources(DAY, A, R)])),
+        sources: BTreeMap::new(),
     }
+}
+
+/// Each endpoint's stored estimate against one built from the model's sources: the same
+/// sources give the same registers, so the counts are equal, not merely close.
+fn estimates_match(server: &RedisServer, model: &Model) -> Result<(), TestCaseError> {
+    for (endpoint, sources) in &model.sources {
+        let stored = keys::endpoint_sources(DAY, A, R, endpoint);
+        server.cli(&["DEL", "scratch"]);
+        let mut args = vec!["PFADD", "scratch"];
+        args.extend(sources.iter().map(String::as_str));
+        server.cli(&args);
+        prop_assert_eq!(
+            server.cli(&["PFCOUNT", &stored]),
+            server.cli(&["PFCOUNT", "scratch"]),
+            "distinct sources of {}",
+            endpoint
+        );
+    }
+    Ok(())
 }
 
 #[test]
@@ -223,7 +255,9 @@ fn the_write_script_applies_the_rules_row_by_row() {
             prop_assert_eq!(outcome.applied as usize, fresh);
             let mut got = runtime.block_on(stored(&server));
             got.seen = model.seen.clone();
+            got.sources = model.sources.clone();
             prop_assert_eq!(&got, &model);
+            estimates_match(&server, &model)?;
         }
         // Every record of a payload counted for the first time lands in exactly one row.
         let mut first = BTreeSet::new();

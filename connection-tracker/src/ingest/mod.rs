@@ -83,6 +83,25 @@ impl Outcome {
     }
 }
 
+/// What [`Ingestor::handle_logs_events`] made of a batch of CloudWatch Logs events.
+#[derive(Debug)]
+pub struct LogsBatch {
+    pub summary: Summary,
+    /// Each event's end, in the order given.
+    pub events: Vec<LogsEventEnd>,
+}
+
+/// How one CloudWatch Logs event of a batch ended.
+#[derive(Debug)]
+pub enum LogsEventEnd {
+    /// Counted with the batch (or, undecodable, kept as a dead letter and acknowledged).
+    Counted,
+    /// Undecodable and not kept: the event's error.
+    Failed(IngestError),
+    /// Its newest record is older than the batch allowed; not counted.
+    TooOld { newest_ms: u64 },
+}
+
 /// The ingest service: a store, the settings, a cached inventory, and where payloads that can
 /// never be counted are kept.
 pub struct Ingestor<S, D = NoDeadLetters> {
@@ -321,6 +340,64 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         now: OffsetDateTime,
     ) -> Result<Summary, StoreError> {
         self.count(ids, messages, now).await
+    }
+
+    /// Counts several CloudWatch Logs events as one batch (a backfill: `ctrack replay`). Each
+    /// event is decoded on its own — one that cannot be is that event's failure alone (kept as
+    /// a dead letter where a store is configured, as [`Ingestor::handle`] keeps it) — and one
+    /// whose newest record is older than `refuse_before_ms` is not counted (its redelivery
+    /// record may have expired); the others are counted in one write, each still its own
+    /// payload, counted exactly once. Only a store failure fails the whole.
+    pub async fn handle_logs_events(
+        &self,
+        datas: &[&str],
+        now: OffsetDateTime,
+        refuse_before_ms: Option<i64>,
+    ) -> Result<LogsBatch, StoreError> {
+        let started = Instant::now();
+        let mut events: Vec<LogsEventEnd> = datas.iter().map(|_| LogsEventEnd::Counted).collect();
+        let mut buried = Summary::default();
+        let mut units = Vec::with_capacity(datas.len());
+        for (at, data) in datas.iter().enumerate() {
+            match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
+                Ok(unit) => units.push((at, unit)),
+                Err(e) => match self.bury(logs_letter(data, &e), e, started).await {
+                    Ok(outcome) => buried.merge(&outcome.summary),
+                    Err(e) => events[at] = LogsEventEnd::Failed(e),
+                },
+            }
+        }
+        let mut messages = Vec::with_capacity(units.len());
+        let mut ids = Vec::with_capacity(units.len());
+        for (at, unit) in &units {
+            let message = match LogsMessage::parse(&unit.bytes) {
+                Ok(message) => message,
+                Err(e) => {
+                    events[*at] = match self.bury(logs_letter(datas[*at], &e), e, started).await {
+                        Ok(outcome) => {
+                            buried.merge(&outcome.summary);
+                            LogsEventEnd::Counted
+                        }
+                        Err(e) => LogsEventEnd::Failed(e),
+                    };
+                    continue;
+                }
+            };
+            let newest_ms = message.log_events.iter().map(|e| e.timestamp).max();
+            if let (Some(newest_ms), Some(before)) = (newest_ms, refuse_before_ms) {
+                if (newest_ms as i64) < before {
+                    events[*at] = LogsEventEnd::TooOld { newest_ms };
+                    continue;
+                }
+            }
+            messages.push(message);
+            ids.push(unit.id.as_str());
+        }
+        let mut summary = self.count(&ids, &messages, now).await?;
+        summary.merge(&buried);
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        log_summary(&summary);
+        Ok(LogsBatch { summary, events })
     }
 
     async fn count(

@@ -2,7 +2,8 @@
 //! with one script per (day, account/region) — one cluster slot each — and one index update per
 //! day, all sent at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use redis::Cmd;
 
@@ -51,12 +52,20 @@ impl CounterStore for RedisStore {
         }
         // One script per (day, account/region): one slot each. Then per day its index.
         let mut cmds: Vec<Cmd> = Vec::new();
-        // Per command sent: for a script, its day and the numbers (in that day) of the payloads
-        // it carries; `None` for the index updates and the last-update write.
-        let mut sent: Vec<Option<(usize, Vec<usize>)>> = Vec::new();
+        // Per command sent: for a script, its day, account/region and the numbers (in that
+        // day) of the payloads it carries; `None` for the index updates and the last-update.
+        let mut sent: Vec<Option<Sent>> = Vec::new();
+        // (payload, day) parts: applied now (`Some(true)`), counted before (`Some(false)`).
+        let mut fresh: Vec<Vec<Option<bool>>> = batch
+            .days
+            .iter()
+            .map(|d| vec![None; d.payloads.len()])
+            .collect();
+        let mut pairs_of_day = Vec::with_capacity(batch.days.len());
         for (d, day) in batch.days.iter().enumerate() {
             let pairs = split_by_pair(day);
             if pairs.is_empty() {
+                pairs_of_day.push(pairs);
                 continue;
             }
             let mut index = redis::cmd("EVAL");
@@ -65,13 +74,24 @@ impl CounterStore for RedisStore {
                 .arg(1)
                 .arg(keys::day_index(&day.day))
                 .arg(day.expire_at);
-            for ((account, region), units) in &pairs {
+            for (&(account, region), units) in &pairs {
                 index.arg(keys::account_region(account, region));
-                cmds.push(pair_script(day, account, region, units, &batch.limits));
-                sent.push(Some((d, units.iter().map(|(u, _)| *u).collect())));
+                // A payload that comes twice in one batch (the same id) is one payload: the
+                // copy is counted before, and stays out of the merged rows.
+                let mut ids = HashSet::new();
+                let (units, copies): (Vec<_>, Vec<_>) = units
+                    .iter()
+                    .partition(|(u, _)| ids.insert(day.payloads[*u].id));
+                for (u, _) in copies {
+                    merge_flag(&mut fresh[d][*u], false);
+                }
+                let groups = vec![Group::merged(&units)];
+                cmds.push(pair_script(day, account, region, &groups, &batch.limits));
+                sent.push(Some(Sent::new(d, account, region, &groups)));
             }
             cmds.push(index);
             sent.push(None);
+            pairs_of_day.push(pairs);
         }
         let mut touched: Vec<String> = batch
             .touched
@@ -90,34 +110,33 @@ impl CounterStore for RedisStore {
             sent.push(None);
         }
         let replies = self.run_all(cmds).await?;
-        if replies.len() != sent.len() {
-            return Err(StoreError::Reply(format!(
-                "expected {} replies, got {}",
-                sent.len(),
-                replies.len()
-            )));
+        // Groups of several payloads some of which were counted before wrote nothing: their
+        // payloads go again, one group each, in a second round (a redelivery of a batch that
+        // was partly counted; never on a first delivery).
+        let mut again: Vec<Cmd> = Vec::new();
+        let mut again_sent: Vec<Sent> = Vec::new();
+        for (d, account, region, units) in read_flags(replies, sent, &mut fresh)? {
+            let day = &batch.days[d];
+            let pair_units = &pairs_of_day[d][&(account, region)];
+            let groups: Vec<Group> = units
+                .iter()
+                .filter_map(|u| pair_units.iter().find(|(v, _)| v == u))
+                .map(|unit| Group::merged(std::slice::from_ref(&unit)))
+                .collect();
+            again.push(pair_script(day, account, region, &groups, &batch.limits));
+            again_sent.push(Sent::new(d, account, region, &groups));
         }
-        // A (payload, day) part is applied when any of its account/regions counted it now, a
-        // duplicate when all had counted it before (a retry after a partial failure applies
-        // exactly the missing account/regions and reports the part as applied).
-        let mut fresh: Vec<Vec<Option<bool>>> = batch
-            .days
-            .iter()
-            .map(|d| vec![None; d.payloads.len()])
-            .collect();
-        for (reply, sent) in replies.into_iter().zip(sent) {
-            let Some((d, units)) = sent else { continue };
-            let flags: Vec<u8> = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-            if flags.len() != units.len() {
-                return Err(StoreError::Reply(format!(
-                    "expected {} payload flags, got {}",
-                    units.len(),
-                    flags.len()
-                )));
-            }
-            for (u, flag) in units.into_iter().zip(flags) {
-                let entry = &mut fresh[d][u];
-                *entry = Some(entry.unwrap_or(false) || flag == 1);
+        if !again.is_empty() {
+            let replies = self.run_all(again).await?;
+            let left = read_flags(
+                replies,
+                again_sent.into_iter().map(Some).collect(),
+                &mut fresh,
+            )?;
+            if !left.is_empty() {
+                return Err(StoreError::Reply(
+                    "a payload written alone was reported as part of a mixed group".into(),
+                ));
             }
         }
         let mut outcome = WriteOutcome::default();
@@ -129,6 +148,116 @@ impl CounterStore for RedisStore {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// What one script was sent for: its day (by number), account/region and payloads (by number
+/// in the day), in the order of its flags.
+struct Sent<'a> {
+    day: usize,
+    account: &'a str,
+    region: &'a str,
+    units: Vec<usize>,
+}
+
+impl<'a> Sent<'a> {
+    fn new(day: usize, account: &'a str, region: &'a str, groups: &[Group<'_, '_>]) -> Self {
+        Sent {
+            day,
+            account,
+            region,
+            units: groups
+                .iter()
+                .flat_map(|g| g.units.iter().copied())
+                .collect(),
+        }
+    }
+}
+
+/// A part is applied when any of its account/regions counted it now, a duplicate when all had
+/// counted it before (a retry after a partial failure applies exactly the missing
+/// account/regions and reports the part as applied).
+fn merge_flag(entry: &mut Option<bool>, now: bool) {
+    *entry = Some(entry.unwrap_or(false) || now);
+}
+
+/// A script's mixed groups: its day, account/region, and their payloads (by number in the day).
+type Mixed<'a> = (usize, &'a str, &'a str, Vec<usize>);
+
+/// Reads the scripts' flags into `fresh`; returns the scripts whose mixed groups wrote
+/// nothing, with those groups' payloads.
+fn read_flags<'a>(
+    replies: Vec<redis::Value>,
+    sent: Vec<Option<Sent<'a>>>,
+    fresh: &mut [Vec<Option<bool>>],
+) -> Result<Vec<Mixed<'a>>, StoreError> {
+    if replies.len() != sent.len() {
+        return Err(StoreError::Reply(format!(
+            "expected {} replies, got {}",
+            sent.len(),
+            replies.len()
+        )));
+    }
+    let mut mixed = Vec::new();
+    for (reply, sent) in replies.into_iter().zip(sent) {
+        let Some(sent) = sent else { continue };
+        let flags: Vec<u8> = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        if flags.len() != sent.units.len() {
+            return Err(StoreError::Reply(format!(
+                "expected {} payload flags, got {}",
+                sent.units.len(),
+                flags.len()
+            )));
+        }
+        let mut left = Vec::new();
+        for (&u, flag) in sent.units.iter().zip(flags) {
+            match flag {
+                0 | 1 => merge_flag(&mut fresh[sent.day][u], flag == 1),
+                2 => left.push(u),
+                other => {
+                    return Err(StoreError::Reply(format!(
+                        "unexpected payload flag {other}"
+                    )))
+                }
+            }
+        }
+        if !left.is_empty() {
+            mixed.push((sent.day, sent.account, sent.region, left));
+        }
+    }
+    Ok(mixed)
+}
+
+/// One group of an account/region's script: payloads (by number in the day) applied together
+/// or not at all, and their rows summed by member in the order each member first comes.
+struct Group<'b, 'a> {
+    units: Vec<usize>,
+    rows: Vec<(&'b Increment<'a>, u64)>,
+}
+
+impl<'b, 'a> Group<'b, 'a> {
+    fn merged(units: &[&(usize, Vec<&'b Increment<'a>>)]) -> Self {
+        let mut rows: Vec<(&Increment, u64)> = Vec::new();
+        if let [(_, incs)] = units {
+            rows.extend(incs.iter().map(|inc| (*inc, inc.count)));
+        } else {
+            let mut at: HashMap<&str, usize> = HashMap::new();
+            for (_, incs) in units {
+                for inc in incs {
+                    match at.entry(inc.member.as_str()) {
+                        Entry::Occupied(e) => rows[*e.get()].1 += inc.count,
+                        Entry::Vacant(e) => {
+                            e.insert(rows.len());
+                            rows.push((*inc, inc.count));
+                        }
+                    }
+                }
+            }
+        }
+        Group {
+            units: units.iter().map(|(u, _)| *u).collect(),
+            rows,
+        }
     }
 }
 
@@ -150,12 +279,12 @@ fn split_by_pair<'b, 'a>(day: &'b DayWrite<'a>) -> BTreeMap<(&'a str, &'a str), 
 }
 
 /// Builds the `EVAL` of one account/region's day. The script text travels with each call (a
-/// few hundred bytes): no `NOSCRIPT` dance after a failover or on a fresh serverless node.
+/// few kilobytes): no `NOSCRIPT` dance after a failover or on a fresh serverless node.
 fn pair_script(
     day: &DayWrite<'_>,
     account: &str,
     region: &str,
-    units: &PairUnits<'_, '_>,
+    groups: &[Group<'_, '_>],
     limits: &SourceLimits,
 ) -> Cmd {
     // KEYS is 1-based: seen, unnamed, connections, kept, own sources, then the HyperLogLogs.
@@ -168,8 +297,8 @@ fn pair_script(
     ];
     let mut endpoint_keys: HashMap<&str, usize> = HashMap::new();
     let mut hll_of = Vec::new();
-    for (_, incs) in units {
-        for inc in incs {
+    for group in groups {
+        for (inc, _) in &group.rows {
             let (_, endpoint) = keys::split_source(&inc.member);
             let hll = *endpoint_keys.entry(endpoint).or_insert_with(|| {
                 keys_list.push(keys::endpoint_sources(&day.day, account, region, endpoint));
@@ -189,21 +318,21 @@ fn pair_script(
         .arg(limits.max_sources_per_endpoint)
         .arg(limits.max_prefixes_per_endpoint)
         .arg(limits.max_unnamed_per_day)
-        .arg(units.len());
+        .arg(groups.len());
     let mut hll_of = hll_of.into_iter();
-    for (u, incs) in units {
-        cmd.arg(day.payloads[*u].id).arg(incs.len());
-        for (inc, hll) in incs.iter().zip(&mut hll_of) {
-            let (source, endpoint) = keys::split_source(&inc.member);
-            let prefix = match inc.bare_ip {
-                Some(ip) => format!("{}\t{endpoint}", classify::source_prefix(ip)),
-                None => String::new(),
+    for group in groups {
+        cmd.arg(group.units.len());
+        for &u in &group.units {
+            cmd.arg(day.payloads[u].id);
+        }
+        cmd.arg(group.rows.len());
+        for ((inc, count), hll) in group.rows.iter().zip(&mut hll_of) {
+            let (source, _) = keys::split_source(&inc.member);
+            cmd.arg(hll).arg(&inc.member).arg(*count).arg(source);
+            match inc.bare_ip {
+                Some(ip) => cmd.arg(classify::source_prefix(ip)),
+                None => cmd.arg(""),
             };
-            cmd.arg(hll)
-                .arg(&inc.member)
-                .arg(inc.count)
-                .arg(source)
-                .arg(prefix);
         }
     }
     cmd

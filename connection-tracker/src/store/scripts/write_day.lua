@@ -1,18 +1,23 @@
 -- One account/region's day of one batch, atomically. KEYS and ARGV: see `pair_script` in
--- redis_adapter/write.rs. Returns one flag per payload: 1 counted now, 0 counted before.
+-- redis_adapter/write.rs. Its rows come in groups, each the summed rows of one or more
+-- payloads: a group is applied whole when none of its payloads was counted before, skipped when
+-- all were, and left alone when some were (the caller sends those payloads again one by one).
+-- Returns one flag per payload: 1 counted now, 0 counted before, 2 not written (mixed group).
+--
+-- Calls are what costs here (each `redis.call` is a command with its own lookups), so a row
+-- is one call where it can be: a kept address or a named source is one ZINCRBY (the score it
+-- returns says whether the row is new), and everything a batch adds to the bounds, the
+-- reverse-DNS list, the own sums and the distinct-source estimates is written once at the end.
 local expire_at = ARGV[1]
 local seen_ttl = ARGV[2]
 local unnamed_ttl = ARGV[3]
 local max_sources = tonumber(ARGV[4])
 local max_prefixes = tonumber(ARGV[5])
 local max_unnamed = tonumber(ARGV[6])
+local conn = KEYS[3]
 local i = 7
-local n_units = tonumber(ARGV[i]); i = i + 1
-local fresh_flags = {}
+local n_groups = tonumber(ARGV[i]); i = i + 1
 local applied = false
-local hll_sources = {}
-local unnamed_added = false
-local own_added = false
 -- Per-endpoint counts of kept addresses and prefixes (KEYS[4]): read once, counted here,
 -- written back once at the end.
 local counts, dirty = {}, {}
@@ -28,56 +33,86 @@ local function take(field)
   counts[field] = count_of(field) + 1
   dirty[field] = true
 end
-local unnamed_n = nil
-for u = 1, n_units do
-  local id = ARGV[i]
-  local n = tonumber(ARGV[i + 1])
-  i = i + 2
-  local fresh = redis.call('SADD', KEYS[1], id) == 1
-  fresh_flags[u] = fresh and 1 or 0
-  if fresh then
+-- Each endpoint's `dest⇥port` by its HyperLogLog's key number, cut from a member once.
+local endpoint_of = {}
+-- Sources new to an endpoint, by HyperLogLog: a row that was there already brought its source
+-- the first time, so only new rows (and folded ones) add to the estimate.
+local hll_sources = {}
+local function note(hll, source)
+  local sources = hll_sources[hll]
+  if not sources then
+    sources = {}
+    hll_sources[hll] = sources
+  end
+  sources[#sources + 1] = source
+end
+local kept_now = {}
+local own_sums = {}
+local flags = {}
+local function seen_state(first, k)
+  -- 1: none of the group's payloads was counted before (now marked), 0: all were, 2: some were.
+  if k == 1 then return redis.call('SADD', KEYS[1], ARGV[first]) end
+  local before = 0
+  for from = first, first + k - 1, 4000 do
+    local to = math.min(from + 3999, first + k - 1)
+    for _, m in ipairs(redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, from, to))) do
+      before = before + m
+    end
+  end
+  if before == k then return 0 end
+  if before > 0 then return 2 end
+  for from = first, first + k - 1, 4000 do
+    redis.call('SADD', KEYS[1], unpack(ARGV, from, math.min(from + 3999, first + k - 1)))
+  end
+  return 1
+end
+for _ = 1, n_groups do
+  local k = tonumber(ARGV[i])
+  local state = seen_state(i + 1, k)
+  i = i + 1 + k
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, k do flags[#flags + 1] = state end
+  if state == 1 then
     applied = true
     for _ = 1, n do
       local hll = tonumber(ARGV[i])
       local member, count, source, prefix = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-      local sources = hll_sources[hll]
-      if not sources then
-        sources = {}
-        hll_sources[hll] = sources
-      end
-      sources[#sources + 1] = source
+      local c = tonumber(count)
       if prefix ~= '' then
-        -- A bare address: counted on its row when kept already (one call); else kept while
-        -- its endpoint has room, else its prefix, else `other`. Every record lands in
-        -- exactly one row, so the scores still add up.
-        if not redis.call('ZADD', KEYS[3], 'XX', 'INCR', count, member) then
-          local endpoint = string.sub(member, #source + 2)
-          if count_of(endpoint) < max_sources then
+        -- A bare address: counted on its row when kept already; else kept while its endpoint
+        -- has room, else its prefix, else `other`. Every record lands in exactly one row, so
+        -- the scores still add up. While there is room the address is kept either way: one
+        -- ZINCRBY, new when its score is this count.
+        local endpoint = endpoint_of[hll]
+        if not endpoint then
+          endpoint = string.sub(member, #source + 2)
+          endpoint_of[hll] = endpoint
+        end
+        if count_of(endpoint) < max_sources then
+          if tonumber(redis.call('ZINCRBY', conn, count, member)) == c then
             take(endpoint)
-            redis.call('ZINCRBY', KEYS[3], count, member)
-            if unnamed_n == nil then unnamed_n = redis.call('SCARD', KEYS[2]) end
-            if unnamed_n < max_unnamed then
-              unnamed_n = unnamed_n + redis.call('SADD', KEYS[2], source)
-              unnamed_added = true
-            end
-          elseif not redis.call('ZADD', KEYS[3], 'XX', 'INCR', count, prefix) then
+            kept_now[#kept_now + 1] = source
+            note(hll, source)
+          end
+        elseif not redis.call('ZADD', conn, 'XX', 'INCR', count, member) then
+          note(hll, source)
+          local folded = prefix .. '\t' .. endpoint
+          if not redis.call('ZADD', conn, 'XX', 'INCR', count, folded) then
             local prefixes = endpoint .. '\tp'
             if count_of(prefixes) < max_prefixes then
               take(prefixes)
-              redis.call('ZINCRBY', KEYS[3], count, prefix)
+              redis.call('ZINCRBY', conn, count, folded)
             else
-              redis.call('ZINCRBY', KEYS[3], count, 'other\t' .. endpoint)
+              redis.call('ZINCRBY', conn, count, 'other\t' .. endpoint)
             end
           end
         end
       else
-        redis.call('ZINCRBY', KEYS[3], count, member)
+        if tonumber(redis.call('ZINCRBY', conn, count, member)) == c then note(hll, source) end
         -- One of our own `account/region/name` sources: summed by `account/region` too.
         local own = string.match(source, '^([^/]*/[^/]*)/')
-        if own then
-          redis.call('HINCRBY', KEYS[5], own, count)
-          own_added = true
-        end
+        if own then own_sums[own] = (own_sums[own] or 0) + c end
       end
       i = i + 5
     end
@@ -101,13 +136,37 @@ if next(dirty) then
     redis.call('HSET', KEYS[4], unpack(pairs_out, from, math.min(from + 3999, #pairs_out)))
   end
 end
+-- The reverse-DNS list, in the order the addresses were kept, while it has room: whole when
+-- all fit, else one by one (an address may be listed already for another endpoint).
+local unnamed_added = false
+if #kept_now > 0 then
+  local listed = redis.call('SCARD', KEYS[2])
+  if listed + #kept_now <= max_unnamed then
+    for from = 1, #kept_now, 4000 do
+      redis.call('SADD', KEYS[2], unpack(kept_now, from, math.min(from + 3999, #kept_now)))
+    end
+    unnamed_added = true
+  else
+    for k = 1, #kept_now do
+      if listed >= max_unnamed then break end
+      listed = listed + redis.call('SADD', KEYS[2], kept_now[k])
+      unnamed_added = true
+    end
+  end
+end
+local own_added = false
+for own, sum in pairs(own_sums) do
+  redis.call('HINCRBY', KEYS[5], own, sum)
+  own_added = true
+end
 -- Redelivery bookkeeping lives for the dedup window, counted by the server's own clock.
 redis.call('EXPIRE', KEYS[1], seen_ttl)
 if applied then
-  redis.call('EXPIREAT', KEYS[3], expire_at)
-  if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('EXPIREAT', KEYS[4], expire_at) end
+  redis.call('EXPIREAT', conn, expire_at)
+  -- (EXPIREAT of a key that does not exist is a no-op.)
+  redis.call('EXPIREAT', KEYS[4], expire_at)
   if own_added then redis.call('EXPIREAT', KEYS[5], expire_at) end
-  for k, _ in pairs(hll_sources) do redis.call('EXPIREAT', KEYS[k], expire_at) end
+  for k = 6, #KEYS do redis.call('EXPIREAT', KEYS[k], expire_at) end
   if unnamed_added then redis.call('EXPIRE', KEYS[2], unnamed_ttl) end
 end
-return fresh_flags
+return flags
