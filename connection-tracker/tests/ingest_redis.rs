@@ -1374,7 +1374,7 @@ async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
         let event = FlowEvent::Logs { data: data.clone() };
         one_by_one.handle(event, now()).await.unwrap();
     }
-    let batched = setup(&together, 0).await;
+    let batched = setup(&together, 3600).await;
     let trips = batched.store().round_trips();
     let batch = batched
         .handle_logs_events(&datas, now(), None)
