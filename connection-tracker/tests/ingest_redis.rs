@@ -1333,14 +1333,6 @@ async fn a_kinesis_batch_past_its_decompression_budget_hands_the_rest_back() {
     );
 }
 
-/// The events' `data`, as a CloudWatch Logs subscription delivers each.
-fn logs_data(event: FlowEvent) -> String {
-    match event {
-        FlowEvent::Logs { data } => data,
-        FlowEvent::Kinesis { .. } => unreachable!("a CloudWatch Logs event"),
-    }
-}
-
 #[tokio::test]
 async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
     // Three events (two share a connection), counted one by one into one server and as one
@@ -1364,7 +1356,7 @@ async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
                 .collect();
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             let msg = logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000 + e);
-            logs_data(FlowEvent::from_value(&logs_event(&msg)).unwrap())
+            encode_payload(msg.to_string().as_bytes())
         })
         .collect();
     let datas: Vec<&str> = events.iter().map(String::as_str).collect();
@@ -1420,14 +1412,10 @@ async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
         "ACCEPT",
     )];
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let fresh = logs_data(
-        FlowEvent::from_value(&logs_event(&logs_message(
-            A,
-            "/vpc/flow-logs",
-            &refs,
-            NOON * 1000 + 9,
-        )))
-        .unwrap(),
+    let fresh = encode_payload(
+        logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000 + 9)
+            .to_string()
+            .as_bytes(),
     );
     let trips = batched.store().round_trips();
     let again = batched

@@ -184,18 +184,25 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         error: DecodeError,
         started: Instant,
     ) -> Result<Outcome, IngestError> {
+        let mut summary = self.keep(letter, error).await?;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        log_summary(&summary);
+        Ok(Outcome {
+            response: Reply::Summary(summary.clone()),
+            summary,
+        })
+    }
+
+    /// [`Ingestor::bury`] without the summary line: the figures of one kept payload, or its
+    /// error.
+    async fn keep(&self, letter: DeadLetter, error: DecodeError) -> Result<Summary, IngestError> {
         match self.dead_letters.keep(&letter).await {
             Ok(at) => {
                 tracing::error!(error = %error, kept_at = %at, "undecodable payload kept as a dead letter");
                 let mut summary = Summary::default();
                 summary.failed_payloads.insert(letter.reason, 1);
                 summary.dead_lettered = 1;
-                summary.duration_ms = started.elapsed().as_millis() as u64;
-                log_summary(&summary);
-                Ok(Outcome {
-                    response: Reply::Summary(summary.clone()),
-                    summary,
-                })
+                Ok(summary)
             }
             Err(kept) => {
                 tracing::error!(error = %error, dead_letter = %kept, "undecodable payload not kept; failing it");
@@ -215,22 +222,14 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let started = Instant::now();
         match event {
             FlowEvent::Logs { data } => {
-                let unit = match DecodedPayload::decode(&data, self.config.max_decompressed_bytes) {
-                    Ok(unit) => unit,
-                    Err(e) => return self.bury(logs_letter(&data, &e), e, started).await,
-                };
-                let message = match LogsMessage::parse(&unit.bytes) {
-                    Ok(message) => message,
-                    Err(e) => return self.bury(logs_letter(&data, &e), e, started).await,
-                };
-                let mut summary = self
-                    .count(&[unit.id.as_str()], std::slice::from_ref(&message), now)
-                    .await?;
-                summary.duration_ms = started.elapsed().as_millis() as u64;
-                log_summary(&summary);
+                // One event is a batch of one: any failure is the event's.
+                let batch = self.handle_logs_events(&[&data], now, None).await?;
+                if let Some(LogsEventEnd::Failed(e)) = batch.events.into_iter().next() {
+                    return Err(e);
+                }
                 Ok(Outcome {
-                    response: Reply::Summary(summary.clone()),
-                    summary,
+                    response: Reply::Summary(batch.summary.clone()),
+                    summary: batch.summary,
                 })
             }
             FlowEvent::Kinesis { records } => {
@@ -361,8 +360,8 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         for (at, data) in datas.iter().enumerate() {
             match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
                 Ok(unit) => units.push((at, unit)),
-                Err(e) => match self.bury(logs_letter(data, &e), e, started).await {
-                    Ok(outcome) => buried.merge(&outcome.summary),
+                Err(e) => match self.keep(logs_letter(data, &e), e).await {
+                    Ok(kept) => buried.merge(&kept),
                     Err(e) => events[at] = LogsEventEnd::Failed(e),
                 },
             }
@@ -373,9 +372,9 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             let message = match LogsMessage::parse(&unit.bytes) {
                 Ok(message) => message,
                 Err(e) => {
-                    events[*at] = match self.bury(logs_letter(datas[*at], &e), e, started).await {
-                        Ok(outcome) => {
-                            buried.merge(&outcome.summary);
+                    events[*at] = match self.keep(logs_letter(datas[*at], &e), e).await {
+                        Ok(kept) => {
+                            buried.merge(&kept);
                             LogsEventEnd::Counted
                         }
                         Err(e) => LogsEventEnd::Failed(e),
@@ -393,10 +392,17 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             messages.push(message);
             ids.push(unit.id.as_str());
         }
-        let mut summary = self.count(&ids, &messages, now).await?;
+        // Nothing to count (every event failed, was kept or refused): no inventory, no write.
+        let mut summary = if messages.is_empty() {
+            Summary::default()
+        } else {
+            self.count(&ids, &messages, now).await?
+        };
         summary.merge(&buried);
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        log_summary(&summary);
+        if !messages.is_empty() || buried.dead_lettered > 0 {
+            log_summary(&summary);
+        }
         Ok(LogsBatch { summary, events })
     }
 

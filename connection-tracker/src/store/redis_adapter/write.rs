@@ -117,10 +117,10 @@ impl CounterStore for RedisStore {
         let mut again_sent: Vec<Sent> = Vec::new();
         for (d, account, region, units) in read_flags(replies, sent, &mut fresh)? {
             let day = &batch.days[d];
-            let pair_units = &pairs_of_day[d][&(account, region)];
-            let groups: Vec<Group> = units
+            let units: HashSet<usize> = units.into_iter().collect();
+            let groups: Vec<Group> = pairs_of_day[d][&(account, region)]
                 .iter()
-                .filter_map(|u| pair_units.iter().find(|(v, _)| v == u))
+                .filter(|(u, _)| units.contains(u))
                 .map(|unit| Group::merged(std::slice::from_ref(&unit)))
                 .collect();
             again.push(pair_script(day, account, region, &groups, &batch.limits));

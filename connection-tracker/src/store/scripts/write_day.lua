@@ -15,6 +15,14 @@ local max_sources = tonumber(ARGV[4])
 local max_prefixes = tonumber(ARGV[5])
 local max_unnamed = tonumber(ARGV[6])
 local conn = KEYS[3]
+-- COMMAND on KEY with list[from..to] as its arguments, in slices (Lua's stack is bounded);
+-- each reply to `each`, when given.
+local function sliced(command, key, list, from, to, each)
+  for s = from, to, 4000 do
+    local reply = redis.call(command, key, unpack(list, s, math.min(s + 3999, to)))
+    if each then each(reply) end
+  end
+end
 local i = 7
 local n_groups = tonumber(ARGV[i]); i = i + 1
 local applied = false
@@ -52,18 +60,13 @@ local flags = {}
 local function seen_state(first, k)
   -- 1: none of the group's payloads was counted before (now marked), 0: all were, 2: some were.
   if k == 1 then return redis.call('SADD', KEYS[1], ARGV[first]) end
-  local before = 0
-  for from = first, first + k - 1, 4000 do
-    local to = math.min(from + 3999, first + k - 1)
-    for _, m in ipairs(redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, from, to))) do
-      before = before + m
-    end
-  end
+  local last, before = first + k - 1, 0
+  sliced('SMISMEMBER', KEYS[1], ARGV, first, last, function(found)
+    for _, m in ipairs(found) do before = before + m end
+  end)
   if before == k then return 0 end
   if before > 0 then return 2 end
-  for from = first, first + k - 1, 4000 do
-    redis.call('SADD', KEYS[1], unpack(ARGV, from, math.min(from + 3999, first + k - 1)))
-  end
+  sliced('SADD', KEYS[1], ARGV, first, last)
   return 1
 end
 for _ = 1, n_groups do
@@ -120,21 +123,16 @@ for _ = 1, n_groups do
     i = i + 5 * n
   end
 end
--- Distinct sources per endpoint: one PFADD per endpoint (in slices: Lua's stack is bounded).
-for hll, sources in pairs(hll_sources) do
-  for from = 1, #sources, 4000 do
-    redis.call('PFADD', KEYS[hll], unpack(sources, from, math.min(from + 3999, #sources)))
-  end
-end
+-- Distinct sources per endpoint: one PFADD per endpoint.
+for hll, sources in pairs(hll_sources) do sliced('PFADD', KEYS[hll], sources, 1, #sources) end
 if next(dirty) then
   local pairs_out = {}
   for field, _ in pairs(dirty) do
     pairs_out[#pairs_out + 1] = field
     pairs_out[#pairs_out + 1] = counts[field]
   end
-  for from = 1, #pairs_out, 4000 do
-    redis.call('HSET', KEYS[4], unpack(pairs_out, from, math.min(from + 3999, #pairs_out)))
-  end
+  -- (Slices of 4000 keep field and value together.)
+  sliced('HSET', KEYS[4], pairs_out, 1, #pairs_out)
 end
 -- The reverse-DNS list, in the order the addresses were kept, while it has room: whole when
 -- all fit, else one by one (an address may be listed already for another endpoint).
@@ -142,9 +140,7 @@ local unnamed_added = false
 if #kept_now > 0 then
   local listed = redis.call('SCARD', KEYS[2])
   if listed + #kept_now <= max_unnamed then
-    for from = 1, #kept_now, 4000 do
-      redis.call('SADD', KEYS[2], unpack(kept_now, from, math.min(from + 3999, #kept_now)))
-    end
+    sliced('SADD', KEYS[2], kept_now, 1, #kept_now)
     unnamed_added = true
   else
     for k = 1, #kept_now do
