@@ -310,6 +310,15 @@ impl Run<'_> {
                 return Ok(Prepared::End(ItemEnd::Failed));
             }
         };
+        // A saved event as it is (a replay's usual item) is read straight into its shape;
+        // anything else (a failure record, a dead letter's wrapping, other JSON, bad JSON) goes
+        // the general way, which says what it is.
+        if let Ok(event) = FlowEvent::from_slice(&bytes) {
+            return Ok(Prepared::Event {
+                event,
+                unwrapped: false,
+            });
+        }
         let value: serde_json::Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) => {

@@ -250,3 +250,84 @@ proptest! {
         }
     }
 }
+
+/// An interface whose region the refresh did not record is counted under the region its
+/// record names, if that is a region's name (it names keys), else under `DEFAULT_REGION`; the
+/// aggregate keeps what it needs of a message, so each message's bytes can go once it is added.
+#[test]
+fn a_record_names_the_region_only_with_a_region_name_and_messages_can_go_once_added() {
+    let mut inventory = inventory();
+    inventory.insert_interface(&interface(
+        "eni-noregion",
+        "111111111111",
+        "",
+        "Primary network interface",
+        "10.0.3.30",
+        "52.16.0.30",
+    ));
+    let format = FlowLogFormat::parse(
+        "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} \
+         ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${region}",
+    )
+    .unwrap();
+    let ctx = Context {
+        fallback_format: &format,
+        default_region: "eu-west-1",
+        retention_days: RETENTION_DAYS,
+        shared_vpc_owners: &[],
+        now: NOW,
+    };
+    let line = |src: &str, region: &str| {
+        format!("2 111111111111 eni-noregion {src} 10.0.3.30 49152 443 6 10 840 {NOW} {NOW} ACCEPT OK {region}")
+    };
+    let batches = [
+        vec![line("8.8.8.8", "ap-southeast-2"), line("8.8.4.4", "}{ct:x")],
+        vec![line("9.9.9.9", "ap-southeast-2"), line("1.1.1.1", "-")],
+    ];
+    let mut agg = connection_tracker::ingest::Aggregate::default();
+    for (unit, lines) in batches.iter().enumerate() {
+        // Each message lives only for its own `add`.
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let json = logs_message("111111111111", "/vpc/flow-logs", &refs, NOW as u64 * 1000)
+            .to_string()
+            .into_bytes();
+        let message = LogsMessage::parse(&json).unwrap();
+        agg.add(&inventory, &ctx, unit as u32, &message);
+    }
+    assert_eq!(agg.summary.counted, 4);
+    let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
+    let write = agg.to_write(
+        &["one", "two"],
+        &WritePolicy {
+            retention_days: RETENTION_DAYS,
+            dedup_window: std::time::Duration::from_secs(3600),
+            limits: Default::default(),
+        },
+        now,
+    );
+    let mut got: Vec<(&str, &str, &str)> = write
+        .days
+        .iter()
+        .flat_map(|d| &d.payloads)
+        .flat_map(|p| {
+            p.increments
+                .iter()
+                .map(move |i| (p.id, i.region, i.member.as_str()))
+        })
+        .map(|(id, region, member)| (id, region, member.split('\t').next().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("one", "ap-southeast-2", "8.8.8.8"),
+            ("one", "eu-west-1", "8.8.4.4"),
+            ("two", "ap-southeast-2", "9.9.9.9"),
+            ("two", "eu-west-1", "1.1.1.1"),
+        ]
+    );
+    let mut touched = write.touched.clone();
+    touched.sort();
+    assert!(touched.contains(&("111111111111", "ap-southeast-2")));
+    assert!(!touched.iter().any(|(_, r)| r.contains('}')));
+}

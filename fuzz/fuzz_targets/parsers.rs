@@ -1,5 +1,6 @@
 //! Differential: the flow-log field parsers (`rules::text`) accept and reject exactly what
-//! std's `str::parse` does, and agree on the value, for any bytes.
+//! std's `str::parse` does, and agree on the value, for any bytes; the address formatter
+//! writes what `Display` writes.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -8,6 +9,10 @@ use connection_tracker::rules::text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(octets) = data.first_chunk::<4>() {
+        let ip = Ipv4Addr::from(*octets);
+        assert_eq!(text::ipv4_text(ip, &mut [0; 15]), ip.to_string());
+    }
     let Ok(s) = std::str::from_utf8(data) else {
         // Bytes that are not UTF-8 never reach the parsers (lines are &str), but the byte-level
         // functions must still refuse anything std would not read.

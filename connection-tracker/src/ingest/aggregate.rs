@@ -1,11 +1,11 @@
 //! The pure middle of ingest: a batch's messages → parsed, classified, counted in memory →
 //! the one write. Borrows everything, no I/O, no clock (the day and "now" are handed in).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::Duration;
 
-use foldhash::HashMap as FastMap;
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -13,6 +13,7 @@ use super::inventory::{Interface, Inventory};
 use super::payload::LogsMessage;
 use crate::config::{IngestConfig, SourceLimits};
 use crate::day;
+use crate::model::is_region;
 use crate::rules::classify::{self, Destination, Name};
 use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
 use crate::store::keys;
@@ -137,21 +138,32 @@ impl From<&IngestConfig> for WritePolicy {
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
 pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
-/// A connection as counted in memory; everything borrowed.
+/// A connection as counted in memory; everything borrowed from the inventory and the settings,
+/// nothing from the messages (a message's bytes may go as soon as it is counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct ConnKey<'a> {
     unit: u32,
     day: i64,
     account: &'a str,
-    region: &'a str,
+    region: Region<'a>,
     source: Name<'a>,
     dest: Name<'a>,
     port: u16,
 }
 
+/// A counted connection's region: the interface's or the setting's, or one a record named
+/// (a checked region name, kept by the aggregate: the record's bytes do not outlive it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Region<'a> {
+    Borrowed(&'a str),
+    Named(u32),
+}
+
 /// The in-memory counts of a batch.
 #[derive(Debug, Default)]
 pub struct Aggregate<'a> {
+    /// Regions named by records (rare: only for an interface whose region is not known).
+    record_regions: Vec<Box<str>>,
     // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
     // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
     counts: FastMap<ConnKey<'a>, u64>,
@@ -174,21 +186,39 @@ pub struct Context<'a> {
     pub now: i64,
 }
 
-/// Decodes, parses, classifies and counts the messages of a batch. Pure: no I/O, no clock.
+/// Parses, classifies and counts the messages of a batch (payload `unit` = its position).
+/// Pure: no I/O, no clock.
 pub fn aggregate<'a>(
     inventory: &'a Inventory,
     ctx: &Context<'a>,
-    messages: &'a [LogsMessage<'a>],
+    messages: &[LogsMessage<'_>],
 ) -> Aggregate<'a> {
     let mut agg = Aggregate::default();
-    let oldest_day = ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days);
-    let earliest = ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400;
-    let latest = ctx.now + 86_400;
-    let mut last_read: Option<(&str, &str)> = None;
     for (unit, message) in messages.iter().enumerate() {
+        agg.add(inventory, ctx, unit as u32, message);
+    }
+    agg
+}
+
+impl<'a> Aggregate<'a> {
+    /// Parses, classifies and counts one more message of the batch as payload `unit`. Borrows
+    /// nothing of the message: its bytes may go once this returns, so a batch of many payloads
+    /// holds one decoded payload at a time.
+    pub fn add(
+        &mut self,
+        inventory: &'a Inventory,
+        ctx: &Context<'a>,
+        unit: u32,
+        message: &LogsMessage<'_>,
+    ) {
+        let agg = self;
+        let oldest_day = ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days);
+        let earliest = ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400;
+        let latest = ctx.now + 86_400;
+        let mut last_read: Option<(&str, &str)> = None;
         if message.is_control() {
             agg.summary.control_messages += 1;
-            continue;
+            return;
         }
         // Formats are keyed `account:log-group`: log group names repeat across accounts.
         let format = match &message.format {
@@ -251,9 +281,9 @@ pub fn aggregate<'a>(
                 };
                 if record.action != Some(Action::Accept) || !ok_status {
                     if !format.has_action() {
-                        skip(&mut agg, "format_lacks_action");
+                        skip(agg, "format_lacks_action");
                     } else {
-                        skip(&mut agg, "not_accepted");
+                        skip(agg, "not_accepted");
                     }
                     continue;
                 }
@@ -264,33 +294,33 @@ pub fn aggregate<'a>(
                     record.dstaddr,
                     record.dstport,
                 ) else {
-                    skip(&mut agg, "missing_fields");
+                    skip(agg, "missing_fields");
                     continue;
                 };
                 let Some(interface) = interface else {
-                    skip(&mut agg, "unknown_interface");
+                    skip(agg, "unknown_interface");
                     continue;
                 };
                 // The message's owner is set by CloudWatch Logs, not by whoever wrote the line:
                 // a log group may speak only for its own account's interfaces, or for any
                 // account's when its owner runs a shared VPC.
                 if !legitimate(interface) {
-                    skip(&mut agg, "foreign_interface");
+                    skip(agg, "foreign_interface");
                     continue;
                 }
                 if classify::is_private(src) {
-                    skip(&mut agg, "private_source");
+                    skip(agg, "private_source");
                     continue;
                 }
                 // The S3 rule, where AWS says so itself: S3 answering an instance on a high
                 // port is not a connection (the address-and-name half applies at read time).
                 if interface.instance && record.pkt_src_aws_service == Some("S3") {
-                    skip(&mut agg, "s3_to_instance");
+                    skip(agg, "s3_to_instance");
                     continue;
                 }
                 let dest = match interface.destination(dst) {
                     Destination::Dropped(_) => {
-                        skip(&mut agg, "dropped_destination");
+                        skip(agg, "dropped_destination");
                         continue;
                     }
                     Destination::Named(name) => Name::Named(name.as_str()),
@@ -298,7 +328,7 @@ pub fn aggregate<'a>(
                 };
                 let day = seconds.div_euclid(86_400);
                 if day < oldest_day {
-                    skip(&mut agg, "older_than_retention");
+                    skip(agg, "older_than_retention");
                     continue;
                 }
                 let source =
@@ -313,17 +343,19 @@ pub fn aggregate<'a>(
                 {
                     *agg.summary.flagged.entry("account_mismatch").or_default() += 1;
                 }
-                let region = [
-                    Some(interface.region.as_str()),
-                    record.region,
-                    Some(ctx.default_region),
-                ]
-                .into_iter()
-                .flatten()
-                .find(|r| !r.is_empty())
-                .unwrap_or("unknown");
+                // The interface's region, else the record's if it is a region's name (it names
+                // keys), else the setting's.
+                let region = if !interface.region.is_empty() {
+                    Region::Borrowed(interface.region.as_str())
+                } else if let Some(named) = record.region.filter(|r| is_region(r)) {
+                    agg.record_region(named)
+                } else if !ctx.default_region.is_empty() {
+                    Region::Borrowed(ctx.default_region)
+                } else {
+                    Region::Borrowed("unknown")
+                };
                 let key = ConnKey {
-                    unit: unit as u32,
+                    unit,
                     day,
                     account,
                     region,
@@ -336,10 +368,25 @@ pub fn aggregate<'a>(
             }
         }
     }
-    agg
-}
+    /// A region a record named, kept by the aggregate.
+    fn record_region(&mut self, name: &str) -> Region<'a> {
+        let at = match self.record_regions.iter().position(|r| **r == *name) {
+            Some(at) => at,
+            None => {
+                self.record_regions.push(name.into());
+                self.record_regions.len() - 1
+            }
+        };
+        Region::Named(at as u32)
+    }
 
-impl Aggregate<'_> {
+    fn region(&self, region: Region<'a>) -> &str {
+        match region {
+            Region::Borrowed(name) => name,
+            Region::Named(at) => &self.record_regions[at as usize],
+        }
+    }
+
     /// Turns the counts into the store's write, grouped by day, then payload.
     pub fn to_write<'w>(
         &'w self,
@@ -350,14 +397,15 @@ impl Aggregate<'_> {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
         let mut touched: BTreeSet<(&str, &str)> = self.read.clone();
         for (key, &count) in &self.counts {
-            touched.insert((key.account, key.region));
+            let region = self.region(key.region);
+            touched.insert((key.account, region));
             days.entry(key.day)
                 .or_default()
                 .entry(key.unit)
                 .or_default()
                 .push(Increment {
                     account: key.account,
-                    region: key.region,
+                    region,
                     member: keys::connection_member(key.source, key.dest, key.port),
                     count,
                     bare_ip: match key.source {
@@ -399,11 +447,13 @@ impl Aggregate<'_> {
             // One payload (every CloudWatch Logs event): each key is already distinct.
             return self.counts.len() as u64;
         }
-        let distinct: HashSet<_> = self
-            .counts
-            .keys()
-            .map(|k| (k.day, k.account, k.region, k.source, k.dest, k.port))
-            .collect();
+        let mut distinct: FastSet<_> = FastSet::default();
+        distinct.reserve(self.counts.len());
+        distinct.extend(
+            self.counts
+                .keys()
+                .map(|k| (k.day, k.account, k.region, k.source, k.dest, k.port)),
+        );
         distinct.len() as u64
     }
 }

@@ -356,23 +356,28 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let started = Instant::now();
         let mut events: Vec<LogsEventEnd> = datas.iter().map(|_| LogsEventEnd::Counted).collect();
         let mut buried = Summary::default();
-        let mut units = Vec::with_capacity(datas.len());
+        // Each event is decoded, read and counted before the next is decoded: the batch holds
+        // one decoded payload at a time, however many events it has. The inventory is loaded
+        // for the first event there is to count.
+        let inventory = tokio::sync::OnceCell::new();
+        let ctx = self.context(now);
+        let mut agg = Aggregate::default();
+        let mut ids: Vec<String> = Vec::with_capacity(datas.len());
         for (at, data) in datas.iter().enumerate() {
-            match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
-                Ok(unit) => units.push((at, unit)),
-                Err(e) => match self.keep(logs_letter(data, &e), e).await {
-                    Ok(kept) => buried.merge(&kept),
-                    Err(e) => events[at] = LogsEventEnd::Failed(e),
-                },
-            }
-        }
-        let mut messages = Vec::with_capacity(units.len());
-        let mut ids = Vec::with_capacity(units.len());
-        for (at, unit) in &units {
+            let unit = match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
+                Ok(unit) => unit,
+                Err(e) => {
+                    match self.keep(logs_letter(data, &e), e).await {
+                        Ok(kept) => buried.merge(&kept),
+                        Err(e) => events[at] = LogsEventEnd::Failed(e),
+                    }
+                    continue;
+                }
+            };
             let message = match LogsMessage::parse(&unit.bytes) {
                 Ok(message) => message,
                 Err(e) => {
-                    events[*at] = match self.keep(logs_letter(datas[*at], &e), e).await {
+                    events[at] = match self.keep(logs_letter(data, &e), e).await {
                         Ok(kept) => {
                             buried.merge(&kept);
                             LogsEventEnd::Counted
@@ -385,22 +390,24 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             let newest_ms = message.log_events.iter().map(|e| e.timestamp).max();
             if let (Some(newest_ms), Some(before)) = (newest_ms, refuse_before_ms) {
                 if (newest_ms as i64) < before {
-                    events[*at] = LogsEventEnd::TooOld { newest_ms };
+                    events[at] = LogsEventEnd::TooOld { newest_ms };
                     continue;
                 }
             }
-            messages.push(message);
-            ids.push(unit.id.as_str());
+            let inventory = inventory.get_or_try_init(|| self.inventory()).await?;
+            agg.add(inventory, &ctx, ids.len() as u32, &message);
+            ids.push(unit.id);
         }
         // Nothing to count (every event failed, was kept or refused): no inventory, no write.
-        let mut summary = if messages.is_empty() {
+        let mut summary = if ids.is_empty() {
             Summary::default()
         } else {
-            self.count(&ids, &messages, now).await?
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            self.write_counts(&ids, &agg, now).await?
         };
         summary.merge(&buried);
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        if !messages.is_empty() || buried.dead_lettered > 0 {
+        if !ids.is_empty() || buried.dead_lettered > 0 {
             log_summary(&summary);
         }
         Ok(LogsBatch { summary, events })
@@ -413,18 +420,32 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         now: OffsetDateTime,
     ) -> Result<Summary, StoreError> {
         let inventory = self.inventory().await?;
-        let ctx = Context {
+        let agg = aggregate(&inventory, &self.context(now), messages);
+        self.write_counts(ids, &agg, now).await
+    }
+
+    /// What the rules need besides the inventory, at `now`.
+    fn context(&self, now: OffsetDateTime) -> Context<'_> {
+        Context {
             fallback_format: &self.fallback_format,
             default_region: &self.config.default_region,
             retention_days: self.config.retention_days,
             shared_vpc_owners: &self.config.shared_vpc_owners,
             now: now.unix_timestamp(),
-        };
-        let agg = aggregate(&inventory, &ctx, messages);
+        }
+    }
+
+    /// Writes a batch's counts (payload `n` is `ids[n]`) in one round trip; its figures.
+    async fn write_counts(
+        &self,
+        ids: &[&str],
+        agg: &Aggregate<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Summary, StoreError> {
         let batch = agg.to_write(ids, &WritePolicy::from(&self.config), now);
         let outcome = self.store.write(&batch).await?;
         let mut summary = agg.summary.clone();
-        summary.payloads = messages.len() as u64;
+        summary.payloads = ids.len() as u64;
         summary.connections = agg.connections();
         summary.duplicates = outcome.duplicates;
         summary.days = batch.days.iter().map(|d| d.day.clone()).collect();

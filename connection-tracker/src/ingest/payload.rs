@@ -5,10 +5,9 @@
 //! types): one corrupt Kinesis record must fail alone, not the whole batch's deserialisation.
 
 use std::borrow::Cow;
-use std::io::Read;
 
 use base64::Engine;
-use flate2::read::MultiGzDecoder;
+use flate2::{Decompress, FlushDecompress, Status};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -150,18 +149,44 @@ pub fn decode_data(data: &str, limit: usize) -> Result<Vec<u8>, DecodeError> {
     gunzip_capped(&compressed, limit)
 }
 
-/// Decompresses gzip (all members) into at most `limit` bytes.
+/// Decompresses gzip (all members) into at most `limit` bytes. Inflates straight into the
+/// output's spare capacity (a `Read` into a `Vec` zero-fills it first), one zlib stream per
+/// gzip member; zlib checks each member's header, CRC-32 and length.
 pub fn gunzip_capped(compressed: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let gzip = |e: &dyn std::fmt::Display| DecodeError::Gzip(e.to_string());
     // Flow-log payloads compress about 10:1; start there, never above the limit.
     let mut out = Vec::with_capacity(compressed.len().saturating_mul(10).min(limit));
-    let mut decoder = MultiGzDecoder::new(compressed).take(limit as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Gzip(e.to_string()))?;
-    if out.len() > limit {
-        return Err(DecodeError::TooLarge { limit });
+    let mut input = compressed;
+    loop {
+        let mut inflate = Decompress::new_gzip(15);
+        loop {
+            if out.len() == out.capacity() {
+                // Double, but never past one byte over the limit: that byte tells.
+                let room = (limit + 1 - out.len()).min(out.capacity().max(4096));
+                out.reserve_exact(room);
+            }
+            let before = inflate.total_in();
+            let status = inflate
+                .decompress_vec(input, &mut out, FlushDecompress::None)
+                .map_err(|e| gzip(&e))?;
+            input = &input[(inflate.total_in() - before) as usize..];
+            if out.len() > limit {
+                return Err(DecodeError::TooLarge { limit });
+            }
+            match status {
+                Status::StreamEnd => break,
+                Status::Ok => {}
+                // No progress with room to write: the input ended inside the member.
+                Status::BufError if out.len() < out.capacity() => {
+                    return Err(gzip(&"unexpected end of the gzip stream"));
+                }
+                Status::BufError => {}
+            }
+        }
+        if input.is_empty() {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 /// A CloudWatch Logs subscription message, borrowing from its decompressed bytes.
@@ -257,6 +282,85 @@ mod tests {
                 Err(e) => e.kind(),
             };
             assert_eq!(got, *want, "{json}");
+        }
+    }
+
+    /// What `gunzip_capped` did before it inflated into spare capacity: flate2's reader.
+    fn reference(compressed: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(compressed)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+        if out.len() > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
+        Ok(out)
+    }
+
+    fn same(compressed: &[u8], limit: usize) -> Result<(), String> {
+        let (got, want) = (
+            gunzip_capped(compressed, limit),
+            reference(compressed, limit),
+        );
+        match (&got, &want) {
+            (Ok(a), Ok(b)) if a == b => Ok(()),
+            (Err(a), Err(b)) if a.kind() == b.kind() => Ok(()),
+            _ => Err(format!(
+                "{compressed:?} (limit {limit}): {:?} against {:?}",
+                got.map(|v| v.len()),
+                want.map(|v| v.len())
+            )),
+        }
+    }
+
+    #[test]
+    fn gunzip_answers_as_flate2s_reader_on_the_edges() {
+        let text: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| format!("{i} ").into_bytes())
+            .collect();
+        let one = gzip(&text);
+        let two = [gzip(b"first member, "), gzip(b"second member")].concat();
+        let mut cases: Vec<(Vec<u8>, usize)> = vec![
+            (Vec::new(), 100),
+            (one.clone(), text.len()),
+            (one.clone(), text.len() - 1),
+            (one.clone(), 0),
+            (gzip(b""), 0),
+            (two.clone(), 1000),
+            (two.clone(), 20),
+            ([one.clone(), b"garbage".to_vec()].concat(), text.len()),
+            ([one.clone(), vec![0; 10]].concat(), text.len()),
+            (b"not gzip at all".to_vec(), 100),
+        ];
+        // Every cut of a small stream, and cuts through the large one.
+        cases.extend((0..two.len()).map(|n| (two[..n].to_vec(), 1000)));
+        cases.extend(
+            (0..one.len())
+                .step_by(97)
+                .map(|n| (one[..n].to_vec(), text.len())),
+        );
+        for (compressed, limit) in cases {
+            same(&compressed, limit).unwrap();
+        }
+    }
+
+    proptest::proptest! {
+        /// A damaged stream (a byte changed anywhere: header, data, CRC, length) is refused or
+        /// read exactly as flate2's reader reads it.
+        #[test]
+        fn gunzip_answers_as_flate2s_reader_on_damaged_streams(
+            at in 0usize..10_000,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..10_000,
+            limit in 0usize..4_000,
+        ) {
+            let mut stream = [gzip(b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n"), gzip(&[b'x'; 3000])].concat();
+            let at = at % stream.len();
+            stream[at] = byte;
+            stream.truncate(stream.len() - cut % 8);
+            same(&stream, limit).map_err(proptest::test_runner::TestCaseError::fail)?;
         }
     }
 }

@@ -121,6 +121,7 @@ impl std::fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Name::Named(n) => f.write_str(n),
+            Name::Ip(IpAddr::V4(v4)) => f.write_str(super::text::ipv4_text(*v4, &mut [0; 15])),
             Name::Ip(ip) => write!(f, "{ip}"),
         }
     }
@@ -150,7 +151,8 @@ pub fn source_prefix(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
+            let net = std::net::Ipv4Addr::new(a, b, c, 0);
+            [super::text::ipv4_text(net, &mut [0; 15]), "/24"].concat()
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();

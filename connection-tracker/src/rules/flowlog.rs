@@ -349,7 +349,8 @@ impl fmt::Display for FlowLogFormat {
 
 /// The fields of a line. AWS separates them with one space; runs of spaces and a trailing
 /// line break are tolerated. A plain byte loop: fields are short, so it beats both
-/// `split_ascii_whitespace` and a memchr per field.
+/// `split_ascii_whitespace` and a memchr per field (a word-at-a-time search was measured too:
+/// the same instructions per line).
 fn tokens(line: &str) -> Tokens<'_> {
     Tokens {
         line: line.trim_end_matches(['\r', '\n']),
@@ -562,5 +563,20 @@ mod tests {
         let f = FlowLogFormat::parse("${start} ${end}").unwrap();
         let r = f.parse_line("1418530010000 1418530070").unwrap();
         assert_eq!((r.start, r.end), (Some(1418530010), Some(1418530070)));
+    }
+
+    proptest::proptest! {
+        /// The tokenizer cuts exactly where splitting at spaces does, on any text (runs of
+        /// spaces, multi-byte characters, line breaks).
+        #[test]
+        fn tokens_are_the_space_separated_fields(line in "[ a-c\u{e9}\u{2003}\u{1f600}\r\n!~0-9\x1f\x21\u{a0}]{0,64}") {
+            let want: Vec<&str> = line
+                .trim_end_matches(['\r', '\n'])
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .collect();
+            let got: Vec<&str> = tokens(&line).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

@@ -31,7 +31,10 @@
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
-use std::fmt::Display;
+use std::net::IpAddr;
+
+use crate::rules::classify::Name;
+use crate::rules::text;
 
 pub const PREFIX: &str = "ct";
 
@@ -126,18 +129,44 @@ pub fn account_region(account: &str, region: &str) -> String {
 
 /// A sorted-set member. Tabs and line breaks inside names would break the encoding, so they
 /// become spaces.
-pub fn connection_member(source: impl Display, dest: impl Display, port: u16) -> String {
-    use std::fmt::Write;
+pub fn connection_member(source: impl MemberText, dest: impl MemberText, port: u16) -> String {
     let mut member = String::with_capacity(64);
-    let _ = write!(member, "{source}");
+    source.push_to(&mut member);
     let source_end = member.len();
-    let _ = write!(member, "{dest}");
+    dest.push_to(&mut member);
     if member.contains(['\t', '\n', '\r']) {
         member = member.replace(['\t', '\n', '\r'], " ");
     }
     member.insert(source_end, '\t');
-    let _ = write!(member, "\t{port}");
+    member.push('\t');
+    member.push_str(itoa::Buffer::new().format(port));
     member
+}
+
+/// What a member's source and dest are written from: text as it is, or a counted
+/// connection's [`Name`] (written as its `Display` writes it, without the formatting
+/// machinery: every counted row is named this way).
+pub trait MemberText {
+    fn push_to(&self, out: &mut String);
+}
+
+impl<T: AsRef<str> + ?Sized> MemberText for T {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self.as_ref());
+    }
+}
+
+impl MemberText for Name<'_> {
+    fn push_to(&self, out: &mut String) {
+        match self {
+            Name::Named(name) => out.push_str(name),
+            Name::Ip(IpAddr::V4(v4)) => out.push_str(text::ipv4_text(*v4, &mut [0; 15])),
+            Name::Ip(ip) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{ip}");
+            }
+        }
+    }
 }
 
 /// A Redis glob (`ZSCAN … MATCH`) that every member with this source (exact, or starting with

@@ -5,6 +5,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use foldhash::HashMap as FastMap;
 use redis::Cmd;
 
 use super::RedisStore;
@@ -241,7 +242,8 @@ impl<'b, 'a> Group<'b, 'a> {
         if let [(_, incs)] = units {
             rows.extend(incs.iter().map(|inc| (*inc, inc.count)));
         } else {
-            let mut at: HashMap<&str, usize> = HashMap::new();
+            let mut at: FastMap<&str, usize> = FastMap::default();
+            at.reserve(units.iter().map(|(_, incs)| incs.len()).sum());
             for (_, incs) in units {
                 for inc in incs {
                     match at.entry(inc.member.as_str()) {
@@ -295,7 +297,7 @@ fn pair_script(
         keys::kept(&day.day, account, region),
         keys::own_sources(&day.day, account, region),
     ];
-    let mut endpoint_keys: HashMap<&str, usize> = HashMap::new();
+    let mut endpoint_keys: FastMap<&str, usize> = FastMap::default();
     let mut hll_of = Vec::new();
     for group in groups {
         for (inc, _) in &group.rows {
