@@ -15,6 +15,25 @@ use proptest::prelude::*;
 const NOW: i64 = 1_795_784_400;
 const RETENTION_DAYS: u32 = 30;
 
+/// The rules' settings of these tests, reading lines with `format`.
+fn context(format: &FlowLogFormat) -> Context<'_> {
+    Context {
+        fallback_format: format,
+        default_region: "eu-west-1",
+        retention_days: RETENTION_DAYS,
+        shared_vpc_owners: &[],
+        now: NOW,
+    }
+}
+
+fn policy() -> WritePolicy {
+    WritePolicy {
+        retention_days: RETENTION_DAYS,
+        dedup_window: std::time::Duration::from_secs(3600),
+        limits: Default::default(),
+    }
+}
+
 fn inventory() -> Inventory {
     let mut inventory = Inventory {
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
@@ -200,13 +219,7 @@ proptest! {
     ) {
         let inventory = inventory();
         let format = FlowLogFormat::default_v2();
-        let ctx = Context {
-            fallback_format: &format,
-            default_region: "eu-west-1",
-            retention_days: RETENTION_DAYS,
-            shared_vpc_owners: &[],
-            now: NOW,
-        };
+        let ctx = context(&format);
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let json = logs_message(&owner, "/vpc/flow-logs", &refs, event_ms).to_string();
         let message = LogsMessage::parse(json.as_bytes()).unwrap();
@@ -226,11 +239,7 @@ proptest! {
         let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
         let write = agg.to_write(
             &["payload"],
-            &WritePolicy {
-                retention_days: RETENTION_DAYS,
-                dedup_window: std::time::Duration::from_secs(3600),
-                limits: Default::default(),
-            },
+            &policy(),
             now,
         );
         let written = write.records();
@@ -270,13 +279,7 @@ fn a_record_names_the_region_only_with_a_region_name_and_messages_can_go_once_ad
          ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${region}",
     )
     .unwrap();
-    let ctx = Context {
-        fallback_format: &format,
-        default_region: "eu-west-1",
-        retention_days: RETENTION_DAYS,
-        shared_vpc_owners: &[],
-        now: NOW,
-    };
+    let ctx = context(&format);
     let line = |src: &str, region: &str| {
         format!("2 111111111111 eni-noregion {src} 10.0.3.30 49152 443 6 10 840 {NOW} {NOW} ACCEPT OK {region}")
     };
@@ -296,15 +299,7 @@ fn a_record_names_the_region_only_with_a_region_name_and_messages_can_go_once_ad
     }
     assert_eq!(agg.summary.counted, 4);
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
-    let write = agg.to_write(
-        &["one", "two"],
-        &WritePolicy {
-            retention_days: RETENTION_DAYS,
-            dedup_window: std::time::Duration::from_secs(3600),
-            limits: Default::default(),
-        },
-        now,
-    );
+    let write = agg.to_write(&["one", "two"], &policy(), now);
     let mut got: Vec<(&str, &str, &str)> = write
         .days
         .iter()
