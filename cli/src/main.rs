@@ -55,9 +55,10 @@ enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
         /// CloudWatch Logs events counted as one batch: each still its own payload, counted
-        /// once, but their rows are summed before Redis sees them (memory: about GROUP × the
-        /// events' decompressed size per batch in flight). 1: each event alone, as the
-        /// function counts it.
+        /// once, but their rows are summed before Redis sees them (memory per batch in flight:
+        /// about GROUP × an event's size as saved, plus one decompressed payload: each is
+        /// counted before the next is decompressed). 1: each event alone, as the function
+        /// counts it.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
         group: u16,
     },
