@@ -3,7 +3,7 @@
 //! writes what `Display` writes.
 #![no_main]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use connection_tracker::rules::text;
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(octets) = data.first_chunk::<4>() {
         let ip = Ipv4Addr::from(*octets);
         assert_eq!(text::ipv4_text(ip, &mut [0; 15]), ip.to_string());
+    }
+    if let Some(octets) = data.first_chunk::<16>() {
+        let ip = Ipv6Addr::from(*octets);
+        assert_eq!(text::ipv6_text(ip, &mut [0; 39]), ip.to_string());
     }
     let Ok(s) = std::str::from_utf8(data) else {
         // Bytes that are not UTF-8 never reach the parsers (lines are &str), but the byte-level

@@ -122,7 +122,7 @@ impl std::fmt::Display for Name<'_> {
         match self {
             Name::Named(n) => f.write_str(n),
             Name::Ip(IpAddr::V4(v4)) => f.write_str(super::text::ipv4_text(*v4, &mut [0; 15])),
-            Name::Ip(ip) => write!(f, "{ip}"),
+            Name::Ip(IpAddr::V6(v6)) => f.write_str(super::text::ipv6_text(*v6, &mut [0; 39])),
         }
     }
 }
@@ -157,7 +157,7 @@ pub fn source_prefix(ip: IpAddr) -> String {
         IpAddr::V6(v6) => {
             let s = v6.segments();
             let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
-            format!("{net}/48")
+            [super::text::ipv6_text(net, &mut [0; 39]), "/48"].concat()
         }
     }
 }

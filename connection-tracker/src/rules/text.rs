@@ -4,7 +4,7 @@
 //! std's parser. The `parsers` fuzz target checks, on arbitrary bytes, that every function
 //! here answers exactly as std does; `tests` below checks the edges by table.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// As `text.parse::<u64>()` followed by a check against `max` (`u8::MAX`, `u16::MAX`, …): an
 /// optional `+`, then one or more ASCII digits, the value at most `max`. Leading zeros are
@@ -107,6 +107,66 @@ pub fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
         n += 1;
     }
     std::str::from_utf8(&buf[..n]).expect("ASCII digits and dots")
+}
+
+/// An IPv6 address as `Ipv6Addr`'s `Display` writes it (RFC 5952: lowercase hex without
+/// leading zeros, the first longest run of two or more zero groups as `::`, an IPv4-mapped
+/// address as `::ffff:a.b.c.d`), in `buf`: what `ip.to_string()` gives, without the
+/// formatting machinery. Checked against `to_string` by `tests` and the `parsers` fuzz target.
+pub fn ipv6_text(ip: Ipv6Addr, buf: &mut [u8; 39]) -> &str {
+    struct Out<'b> {
+        buf: &'b mut [u8; 39],
+        n: usize,
+    }
+    impl Out<'_> {
+        fn push(&mut self, bytes: &[u8]) {
+            self.buf[self.n..self.n + bytes.len()].copy_from_slice(bytes);
+            self.n += bytes.len();
+        }
+        fn groups(&mut self, part: &[u16]) {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for (i, &group) in part.iter().enumerate() {
+                if i > 0 {
+                    self.push(b":");
+                }
+                let digits = (16 - group.leading_zeros()).div_ceil(4).max(1);
+                for d in (0..digits).rev() {
+                    self.push(&[HEX[usize::from(group >> (4 * d) & 0xf)]]);
+                }
+            }
+        }
+    }
+    let mut out = Out { buf, n: 0 };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        out.push(b"::ffff:");
+        out.push(ipv4_text(v4, &mut [0; 15]).as_bytes());
+    } else {
+        let groups = ip.segments();
+        // The first longest run of zero groups: (start, length).
+        let (mut zeros, mut run) = ((0, 0), (0, 0));
+        for (i, &group) in groups.iter().enumerate() {
+            if group != 0 {
+                run = (0, 0);
+                continue;
+            }
+            if run.1 == 0 {
+                run.0 = i;
+            }
+            run.1 += 1;
+            if run.1 > zeros.1 {
+                zeros = run;
+            }
+        }
+        if zeros.1 > 1 {
+            out.groups(&groups[..zeros.0]);
+            out.push(b"::");
+            out.groups(&groups[zeros.0 + zeros.1..]);
+        } else {
+            out.groups(&groups);
+        }
+    }
+    let n = out.n;
+    std::str::from_utf8(&buf[..n]).expect("ASCII hex digits, colons and dots")
 }
 
 #[cfg(test)]
@@ -232,6 +292,71 @@ mod tests {
         for n in (0..=u32::MAX).step_by(65_521) {
             let ip = Ipv4Addr::from(n);
             assert_eq!(ipv4_text(ip, &mut buf), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn ipv6_text_writes_what_display_writes() {
+        let mut buf = [0u8; 39];
+        let cases = [
+            "::",
+            "::1",
+            "1::",
+            "2001:db8::1",
+            "2001:db8:0:0:1:0:0:1",
+            "2001:0:0:1:0:0:0:1",
+            "1:0:2:0:3:0:4:0",
+            "0:0:1:0:0:1:0:0",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:1.2.3.4",
+            "::ffff:0.0.0.0",
+            "::1.2.3.4",
+            "64:ff9b::1.2.3.4",
+            "fe80::abcd:ef:10:0",
+            "2a00:1450:4001:80f::200e",
+        ];
+        for text in cases {
+            let ip: Ipv6Addr = text.parse().unwrap();
+            assert_eq!(ipv6_text(ip, &mut buf), ip.to_string(), "{text}");
+        }
+        // Every pattern of zero and non-zero groups, with groups of every digit count.
+        for zeros in 0..=255u16 {
+            for (g, value) in [1u16, 0xf, 0x10, 0xabc, 0x1000, 0xffff]
+                .into_iter()
+                .enumerate()
+            {
+                let groups: Vec<u16> = (0..8)
+                    .map(|i| {
+                        if zeros >> i & 1 == 1 {
+                            0
+                        } else {
+                            value.rotate_left(g as u32 + i)
+                        }
+                    })
+                    .collect();
+                let ip = Ipv6Addr::from(<[u16; 8]>::try_from(groups).unwrap());
+                assert_eq!(
+                    ipv6_text(ip, &mut buf),
+                    ip.to_string(),
+                    "{groups:?}",
+                    groups = ip.segments()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// Any address (groups zeroed at random, so that runs of zeros are common), mapped or not.
+        #[test]
+        fn ipv6_text_writes_what_display_writes_on_any_address(
+            groups in proptest::prelude::any::<[u16; 8]>(),
+            zeroed in proptest::prelude::any::<u8>(),
+        ) {
+            let groups: Vec<u16> = (0..8).map(|i| if zeroed >> i & 1 == 1 { 0 } else { groups[i] }).collect();
+            let ip = Ipv6Addr::from(<[u16; 8]>::try_from(groups).unwrap());
+            let mut buf = [0; 39];
+            proptest::prop_assert_eq!(ipv6_text(ip, &mut buf), ip.to_string());
         }
     }
 }

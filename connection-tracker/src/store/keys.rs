@@ -161,10 +161,7 @@ impl MemberText for Name<'_> {
         match self {
             Name::Named(name) => out.push_str(name),
             Name::Ip(IpAddr::V4(v4)) => out.push_str(text::ipv4_text(*v4, &mut [0; 15])),
-            Name::Ip(ip) => {
-                use std::fmt::Write;
-                let _ = write!(out, "{ip}");
-            }
+            Name::Ip(IpAddr::V6(v6)) => out.push_str(text::ipv6_text(*v6, &mut [0; 39])),
         }
     }
 }
