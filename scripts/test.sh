@@ -36,10 +36,11 @@ cargo build -p ingest -p refresh -p api -p ctrack-cli
 command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 log "fuzz targets: build, then ${FUZZ_SECONDS:-30} s each"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
-for target in event_decode flowlog_lines aggregate_write parsers; do
-  corpus=$(mktemp -d) out=$(mktemp)
+for target in event_decode flowlog_lines aggregate_write parsers logs_message; do
+  corpus=$(mktemp -d) out=$(mktemp) dict=()
+  [ -f "fuzz/$target.dict" ] && dict=("-dict=$target.dict")
   if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \
-    -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=1024 -print_final_stats=1) >"$out" 2>&1; then
+    -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=1024 -print_final_stats=1 "${dict[@]}") >"$out" 2>&1; then
     tail -n 60 "$out" >&2
     echo "fuzz target $target failed; the input is in fuzz/artifacts/$target" >&2
     exit 1

@@ -117,13 +117,20 @@ pub enum Name<'a> {
     Ip(IpAddr),
 }
 
+impl Name<'_> {
+    /// The name as text, an address written in `buf` (as `Display` writes it, without the
+    /// formatting machinery: every counted row is named this way).
+    pub fn text<'b>(&'b self, buf: &'b mut [u8; 39]) -> &'b str {
+        match self {
+            Name::Named(n) => n,
+            Name::Ip(ip) => super::text::ip_text(*ip, buf),
+        }
+    }
+}
+
 impl std::fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Name::Named(n) => f.write_str(n),
-            Name::Ip(IpAddr::V4(v4)) => f.write_str(super::text::ipv4_text(*v4, &mut [0; 15])),
-            Name::Ip(IpAddr::V6(v6)) => f.write_str(super::text::ipv6_text(*v6, &mut [0; 39])),
-        }
+        f.write_str(self.text(&mut [0; 39]))
     }
 }
 
@@ -148,18 +155,20 @@ pub fn source_name<'a>(
 /// The coarser source a bare address folds into when its endpoint keeps no more addresses:
 /// its /24 (IPv4) or /48 (IPv6), written `8.8.8.0/24`, `2a00:1450:4001::/48`.
 pub fn source_prefix(ip: IpAddr) -> String {
-    match ip {
+    let (net, bits): (IpAddr, &str) = match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
-            let net = std::net::Ipv4Addr::new(a, b, c, 0);
-            [super::text::ipv4_text(net, &mut [0; 15]), "/24"].concat()
+            (std::net::Ipv4Addr::new(a, b, c, 0).into(), "/24")
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
-            [super::text::ipv6_text(net, &mut [0; 39]), "/48"].concat()
+            (
+                std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).into(),
+                "/48",
+            )
         }
-    }
+    };
+    [super::text::ip_text(net, &mut [0; 39]), bits].concat()
 }
 
 /// What kind of thing an interface belongs to, from its description and type.

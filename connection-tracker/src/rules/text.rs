@@ -109,6 +109,15 @@ pub fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
     std::str::from_utf8(&buf[..n]).expect("ASCII digits and dots")
 }
 
+/// Either address as `IpAddr`'s `Display` writes it, in `buf` (39 bytes: the longest IPv6).
+#[inline]
+pub fn ip_text(ip: IpAddr, buf: &mut [u8; 39]) -> &str {
+    match ip {
+        IpAddr::V4(v4) => ipv4_text(v4, buf.first_chunk_mut().expect("15 of 39 bytes")),
+        IpAddr::V6(v6) => ipv6_text(v6, buf),
+    }
+}
+
 /// An IPv6 address as `Ipv6Addr`'s `Display` writes it (RFC 5952: lowercase hex without
 /// leading zeros, the first longest run of two or more zero groups as `::`, an IPv4-mapped
 /// address as `::ffff:a.b.c.d`), in `buf`: what `ip.to_string()` gives, without the

@@ -31,10 +31,7 @@
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
-use std::net::IpAddr;
-
 use crate::rules::classify::Name;
-use crate::rules::text;
 
 pub const PREFIX: &str = "ct";
 
@@ -158,11 +155,7 @@ impl<T: AsRef<str> + ?Sized> MemberText for T {
 
 impl MemberText for Name<'_> {
     fn push_to(&self, out: &mut String) {
-        match self {
-            Name::Named(name) => out.push_str(name),
-            Name::Ip(IpAddr::V4(v4)) => out.push_str(text::ipv4_text(*v4, &mut [0; 15])),
-            Name::Ip(IpAddr::V6(v6)) => out.push_str(text::ipv6_text(*v6, &mut [0; 39])),
-        }
+        out.push_str(self.text(&mut [0; 39]));
     }
 }
 
