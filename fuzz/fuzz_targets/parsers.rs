@@ -1,6 +1,6 @@
 //! Differential: the flow-log field parsers (`rules::text`) accept and reject exactly what
 //! std's `str::parse` does, and agree on the value, for any bytes; the address formatter
-//! writes what `Display` writes.
+//! writes what `Display` writes; the prefix readers read what std reads of the same prefix.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,6 +16,18 @@ fuzz_target!(|data: &[u8]| {
     if let Some(octets) = data.first_chunk::<16>() {
         let ip = Ipv6Addr::from(*octets);
         assert_eq!(text::ipv6_text(ip, &mut [0; 39]), ip.to_string());
+    }
+    // A field read where it starts: the digits it starts with (their value right up to 19 of
+    // them), as std reads them; the address it starts with, as std reads that prefix.
+    let (value, len) = text::leading_digits(data);
+    assert_eq!(len, data.iter().take_while(|b| b.is_ascii_digit()).count());
+    if (1..=19).contains(&len) {
+        let prefix = std::str::from_utf8(&data[..len]).expect("digits");
+        assert_eq!(Some(value), prefix.parse::<u64>().ok());
+    }
+    if let Some((ip, len)) = text::ipv4_prefix(data) {
+        let prefix = std::str::from_utf8(&data[..len]).expect("an address's text is ASCII");
+        assert_eq!(Some(ip), prefix.parse::<Ipv4Addr>().ok(), "{prefix:?}");
     }
     let Ok(s) = std::str::from_utf8(data) else {
         // Bytes that are not UTF-8 never reach the parsers (lines are &str), but the byte-level

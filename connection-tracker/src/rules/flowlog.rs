@@ -268,57 +268,69 @@ impl FlowLogFormat {
             traffic_path: None,
             pkt_src_aws_service: None,
         };
-        // One pass over the line, no token buffer: fields are decoded as they are met.
-        let mut tokens = tokens(line);
+        // One pass over the line, no token buffer: fields are decoded as they are met, and a
+        // number or an IPv4 address is read where it starts, its end found on the way (the
+        // usual line is mostly those); anything else is cut at the next space.
+        let mut at = Cursor {
+            line: line.trim_end_matches(['\r', '\n']),
+            pos: 0,
+        };
         for (i, &slot) in self.slots.iter().enumerate() {
-            let Some(text) = tokens.next() else {
+            if !at.next_field() {
                 return Err(LineError::FieldCount {
                     expected: self.slots.len(),
                     found: i,
                 });
-            };
-            if text == "-" || slot == Slot::Text {
-                continue;
             }
             let field = || self.names[i].clone();
+            let number = |text: &str| bad_value(field(), text, "a non-negative integer in range");
+            let address = |text: &str| bad_value(field(), text, "an IPv4 or IPv6 address");
             match slot {
-                Slot::Version => record.version = Some(number(text, field)?),
-                Slot::AccountId => record.account_id = Some(text),
-                Slot::InterfaceId => record.interface_id = Some(text),
-                Slot::SrcAddr => record.srcaddr = Some(address(text, field)?),
-                Slot::DstAddr => record.dstaddr = Some(address(text, field)?),
-                Slot::SrcPort => record.srcport = Some(number(text, field)?),
-                Slot::DstPort => record.dstport = Some(number(text, field)?),
-                Slot::Protocol => record.protocol = Some(number(text, field)?),
-                Slot::Packets => record.packets = Some(number(text, field)?),
-                Slot::Bytes => record.bytes = Some(number(text, field)?),
-                Slot::Start => record.start = Some(epoch_seconds(number(text, field)?)),
-                Slot::End => record.end = Some(epoch_seconds(number(text, field)?)),
+                Slot::Version => record.version = at.number().map_err(number)?,
+                Slot::AccountId => record.account_id = at.text(),
+                Slot::InterfaceId => record.interface_id = at.text(),
+                Slot::SrcAddr => record.srcaddr = at.address().map_err(address)?,
+                Slot::DstAddr => record.dstaddr = at.address().map_err(address)?,
+                Slot::SrcPort => record.srcport = at.number().map_err(number)?,
+                Slot::DstPort => record.dstport = at.number().map_err(number)?,
+                Slot::Protocol => record.protocol = at.number().map_err(number)?,
+                Slot::Packets => record.packets = at.number().map_err(number)?,
+                Slot::Bytes => record.bytes = at.number().map_err(number)?,
+                Slot::Start => {
+                    record.start = at.number().map_err(number)?.map(epoch_seconds);
+                }
+                Slot::End => record.end = at.number().map_err(number)?.map(epoch_seconds),
                 Slot::Action => {
-                    record.action = Some(match text {
-                        "ACCEPT" => Action::Accept,
-                        "REJECT" => Action::Reject,
-                        _ => return Err(bad_value(field(), text, "ACCEPT or REJECT")),
-                    })
+                    record.action = match at.text() {
+                        None => None,
+                        Some("ACCEPT") => Some(Action::Accept),
+                        Some("REJECT") => Some(Action::Reject),
+                        Some(text) => return Err(bad_value(field(), text, "ACCEPT or REJECT")),
+                    }
                 }
                 Slot::LogStatus => {
-                    record.log_status = Some(match text {
-                        "OK" => LogStatus::Ok,
-                        "NODATA" => LogStatus::NoData,
-                        "SKIPDATA" => LogStatus::SkipData,
-                        _ => return Err(bad_value(field(), text, "OK, NODATA or SKIPDATA")),
-                    })
+                    record.log_status = match at.text() {
+                        None => None,
+                        Some("OK") => Some(LogStatus::Ok),
+                        Some("NODATA") => Some(LogStatus::NoData),
+                        Some("SKIPDATA") => Some(LogStatus::SkipData),
+                        Some(text) => {
+                            return Err(bad_value(field(), text, "OK, NODATA or SKIPDATA"))
+                        }
+                    }
                 }
-                Slot::TcpFlags => record.tcp_flags = Some(number(text, field)?),
-                Slot::PktSrcAddr => record.pkt_srcaddr = Some(address(text, field)?),
-                Slot::PktDstAddr => record.pkt_dstaddr = Some(address(text, field)?),
-                Slot::Region => record.region = Some(text),
-                Slot::TrafficPath => record.traffic_path = Some(number(text, field)?),
-                Slot::PktSrcAwsService => record.pkt_src_aws_service = Some(text),
-                Slot::Text => {}
+                Slot::TcpFlags => record.tcp_flags = at.number().map_err(number)?,
+                Slot::PktSrcAddr => record.pkt_srcaddr = at.address().map_err(address)?,
+                Slot::PktDstAddr => record.pkt_dstaddr = at.address().map_err(address)?,
+                Slot::Region => record.region = at.text(),
+                Slot::TrafficPath => record.traffic_path = at.number().map_err(number)?,
+                Slot::PktSrcAwsService => record.pkt_src_aws_service = at.text(),
+                Slot::Text => {
+                    at.raw();
+                }
             }
         }
-        let extra = tokens.count();
+        let extra = tokens(&at.line[at.pos..]).count();
         if extra > 0 {
             return Err(LineError::FieldCount {
                 expected: self.slots.len(),
@@ -411,14 +423,82 @@ macro_rules! unsigned {
 }
 unsigned!(u8, u16, u64);
 
-fn number<T: Unsigned>(text: &str, field: impl FnOnce() -> String) -> Result<T, LineError> {
-    text::unsigned(text.as_bytes(), T::MAX)
-        .map(T::narrow)
-        .ok_or_else(|| bad_value(field(), text, "a non-negative integer in range"))
+/// Where a line's reading is: its fields are read in order, each where it starts.
+struct Cursor<'a> {
+    line: &'a str,
+    pos: usize,
 }
 
-fn address(text: &str, field: impl FnOnce() -> String) -> Result<IpAddr, LineError> {
-    text::ip(text).ok_or_else(|| bad_value(field(), text, "an IPv4 or IPv6 address"))
+impl<'a> Cursor<'a> {
+    /// Steps over the spaces before the next field; false when the line has no more.
+    #[inline]
+    fn next_field(&mut self) -> bool {
+        let bytes = self.line.as_bytes();
+        while bytes.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+        }
+        self.pos < bytes.len()
+    }
+
+    /// Whether the field of `len` bytes from here ends there (a space or the line's end).
+    #[inline]
+    fn ends_after(&self, len: usize) -> bool {
+        self.line
+            .as_bytes()
+            .get(self.pos + len)
+            .is_none_or(|&b| b == b' ')
+    }
+
+    /// The field as it is, up to the next space.
+    #[inline]
+    fn raw(&mut self) -> &'a str {
+        let rest = &self.line.as_bytes()[self.pos..];
+        let len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        // Cut at ASCII spaces only, so always on char boundaries.
+        let text = &self.line[self.pos..self.pos + len];
+        self.pos += len;
+        text
+    }
+
+    /// The field's text; `None` for `-` (absent).
+    #[inline]
+    fn text(&mut self) -> Option<&'a str> {
+        Some(self.raw()).filter(|&t| t != "-")
+    }
+
+    /// A number field: its digits read where it starts, else (a sign, too many digits, out of
+    /// range, not a number) its text read whole, which gives the same value or the error
+    /// (`Err` with the text). `None` for `-`.
+    #[inline]
+    fn number<T: Unsigned>(&mut self) -> Result<Option<T>, &'a str> {
+        let (value, len) = text::leading_digits(&self.line.as_bytes()[self.pos..]);
+        if (1..=19).contains(&len) && value <= T::MAX && self.ends_after(len) {
+            self.pos += len;
+            return Ok(Some(T::narrow(value)));
+        }
+        match self.text() {
+            None => Ok(None),
+            Some(text) => text::unsigned(text.as_bytes(), T::MAX)
+                .map(|v| Some(T::narrow(v)))
+                .ok_or(text),
+        }
+    }
+
+    /// An address field: an IPv4 address read where it starts, else its text read whole
+    /// (IPv6, or the error). `None` for `-`.
+    #[inline]
+    fn address(&mut self) -> Result<Option<IpAddr>, &'a str> {
+        if let Some((ip, len)) = text::ipv4_prefix(&self.line.as_bytes()[self.pos..]) {
+            if self.ends_after(len) {
+                self.pos += len;
+                return Ok(Some(IpAddr::V4(ip)));
+            }
+        }
+        match self.text() {
+            None => Ok(None),
+            Some(text) => text::ip(text).map(Some).ok_or(text),
+        }
+    }
 }
 
 fn bad_value(field: String, text: &str, expected: &'static str) -> LineError {
@@ -566,6 +646,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+
         /// The tokenizer cuts exactly where splitting at spaces does, on any text (runs of
         /// spaces, multi-byte characters, line breaks).
         #[test]
@@ -578,5 +660,212 @@ mod tests {
             let got: Vec<&str> = tokens(&line).collect();
             proptest::prop_assert_eq!(got, want);
         }
+
+        /// Numbers and IPv4 addresses are read where they start, their end found on the way;
+        /// every line reads as cutting it at spaces and reading each field's text whole does:
+        /// the same values, or the same error.
+        #[test]
+        fn fields_read_where_they_start_read_as_their_text(
+            (custom, fields) in lines(),
+            gaps in proptest::collection::vec(proptest::sample::select(vec![" ", " ", " ", "  "]), 16),
+            end in proptest::sample::select(vec!["", "", "\n", "\r\n", " "]),
+        ) {
+            let format = if custom { custom_format() } else { FlowLogFormat::default_v2() };
+            let mut line = String::new();
+            for (field, gap) in fields.iter().zip(&gaps) {
+                line.push_str(field);
+                line.push_str(gap);
+            }
+            line.truncate(line.len().saturating_sub(1));
+            line.push_str(end);
+            let got = format.parse_line(&line).map(|r| typed(&r));
+            let want = read_whole(&format, &line);
+            match (&got, &want) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b, "{:?}", line),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.kind(), b.kind(), "{:?}", line),
+                _ => proptest::prop_assert!(false, "{:?}: {:?} against {:?}", line, got, want),
+            }
+        }
+    }
+
+    fn custom_format() -> FlowLogFormat {
+        FlowLogFormat::parse(
+            "${version} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${pkt-srcaddr} \
+             ${pkt-dstaddr} ${tcp-flags} ${traffic-path} ${start} ${end} ${action} ${log-status}",
+        )
+        .unwrap()
+    }
+
+    /// A line's fields for the v2 or the custom format: mostly what the field holds, one time
+    /// in ten any field text, and now and then one field too many or too few.
+    fn lines() -> impl proptest::strategy::Strategy<Value = (bool, Vec<String>)> {
+        use proptest::prelude::*;
+        any::<bool>().prop_flat_map(|custom| {
+            let format = if custom { custom_format() } else { FlowLogFormat::default_v2() };
+            let fields: Vec<BoxedStrategy<String>> = format
+                .field_names()
+                .map(|name| {
+                    let usual: BoxedStrategy<String> = match name {
+                        "srcaddr" | "dstaddr" | "pkt-srcaddr" | "pkt-dstaddr" => prop_oneof![
+                            4 => "(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})){3}",
+                            1 => "([0-9a-f]{1,4}:){1,7}:?[0-9a-f]{1,4}",
+                        ]
+                        .boxed(),
+                        "action" => "ACCEPT|REJECT".boxed(),
+                        "log-status" => "OK|NODATA|SKIPDATA".boxed(),
+                        "account-id" => "[0-9]{12}|unknown".boxed(),
+                        "interface-id" => "eni-[0-9a-f]{17}".boxed(),
+                        "start" | "end" | "packets" | "bytes" => "[0-9]{1,13}".boxed(),
+                        _ => "[0-9]{1,5}".boxed(),
+                    };
+                    prop_oneof![9 => usual, 1 => field_text(), 1 => Just("-".to_string())].boxed()
+                })
+                .collect();
+            (Just(custom), fields, prop_oneof![8 => Just(0), 1 => Just(1), 1 => Just(2)])
+                .prop_map(|(custom, mut fields, change)| {
+                    match change {
+                        1 => drop(fields.pop()),
+                        2 => fields.push("7".to_string()),
+                        _ => {}
+                    }
+                    (custom, fields)
+                })
+        })
+    }
+
+    /// Field texts: numbers of every length and sign, addresses (good, bad, IPv6), words.
+    fn field_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9]{1,4}",
+            "[0-9]{10,13}",
+            "[0-9]{18,22}",
+            "\\+[0-9]{1,3}",
+            "(25[0-6]|2[0-4][0-9]|1?[0-9]{1,2}|0[0-9])(\\.(25[0-6]|1?[0-9]{1,2}|0[0-9]|[0-9]{4})){2,4}",
+            "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}[.:a-z0-9]?",
+            "([0-9a-f]{1,4}:){1,7}[0-9a-f]{0,4}",
+            "::ffff:[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+            "ACCEPT|REJECT|OK|NODATA|SKIPDATA|accept",
+            "[0-9.:a-z+-]{1,12}",
+        ]
+    }
+
+    /// The typed fields of a record.
+    #[derive(Debug, PartialEq)]
+    struct Typed {
+        numbers: [Option<u64>; 10],
+        addresses: [Option<IpAddr>; 4],
+        action: Option<Action>,
+        log_status: Option<LogStatus>,
+    }
+
+    fn typed(r: &Record) -> Typed {
+        Typed {
+            numbers: [
+                r.version.map(u64::from),
+                r.srcport.map(u64::from),
+                r.dstport.map(u64::from),
+                r.protocol.map(u64::from),
+                r.packets,
+                r.bytes,
+                r.start,
+                r.end,
+                r.tcp_flags.map(u64::from),
+                r.traffic_path.map(u64::from),
+            ],
+            addresses: [r.srcaddr, r.dstaddr, r.pkt_srcaddr, r.pkt_dstaddr],
+            action: r.action,
+            log_status: r.log_status,
+        }
+    }
+
+    /// The line cut at spaces, each field's text read whole by std's parsers.
+    fn read_whole(format: &FlowLogFormat, line: &str) -> Result<Typed, LineError> {
+        let fields: Vec<&str> = line
+            .trim_end_matches(['\r', '\n'])
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .collect();
+        let count = LineError::FieldCount {
+            expected: format.len(),
+            found: fields.len(),
+        };
+        if fields.len() != format.len() {
+            return Err(count);
+        }
+        let mut t = Typed {
+            numbers: [None; 10],
+            addresses: [None; 4],
+            action: None,
+            log_status: None,
+        };
+        for (name, text) in format.field_names().zip(fields) {
+            if text == "-" {
+                continue;
+            }
+            let bad = |expected| bad_value(name.to_string(), text, expected);
+            let number = |at: usize, max: u64| match text.parse::<u64>() {
+                Ok(v) if v <= max => Ok((at, v)),
+                _ => Err(bad("a non-negative integer in range")),
+            };
+            let address = |at: usize| match text.parse::<IpAddr>() {
+                Ok(ip) => Ok((at, ip)),
+                Err(_) => Err(bad("an IPv4 or IPv6 address")),
+            };
+            let (start, end) = (|v: u64| epoch_seconds(v), |v: u64| epoch_seconds(v));
+            match name {
+                "version" | "protocol" | "traffic-path" => {
+                    let at = match name {
+                        "version" => 0,
+                        "protocol" => 3,
+                        _ => 9,
+                    };
+                    let (at, v) = number(at, 255)?;
+                    t.numbers[at] = Some(v);
+                }
+                "srcport" | "dstport" | "tcp-flags" => {
+                    let at = match name {
+                        "srcport" => 1,
+                        "dstport" => 2,
+                        _ => 8,
+                    };
+                    let (at, v) = number(at, 65535)?;
+                    t.numbers[at] = Some(v);
+                }
+                "packets" | "bytes" => {
+                    let (at, v) = number(if name == "packets" { 4 } else { 5 }, u64::MAX)?;
+                    t.numbers[at] = Some(v);
+                }
+                "start" => t.numbers[6] = Some(start(number(6, u64::MAX)?.1)),
+                "end" => t.numbers[7] = Some(end(number(7, u64::MAX)?.1)),
+                "srcaddr" | "dstaddr" | "pkt-srcaddr" | "pkt-dstaddr" => {
+                    let at = match name {
+                        "srcaddr" => 0,
+                        "dstaddr" => 1,
+                        "pkt-srcaddr" => 2,
+                        _ => 3,
+                    };
+                    let (at, ip) = address(at)?;
+                    t.addresses[at] = Some(ip);
+                }
+                "action" => {
+                    t.action = Some(match text {
+                        "ACCEPT" => Action::Accept,
+                        "REJECT" => Action::Reject,
+                        _ => return Err(bad("ACCEPT or REJECT")),
+                    })
+                }
+                "log-status" => {
+                    t.log_status = Some(match text {
+                        "OK" => LogStatus::Ok,
+                        "NODATA" => LogStatus::NoData,
+                        "SKIPDATA" => LogStatus::SkipData,
+                        _ => return Err(bad("OK, NODATA or SKIPDATA")),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(t)
     }
 }

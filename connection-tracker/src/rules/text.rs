@@ -42,6 +42,13 @@ pub fn unsigned(text: &[u8], max: u64) -> Option<u64> {
 /// digits, at most 255, no leading zero (`0` itself is fine), nothing else.
 #[inline]
 pub fn ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    ipv4_prefix(text).and_then(|(ip, len)| (len == text.len()).then_some(ip))
+}
+
+/// The IPv4 address `text` starts with, as [`ipv4`] reads one, and its length: for a field
+/// read where it starts, before its end is known (the caller checks what follows).
+#[inline]
+pub fn ipv4_prefix(text: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (n, octet) in octets.iter_mut().enumerate() {
@@ -70,7 +77,26 @@ pub fn ipv4(text: &[u8]) -> Option<Ipv4Addr> {
         }
         *octet = value as u8;
     }
-    (i == text.len()).then(|| Ipv4Addr::from(octets))
+    Some((Ipv4Addr::from(octets), i))
+}
+
+/// The decimal digits `text` starts with as a number, and how many there are: the usual case
+/// of [`unsigned`] for a field read where it starts, before its end is known (the caller checks
+/// what follows, and leaves anything else to `unsigned`). The value is right for up to 19
+/// digits, which always fit a u64; past that it has wrapped, and the caller must not use it.
+#[inline]
+pub fn leading_digits(text: &[u8]) -> (u64, usize) {
+    let mut value: u64 = 0;
+    let mut len = 0;
+    for &b in text {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+        len += 1;
+    }
+    (value, len)
 }
 
 /// As `text.parse::<IpAddr>()`: IPv4 here, IPv6 (anything with a `:`) by std.
