@@ -138,6 +138,48 @@ impl From<&IngestConfig> for WritePolicy {
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
 pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
+/// Why a parsed line does not count: a counter of the summary's `skipped`, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    FormatLacksAction,
+    NotAccepted,
+    MissingFields,
+    UnknownInterface,
+    ForeignInterface,
+    PrivateSource,
+    S3ToInstance,
+    DroppedDestination,
+    OlderThanRetention,
+}
+
+impl Skip {
+    const ALL: [Skip; 9] = [
+        Skip::FormatLacksAction,
+        Skip::NotAccepted,
+        Skip::MissingFields,
+        Skip::UnknownInterface,
+        Skip::ForeignInterface,
+        Skip::PrivateSource,
+        Skip::S3ToInstance,
+        Skip::DroppedDestination,
+        Skip::OlderThanRetention,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Skip::FormatLacksAction => "format_lacks_action",
+            Skip::NotAccepted => "not_accepted",
+            Skip::MissingFields => "missing_fields",
+            Skip::UnknownInterface => "unknown_interface",
+            Skip::ForeignInterface => "foreign_interface",
+            Skip::PrivateSource => "private_source",
+            Skip::S3ToInstance => "s3_to_instance",
+            Skip::DroppedDestination => "dropped_destination",
+            Skip::OlderThanRetention => "older_than_retention",
+        }
+    }
+}
+
 /// A connection as counted in memory; everything borrowed from the inventory and the settings,
 /// nothing from the messages (a message's bytes may go as soon as it is counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -228,6 +270,7 @@ impl<'a> Aggregate<'a> {
                 .get(&format!("{}:{}", message.owner, message.log_group))
                 .unwrap_or(ctx.fallback_format),
         };
+        let mut skips = [0u64; Skip::ALL.len()];
         for event in &message.log_events {
             let line = event.message.as_ref();
             // One event carries one record; tolerate several lines per event.
@@ -253,9 +296,9 @@ impl<'a> Aggregate<'a> {
                         continue;
                     }
                 };
-                let skip = |agg: &mut Aggregate<'a>, why: &'static str| {
-                    *agg.summary.skipped.entry(why).or_default() += 1;
-                };
+                // Counted in an array (about half the lines of a busy estate are skipped);
+                // the summary's map gets the totals once the message is done.
+                let mut skip = |why: Skip| skips[why as usize] += 1;
                 // The interface, as the refresh found it; its account/region was read, whatever
                 // becomes of the record (unless the log may not speak for it).
                 let interface = record
@@ -281,9 +324,9 @@ impl<'a> Aggregate<'a> {
                 };
                 if record.action != Some(Action::Accept) || !ok_status {
                     if !format.has_action() {
-                        skip(agg, "format_lacks_action");
+                        skip(Skip::FormatLacksAction);
                     } else {
-                        skip(agg, "not_accepted");
+                        skip(Skip::NotAccepted);
                     }
                     continue;
                 }
@@ -294,33 +337,33 @@ impl<'a> Aggregate<'a> {
                     record.dstaddr,
                     record.dstport,
                 ) else {
-                    skip(agg, "missing_fields");
+                    skip(Skip::MissingFields);
                     continue;
                 };
                 let Some(interface) = interface else {
-                    skip(agg, "unknown_interface");
+                    skip(Skip::UnknownInterface);
                     continue;
                 };
                 // The message's owner is set by CloudWatch Logs, not by whoever wrote the line:
                 // a log group may speak only for its own account's interfaces, or for any
                 // account's when its owner runs a shared VPC.
                 if !legitimate(interface) {
-                    skip(agg, "foreign_interface");
+                    skip(Skip::ForeignInterface);
                     continue;
                 }
                 if classify::is_private(src) {
-                    skip(agg, "private_source");
+                    skip(Skip::PrivateSource);
                     continue;
                 }
                 // The S3 rule, where AWS says so itself: S3 answering an instance on a high
                 // port is not a connection (the address-and-name half applies at read time).
                 if interface.instance && record.pkt_src_aws_service == Some("S3") {
-                    skip(agg, "s3_to_instance");
+                    skip(Skip::S3ToInstance);
                     continue;
                 }
                 let dest = match interface.destination(dst) {
                     Destination::Dropped(_) => {
-                        skip(agg, "dropped_destination");
+                        skip(Skip::DroppedDestination);
                         continue;
                     }
                     Destination::Named(name) => Name::Named(name.as_str()),
@@ -328,7 +371,7 @@ impl<'a> Aggregate<'a> {
                 };
                 let day = seconds.div_euclid(86_400);
                 if day < oldest_day {
-                    skip(agg, "older_than_retention");
+                    skip(Skip::OlderThanRetention);
                     continue;
                 }
                 let source =
@@ -367,7 +410,13 @@ impl<'a> Aggregate<'a> {
                 agg.summary.counted += 1;
             }
         }
+        for (why, n) in Skip::ALL.into_iter().zip(skips) {
+            if n > 0 {
+                *agg.summary.skipped.entry(why.name()).or_default() += n;
+            }
+        }
     }
+
     /// A region a record named, kept by the aggregate.
     fn record_region(&mut self, name: &str) -> Region<'a> {
         let at = match self.record_regions.iter().position(|r| **r == *name) {
@@ -461,6 +510,17 @@ impl<'a> Aggregate<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The skip counters are an array indexed by the reason: `ALL` must list every reason once,
+    /// in its index's place, each with its own name.
+    #[test]
+    fn skip_reasons_are_listed_in_index_order_with_distinct_names() {
+        for (i, why) in Skip::ALL.into_iter().enumerate() {
+            assert_eq!(why as usize, i, "{why:?}");
+        }
+        let names: BTreeSet<&str> = Skip::ALL.iter().map(|w| w.name()).collect();
+        assert_eq!(names.len(), Skip::ALL.len());
+    }
 
     #[test]
     fn emf_declares_every_metric_it_carries() {
