@@ -33,9 +33,11 @@ fuzz_target!(|data: &[u8]| {
         // Bytes that are not UTF-8 never reach the parsers (lines are &str), but the byte-level
         // functions must still refuse anything std would not read.
         assert_eq!(text::ipv4(data), None);
+        assert_eq!(text::ipv6(data), None);
         return;
     };
     assert_eq!(text::ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
+    assert_eq!(text::ipv6(data), s.parse::<Ipv6Addr>().ok(), "{s:?}");
     assert_eq!(text::ipv4(data), s.parse::<Ipv4Addr>().ok(), "{s:?}");
     assert_eq!(text::unsigned(data, u64::MAX), s.parse::<u64>().ok(), "{s:?}");
     assert_eq!(

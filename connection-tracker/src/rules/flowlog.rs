@@ -1,9 +1,10 @@
 //! VPC flow-log records: a format (`${field} ${field} …`, as AWS writes `LogFormat`) and a
 //! borrowing parser that turns one line into a [`Record`] view over the line's `&str`.
 //!
-//! Parsing allocates nothing per field: tokens are slices of the input line kept in an inline
-//! buffer, and the fields the product needs are decoded once, up front, so a bad address or number
-//! rejects the line instead of surfacing later.
+//! Parsing allocates nothing per field: fields are slices of the input line, and the fields the
+//! product needs are decoded once, up front (a number or an IPv4 address where it starts, its
+//! end found on the way), so a bad address or number rejects the line instead of surfacing
+//! later.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -812,7 +813,6 @@ mod tests {
                 Ok(ip) => Ok((at, ip)),
                 Err(_) => Err(bad("an IPv4 or IPv6 address")),
             };
-            let (start, end) = (|v: u64| epoch_seconds(v), |v: u64| epoch_seconds(v));
             match name {
                 "version" | "protocol" | "traffic-path" => {
                     let at = match name {
@@ -836,8 +836,8 @@ mod tests {
                     let (at, v) = number(if name == "packets" { 4 } else { 5 }, u64::MAX)?;
                     t.numbers[at] = Some(v);
                 }
-                "start" => t.numbers[6] = Some(start(number(6, u64::MAX)?.1)),
-                "end" => t.numbers[7] = Some(end(number(7, u64::MAX)?.1)),
+                "start" => t.numbers[6] = Some(epoch_seconds(number(6, u64::MAX)?.1)),
+                "end" => t.numbers[7] = Some(epoch_seconds(number(7, u64::MAX)?.1)),
                 "srcaddr" | "dstaddr" | "pkt-srcaddr" | "pkt-dstaddr" => {
                     let at = match name {
                         "srcaddr" => 0,

@@ -1,7 +1,7 @@
 //! Integer and address parsers for flow-log fields: what `str::parse` accepts, no more and no
 //! less, without its generality. Flow-log fields are short decimal numbers and dotted IPv4
-//! addresses; these read them in one pass over the bytes. IPv6 (rarer, and intricate) goes to
-//! std's parser. The `parsers` fuzz target checks, on arbitrary bytes, that every function
+//! addresses; these read them in one pass over the bytes. IPv6 is read the way std's parser
+//! reads it, step for step. The `parsers` fuzz target checks, on arbitrary bytes, that every function
 //! here answers exactly as std does; `tests` below checks the edges by table.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -99,13 +99,96 @@ pub fn leading_digits(text: &[u8]) -> (u64, usize) {
     (value, len)
 }
 
-/// As `text.parse::<IpAddr>()`: IPv4 here, IPv6 (anything with a `:`) by std.
+/// As `text.parse::<IpAddr>()`: IPv6 for anything with a `:`, else IPv4.
 #[inline]
 pub fn ip(text: &str) -> Option<IpAddr> {
     if text.as_bytes().contains(&b':') {
-        text.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+        ipv6(text.as_bytes()).map(IpAddr::V6)
     } else {
         ipv4(text.as_bytes()).map(IpAddr::V4)
+    }
+}
+
+/// As `text.parse::<Ipv6Addr>()`, read the way std reads it: groups of one to four hex digits
+/// (either case, leading zeros fine) separated by `:`; at most one `::` standing for one or
+/// more zero groups; an IPv4 address (as [`ipv4_prefix`] reads one) in place of the last two
+/// groups, never before a `::`; nothing else (no zone, no brackets).
+pub fn ipv6(text: &[u8]) -> Option<Ipv6Addr> {
+    let mut r = V6Reader { text, pos: 0 };
+    let mut head = [0u16; 8];
+    let (head_len, head_v4) = r.groups(&mut head);
+    if head_len < 8 {
+        if head_v4 || !(r.eat(b':') && r.eat(b':')) {
+            return None;
+        }
+        // `::` stands for at least one group: seven at most after it.
+        let mut tail = [0u16; 7];
+        let (tail_len, _) = r.groups(&mut tail[..7 - head_len]);
+        head[8 - tail_len..].copy_from_slice(&tail[..tail_len]);
+    }
+    (r.pos == text.len()).then(|| Ipv6Addr::from(head))
+}
+
+struct V6Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl V6Reader<'_> {
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.text.get(self.pos) == Some(&byte);
+        self.pos += usize::from(found);
+        found
+    }
+
+    /// Colon-separated groups into `groups`, an IPv4 address possibly in place of the last
+    /// two; how many were read and whether an IPv4 address ended them. Stops (giving back a
+    /// separator it took) where the next group does not read.
+    fn groups(&mut self, groups: &mut [u16]) -> (usize, bool) {
+        let limit = groups.len();
+        for i in 0..limit {
+            let before = self.pos;
+            if i > 0 && !self.eat(b':') {
+                return (i, false);
+            }
+            // An IPv4 address needs two groups' room.
+            if i + 1 < limit {
+                if let Some((v4, len)) = ipv4_prefix(&self.text[self.pos..]) {
+                    self.pos += len;
+                    let [a, b, c, d] = v4.octets();
+                    groups[i] = u16::from_be_bytes([a, b]);
+                    groups[i + 1] = u16::from_be_bytes([c, d]);
+                    return (i + 2, true);
+                }
+            }
+            match self.hex_group() {
+                Some(group) => groups[i] = group,
+                None => {
+                    self.pos = before;
+                    return (i, false);
+                }
+            }
+        }
+        (limit, false)
+    }
+
+    /// One to four hex digits; a fifth fails the group, as in std.
+    fn hex_group(&mut self) -> Option<u16> {
+        let mut value: u16 = 0;
+        let mut len = 0;
+        while let Some(digit) = self
+            .text
+            .get(self.pos + len)
+            .and_then(|&b| (b as char).to_digit(16))
+        {
+            if len == 4 {
+                return None;
+            }
+            value = value << 4 | digit as u16;
+            len += 1;
+        }
+        self.pos += len;
+        (len > 0).then_some(value)
     }
 }
 
@@ -299,9 +382,39 @@ mod tests {
             "[::1]",
             "2001:DB8::1",
             "::1.2.3.04",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:8::",
+            "::1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4",
+            "1:2:3:4:5:6:7:1.2.3.4",
+            "1:2:3:4:5::1.2.3.4",
+            "1:2:3:4:5:6::1.2.3.4",
+            "1:1.2.3.4::",
+            "1.2.3.4::",
+            "::1.2.3.4:5",
+            "::12345",
+            "1:12345::",
+            "01234::",
+            "0000:0000:0000:0000:0000:0000:0000:0001",
+            "::1:",
+            ":1::",
+            "1::2::3",
+            "::ffff:1.2.3.256",
+            "::ffff:1.2.3",
+            "::1234.5.6.7",
+            "::123.5.6.7",
+            "a:b:c:d:e:f:a:b",
+            "A:B:C:D:E:F:A:B",
+            "::٣",
         ];
         for text in cases {
             assert_eq!(ip(text), text.parse::<IpAddr>().ok(), "{text:?}");
+            assert_eq!(
+                ipv6(text.as_bytes()),
+                text.parse::<Ipv6Addr>().ok(),
+                "{text:?} as IPv6"
+            );
             assert_eq!(
                 ipv4(text.as_bytes()),
                 text.parse::<Ipv4Addr>().ok(),
@@ -392,6 +505,27 @@ mod tests {
             let ip = Ipv6Addr::from(<[u16; 8]>::try_from(groups).unwrap());
             let mut buf = [0; 39];
             proptest::prop_assert_eq!(ipv6_text(ip, &mut buf), ip.to_string());
+        }
+
+        /// IPv6-shaped text (groups of hex digits, colons in ones, twos and threes, dotted
+        /// decimals, a stray character): read exactly as std reads it.
+        #[test]
+        fn ipv6_reads_what_std_reads(text in "(([0-9a-fA-F]{0,5}|[0-9]{1,3}(\\.[0-9]{1,4}){0,4})(:{1,3}|\\.)?){0,10}[g%\\]]?") {
+            proptest::prop_assert_eq!(ipv6(text.as_bytes()), text.parse::<Ipv6Addr>().ok(), "{:?}", text);
+            proptest::prop_assert_eq!(ip(&text), text.parse::<IpAddr>().ok(), "{:?}", text);
+        }
+
+        /// Any address written by std, compressed or not, mapped or not, in either case.
+        #[test]
+        fn ipv6_reads_every_address_std_writes(
+            groups in proptest::prelude::any::<[u16; 8]>(),
+            zeroed in proptest::prelude::any::<u8>(),
+            upper in proptest::prelude::any::<bool>(),
+        ) {
+            let groups: Vec<u16> = (0..8).map(|i| if zeroed >> i & 1 == 1 { 0 } else { groups[i] }).collect();
+            let ip = Ipv6Addr::from(<[u16; 8]>::try_from(groups).unwrap());
+            let text = if upper { ip.to_string().to_uppercase() } else { ip.to_string() };
+            proptest::prop_assert_eq!(ipv6(text.as_bytes()), Some(ip));
         }
     }
 }

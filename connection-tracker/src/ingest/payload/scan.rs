@@ -120,6 +120,7 @@ fn stops(word: u64) -> u64 {
         | ((word.wrapping_sub(ONES * 0x20) | word) & HIGH)
 }
 
+/// The same test for one byte (the last few of a payload, fewer than a word).
 #[inline]
 fn stops_at(b: u8) -> bool {
     b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b)
