@@ -272,10 +272,7 @@ impl FlowLogFormat {
         // One pass over the line, no token buffer: fields are decoded as they are met, and a
         // number or an IPv4 address is read where it starts, its end found on the way (the
         // usual line is mostly those); anything else is cut at the next space.
-        let mut at = Cursor {
-            line: line.trim_end_matches(['\r', '\n']),
-            pos: 0,
-        };
+        let mut at = tokens(line);
         for (i, &slot) in self.slots.iter().enumerate() {
             if !at.next_field() {
                 return Err(LineError::FieldCount {
@@ -331,7 +328,7 @@ impl FlowLogFormat {
                 }
             }
         }
-        let extra = tokens(&at.line[at.pos..]).count();
+        let extra = at.count();
         if extra > 0 {
             return Err(LineError::FieldCount {
                 expected: self.slots.len(),
@@ -360,39 +357,14 @@ impl fmt::Display for FlowLogFormat {
     }
 }
 
-/// The fields of a line. AWS separates them with one space; runs of spaces and a trailing
-/// line break are tolerated. A plain byte loop: fields are short, so it beats both
-/// `split_ascii_whitespace` and a memchr per field (a word-at-a-time search was measured too:
-/// the same instructions per line).
-fn tokens(line: &str) -> Tokens<'_> {
-    Tokens {
+/// The fields of a line, as a [`Cursor`] at its start. AWS separates them with one space; runs
+/// of spaces and a trailing line break are tolerated. A plain byte loop: fields are short, so
+/// it beats both `split_ascii_whitespace` and a memchr per field (a word-at-a-time search was
+/// measured too: the same instructions per line).
+fn tokens(line: &str) -> Cursor<'_> {
+    Cursor {
         line: line.trim_end_matches(['\r', '\n']),
         pos: 0,
-    }
-}
-
-struct Tokens<'a> {
-    line: &'a str,
-    pos: usize,
-}
-
-impl<'a> Iterator for Tokens<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let bytes = self.line.as_bytes();
-        while self.pos < bytes.len() && bytes[self.pos] == b' ' {
-            self.pos += 1;
-        }
-        if self.pos == bytes.len() {
-            return None;
-        }
-        let start = self.pos;
-        while self.pos < bytes.len() && bytes[self.pos] != b' ' {
-            self.pos += 1;
-        }
-        // Cut at ASCII spaces only, so always on char boundaries.
-        Some(&self.line[start..self.pos])
     }
 }
 
@@ -424,10 +396,19 @@ macro_rules! unsigned {
 }
 unsigned!(u8, u16, u64);
 
-/// Where a line's reading is: its fields are read in order, each where it starts.
+/// Where a line's reading is: its fields are read in order, each where it starts; as an
+/// iterator, the fields' texts.
 struct Cursor<'a> {
     line: &'a str,
     pos: usize,
+}
+
+impl<'a> Iterator for Cursor<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.next_field().then(|| self.raw())
+    }
 }
 
 impl<'a> Cursor<'a> {

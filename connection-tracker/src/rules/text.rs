@@ -1,8 +1,8 @@
 //! Integer and address parsers for flow-log fields: what `str::parse` accepts, no more and no
 //! less, without its generality. Flow-log fields are short decimal numbers and dotted IPv4
 //! addresses; these read them in one pass over the bytes. IPv6 is read the way std's parser
-//! reads it, step for step. The `parsers` fuzz target checks, on arbitrary bytes, that every function
-//! here answers exactly as std does; `tests` below checks the edges by table.
+//! reads it, step for step. The `parsers` fuzz target checks, on arbitrary bytes, that every
+//! function here answers exactly as std does; `tests` below checks the edges by table.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 
 use super::{LogEvent, LogsMessage};
+use crate::rules::text;
 
 /// The message's keys the scan knows.
 #[derive(Clone, Copy)]
@@ -230,21 +231,9 @@ impl<'a> Scanner<'a> {
     fn integer(&mut self) -> Option<u64> {
         self.whitespace();
         let rest = self.bytes.get(self.pos..)?;
-        let mut value = 0u64;
-        let mut len = 0;
-        while let Some(&b) = rest.get(len) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            // 19 digits always fit; longer ones are not timestamps.
-            if len == 19 {
-                return None;
-            }
-            value = value * 10 + u64::from(digit);
-            len += 1;
-        }
-        if len == 0
+        let (value, len) = text::leading_digits(rest);
+        // 19 digits always fit; longer ones are not timestamps.
+        if !(1..=19).contains(&len)
             || (len > 1 && rest[0] == b'0')
             || matches!(rest.get(len), Some(b'.' | b'e' | b'E'))
         {
@@ -260,29 +249,28 @@ impl<'a> Scanner<'a> {
         known: &[(&[u8], K)],
         mut member: impl FnMut(&mut Self, K) -> Option<()>,
     ) -> Option<()> {
-        self.expect(b'{')?;
-        self.whitespace();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.key(known)?;
-            self.expect(b':')?;
-            member(self, key)?;
-            match self.next()? {
-                b',' => {}
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.sequence(b'{', b'}', |s| {
+            let key = s.key(known)?;
+            s.expect(b':')?;
+            member(s, key)
+        })
     }
 
     /// `[ value, … ]`, each value read by `item`.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.sequence(b'[', b']', item)
+    }
+
+    /// `open item, item, … close`, or `open close`; no trailing comma.
+    fn sequence(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
         self.whitespace();
-        if self.bytes.get(self.pos) == Some(&b']') {
+        if self.bytes.get(self.pos) == Some(&close) {
             self.pos += 1;
             return Some(());
         }
@@ -290,7 +278,7 @@ impl<'a> Scanner<'a> {
             item(self)?;
             match self.next()? {
                 b',' => {}
-                b']' => return Some(()),
+                b if b == close => return Some(()),
                 _ => return None,
             }
         }
