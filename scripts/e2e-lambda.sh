@@ -144,7 +144,7 @@ log "contract: Schemathesis against /openapi.json of the api function (≤ ${CON
 # positive_data_acceptance, because the API has rules across parameters that OpenAPI 3.1 cannot
 # state (date or from/to, from <= to, at most API_MAX_RANGE_DAYS days, a cursor only from the
 # page before), so a schema-valid combination may rightly be a 400 naming the parameter — each
-# rule has its own Rust test (connection-tracker/src/api/query.rs, tests/api_redis.rs).
+# rule has its own Rust test (shared/src/api/query.rs, tests/api_redis.rs).
 CONTRACT_VENV="$ROOT/.venv-contract"
 VENV="$CONTRACT_VENV" ensure_venv "schemathesis==$SCHEMATHESIS_VERSION"
 if ! "$CONTRACT_VENV/bin/schemathesis" run "$API/openapi.json" --url "$API" \

@@ -115,7 +115,7 @@ def main():
             problems.append(f"no alarm on {metric[0]} {metric[1]}")
     # Metrics of our own namespace must be ones the code prints (EMF): a typo alarms on nothing.
     code = "".join(
-        p.read_text() for p in (ROOT / "connection-tracker/src").rglob("*.rs")
+        p.read_text() for p in (ROOT / "shared/src").rglob("*.rs")
     )
     for namespace, metric in sorted(watched):
         if namespace != "ConnectionTracker":

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
-use connection_tracker::model::{AccountInfo, Connection};
+use connection_tracker::model::{pair_text, AccountInfo, Connection};
 use connection_tracker::refresh::archive::{decode_day, key};
 use connection_tracker::store::dead_letter::S3Bucket;
 use time::Date;
@@ -32,7 +32,7 @@ pub async fn fetch_days(
     let Some((bucket, prefix)) = crate::replay::s3_location(location) else {
         bail!("{location} is not s3://bucket/prefix");
     };
-    if !connection_tracker::config::is_bucket_name(bucket) {
+    if !connection_tracker::model::is_bucket_name(bucket) {
         bail!("{location}: `{bucket}` is not an S3 bucket name");
     }
     let mut prefix = prefix.to_string();
@@ -60,7 +60,7 @@ pub async fn fetch_days(
                             regions: Default::default(),
                         },
                     );
-                    rows.entry(format!("{}/{}", line.account_id, line.region))
+                    rows.entry(pair_text(&line.account_id, &line.region))
                         .or_default()
                         .push(Connection {
                             source: line.source,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use connection_tracker::model::{AccountInfo, SourceScore};
+use connection_tracker::model::{AccountInfo, AccountRegion, SourceScore};
 use layout::topo::layout::VisualGraph;
 use serde::Serialize;
 
@@ -64,7 +64,10 @@ fn build_with(
     per_region: bool,
 ) -> Graph {
     let label = |id: &str| {
-        let (account, region) = id.split_once('/').unwrap_or((id, ""));
+        let parsed = AccountRegion::parse(id);
+        let (account, region) = parsed
+            .as_ref()
+            .map_or((id, ""), |p| (p.account(), p.region()));
         let name = match accounts.get(account) {
             Some(a) if a.name != account => format!("{} ({account})", a.name),
             _ => account.to_string(),
@@ -77,11 +80,12 @@ fn build_with(
     };
     // A node: the account, or with --per-region the account/region.
     let node = |pair: &str| -> String {
-        let mut parts = pair.splitn(3, '/');
-        let account = parts.next().unwrap_or(pair);
-        match (per_region, parts.next()) {
-            (true, Some(region)) => format!("{account}/{region}"),
-            _ => account.to_string(),
+        let parsed = AccountRegion::parse(pair)
+            .or_else(|| AccountRegion::parse_prefix(pair).map(|(pair, _)| pair));
+        match parsed {
+            Some(pair) if per_region => pair.to_string(),
+            Some(pair) => pair.account().to_string(),
+            None => AccountRegion::account_of(pair).to_string(),
         }
     };
     let mut graph = Graph::default();
@@ -102,8 +106,9 @@ fn build_with(
         for s in sources {
             // `account/region` collapses to the account (or stays, per region); an included
             // name stays whole.
-            let from = match s.source.split_once('/') {
+            let from = match AccountRegion::parse_prefix(&s.source) {
                 Some(_) => node(&s.source),
+                None if AccountRegion::parse(&s.source).is_some() => node(&s.source),
                 None => s.source.to_string(),
             };
             let from = from.as_str();
@@ -167,7 +172,7 @@ impl Graph {
 /// A node drawn as an account (a box): an account id, or `ACCOUNT/REGION` per region; any
 /// other node is a source kept by name (an ellipse).
 fn is_account_node(id: &str) -> bool {
-    connection_tracker::model::is_account_id(id.split('/').next().unwrap_or(id))
+    connection_tracker::model::is_account_id(AccountRegion::account_of(id))
 }
 
 /// Edge width, 1 to 5: grows with the score's share of the heaviest edge (log scale).

@@ -68,7 +68,7 @@ async fn items(sources: &[String]) -> Result<Vec<Item>> {
     let mut sdk = None;
     for source in sources {
         if let Some((bucket, prefix)) = s3_location(source) {
-            if !connection_tracker::config::is_bucket_name(bucket) {
+            if !connection_tracker::model::is_bucket_name(bucket) {
                 bail!("{source}: `{bucket}` is not an S3 bucket name");
             }
             if sdk.is_none() {

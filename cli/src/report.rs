@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use connection_tracker::day;
-use connection_tracker::model::{AccountInfo, Connection};
+use connection_tracker::model::{AccountInfo, AccountRegion, Connection};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::client::{ApiClient, ClientError};
@@ -176,18 +176,22 @@ pub fn rows(
     let mut rows: Vec<Row> = connections
         .iter()
         .flat_map(|(pair, list)| {
-            let (account_id, region) = pair.split_once('/').unwrap_or((pair, ""));
+            let parsed = AccountRegion::parse(pair);
+            let (account_id, region) = match &parsed {
+                Some(p) => (p.account().to_string(), p.region().to_string()),
+                None => (pair.clone(), String::new()),
+            };
             let account_name = accounts
-                .get(account_id)
+                .get(&account_id)
                 .map(|a| a.name.clone())
                 .unwrap_or_default();
             list.iter()
                 .filter(move |c| allowed_ports.is_none_or(|ok| !ok.contains(&c.dest_port)))
                 .map(move |c| Row {
                     date: None,
-                    account_id: account_id.to_string(),
+                    account_id: account_id.clone(),
                     account_name: account_name.clone(),
-                    region: region.to_string(),
+                    region: region.clone(),
                     dest: c.dest.clone(),
                     dest_port: c.dest_port,
                     source: c.source.clone(),

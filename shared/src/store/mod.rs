@@ -22,7 +22,8 @@ use std::future::Future;
 
 pub use crate::config::SourceLimits;
 use crate::model::{
-    Account, Connection, InterfaceFacts, InventorySnapshot, RefreshFailure, RegionInventory,
+    Account, AccountRegion, Connection, InterfaceFacts, InventorySnapshot, RefreshFailure,
+    RegionInventory,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +129,7 @@ pub struct ReadRequest {
     /// Days (`YYYY-MM-DD`) whose counters to read.
     pub days: Vec<String>,
     /// Only this (account, region); `None`: every account/region counted on those days.
-    pub scope: Option<(String, String)>,
+    pub scope: Option<AccountRegion>,
     /// Without `scope`: only this account's account/regions.
     pub account: Option<String>,
     /// The accounts list and each account/region's last counted batch, last refresh and

@@ -280,7 +280,7 @@ pub(super) fn public_endpoints(
 ) -> BTreeMap<String, Vec<PublicEndpoint>> {
     let mut by_name: BTreeMap<(String, String), PublicEndpoint> = BTreeMap::new();
     for facts in interfaces {
-        let pair = format!("{}/{}", facts.account_id, facts.region);
+        let pair = facts.pair();
         for (&private, &public) in &facts.public_ips {
             let destination = classify::destination(facts, Some(private));
             let counted = destination.is_counted();
@@ -501,7 +501,7 @@ mod tests {
         );
         let name = classify::destination(&facts, Some(private)).name_or(private);
         let connections = BTreeMap::from([(
-            format!("{}/{}", facts.account_id, facts.region),
+            facts.pair(),
             vec![
                 Connection::new("8.8.8.8", &name, 443, 5),
                 Connection::new("1.1.1.1", "elsewhere", 443, 7),

@@ -10,6 +10,12 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod ids;
+pub use ids::{
+    is_account_id, is_bucket_name, is_organization_unit, is_region, is_role_arn, own_name,
+    pair_key, pair_text, AccountRegion, PayloadId,
+};
+
 /// Where a monitored account comes from: the accounts table, AWS Organizations, or both (an
 /// account of the organization that the table overrides).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,6 +94,11 @@ pub struct InterfaceFacts {
 }
 
 impl InterfaceFacts {
+    /// Its owner's `ACCOUNT/REGION`, as the API files its traffic.
+    pub fn pair(&self) -> String {
+        pair_text(&self.account_id, &self.region)
+    }
+
     /// An interface of type `interface` with one private → public address and no instance,
     /// load balancer or database name yet.
     pub fn new(
@@ -333,23 +344,4 @@ pub struct EndpointConnection {
     pub source: String,
     pub dest_port: u16,
     pub score: u64,
-}
-
-/// An AWS account id: 12 digits.
-pub fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: letters and dashes, then a number.
-pub fn is_region(r: &str) -> bool {
-    let mut parts = r.split('-').collect::<Vec<_>>();
-    let Some(last) = parts.pop() else {
-        return false;
-    };
-    parts.len() >= 2
-        && !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }

@@ -22,7 +22,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
-use crate::model::{Connection, ConnectionRow};
+use crate::model::{AccountRegion, Connection, ConnectionRow};
 use crate::store::{ArchiveMarks, EvidenceSink, ReadRequest, ReadStore, StoreError};
 
 /// The mark of a closed day that had no rows: nothing is written for it.
@@ -90,9 +90,10 @@ pub fn encode_day(
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut count = 0;
     for (pair, connections) in rows {
-        let Some((account, region)) = pair.split_once('/') else {
+        let Some(pair) = AccountRegion::parse(pair) else {
             continue;
         };
+        let (account, region) = (pair.account(), pair.region());
         let mut sorted: Vec<&Connection> = connections.iter().collect();
         sorted.sort_by(|a, b| crate::model::page_order("", a, "", b));
         for c in sorted {

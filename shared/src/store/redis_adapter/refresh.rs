@@ -152,9 +152,9 @@ impl RefreshStore for RedisStore {
         let cmds = members
             .iter()
             .filter_map(|m| super::read::index_pair(m))
-            .map(|(account, region)| {
+            .map(|pair| {
                 redis::cmd("SMEMBERS")
-                    .arg(keys::unnamed(day, account, region))
+                    .arg(keys::unnamed(day, pair.account(), pair.region()))
                     .clone()
             })
             .collect();

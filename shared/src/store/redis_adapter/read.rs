@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use redis::{Cmd, Value};
 
 use super::RedisStore;
-use crate::model::{is_account_id, is_region, page_order, Account, Connection, InterfaceFacts};
+use crate::model::{page_order, pair_text, Account, AccountRegion, Connection, InterfaceFacts};
 use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError, Top};
 
 /// Work per `ZSCAN` call: a day's counter (bounded per endpoint) is scanned in one call.
@@ -62,9 +62,8 @@ fn is_host_name(name: &str) -> bool {
 
 /// An index member (`ACCOUNT:REGION`) as a checked (account, region): a key is never built
 /// from anything else.
-pub(super) fn index_pair(member: &str) -> Option<(&str, &str)> {
-    let (account, region) = member.split_once(':')?;
-    (is_account_id(account) && is_region(region)).then_some((account, region))
+pub(super) fn index_pair(member: &str) -> Option<AccountRegion> {
+    AccountRegion::from_key(member)
 }
 
 impl ReadStore for RedisStore {
@@ -103,9 +102,10 @@ impl ReadStore for RedisStore {
         let pattern = request.matching.as_deref().filter(|_| top.is_none());
         // With one account/region the counters are known up front: one round trip in all.
         let mut counters: Vec<(usize, String, String)> = Vec::new();
-        if let Some((account, region)) = &request.scope {
+        if let Some(pair) = &request.scope {
+            let (account, region) = (pair.account(), pair.region());
             for (d, day) in request.days.iter().enumerate() {
-                counters.push((d, account.clone(), region.clone()));
+                counters.push((d, account.to_string(), region.to_string()));
                 if top.is_none() && pattern.is_none() && !request.own_sources && !request.row_counts
                 {
                     cmds.push(zrange(keys::connections(day, account, region)));
@@ -119,11 +119,16 @@ impl ReadStore for RedisStore {
                 members.sort();
                 for member in &members {
                     match index_pair(member) {
-                        Some((account, _))
-                            if request.account.as_deref().is_some_and(|a| a != account) => {}
-                        Some((account, region)) => {
-                            counters.push((d, account.to_string(), region.to_string()))
-                        }
+                        Some(pair)
+                            if request
+                                .account
+                                .as_deref()
+                                .is_some_and(|a| a != pair.account()) => {}
+                        Some(pair) => counters.push((
+                            d,
+                            pair.account().to_string(),
+                            pair.region().to_string(),
+                        )),
                         None => tracing::warn!(%member, day, "unreadable index member skipped"),
                     }
                 }
@@ -181,7 +186,7 @@ impl ReadStore for RedisStore {
             for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
                 let sums: HashMap<String, u64> =
                     redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.own_sources[*d].insert(format!("{account}/{region}"), sums);
+                result.own_sources[*d].insert(pair_text(account, region), sums);
             }
             return Ok(result);
         }
@@ -197,7 +202,7 @@ impl ReadStore for RedisStore {
             result.row_counts = vec![Default::default(); request.days.len()];
             for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
                 let rows: u64 = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.row_counts[*d].insert(format!("{account}/{region}"), rows);
+                result.row_counts[*d].insert(pair_text(account, region), rows);
             }
             return Ok(result);
         }
@@ -228,7 +233,7 @@ impl ReadStore for RedisStore {
                 .collect::<Result<_, _>>()?
         };
         for ((d, account, region), members) in counters.iter().zip(counter_rows) {
-            result.days[*d].insert(format!("{account}/{region}"), to_connections(members));
+            result.days[*d].insert(pair_text(account, region), to_connections(members));
         }
         // 3. Reverse-DNS names the refresh cached, for the addresses asked for.
         if !request.names.is_empty() {
@@ -258,7 +263,7 @@ impl ReadStore for RedisStore {
         if request.distinct_sources {
             let mut asked: Vec<(String, String, Cmd)> = Vec::new();
             for (d, account, region) in &counters {
-                let pair = format!("{account}/{region}");
+                let pair = pair_text(account, region);
                 let day = &request.days[*d];
                 let rows = &result.days[*d][&pair];
                 let mut seen = std::collections::HashSet::new();
@@ -357,7 +362,7 @@ impl RedisStore {
         let fresh = |(_, account, region): &(usize, String, String),
                      rows: &mut Vec<(String, u64)>| {
             if let Some((after_pair, after)) = &top.after {
-                let pair = format!("{account}/{region}");
+                let pair = pair_text(account, region);
                 rows.retain(|(member, score)| {
                     *score < after.score
                         || keys::parse_connection_member(member).is_some_and(|(s, d, p)| {

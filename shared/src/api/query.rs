@@ -10,7 +10,7 @@ use time::Date;
 
 use super::error::ApiError;
 use crate::day;
-use crate::model::{is_account_id, is_region, Connection};
+use crate::model::{is_account_id, is_region, AccountRegion, Connection};
 use crate::store::keys;
 
 /// The most rows one page may ask for.
@@ -130,7 +130,7 @@ impl Page {
     }
 }
 
-pub(super) fn scope(account: &str, region: &str) -> Result<(String, String), ApiError> {
+pub(super) fn scope(account: &str, region: &str) -> Result<AccountRegion, ApiError> {
     if !is_account_id(account) {
         return Err(ApiError::bad(
             "account_id",
@@ -143,7 +143,7 @@ pub(super) fn scope(account: &str, region: &str) -> Result<(String, String), Api
             format!("region {region:?} is not an AWS region (e.g. eu-west-1)"),
         ));
     }
-    Ok((account.to_string(), region.to_string()))
+    AccountRegion::new(account, region).ok_or_else(|| ApiError::bad("region", "not a pair"))
 }
 
 /// Query parameters, checked against what the route takes.

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::config::RefreshConfig;
 use crate::day::{day_string, rfc3339_micros};
-use crate::model::{Account, RefreshFailure};
+use crate::model::{pair_key, pair_text, Account, AccountRegion, RefreshFailure};
 use crate::store::{keys, RefreshStore, StoreError};
 use discovery::{build_region_inventory, AccountList, Discovery, DiscoveryError, Resolver};
 
@@ -159,17 +159,15 @@ where
         .collect();
 
     // Account/regions refreshed before but no longer listed leave the maps.
-    let current: std::collections::HashSet<String> = jobs
-        .iter()
-        .map(|(a, r)| keys::account_region(&a.id, r))
-        .collect();
+    let current: std::collections::HashSet<String> =
+        jobs.iter().map(|(a, r)| pair_key(&a.id, r)).collect();
     for stale in store.refreshed().await?.into_keys() {
         if current.contains(&stale) {
             continue;
         }
-        if let Some((account, region)) = stale.split_once(':') {
-            store.drop_region(account, region).await?;
-            report.dropped.push(format!("{account}/{region}"));
+        if let Some(pair) = AccountRegion::from_key(&stale) {
+            store.drop_region(pair.account(), pair.region()).await?;
+            report.dropped.push(pair.to_string());
         }
     }
     report.dropped.sort();
@@ -193,9 +191,7 @@ where
         report.sum_region_ms += run.elapsed.as_millis() as u64;
         match run.result {
             Ok((interfaces, addresses, formats)) => {
-                report
-                    .refreshed
-                    .push(format!("{}/{}", run.account, run.region));
+                report.refreshed.push(pair_text(&run.account, &run.region));
                 report.public_interfaces += interfaces;
                 report.own_addresses += addresses;
                 report.formats += formats;

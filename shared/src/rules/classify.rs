@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use foldhash::HashMap as FastMap;
 use ipnetwork::IpNetwork;
 
-use crate::model::{EndpointKind, InterfaceFacts};
+use crate::model::{own_name, EndpointKind, InterfaceFacts};
 
 /// Exactly the blocks Python 3.11's `ipaddress` module calls private (`is_private`).
 /// 100.64.0.0/10 (carrier-grade NAT) is deliberately absent: Python does not call it private.
@@ -262,7 +262,7 @@ pub fn destination(facts: &InterfaceFacts, private: Option<IpAddr>) -> Destinati
             }
         }
         InterfaceKind::Rds => match &facts.rds_endpoint {
-            Some(host) => format!("{}/{}/{}", facts.account_id, facts.region, host),
+            Some(host) => own_name(&facts.account_id, &facts.region, host),
             None => with_public("RDS"),
         },
         InterfaceKind::Other => with_public(&facts.description),

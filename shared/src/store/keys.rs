@@ -31,13 +31,14 @@
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
+use crate::model::pair_key;
 use crate::rules::classify::Name;
 
 pub const PREFIX: &str = "ct";
 
 /// The hash tag of one account/region's day: `{DAY:ACCOUNT:REGION}`.
 fn slot_tag(day: &str, account: &str, region: &str) -> String {
-    format!("{PREFIX}:{{{day}:{account}:{region}}}")
+    format!("{PREFIX}:{{{day}:{}}}", pair_key(account, region))
 }
 
 /// `ct:{DAY:ACCOUNT:REGION}:conn`; the day's index lists the `ACCOUNT:REGION` part.
@@ -111,7 +112,10 @@ pub const RESOLVED_UNTIL: &str = "ct:{dns}:names-until";
 
 /// What one account/region owns in a shared map, so a refresh can replace exactly that.
 pub fn region_members(kind: &str, account: &str, region: &str) -> String {
-    format!("{PREFIX}:{{inv}}:members:{kind}:{account}:{region}")
+    format!(
+        "{PREFIX}:{{inv}}:members:{kind}:{}",
+        pair_key(account, region)
+    )
 }
 
 /// Cached reverse-DNS name of an address.
@@ -121,7 +125,7 @@ pub fn reverse_dns(ip: &str) -> String {
 
 /// `ACCOUNT:REGION`, the member of a day index and the field of `last-update`.
 pub fn account_region(account: &str, region: &str) -> String {
-    format!("{account}:{region}")
+    pair_key(account, region)
 }
 
 /// A sorted-set member. Tabs and line breaks inside names would break the encoding, so they

@@ -1,0 +1,167 @@
+//! The ingest path's settings (the function and `ctrack replay`): bounds, dedup window, dead
+//! letters, decode caps.
+
+use std::time::Duration;
+
+use super::defaults::*;
+use super::env::BUCKET_NAME;
+use super::{ConfigError, Env, RedisConfig};
+use crate::model::{is_account_id, is_bucket_name};
+use crate::rules::classify::Networks;
+use crate::rules::flowlog::FlowLogFormat;
+
+/// The bounds on what one day keeps per endpoint, whatever the internet sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Bare-IP sources kept exactly per (day, account/region, destination, port)
+    /// (`MAX_SOURCES_PER_ENDPOINT`); later ones fold into their /24 or /48.
+    pub max_sources_per_endpoint: u32,
+    /// Prefixes kept per endpoint (`MAX_PREFIXES_PER_ENDPOINT`); later ones count as `other`.
+    pub max_prefixes_per_endpoint: u32,
+    /// Addresses listed per account/region and day for reverse DNS (`MAX_UNNAMED_PER_DAY`).
+    pub max_unnamed_per_day: u32,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            max_sources_per_endpoint: DEFAULT_MAX_SOURCES_PER_ENDPOINT,
+            max_prefixes_per_endpoint: DEFAULT_MAX_PREFIXES_PER_ENDPOINT,
+            max_unnamed_per_day: DEFAULT_MAX_UNNAMED_PER_DAY,
+        }
+    }
+}
+
+/// Settings of the ingest path (the Lambda function and `ctrack replay`).
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub redis: RedisConfig,
+    pub retention_days: u32,
+    /// How long a payload's id is remembered to refuse counting it twice (`DEDUP_WINDOW_HOURS`).
+    pub dedup_window: Duration,
+    /// Accounts whose flow logs may report other accounts' interfaces: the owners of shared
+    /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
+    pub shared_vpc_owners: Vec<String>,
+    pub limits: SourceLimits,
+    /// Where payloads that can never be counted are kept (`DEAD_LETTER_BUCKET`).
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// Decompressed bytes of one Kinesis batch, summed over its records
+    /// (`MAX_BATCH_DECOMPRESSED_BYTES`); records past it are handed back for the next call.
+    pub max_batch_decompressed_bytes: usize,
+    pub flow_log_format: Option<FlowLogFormat>,
+    pub networks: Networks,
+    pub max_decompressed_bytes: usize,
+    pub inventory_ttl: Duration,
+    /// The function's own region, the last resort for a record's region.
+    pub default_region: String,
+}
+
+/// Where payloads that can never be counted are kept (an S3 bucket and a key prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    pub bucket: String,
+    /// Ends with `/` unless empty.
+    pub prefix: String,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn source_limits(&self) -> Result<SourceLimits, ConfigError> {
+        let d = SourceLimits::default();
+        Ok(SourceLimits {
+            max_sources_per_endpoint: self.number(
+                "MAX_SOURCES_PER_ENDPOINT",
+                d.max_sources_per_endpoint,
+                1,
+                1_000_000,
+            )?,
+            max_prefixes_per_endpoint: self.number(
+                "MAX_PREFIXES_PER_ENDPOINT",
+                d.max_prefixes_per_endpoint,
+                1,
+                1_000_000,
+            )?,
+            max_unnamed_per_day: self.number(
+                "MAX_UNNAMED_PER_DAY",
+                d.max_unnamed_per_day,
+                0,
+                10_000_000,
+            )?,
+        })
+    }
+
+    /// `DEAD_LETTER_BUCKET` (and `DEAD_LETTER_PREFIX`, default `dead-letter/`): where payloads
+    /// that can never be counted are kept; unset, they fail and are retried as before.
+    pub fn dead_letter(&self) -> Result<Option<DeadLetterConfig>, ConfigError> {
+        let Some(bucket) = self.checked("DEAD_LETTER_BUCKET", is_bucket_name, BUCKET_NAME)? else {
+            return Ok(None);
+        };
+        let prefix = self
+            .get("DEAD_LETTER_PREFIX")
+            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_PREFIX.into());
+        let prefix = prefix.trim().trim_start_matches('/').to_string();
+        let prefix_ok = prefix.len() <= 256
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !prefix_ok {
+            return Err(ConfigError::Invalid {
+                var: "DEAD_LETTER_PREFIX",
+                value: prefix,
+                expected: "an S3 key prefix of letters, digits and -_./ (at most 256)".into(),
+            });
+        }
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Some(DeadLetterConfig { bucket, prefix }))
+    }
+
+    /// `SHARED_VPC_OWNERS`: comma-separated account ids.
+    pub fn shared_vpc_owners(&self) -> Result<Vec<String>, ConfigError> {
+        Self::list(
+            "SHARED_VPC_OWNERS",
+            self.get("SHARED_VPC_OWNERS"),
+            is_account_id,
+            "comma-separated AWS account ids (12 digits)",
+        )
+    }
+
+    pub fn ingest(&self) -> Result<IngestConfig, ConfigError> {
+        Ok(IngestConfig {
+            redis: self.redis()?,
+            retention_days: self.retention_days()?,
+            dedup_window: Duration::from_secs(
+                3600 * self.number("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS, 1, 24 * 30)?,
+            ),
+            shared_vpc_owners: self.shared_vpc_owners()?,
+            limits: self.source_limits()?,
+            dead_letter: self.dead_letter()?,
+            max_batch_decompressed_bytes: self.number(
+                "MAX_BATCH_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_BATCH_DECOMPRESSED_BYTES,
+                64 * 1024,
+                4 * 1024 * 1024 * 1024,
+            )?,
+            flow_log_format: self.flow_log_format()?,
+            networks: self.networks()?,
+            max_decompressed_bytes: self.number(
+                "MAX_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_DECOMPRESSED_BYTES,
+                64 * 1024,
+                1024 * 1024 * 1024,
+            )?,
+            inventory_ttl: Duration::from_secs(self.number(
+                "INVENTORY_TTL_SECONDS",
+                DEFAULT_INVENTORY_TTL_SECONDS,
+                0,
+                3600,
+            )?),
+            default_region: self
+                .get("AWS_REGION")
+                .or_else(|| self.get("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "unknown".into()),
+        })
+    }
+}
