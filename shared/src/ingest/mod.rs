@@ -19,9 +19,9 @@ use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
-use xxhash_rust::xxh3::xxh3_128;
 
 use crate::config::IngestConfig;
+use crate::model::PayloadId;
 use crate::rules::flowlog::FlowLogFormat;
 use crate::store::{CounterStore, DeadLetter, DeadLetters, NoDeadLetters, StoreError};
 use inventory::Inventory;
@@ -39,7 +39,7 @@ pub enum IngestError {
 #[derive(Debug)]
 pub struct DecodedPayload {
     /// Hash of the encoded payload: the same delivery twice has the same id.
-    pub id: String,
+    pub id: PayloadId,
     pub bytes: Vec<u8>,
 }
 
@@ -47,7 +47,7 @@ impl DecodedPayload {
     pub fn decode(data: &str, limit: usize) -> Result<DecodedPayload, DecodeError> {
         let bytes = payload::decode_data(data, limit)?;
         Ok(DecodedPayload {
-            id: format!("{:032x}", xxh3_128(data.as_bytes())),
+            id: PayloadId::of(data.as_bytes()),
             bytes,
         })
     }
@@ -166,7 +166,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             Err(e) => {
                 let letter = DeadLetter {
                     reason: e.kind(),
-                    id: format!("{:032x}", xxh3_128(event.to_string().as_bytes())),
+                    id: PayloadId::of(event.to_string().as_bytes()).to_string(),
                     error: e.to_string(),
                     event: serde_json::to_vec(&event).unwrap_or_default(),
                 };
@@ -362,7 +362,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let inventory = tokio::sync::OnceCell::new();
         let ctx = self.context(now);
         let mut agg = Aggregate::default();
-        let mut ids: Vec<String> = Vec::with_capacity(datas.len());
+        let mut ids: Vec<PayloadId> = Vec::with_capacity(datas.len());
         for (at, data) in datas.iter().enumerate() {
             let unit = match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
                 Ok(unit) => unit,
@@ -402,7 +402,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let mut summary = if ids.is_empty() {
             Summary::default()
         } else {
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let ids: Vec<&str> = ids.iter().map(PayloadId::as_str).collect();
             self.write_counts(&ids, &agg, now).await?
         };
         summary.merge(&buried);
@@ -457,7 +457,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
 fn logs_letter(data: &str, error: &DecodeError) -> DeadLetter {
     DeadLetter {
         reason: error.kind(),
-        id: format!("{:032x}", xxh3_128(data.as_bytes())),
+        id: PayloadId::of(data.as_bytes()).to_string(),
         error: error.to_string(),
         event: serde_json::to_vec(&serde_json::json!({ "awslogs": { "data": data } }))
             .unwrap_or_default(),
@@ -472,7 +472,7 @@ fn kinesis_letter(record: &KinesisItem, error: &DecodeError) -> DeadLetter {
     }] });
     DeadLetter {
         reason: error.kind(),
-        id: format!("{:032x}", xxh3_128(record.data.as_bytes())),
+        id: PayloadId::of(record.data.as_bytes()).to_string(),
         error: error.to_string(),
         event: serde_json::to_vec(&event).unwrap_or_default(),
     }

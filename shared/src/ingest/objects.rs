@@ -14,10 +14,10 @@
 use std::borrow::Cow;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use xxhash_rust::xxh3::xxh3_128;
 
 use super::payload::{LogEvent, LogsMessage};
 use super::{Ingestor, Summary};
+use crate::model::PayloadId;
 use crate::rules::flowlog::FlowLogFormat;
 use crate::store::{CounterStore, DeadLetters, StoreError};
 
@@ -269,7 +269,7 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
             }
             if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
                 let name = format!("s3\n{}\n{CHUNK_LINES}\n{number}", self.identity);
-                let id = format!("{:032x}", xxh3_128(name.as_bytes()));
+                let id = PayloadId::of(name.as_bytes());
                 let message = LogsMessage {
                     message_type: Cow::Borrowed("DATA_MESSAGE"),
                     owner: Cow::Borrowed(&self.key.account),
