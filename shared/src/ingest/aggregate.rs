@@ -16,6 +16,7 @@ use crate::day;
 use crate::model::is_region;
 use crate::rules::classify::{self, Destination, Name};
 use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
+use crate::rules::reason::{reasons, Flag, Reject};
 use crate::store::keys;
 use crate::store::{DayWrite, Increment, PayloadWrite, WriteBatch};
 
@@ -138,45 +139,18 @@ impl From<&IngestConfig> for WritePolicy {
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
 pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
-/// Why a parsed line does not count: a counter of the summary's `skipped`, by its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skip {
-    FormatLacksAction,
-    NotAccepted,
-    MissingFields,
-    UnknownInterface,
-    ForeignInterface,
-    PrivateSource,
-    S3ToInstance,
-    DroppedDestination,
-    OlderThanRetention,
-}
-
-impl Skip {
-    const ALL: [Skip; 9] = [
-        Skip::FormatLacksAction,
-        Skip::NotAccepted,
-        Skip::MissingFields,
-        Skip::UnknownInterface,
-        Skip::ForeignInterface,
-        Skip::PrivateSource,
-        Skip::S3ToInstance,
-        Skip::DroppedDestination,
-        Skip::OlderThanRetention,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Skip::FormatLacksAction => "format_lacks_action",
-            Skip::NotAccepted => "not_accepted",
-            Skip::MissingFields => "missing_fields",
-            Skip::UnknownInterface => "unknown_interface",
-            Skip::ForeignInterface => "foreign_interface",
-            Skip::PrivateSource => "private_source",
-            Skip::S3ToInstance => "s3_to_instance",
-            Skip::DroppedDestination => "dropped_destination",
-            Skip::OlderThanRetention => "older_than_retention",
-        }
+reasons! {
+    /// Why a parsed line does not count: a counter of the summary's `skipped`, by its name.
+    enum Skip {
+        FormatLacksAction => "format_lacks_action",
+        NotAccepted => "not_accepted",
+        MissingFields => "missing_fields",
+        UnknownInterface => "unknown_interface",
+        ForeignInterface => "foreign_interface",
+        PrivateSource => "private_source",
+        S3ToInstance => "s3_to_instance",
+        DroppedDestination => "dropped_destination",
+        OlderThanRetention => "older_than_retention",
     }
 }
 
@@ -279,7 +253,7 @@ impl<'a> Aggregate<'a> {
                 let record = match format.parse_line(line) {
                     Ok(r) => r,
                     Err(e) => {
-                        *agg.summary.rejected.entry(e.kind()).or_default() += 1;
+                        *agg.summary.rejected.entry(e.kind().name()).or_default() += 1;
                         continue;
                     }
                 };
@@ -291,7 +265,7 @@ impl<'a> Aggregate<'a> {
                     _ => {
                         *agg.summary
                             .rejected
-                            .entry("start_out_of_range")
+                            .entry(Reject::StartOutOfRange.name())
                             .or_default() += 1;
                         continue;
                     }
@@ -384,7 +358,7 @@ impl<'a> Aggregate<'a> {
                     .account_id
                     .is_some_and(|a| a != "unknown" && a != account)
                 {
-                    *agg.summary.flagged.entry("account_mismatch").or_default() += 1;
+                    *agg.summary.flagged.entry(Flag::AccountMismatch.name()).or_default() += 1;
                 }
                 // The interface's region, else the record's if it is a region's name (it names
                 // keys), else the setting's.
@@ -516,7 +490,7 @@ mod tests {
     #[test]
     fn skip_reasons_are_listed_in_index_order_with_distinct_names() {
         for (i, why) in Skip::ALL.into_iter().enumerate() {
-            assert_eq!(why as usize, i, "{why:?}");
+            assert_eq!(*why as usize, i, "{why:?}");
         }
         let names: BTreeSet<&str> = Skip::ALL.iter().map(|w| w.name()).collect();
         assert_eq!(names.len(), Skip::ALL.len());

@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::payload::{LogEvent, LogsMessage};
 use super::{Ingestor, Summary};
+use crate::rules::reason::Reject;
 use crate::model::PayloadId;
 use crate::rules::flowlog::FlowLogFormat;
 use crate::store::{CounterStore, DeadLetters, StoreError};
@@ -299,7 +300,7 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
         }
         if too_long > 0 {
             total.records += too_long;
-            *total.rejected.entry("line_too_long").or_default() += too_long;
+            *total.rejected.entry(Reject::LineTooLong.name()).or_default() += too_long;
         }
         Ok(total)
     }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::reason::Reject;
 use super::text;
 
 /// The default (version 2) format, used when nothing else is known.
@@ -281,8 +282,8 @@ impl FlowLogFormat {
                 });
             }
             let field = || self.names[i].clone();
-            let number = |text: &str| bad_value(field(), text, "a non-negative integer in range");
-            let address = |text: &str| bad_value(field(), text, "an IPv4 or IPv6 address");
+            let number = |text: &str| bad_value(field(), text, Expected::Number);
+            let address = |text: &str| bad_value(field(), text, Expected::Address);
             match slot {
                 Slot::Version => record.version = at.number().map_err(number)?,
                 Slot::AccountId => record.account_id = at.text(),
@@ -303,7 +304,7 @@ impl FlowLogFormat {
                         None => None,
                         Some("ACCEPT") => Some(Action::Accept),
                         Some("REJECT") => Some(Action::Reject),
-                        Some(text) => return Err(bad_value(field(), text, "ACCEPT or REJECT")),
+                        Some(text) => return Err(bad_value(field(), text, Expected::Action)),
                     }
                 }
                 Slot::LogStatus => {
@@ -313,7 +314,7 @@ impl FlowLogFormat {
                         Some("NODATA") => Some(LogStatus::NoData),
                         Some("SKIPDATA") => Some(LogStatus::SkipData),
                         Some(text) => {
-                            return Err(bad_value(field(), text, "OK, NODATA or SKIPDATA"))
+                            return Err(bad_value(field(), text, Expected::LogStatus))
                         }
                     }
                 }
@@ -483,7 +484,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn bad_value(field: String, text: &str, expected: &'static str) -> LineError {
+fn bad_value(field: String, text: &str, expected: Expected) -> LineError {
     // Keep error messages short even for garbage input.
     let value: String = text.chars().take(64).collect();
     LineError::BadValue {
@@ -502,20 +503,47 @@ pub enum LineError {
     BadValue {
         field: String,
         value: String,
-        expected: &'static str,
+        expected: Expected,
     },
 }
 
-impl LineError {
-    /// A short stable name for metrics and summaries.
-    pub fn kind(&self) -> &'static str {
+/// What a field had to hold: the message's words and the rejection's reason, each one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Number,
+    Address,
+    Action,
+    LogStatus,
+}
+
+impl Expected {
+    /// Why a line with such a field is rejected.
+    pub fn reason(self) -> Reject {
         match self {
-            LineError::FieldCount { .. } => "field_count",
-            LineError::BadValue { expected, .. } => match *expected {
-                "an IPv4 or IPv6 address" => "bad_address",
-                "a non-negative integer in range" => "bad_number",
-                _ => "bad_value",
-            },
+            Expected::Number => Reject::BadNumber,
+            Expected::Address => Reject::BadAddress,
+            Expected::Action | Expected::LogStatus => Reject::BadValue,
+        }
+    }
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expected::Number => "a non-negative integer in range",
+            Expected::Address => "an IPv4 or IPv6 address",
+            Expected::Action => "ACCEPT or REJECT",
+            Expected::LogStatus => "OK, NODATA or SKIPDATA",
+        })
+    }
+}
+
+impl LineError {
+    /// Why the line is rejected (its metric name is [`Reject::name`]).
+    pub fn kind(&self) -> Reject {
+        match self {
+            LineError::FieldCount { .. } => Reject::FieldCount,
+            LineError::BadValue { expected, .. } => expected.reason(),
         }
     }
 }
@@ -788,11 +816,11 @@ mod tests {
             let bad = |expected| bad_value(name.to_string(), text, expected);
             let number = |at: usize, max: u64| match text.parse::<u64>() {
                 Ok(v) if v <= max => Ok((at, v)),
-                _ => Err(bad("a non-negative integer in range")),
+                _ => Err(bad(Expected::Number)),
             };
             let address = |at: usize| match text.parse::<IpAddr>() {
                 Ok(ip) => Ok((at, ip)),
-                Err(_) => Err(bad("an IPv4 or IPv6 address")),
+                Err(_) => Err(bad(Expected::Address)),
             };
             match name {
                 "version" | "protocol" | "traffic-path" => {
@@ -833,7 +861,7 @@ mod tests {
                     t.action = Some(match text {
                         "ACCEPT" => Action::Accept,
                         "REJECT" => Action::Reject,
-                        _ => return Err(bad("ACCEPT or REJECT")),
+                        _ => return Err(bad(Expected::Action)),
                     })
                 }
                 "log-status" => {
@@ -841,7 +869,7 @@ mod tests {
                         "OK" => LogStatus::Ok,
                         "NODATA" => LogStatus::NoData,
                         "SKIPDATA" => LogStatus::SkipData,
-                        _ => return Err(bad("OK, NODATA or SKIPDATA")),
+                        _ => return Err(bad(Expected::LogStatus)),
                     })
                 }
                 _ => {}

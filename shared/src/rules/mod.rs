@@ -4,4 +4,5 @@
 pub mod aws_ranges;
 pub mod classify;
 pub mod flowlog;
+pub mod reason;
 pub mod text;
