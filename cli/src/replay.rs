@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use connection_tracker::config::Env;
-use connection_tracker::ingest::objects;
 use connection_tracker::ingest::payload::{DecodeError, FlowEvent};
 use connection_tracker::ingest::redrive::{unwrap_event, RedriveError, Wrapping};
+use connection_tracker::ingest::s3 as objects;
 use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Summary};
 use connection_tracker::model::InventoryFile;
 use connection_tracker::store::dead_letter::S3Bucket;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use connection_tracker::config::Env;
-use connection_tracker::ingest::objects::{parse_key, ObjectCount};
+use connection_tracker::ingest::s3::{parse_key, ObjectCount};
 use connection_tracker::ingest::Ingestor;
 use connection_tracker::store::RedisStore;
 use connection_tracker::testing::alloc::{peak_since, start_peak, CountingAllocator};

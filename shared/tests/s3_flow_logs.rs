@@ -3,7 +3,7 @@
 //! same counters as the same records delivered by CloudWatch Logs and Kinesis, each once.
 
 use connection_tracker::config::Env;
-use connection_tracker::ingest::objects::{handle_sqs, sqs_notices};
+use connection_tracker::ingest::s3::{handle_sqs, sqs_notices};
 use connection_tracker::ingest::{Ingestor, Reply};
 use connection_tracker::model::InventoryFile;
 use connection_tracker::store::dead_letter::S3Objects;

@@ -3,7 +3,7 @@
 //! connection counters in Redis. All logic lives in `connection_tracker::ingest`.
 
 use connection_tracker::config::{secret, Env};
-use connection_tracker::ingest::{objects, Ingestor, Reply};
+use connection_tracker::ingest::{s3 as objects, Ingestor, Reply};
 use connection_tracker::metrics;
 use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters, S3Objects};
 use connection_tracker::store::RedisStore;

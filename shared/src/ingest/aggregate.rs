@@ -358,7 +358,10 @@ impl<'a> Aggregate<'a> {
                     .account_id
                     .is_some_and(|a| a != "unknown" && a != account)
                 {
-                    *agg.summary.flagged.entry(Flag::AccountMismatch.name()).or_default() += 1;
+                    *agg.summary
+                        .flagged
+                        .entry(Flag::AccountMismatch.name())
+                        .or_default() += 1;
                 }
                 // The interface's region, else the record's if it is a region's name (it names
                 // keys), else the setting's.

@@ -5,9 +5,9 @@
 
 mod aggregate;
 pub mod inventory;
-pub mod objects;
 pub mod payload;
 pub mod redrive;
+pub mod s3;
 
 pub use aggregate::{aggregate, Aggregate, Context, Summary, WritePolicy};
 
@@ -67,6 +67,8 @@ pub struct Outcome {
 pub enum Reply {
     Summary(Summary),
     Kinesis(KinesisEventResponse),
+    /// The S3 notification queue's partial batch response.
+    Sqs(aws_lambda_events::sqs::SqsBatchResponse),
 }
 
 impl Outcome {
@@ -78,6 +80,11 @@ impl Outcome {
                 .batch_item_failures
                 .iter()
                 .filter_map(|f| f.item_identifier.as_deref())
+                .collect(),
+            Reply::Sqs(r) => r
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.as_str())
                 .collect(),
         }
     }

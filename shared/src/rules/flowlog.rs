@@ -313,9 +313,7 @@ impl FlowLogFormat {
                         Some("OK") => Some(LogStatus::Ok),
                         Some("NODATA") => Some(LogStatus::NoData),
                         Some("SKIPDATA") => Some(LogStatus::SkipData),
-                        Some(text) => {
-                            return Err(bad_value(field(), text, Expected::LogStatus))
-                        }
+                        Some(text) => return Err(bad_value(field(), text, Expected::LogStatus)),
                     }
                 }
                 Slot::TcpFlags => record.tcp_flags = at.number().map_err(number)?,

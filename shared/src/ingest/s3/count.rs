@@ -1,0 +1,177 @@
+//! Counting one object: its records read in chunks of [`CHUNK_LINES`] lines, each chunk one
+//! payload of the usual idempotent write, named from the object and the chunk's number.
+
+use std::borrow::Cow;
+
+use tokio::io::AsyncBufRead;
+
+use super::key::{ObjectKey, ObjectKind};
+use super::read::{header_format, BoundedLines, Lines};
+use super::{ObjectError, ObjectSkip, CHUNK_LINES};
+use crate::ingest::payload::{LogEvent, LogsMessage};
+use crate::ingest::{Ingestor, Summary};
+use crate::model::PayloadId;
+use crate::rules::flowlog::FlowLogFormat;
+use crate::rules::reason::Reject;
+use crate::store::{CounterStore, DeadLetters};
+
+/// The largest Parquet object read: it is spooled to a temporary file first (Parquet is read
+/// from its end), and Lambda's `/tmp` holds 512 MiB unless configured larger.
+pub const MAX_PARQUET_BYTES: u64 = 400 << 20;
+
+/// One object being counted: where its counts go, what it is, and the clock.
+pub struct ObjectCount<'a, S, D> {
+    pub ingestor: &'a Ingestor<S, D>,
+    pub key: &'a ObjectKey,
+    /// What names the object (its key from `AWSLogs/` on): the chunks' ids come from it, so
+    /// the same object read again — from S3, a copy, a replay — counts nothing twice.
+    pub identity: &'a str,
+    pub now: time::OffsetDateTime,
+}
+
+impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
+    /// The object's bytes as they come (gzip text or Parquet, by its key).
+    pub async fn object<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        match self.key.kind {
+            ObjectKind::Text => self.gzip_text(reader).await,
+            ObjectKind::Parquet => self.parquet_stream(reader).await,
+        }
+    }
+
+    /// A gzip text object (`.log.gz`, one or more gzip members), decompressed as it comes.
+    pub async fn gzip_text<R>(&self, compressed: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(compressed);
+        decoder.multiple_members(true);
+        self.text(tokio::io::BufReader::with_capacity(64 * 1024, decoder))
+            .await
+    }
+
+    /// A text object already decompressed: its header line names the fields.
+    pub async fn text<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut lines = BoundedLines::new(reader);
+        let header = lines
+            .next()
+            .await
+            .map_err(|e| ObjectError::Read(e.to_string()))?
+            .ok_or(ObjectError::Skipped(ObjectSkip::Empty))?
+            .map_err(|_| ObjectError::Skipped(ObjectSkip::BadHeader))?;
+        let format = header_format(&header).map_err(ObjectError::Skipped)?;
+        self.lines(&format, &mut Lines::Text(lines)).await
+    }
+
+    /// A Parquet object as it comes: spooled into an anonymous temporary file (gone when
+    /// closed; Parquet is read from its end), then read. Memory stays bounded; disk holds it.
+    pub async fn parquet_stream<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let read = |e: std::io::Error| ObjectError::Read(e.to_string());
+        let file = tempfile::tempfile().map_err(read)?;
+        let mut spool = tokio::fs::File::from_std(file.try_clone().map_err(read)?);
+        let copied = tokio::io::copy(&mut reader.take(MAX_PARQUET_BYTES + 1), &mut spool)
+            .await
+            .map_err(read)?;
+        spool.flush().await.map_err(read)?;
+        if copied > MAX_PARQUET_BYTES {
+            return Err(ObjectError::Skipped(ObjectSkip::ParquetTooLarge));
+        }
+        self.parquet(file).await
+    }
+
+    /// A Parquet object (`.log.parquet`, as VPC Flow Logs writes it: one column per field,
+    /// named with underscores, typed, null for a missing value), row group after row group:
+    /// each row becomes the line AWS would have written in text, read by the same parser.
+    /// Memory: the row group being read (AWS writes them small) and one chunk of lines.
+    pub async fn parquet<F>(&self, file: F) -> Result<Summary, ObjectError>
+    where
+        F: parquet::file::reader::ChunkReader + 'static,
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(file)
+            .map_err(|_| ObjectError::Skipped(ObjectSkip::BadParquet))?;
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let format = header_format(&names.join(" ")).map_err(ObjectError::Skipped)?;
+        let rows = parquet::record::reader::RowIter::from_file_into(Box::new(reader));
+        let mut source: Lines<&[u8]> = Lines::Rows(Box::new(rows));
+        self.lines(&format, &mut source).await
+    }
+
+    /// Counts records chunk by chunk: each chunk of [`CHUNK_LINES`] one payload, its id from
+    /// the object's identity and the chunk's number.
+    async fn lines<R>(
+        &self,
+        format: &FlowLogFormat,
+        lines: &mut Lines<R>,
+    ) -> Result<Summary, ObjectError>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        let mut total = Summary::default();
+        let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
+        let mut too_long = 0u64;
+        let mut number = 0usize;
+        loop {
+            let line = lines.next().await?;
+            let done = line.is_none();
+            match line {
+                Some(Ok(line)) => chunk.push(line),
+                Some(Err(())) => too_long += 1,
+                None => {}
+            }
+            if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
+                let name = format!("s3\n{}\n{CHUNK_LINES}\n{number}", self.identity);
+                let id = PayloadId::of(name.as_bytes());
+                let message = LogsMessage {
+                    message_type: Cow::Borrowed("DATA_MESSAGE"),
+                    owner: Cow::Borrowed(&self.key.account),
+                    log_group: Cow::Borrowed(self.identity),
+                    log_stream: Cow::Borrowed(""),
+                    log_events: chunk
+                        .iter()
+                        .map(|line| LogEvent {
+                            id: Cow::Borrowed(""),
+                            timestamp: 0,
+                            message: Cow::Borrowed(line),
+                        })
+                        .collect(),
+                    format: Some(format.clone()),
+                };
+                let summary = self
+                    .ingestor
+                    .count_messages(&[id.as_str()], std::slice::from_ref(&message), self.now)
+                    .await?;
+                total.merge(&summary);
+                chunk.clear();
+                number += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        if too_long > 0 {
+            total.records += too_long;
+            *total
+                .rejected
+                .entry(Reject::LineTooLong.name())
+                .or_default() += too_long;
+        }
+        Ok(total)
+    }
+}
