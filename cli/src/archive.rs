@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use connection_tracker::model::{pair_text, AccountInfo, Connection};
 use connection_tracker::refresh::archive::{decode_day, key};
-use connection_tracker::store::dead_letter::S3Bucket;
+use connection_tracker::store::s3::S3Bucket;
 use time::Date;
 
 /// Decompressed JSON lines read per day at most (a day of a large estate is a few hundred MB).

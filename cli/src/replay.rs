@@ -11,7 +11,7 @@ use connection_tracker::ingest::redrive::{unwrap_event, RedriveError, Wrapping};
 use connection_tracker::ingest::s3 as objects;
 use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Summary};
 use connection_tracker::model::InventoryFile;
-use connection_tracker::store::dead_letter::S3Bucket;
+use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
 
 /// The largest object or file read: a Lambda event is at most a few MiB.

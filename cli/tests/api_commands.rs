@@ -851,7 +851,7 @@ async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
 async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
     use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, EMPTY};
-    use connection_tracker::store::dead_letter::S3Bucket;
+    use connection_tracker::store::s3::S3Bucket;
     use connection_tracker::store::ArchiveMarks;
 
     let redis = RedisServer::start();

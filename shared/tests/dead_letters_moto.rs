@@ -10,7 +10,7 @@ use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::{IngestError, Ingestor};
 use connection_tracker::model::InventoryFile;
 use connection_tracker::rules::classify::Networks;
-use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters};
+use connection_tracker::store::s3::{S3Bucket, S3DeadLetters};
 use connection_tracker::store::RedisStore;
 use connection_tracker::testing::{
     encode_payload, interface, kinesis_event, logs_message, MotoServer, RedisServer,

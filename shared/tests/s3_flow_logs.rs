@@ -6,7 +6,7 @@ use connection_tracker::config::Env;
 use connection_tracker::ingest::s3::{handle_sqs, sqs_notices};
 use connection_tracker::ingest::{Ingestor, Reply};
 use connection_tracker::model::InventoryFile;
-use connection_tracker::store::dead_letter::S3Objects;
+use connection_tracker::store::s3::S3Objects;
 use connection_tracker::store::RedisStore;
 use connection_tracker::testing::{MotoServer, RedisServer};
 use serde_json::json;

@@ -5,7 +5,7 @@
 use connection_tracker::config::{secret, Env};
 use connection_tracker::ingest::{s3 as objects, Ingestor, Reply};
 use connection_tracker::metrics;
-use connection_tracker::store::dead_letter::{S3Bucket, S3DeadLetters, S3Objects};
+use connection_tracker::store::s3::{S3Bucket, S3DeadLetters, S3Objects};
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;

@@ -11,7 +11,7 @@ use connection_tracker::refresh::aws::{
 };
 use connection_tracker::refresh::ip_ranges::{refresh_aws_ranges, UrlSource};
 use connection_tracker::refresh::{refresh, RefreshReport};
-use connection_tracker::store::dead_letter::S3Bucket;
+use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::http::{json_response, Response, MAX_RESPONSE_BYTES};
+use super::http::{json_response, Response, TooLarge, MAX_RESPONSE_BYTES};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,12 @@ pub enum ApiError {
         if *gzip { " gzipped" } else { ", and the client does not accept gzip" }
     )]
     TooLarge { bytes: usize, gzip: bool },
+}
+
+impl From<TooLarge> for ApiError {
+    fn from(TooLarge { bytes, gzip }: TooLarge) -> Self {
+        ApiError::TooLarge { bytes, gzip }
+    }
 }
 
 impl ApiError {

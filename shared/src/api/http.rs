@@ -5,8 +5,6 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::error::ApiError;
-
 /// Lambda returns at most 6 MiB synchronously, measured on the response envelope: the body as a
 /// JSON string (escaped) or base64 (binary, i.e. gzip), plus status and headers (a 16 KiB
 /// allowance).
@@ -102,8 +100,16 @@ impl Response {
     }
 }
 
+/// An answer larger than Lambda can return ([`MAX_RESPONSE_BYTES`] in its envelope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    pub bytes: usize,
+    /// Whether it was gzipped already.
+    pub gzip: bool,
+}
+
 /// Compresses when the client accepts it and it pays; refuses what Lambda could not return.
-pub(super) fn finish(mut response: Response, accepts_gzip: bool) -> Result<Response, ApiError> {
+pub(super) fn finish(mut response: Response, accepts_gzip: bool) -> Result<Response, TooLarge> {
     if accepts_gzip && response.body.len() >= GZIP_MIN_BYTES {
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(response.body.len() / 8),
@@ -120,7 +126,7 @@ pub(super) fn finish(mut response: Response, accepts_gzip: bool) -> Result<Respo
     let binary = response.header("content-encoding").is_some();
     let bytes = envelope_bytes(&response.body, binary);
     if bytes > MAX_RESPONSE_BYTES {
-        return Err(ApiError::TooLarge {
+        return Err(TooLarge {
             bytes,
             gzip: binary,
         });
@@ -179,7 +185,7 @@ mod tests {
         };
         assert!(matches!(
             finish(response, false),
-            Err(ApiError::TooLarge { gzip: false, .. })
+            Err(TooLarge { gzip: false, .. })
         ));
     }
 }

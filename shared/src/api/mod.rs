@@ -72,7 +72,7 @@ impl<S: ReadStore> Api<S> {
         let response = self
             .route(request, today)
             .await
-            .and_then(|response| finish(response, request.accepts_gzip))
+            .and_then(|response| Ok(finish(response, request.accepts_gzip)?))
             .unwrap_or_else(|e| e.response(request.request_id));
         tracing::info!(
             request_id = request.request_id,

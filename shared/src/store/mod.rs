@@ -1,7 +1,9 @@
 //! The store: one port (trait) per use case — [`CounterStore`] for ingest, [`RefreshStore`] for
-//! the refresh, [`ReadStore`] for the API — and the Redis adapter behind all three
-//! ([`RedisStore`]), and the [`dead_letter`] store for payloads that can never be counted (S3,
-//! feature `s3`). Key names come from [`keys`] only; the Lua scripts live in `scripts/`.
+//! the refresh, [`ReadStore`] for the API, [`ArchiveMarks`] and [`EvidenceSink`] for the
+//! evidence archive, [`ObjectSource`] for flow logs in S3, [`DeadLetters`] ([`dead_letter`]) for
+//! payloads that can never be counted — and the adapters behind them: Redis
+//! (`redis_adapter/`, [`RedisStore`]) and S3 ([`s3`], feature `s3`). Key names come from
+//! [`keys`] only; the Lua scripts live in `scripts/`.
 //!
 //! A batch is written with one Lua script per (day, account/region) it touches — one cluster
 //! slot each — all sent at once: one round trip on a single node, one concurrent round in a
@@ -12,6 +14,8 @@
 pub mod dead_letter;
 pub mod keys;
 mod redis_adapter;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetters, NoDeadLetters};
 
