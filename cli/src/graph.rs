@@ -267,6 +267,9 @@ pub struct PlacedNode {
     pub label: String,
     /// An account (a box) or another source (an ellipse).
     pub account: bool,
+    /// The account of an account node (what the dashboard links it to); `None` for a source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// Top-left corner and size.
     pub x: f64,
     pub y: f64,
@@ -311,6 +314,7 @@ pub fn layout(graph: &Graph) -> Layout {
             id: id.clone(),
             label: graph.nodes[id].clone(),
             account: is_account_node(id),
+            account_id: is_account_node(id).then(|| AccountRegion::account_of(id).to_string()),
             x,
             y,
             width,

@@ -24,6 +24,8 @@ use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 
 use crate::client::{ApiClient, ClientError};
+use connection_tracker::config::DEFAULT_API_MAX_RANGE_DAYS;
+use connection_tracker::model::STALE_REFRESH_SECONDS;
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
@@ -170,7 +172,11 @@ impl Ui {
             "/app.css" => with_headers(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into()),
             "/settings.json" => json(
                 StatusCode::OK,
-                &serde_json::json!({ "expected_ports": self.expected_ports }),
+                &serde_json::json!({
+                    "expected_ports": self.expected_ports,
+                    "max_range_days": DEFAULT_API_MAX_RANGE_DAYS,
+                    "stale_after_seconds": STALE_REFRESH_SECONDS,
+                }),
             ),
             "/graph.json" => self.graph(param).await,
             _ => match path.strip_prefix("/api") {

@@ -5,8 +5,11 @@ const view = document.getElementById("view");
 const dateInput = document.getElementById("date");
 const daysSelect = document.getElementById("days");
 const SVG = "http://www.w3.org/2000/svg";
-// Replaced by ctrack ui's --expected-ports (settings.json) before the first view renders.
-let EXPECTED_PORTS = new Set([443, 0]);
+// The server's rules, from ctrack ui's settings.json before the first view renders:
+// --expected-ports, the API's longest range, and when a refresh counts as stale.
+let EXPECTED_PORTS = new Set();
+let MAX_RANGE_DAYS = 1;
+let STALE_AFTER_MS = 0;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -71,11 +74,11 @@ function barChart(days, values, what) {
     }));
 }
 
-// The range a view shows: the chosen day, or the `days` (up to 31) that end on it, as the
+// The range a view shows: the chosen day, or the `days` (up to the API's longest range) that end on it, as the
 // header's picker and the link say. `query` is what the API takes for it.
 function rangeOf(params, fallbackDays = 1) {
   const to = params.get("date") || today();
-  const n = Math.min(31, Math.max(1, Number(params.get("days")) || fallbackDays));
+  const n = Math.min(MAX_RANGE_DAYS, Math.max(1, Number(params.get("days")) || fallbackDays));
   const days = daysUpTo(to, n);
   const query = n > 1 ? { from: days[0], to } : { date: to };
   return { to, from: days[0], n, days, query, text: n > 1 ? `${days[0]} to ${to}` : to };
@@ -101,7 +104,7 @@ function health(account) {
   const refreshes = regions.map(([, r]) => r.last_refresh).filter(Boolean);
   if (!refreshes.length) return { state: "never", text: "never refreshed" };
   const oldest = refreshes.sort()[0];
-  if (Date.now() - Date.parse(oldest) > 3600 * 1000) return { state: "stale", text: `stale: refreshed ${ago(oldest)}` };
+  if (Date.now() - Date.parse(oldest) > STALE_AFTER_MS) return { state: "stale", text: `stale: refreshed ${ago(oldest)}` };
   return { state: "ok", text: `refreshed ${ago(oldest)}` };
 }
 
@@ -129,11 +132,11 @@ function table(columns, rows, rowClass = () => "") {
   return el("table", {}, el("thead", {}, head), body);
 }
 
+// Rows of an answer keyed by account/region, each with its pair as the server wrote it.
 function flatten(byPair) {
   const rows = [];
   for (const [pair, list] of Object.entries(byPair || {})) {
-    const [account_id, region] = pair.split("/");
-    for (const item of list) rows.push({ account_id, region, ...item });
+    for (const item of list) rows.push({ pair, ...item });
   }
   return rows;
 }
@@ -279,8 +282,8 @@ const views = {
     if (!body.nodes.length) return [controls, el("p", { class: "empty" }, `No accounts, and no connections between them, ${what}.`)];
     const link = (extra) => `#/connections?${new URLSearchParams({ date, ...extra })}`;
     // An account node links to the account's connections, another to its source's.
-    const isAccount = new Map(body.nodes.map((n) => [n.id, n.account]));
-    const nodeLink = (id) => (isAccount.get(id) ? { account: id.split("/")[0] } : { source: id });
+    const accountOf = new Map(body.nodes.map((n) => [n.id, n.account_id]));
+    const nodeLink = (id) => (accountOf.get(id) ? { account: accountOf.get(id) } : { source: id });
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", `0 0 ${body.width} ${body.height}`);
     svg.setAttribute("width", String(Math.round(body.width * 1.25)));
@@ -327,13 +330,12 @@ const views = {
     const endpoints = [];
     const connections = [];
     for (const [pair, c] of Object.entries(body.changes)) {
-      const [account_id, region] = pair.split("/");
-      for (const e of c.new_endpoints) endpoints.push({ account_id, region, ...e, what: e.new_dest ? "new endpoint" : "new port" });
-      for (const x of c.new_connections) connections.push({ account_id, region, ...x });
+      for (const e of c.new_endpoints) endpoints.push({ pair, ...e, what: e.new_dest ? "new endpoint" : "new port" });
+      for (const x of c.new_connections) connections.push({ pair, ...x });
     }
     return [el("p", {}, `Seen on ${body.date} but not from ${body.baseline.from} to ${body.baseline.to}.`),
       el("h2", {}, "New endpoints and ports"),
-      table([{ key: "account_id", title: "account" }, { key: "region", title: "region" }, { key: "dest", title: "destination" },
+      table([{ key: "pair", title: "account/region" }, { key: "dest", title: "destination" },
         { key: "dest_port", title: "port", num: true }, { key: "what", title: "" }], endpoints),
       el("h2", {}, "New sources"),
       connectionsTable(connections)];
@@ -342,7 +344,7 @@ const views = {
 
 function connectionsTable(rows) {
   return table([
-    { key: "account_id", title: "account" }, { key: "region", title: "region" },
+    { key: "pair", title: "account/region" },
     { key: "dest", title: "destination", cell: (r) => el("a", { href: `#/endpoint?${new URLSearchParams({ dest: r.dest, port: r.dest_port, date: dateInput.value || today() })}` }, r.dest) },
     { key: "dest_port", title: "port", num: true, cell: (r) => el("span", { class: EXPECTED_PORTS.has(r.dest_port) ? "" : "suspicious" }, r.dest_port) },
     { key: "source", title: "source" }, { key: "score", title: "score", num: true },
@@ -380,6 +382,10 @@ for (const [input, key] of [[dateInput, "date"], [daysSelect, "days"]]) {
 }
 window.addEventListener("hashchange", render);
 getJson("/settings.json")
-  .then(({ body }) => { EXPECTED_PORTS = new Set(body.expected_ports); })
+  .then(({ body }) => {
+    EXPECTED_PORTS = new Set(body.expected_ports);
+    MAX_RANGE_DAYS = body.max_range_days;
+    STALE_AFTER_MS = body.stale_after_seconds * 1000;
+  })
   .catch(() => {})
   .finally(render);

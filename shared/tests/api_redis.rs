@@ -856,6 +856,105 @@ async fn the_openapi_document_describes_exactly_the_routes() {
     }
 }
 
+/// The schema the document gives a route's answer (`status`): the document itself is the root,
+/// so its `#/components/schemas/…` references resolve, with a `$ref` to that answer's schema.
+fn answer_schema(doc: &serde_json::Value, path: &str, status: &str) -> jsonschema::Validator {
+    let pointer = format!(
+        "#/paths/{}/get/responses/{status}",
+        path.replace('~', "~0").replace('/', "~1")
+    );
+    let mut root = doc.clone();
+    let response = doc
+        .pointer(&pointer[1..])
+        .unwrap_or_else(|| panic!("{path}: no {status} answer"));
+    let response = match response["$ref"].as_str() {
+        Some(r) => doc.pointer(&r[1..]).unwrap(),
+        None => response,
+    };
+    let content = response["content"].as_object().unwrap();
+    let (_, media) = content.iter().next().unwrap();
+    root["$ref"] = json!("#/schema-under-test");
+    root["schema-under-test"] = media["schema"].clone();
+    jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{path}: schema: {e}"))
+}
+
+/// Every route's real answer on the test estate is what its OpenAPI schema (derived from the
+/// wire types) says: each 200 with data in it, and the error answers.
+#[tokio::test]
+async fn every_answer_conforms_to_its_openapi_schema() {
+    let (_server, api) = started().await;
+    let doc = ok_json(&get(&api, "/openapi.json").await);
+    let mut checked = 0;
+    for path in route_paths() {
+        if path == "/openapi.json" || path == "/health" {
+            continue;
+        }
+        let concrete = path
+            .replace("{account_id}", A)
+            .replace("{region}", "eu-west-1");
+        let validator = answer_schema(&doc, path, "200");
+        for query in ["", "?date=2026-11-25", "?from=2026-11-25&to=2026-11-27"] {
+            let response = get(&api, &format!("{concrete}{query}")).await;
+            if response.status == 400 {
+                // A route without a range refuses one; its error is checked below.
+                continue;
+            }
+            let answer = ok_json(&response);
+            let empty = answer.as_object().is_some_and(|o| o.is_empty())
+                || answer.as_array().is_some_and(|a| a.is_empty());
+            assert!(
+                !empty || query == "?date=2026-11-25" || path.contains("account-connections"),
+                "{path}{query}: the estate should have data here: {answer}"
+            );
+            let errors: Vec<String> = validator
+                .iter_errors(&answer)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{path}{query} does not conform:\n{}\n{answer}",
+                errors.join("\n")
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} answers checked");
+    // The error body, as the 400 of every data route says it.
+    let bad = get(&api, "/connections/12345/eu-west-1").await;
+    assert_eq!(bad.status, 400);
+    let validator = answer_schema(&doc, "/connections/{account_id}/{region}", "400");
+    let errors: Vec<String> = validator
+        .iter_errors(&bad.json())
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The schemas are the wire types': every field required that always appears, no others.
+    let connection = &doc["components"]["schemas"]["Connection"];
+    assert_eq!(
+        connection["required"],
+        json!(["source", "dest", "dest_port", "score"])
+    );
+    assert_eq!(connection["additionalProperties"], json!(false));
+    for name in [
+        "Changes",
+        "Account",
+        "Day",
+        "Endpoint",
+        "AccountSource",
+        "PublicEndpoint",
+        "Error",
+    ] {
+        assert!(
+            doc["components"]["schemas"][name]["properties"].is_object(),
+            "{name}"
+        );
+    }
+    // And a wrong answer is caught: the check can fail.
+    let validator = answer_schema(&doc, "/connections", "200");
+    assert!(!validator.is_valid(&json!({"111111111111/eu-west-1": [{"source": "x", "dest": "y", "dest_port": "22", "score": 1}]})));
+    assert!(!validator.is_valid(&json!({"111111111111/eu-west-1": [{"source": "x", "dest": "y", "dest_port": 22, "score": 1, "extra": true}]})));
+}
+
 #[tokio::test]
 async fn pages_of_a_busy_day_read_only_what_they_need_and_miss_nothing() {
     let server = RedisServer::start();

@@ -2,10 +2,29 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::http::{json_response, Response, TooLarge, MAX_RESPONSE_BYTES};
 use crate::store::StoreError;
+
+/// Every error answer's JSON body.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Error")]
+pub(super) struct ErrorBody<'a> {
+    /// The HTTP status.
+    status: u16,
+    /// The status's name.
+    error: &'a str,
+    /// What went wrong and how to ask instead.
+    message: String,
+    /// The parameter at fault (400 only; `limit` when the answer is too large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'a str>,
+    /// Names the log line with the detail.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    request_id: &'a str,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -60,16 +79,6 @@ impl ApiError {
 
     /// The error answer; `request_id` names the log line that holds the detail.
     pub(super) fn response(&self, request_id: &str) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            status: u16,
-            error: &'a str,
-            message: String,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            parameter: Option<&'a str>,
-            #[serde(skip_serializing_if = "str::is_empty")]
-            request_id: &'a str,
-        }
         match self {
             ApiError::Unavailable(e) => {
                 tracing::error!(request_id, error = %e, "store unavailable")
@@ -92,7 +101,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => Some("limit"),
             _ => None,
         };
-        let body = Body {
+        let body = ErrorBody {
             status,
             error,
             message: self.to_string(),

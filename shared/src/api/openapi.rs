@@ -1,13 +1,21 @@
-//! The OpenAPI 3.1 document: paths from the route table, components (parameters, the wire
-//! types' schemas, error answers) written here.
+//! The OpenAPI 3.1 document: paths from the route table, the schemas derived from the wire
+//! types the routes answer with (`schemars`, JSON Schema 2020-12 as OpenAPI 3.1 takes it), and
+//! the parameters and error answers written here.
 
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::Schema;
 use serde_json::{json, Value};
 
-use super::routes::{path_parameters, Answer, ROUTES};
+use super::error::ErrorBody;
+use super::routes::{path_parameters, schema_of, Answer, ROUTES};
 
 /// The OpenAPI 3.1 document of every route in the table.
 pub fn openapi() -> Value {
-    let s = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let mut s = |item: fn(&mut SchemaGenerator) -> Schema| item(&mut generator).to_value();
+    let error = s(schema_of::<ErrorBody>);
     let mut paths = serde_json::Map::new();
     for spec in ROUTES {
         let ok = |content_type: &str, schema: Value| json!({"description": spec.description, "content": {content_type: {"schema": schema}}});
@@ -23,7 +31,7 @@ pub fn openapi() -> Value {
             Answer::List(item) => json!({"type": "array", "items": s(item)}),
             Answer::One(item) => s(item),
         };
-        let content_type = if spec.answer == Answer::Ok {
+        let content_type = if matches!(spec.answer, Answer::Ok) {
             "text/plain"
         } else {
             "application/json"
@@ -46,12 +54,13 @@ pub fn openapi() -> Value {
         if !matches!(spec.answer, Answer::Ok | Answer::Document) {
             get["parameters"] = Value::Array(parameters);
         }
-        if spec.answer == Answer::Ok {
+        if matches!(spec.answer, Answer::Ok) {
             // The health check has its own route without an authorizer (template.yaml).
             get["security"] = json!([]);
         }
         paths.insert(spec.path.to_string(), json!({"get": get}));
     }
+    let schemas = Value::Object(generator.take_definitions(true));
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -88,61 +97,10 @@ pub fn openapi() -> Value {
                 "baseline_days": {"name": "baseline_days", "in": "query", "description": "Days before `date` that make what is known (default 7, at most API_MAX_RANGE_DAYS)", "schema": {"type": "integer", "minimum": 1, "maximum": 366}},
                 "cursor": {"name": "cursor", "in": "query", "description": "The x-next-cursor of the previous page, with the same path and parameters", "schema": {"type": "string"}}
             },
-            "schemas": {
-                "Changes": {"type": "object", "additionalProperties": false, "required": ["date", "baseline", "changes"], "properties": {
-                    "date": {"type": "string", "format": "date"},
-                    "baseline": {"type": "object", "additionalProperties": false, "required": ["from", "to"], "properties": {
-                        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}}},
-                    "changes": {"type": "object", "description": "account_id/region → what is new there", "additionalProperties": {
-                        "type": "object", "additionalProperties": false, "required": ["new_endpoints", "new_connections"], "properties": {
-                            "new_endpoints": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["dest", "dest_port", "new_dest"], "properties": {
-                                "dest": {"type": "string"}, "dest_port": {"type": "integer"},
-                                "new_dest": {"type": "boolean", "description": "the destination itself was not seen (else: a new port of it)"}}}},
-                            "new_connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}}}},
-                "Account": {"type": "object", "additionalProperties": false, "required": ["name", "last_update", "source", "regions"], "properties": {
-                    "name": {"type": "string"},
-                    "last_update": {"type": ["string", "null"], "format": "date-time", "description": "the last counted batch of any of its regions"},
-                    "regions": {"type": "object", "description": "region → how it is doing", "additionalProperties": {"$ref": "#/components/schemas/RegionHealth"}},
-                    "source": {"type": "string", "enum": ["table", "organization", "organization_and_table"], "description": "where the account comes from: the accounts table, AWS Organizations, or an organization account the table overrides"}}},
-                "Day": {"type": "object", "additionalProperties": false, "required": ["date", "connections", "account_regions"], "properties": {
-                    "date": {"type": "string", "format": "date"},
-                    "connections": {"type": "integer", "description": "connections (source, destination, port) counted that day"},
-                    "account_regions": {"type": "integer", "description": "account/regions with counters that day"}}},
-                "RegionHealth": {"type": "object", "additionalProperties": false, "required": ["last_update", "last_refresh", "refresh_failure"], "properties": {
-                    "last_update": {"type": ["string", "null"], "format": "date-time", "description": "the last counted batch"},
-                    "last_refresh": {"type": ["string", "null"], "format": "date-time", "description": "the last successful refresh of its inventory"},
-                    "refresh_failure": {"oneOf": [{"type": "null"}, {"type": "object", "additionalProperties": false, "required": ["at", "kind", "error"], "properties": {
-                        "at": {"type": "string", "format": "date-time"},
-                        "kind": {"type": "string", "description": "assume_role, describe, timeout, store, …"},
-                        "error": {"type": "string", "maxLength": 300}}}], "description": "the last failed refresh since the last success (its previous inventory is kept)"}}},
-                "Connection": {"type": "object", "additionalProperties": false, "required": ["source", "dest", "dest_port", "score"], "properties": {
-                    "source": {"type": "string", "description": "account/region/name, network name, DNS name or address"},
-                    "dest": {"type": "string"},
-                    "dest_port": {"type": "integer"},
-                    "score": {"type": "integer", "description": "flow-log records counted"}}},
-                "Endpoint": {"type": "object", "additionalProperties": false, "required": ["dest", "dest_port"], "properties": {
-                    "dest": {"type": "string"}, "dest_port": {"type": "integer"},
-                    "distinct_sources": {"type": "integer", "description": "distinct sources on the busiest day of the range (HyperLogLog estimate, ±0.81 %), folded sources included"}}},
-                "AccountSource": {"type": "object", "additionalProperties": false, "required": ["source", "score"], "properties": {
-                    "source": {"type": "string"}, "score": {"type": "integer"}}},
-                "PublicEndpoint": {"type": "object", "additionalProperties": false, "required": ["name", "kind", "account_id", "region", "interface_ids", "public_ips", "counted", "score", "connections"], "properties": {
-                    "name": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["load_balancer", "instance", "rds", "nat_gateway", "other"]},
-                    "account_id": {"type": "string"}, "region": {"type": "string"},
-                    "interface_ids": {"type": "array", "items": {"type": "string"}},
-                    "public_ips": {"type": "array", "items": {"type": "string"}},
-                    "counted": {"type": "boolean"},
-                    "score": {"type": "integer"},
-                    "connections": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["source", "dest_port", "score"], "properties": {
-                        "source": {"type": "string"}, "dest_port": {"type": "integer"}, "score": {"type": "integer"}}}}}},
-                "Error": {"type": "object", "additionalProperties": false, "required": ["status", "error", "message"], "properties": {
-                    "status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"},
-                    "parameter": {"type": "string", "description": "the parameter at fault (400 only; `limit` when the answer is too large)"},
-                    "request_id": {"type": "string", "description": "names the log line with the detail"}}}
-            },
+            "schemas": schemas,
             "responses": {
-                "BadRequest": {"description": "A parameter is malformed; `parameter` names it", "content": {"application/json": {"schema": s("Error")}}},
-                "Unavailable": {"description": "Redis is unavailable; retry later", "content": {"application/json": {"schema": s("Error")}}}
+                "BadRequest": {"description": "A parameter is malformed; `parameter` names it", "content": {"application/json": {"schema": error.clone()}}},
+                "Unavailable": {"description": "Redis is unavailable; retry later", "content": {"application/json": {"schema": error}}}
             }
         }
     })

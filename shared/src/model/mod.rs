@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod ids;
@@ -18,7 +19,9 @@ pub use ids::{
 
 /// Where a monitored account comes from: the accounts table, AWS Organizations, or both (an
 /// account of the organization that the table overrides).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     #[default]
@@ -159,7 +162,8 @@ pub struct InventorySnapshot {
 }
 
 /// One counted connection of a day, as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Connection {
     pub source: String,
     pub dest: String,
@@ -179,7 +183,8 @@ impl Connection {
 }
 
 /// `/changes`: what a day brought that the days before it did not.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Changes {
     pub date: String,
     pub baseline: DayRange,
@@ -187,14 +192,16 @@ pub struct Changes {
     pub changes: BTreeMap<String, PairChanges>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DayRange {
     pub from: String,
     pub to: String,
 }
 
 /// What is new in one account/region on the day.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PairChanges {
     /// Destinations and ports that got no connection in the baseline.
     pub new_endpoints: Vec<NewEndpoint>,
@@ -202,7 +209,8 @@ pub struct PairChanges {
     pub new_connections: Vec<Connection>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub dest: String,
     pub dest_port: u16,
@@ -246,7 +254,8 @@ pub fn page_order(a_pair: &str, a: &Connection, b_pair: &str, b: &Connection) ->
 }
 
 /// `/accounts`: one monitored account and its latest counted batch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Account")]
 pub struct AccountInfo {
     pub name: String,
     /// `2026-11-27T10:01:02.123456Z`; `null` until a batch of the account was counted.
@@ -261,7 +270,8 @@ pub struct AccountInfo {
 }
 
 /// `/days`: one day at a glance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Day")]
 pub struct DayCount {
     pub date: String,
     /// Connections (rows: source, destination, port) counted that day, over every
@@ -271,8 +281,13 @@ pub struct DayCount {
     pub account_regions: u64,
 }
 
+/// A region whose last successful refresh is older than this is stale: the refresh runs every
+/// few minutes (`RefreshSchedule`), so an hour without one is a failure nobody reported.
+pub const STALE_REFRESH_SECONDS: u64 = 3600;
+
 /// How one account/region is doing, for `/accounts`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RegionHealth {
     /// The last counted batch (RFC 3339), if any.
     pub last_update: Option<String>,
@@ -283,7 +298,8 @@ pub struct RegionHealth {
 }
 
 /// A refresh of one account/region that failed (its previous inventory is kept).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RefreshFailure {
     /// When (RFC 3339).
     pub at: String,
@@ -294,7 +310,8 @@ pub struct RefreshFailure {
 }
 
 /// `/endpoints`: a destination and port that got connections.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Endpoint<'a> {
     pub dest: Cow<'a, str>,
     pub dest_port: u16,
@@ -305,14 +322,15 @@ pub struct Endpoint<'a> {
 }
 
 /// `/account-connections`: a source (`account/region`, or an included name) and its score.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "AccountSource")]
 pub struct SourceScore<'a> {
     pub source: Cow<'a, str>,
     pub score: u64,
 }
 
 /// What a public endpoint is, as `/public-endpoints` says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointKind {
     LoadBalancer,
@@ -323,7 +341,8 @@ pub enum EndpointKind {
 }
 
 /// `/public-endpoints`: the interfaces that answer under one name in one account/region.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PublicEndpoint {
     pub name: String,
     pub kind: EndpointKind,
@@ -339,7 +358,8 @@ pub struct PublicEndpoint {
 }
 
 /// One source of a public endpoint's traffic.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct EndpointConnection {
     pub source: String,
     pub dest_port: u16,

@@ -6,6 +6,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{json_response, Response};
 use crate::api::views::{account_connections, account_connections_of_sums, known_pairs};
 use crate::api::Api;
+use crate::model::SourceScore;
 use crate::store::{ReadRequest, ReadStore};
 
 pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
@@ -13,7 +14,7 @@ pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     query: &["date", "from", "to", "include"],
     summary: "Connections between our accounts: sources collapsed to account/region",
     description: "account_id/region → sources",
-    answer: Answer::ByPair("AccountSource"),
+    answer: Answer::ByPair(super::schema_of::<SourceScore<'static>>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {

@@ -5,6 +5,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{json_response, Response};
 use crate::api::views::accounts;
 use crate::api::Api;
+use crate::model::AccountInfo;
 use crate::store::{ReadRequest, ReadStore};
 
 pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
@@ -12,7 +13,7 @@ pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     query: &[],
     summary: "Monitored accounts, their name and last counted batch",
     description: "account id → account",
-    answer: Answer::Map("Account"),
+    answer: Answer::Map(super::schema_of::<AccountInfo>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, _: Cx<'_>) -> Result<Response, ApiError> {

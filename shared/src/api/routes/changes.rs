@@ -16,7 +16,7 @@ pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     query: &["date", "baseline_days"],
     summary: "What is new on a day: endpoints, ports and sources not seen in the days before",
     description: "the day, its baseline, and per account/region the new endpoints (destination and port) and the new connections (a source new to its endpoint)",
-    answer: Answer::One("Changes"),
+    answer: Answer::One(super::schema_of::<Changes>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {

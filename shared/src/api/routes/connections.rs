@@ -6,7 +6,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{json_response, Response};
 use crate::api::views::{connections_by_pair, page};
 use crate::api::Api;
-use crate::model::AccountRegion;
+use crate::model::{AccountRegion, Connection};
 use crate::store::Top;
 use crate::store::{ReadRequest, ReadStore};
 
@@ -15,7 +15,7 @@ pub(in crate::api) const ALL: RouteSpec = RouteSpec {
     query: super::ALL_ROWS,
     summary: "Inbound public connections of every account/region",
     description: "account_id/region → connections, score descending. With limit: the page's rows only (score order over all account/regions), and the header x-next-cursor when more follow",
-    answer: Answer::ByPair("Connection"),
+    answer: Answer::ByPair(super::schema_of::<Connection>),
 };
 
 pub(in crate::api) const OF: RouteSpec = RouteSpec {
@@ -24,7 +24,7 @@ pub(in crate::api) const OF: RouteSpec = RouteSpec {
     summary: "Inbound public connections of one account/region",
     description:
         "connections, score descending (with limit, one page; x-next-cursor when more follow)",
-    answer: Answer::List("Connection"),
+    answer: Answer::List(super::schema_of::<Connection>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {

@@ -12,7 +12,7 @@ pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     query: &["date", "from", "to"],
     summary: "Each day of a range at a glance: connections counted and account/regions reporting",
     description: "one entry per day, oldest first",
-    answer: Answer::List("Day"),
+    answer: Answer::List(super::schema_of::<DayCount>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {

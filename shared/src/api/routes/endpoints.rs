@@ -16,7 +16,7 @@ pub(in crate::api) const ALL: RouteSpec = RouteSpec {
     query: super::ENDPOINTS,
     summary: "Destinations and ports that got connections, per account/region",
     description: "account_id/region → endpoints",
-    answer: Answer::ByPair("Endpoint"),
+    answer: Answer::ByPair(super::schema_of::<Endpoint<'static>>),
 };
 
 pub(in crate::api) const OF: RouteSpec = RouteSpec {
@@ -24,7 +24,7 @@ pub(in crate::api) const OF: RouteSpec = RouteSpec {
     query: super::ENDPOINTS,
     summary: "Destinations and ports that got connections in one account/region",
     description: "endpoints",
-    answer: Answer::List("Endpoint"),
+    answer: Answer::List(super::schema_of::<Endpoint<'static>>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {

@@ -14,6 +14,7 @@ mod health;
 mod openapi_document;
 mod public_endpoints;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use time::Date;
 
 use super::error::ApiError;
@@ -23,8 +24,17 @@ use super::Api;
 use crate::model::AccountRegion;
 use crate::store::ReadStore;
 
+/// A wire type's schema ([`schema_of`]`::<T>`): what the OpenAPI document says a route answers
+/// is derived from the type it serializes.
+pub(super) type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+/// A wire type's schema, as a reference into `#/components/schemas`.
+pub(super) fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
 /// The shape of a route's 200 answer, for the OpenAPI document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(super) enum Answer {
     /// `text/plain` `OK`.
     Ok,
@@ -32,14 +42,14 @@ pub(super) enum Answer {
     Document,
     /// An object of strings (`address → name`).
     Names,
-    /// An object: key → the named schema.
-    Map(&'static str),
-    /// An object: `account_id/region` → list of the named schema.
-    ByPair(&'static str),
-    /// A list of the named schema.
-    List(&'static str),
-    /// The named schema itself.
-    One(&'static str),
+    /// An object: key → the type.
+    Map(SchemaOf),
+    /// An object: `account_id/region` → list of the type.
+    ByPair(SchemaOf),
+    /// A list of the type.
+    List(SchemaOf),
+    /// The type itself.
+    One(SchemaOf),
 }
 
 pub(super) struct RouteSpec {

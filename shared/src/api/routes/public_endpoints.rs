@@ -7,6 +7,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{json_response, Response};
 use crate::api::views::{connections_by_pair, public_endpoints};
 use crate::api::Api;
+use crate::model::PublicEndpoint;
 use crate::store::{ReadRequest, ReadStore};
 
 pub(in crate::api) const ALL: RouteSpec = RouteSpec {
@@ -14,7 +15,7 @@ pub(in crate::api) const ALL: RouteSpec = RouteSpec {
     query: super::RANGE,
     summary: "Every public interface the refresh found, with its connections in the range",
     description: "account_id/region → public endpoints",
-    answer: Answer::ByPair("PublicEndpoint"),
+    answer: Answer::ByPair(super::schema_of::<PublicEndpoint>),
 };
 
 pub(in crate::api) const OF: RouteSpec = RouteSpec {
@@ -22,7 +23,7 @@ pub(in crate::api) const OF: RouteSpec = RouteSpec {
     query: super::RANGE,
     summary: "Public endpoints of one account/region",
     description: "public endpoints",
-    answer: Answer::List("PublicEndpoint"),
+    answer: Answer::List(super::schema_of::<PublicEndpoint>),
 };
 
 pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Response, ApiError> {
