@@ -9,6 +9,7 @@
 
 mod read;
 mod refresh;
+mod rows;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

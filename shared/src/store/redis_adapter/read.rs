@@ -17,33 +17,47 @@ use std::collections::HashMap;
 
 use redis::{Cmd, Value};
 
+use super::rows::{to_connections, zrange, Counter};
 use super::RedisStore;
-use crate::model::{page_order, pair_text, Account, AccountRegion, Connection, InterfaceFacts};
-use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError, Top};
+use crate::model::{Account, AccountRegion, InterfaceFacts};
+use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError};
 
-/// Work per `ZSCAN` call: a day's counter (bounded per endpoint) is scanned in one call.
-const ZSCAN_COUNT: usize = 100_000;
-
-fn zrange(key: String) -> Cmd {
-    let mut cmd = redis::cmd("ZRANGE");
-    cmd.arg(key).arg(0).arg(-1).arg("WITHSCORES");
-    cmd
+/// Whether the counters' rows come with the first round trip (one account/region, plain rows).
+fn rows_up_front(request: &ReadRequest) -> bool {
+    request.scope.is_some()
+        && top_of(request).is_none()
+        && pattern_of(request).is_none()
+        && !request.own_sources
+        && !request.row_counts
 }
 
-/// The rows of a counter key with `min` ≤ score ≤ `max` (no bound: `None`), best first, at
-/// most `count` of them.
-fn zrange_best(key: String, min: u64, max: Option<u64>, count: Option<usize>) -> Cmd {
-    let mut cmd = redis::cmd("ZRANGE");
-    match max {
-        Some(max) => cmd.arg(key).arg(max),
-        None => cmd.arg(key).arg("+inf"),
-    };
-    cmd.arg(min).arg("BYSCORE").arg("REV");
-    if let Some(count) = count {
-        cmd.arg("LIMIT").arg(0).arg(count);
-    }
-    cmd.arg("WITHSCORES");
-    cmd
+/// A top-k read applies to one day only.
+fn top_of(request: &ReadRequest) -> Option<&crate::store::Top> {
+    request.top.as_ref().filter(|_| request.days.len() == 1)
+}
+
+/// A Redis-side filter applies when no top-k read does.
+fn pattern_of(request: &ReadRequest) -> Option<&str> {
+    request
+        .matching
+        .as_deref()
+        .filter(|_| top_of(request).is_none())
+}
+
+/// The hashes a request asks for, in the order their replies come.
+fn hashes_of(request: &ReadRequest) -> Vec<&'static str> {
+    [
+        (request.accounts, keys::ACCOUNTS),
+        (request.accounts, keys::LAST_UPDATE),
+        (request.refreshed || request.accounts, keys::REFRESHED),
+        (request.accounts, keys::REFRESH_FAILED),
+        (request.addresses, keys::ADDRESSES),
+        (request.resolved_names, keys::RESOLVED_NAMES),
+        (request.interfaces, keys::INTERFACES),
+    ]
+    .into_iter()
+    .filter_map(|(wanted, key)| wanted.then_some(key))
+    .collect()
 }
 
 fn decode<T: redis::FromRedisValue>(reply: Option<Value>, what: &str) -> Result<T, StoreError> {
@@ -68,25 +82,23 @@ pub(super) fn index_pair(member: &str) -> Option<AccountRegion> {
 
 impl ReadStore for RedisStore {
     async fn read(&self, request: &ReadRequest) -> Result<ReadResult, StoreError> {
-        // 1. Indexes and hashes.
+        // 1. Indexes and hashes (and, for one account/region, its counters too).
+        let hashes = hashes_of(request);
+        let mut counters: Vec<Counter> = match &request.scope {
+            Some(pair) => (0..request.days.len())
+                .map(|day| Counter {
+                    day,
+                    pair: pair.clone(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let mut cmds = Vec::new();
         if request.scope.is_none() {
             for day in &request.days {
                 cmds.push(redis::cmd("SMEMBERS").arg(keys::day_index(day)).clone());
             }
         }
-        let hashes: Vec<&str> = [
-            (request.accounts, keys::ACCOUNTS),
-            (request.accounts, keys::LAST_UPDATE),
-            (request.refreshed || request.accounts, keys::REFRESHED),
-            (request.accounts, keys::REFRESH_FAILED),
-            (request.addresses, keys::ADDRESSES),
-            (request.resolved_names, keys::RESOLVED_NAMES),
-            (request.interfaces, keys::INTERFACES),
-        ]
-        .into_iter()
-        .filter_map(|(wanted, key)| wanted.then_some(key))
-        .collect();
         for key in &hashes {
             cmds.push(redis::cmd("HGETALL").arg(*key).clone());
         }
@@ -98,331 +110,230 @@ impl ReadStore for RedisStore {
                     .clone(),
             );
         }
-        let top = request.top.as_ref().filter(|_| request.days.len() == 1);
-        let pattern = request.matching.as_deref().filter(|_| top.is_none());
-        // With one account/region the counters are known up front: one round trip in all.
-        let mut counters: Vec<(usize, String, String)> = Vec::new();
-        if let Some(pair) = &request.scope {
-            let (account, region) = (pair.account(), pair.region());
-            for (d, day) in request.days.iter().enumerate() {
-                counters.push((d, account.to_string(), region.to_string()));
-                if top.is_none() && pattern.is_none() && !request.own_sources && !request.row_counts
-                {
-                    cmds.push(zrange(keys::connections(day, account, region)));
-                }
-            }
+        if rows_up_front(request) {
+            cmds.extend(counters.iter().map(|c| zrange(c.key(request))));
         }
         let mut replies = self.run_all(cmds).await?.into_iter();
         if request.scope.is_none() {
-            for (d, day) in request.days.iter().enumerate() {
-                let mut members: Vec<String> = decode(replies.next(), &keys::day_index(day))?;
-                members.sort();
-                for member in &members {
-                    match index_pair(member) {
-                        Some(pair)
-                            if request
-                                .account
-                                .as_deref()
-                                .is_some_and(|a| a != pair.account()) => {}
-                        Some(pair) => counters.push((
-                            d,
-                            pair.account().to_string(),
-                            pair.region().to_string(),
-                        )),
-                        None => tracing::warn!(%member, day, "unreadable index member skipped"),
-                    }
-                }
-            }
+            counters = indexed_counters(request, &mut replies)?;
         }
         let mut result = ReadResult {
             days: vec![Default::default(); request.days.len()],
             ..ReadResult::default()
         };
-        let mut hash_replies: Vec<Value> = replies.by_ref().take(hashes.len()).collect();
-        if request.aws_ranges {
-            let blocks: Option<String> = decode(replies.next(), keys::AWS_RANGES)?;
-            result.aws_ranges = blocks
-                .unwrap_or_default()
-                .lines()
-                .map(String::from)
-                .collect();
-        }
-        let mut hash_replies = hash_replies.drain(..);
-        for key in hashes {
-            let map: HashMap<String, String> = decode(hash_replies.next(), key)?;
-            match key {
-                keys::ACCOUNTS => result.accounts = parse_accounts(map),
-                keys::LAST_UPDATE => result.last_updates = map,
-                keys::REFRESHED => result.refreshed = map,
-                keys::REFRESH_FAILED => result.refresh_failures = map
-                    .into_iter()
-                    .filter_map(|(pair, json)| match serde_json::from_str(&json) {
-                        Ok(failure) => Some((pair, failure)),
-                        Err(e) => {
-                            tracing::warn!(%pair, error = %e, "unreadable refresh failure skipped");
-                            None
-                        }
-                    })
-                    .collect(),
-                keys::ADDRESSES => result.addresses = map,
-                keys::RESOLVED_NAMES => {
-                    result.resolved_names =
-                        map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
-                }
-                _ => result.interfaces = parse_interfaces(map),
-            }
-        }
-        // 2. The counters (or, for our own sources, what ingest summed of them).
-        if request.own_sources {
-            let cmds = counters
-                .iter()
-                .map(|(d, account, region)| {
-                    redis::cmd("HGETALL")
-                        .arg(keys::own_sources(&request.days[*d], account, region))
-                        .clone()
-                })
-                .collect();
-            result.own_sources = vec![Default::default(); request.days.len()];
-            for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
-                let sums: HashMap<String, u64> =
-                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.own_sources[*d].insert(pair_text(account, region), sums);
-            }
+        take_hashes(request, &hashes, &mut replies, &mut result)?;
+        // 2. The counters (or, for our own sources and row counts, what ingest keeps of them).
+        if request.own_sources || request.row_counts {
+            self.sums(request, &counters, &mut result).await?;
             return Ok(result);
         }
-        if request.row_counts {
-            let cmds = counters
-                .iter()
-                .map(|(d, account, region)| {
-                    redis::cmd("ZCARD")
-                        .arg(keys::connections(&request.days[*d], account, region))
-                        .clone()
-                })
-                .collect();
-            result.row_counts = vec![Default::default(); request.days.len()];
-            for ((d, account, region), reply) in counters.iter().zip(self.run_all(cmds).await?) {
-                let rows: u64 = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.row_counts[*d].insert(pair_text(account, region), rows);
-            }
-            return Ok(result);
-        }
-        let counter_rows: Vec<Vec<(String, u64)>> = if let Some(top) = top {
-            self.top_rows(&request.days[0], &counters, top).await?
-        } else if let Some(pattern) = pattern {
-            let keys = counters
-                .iter()
-                .map(|(d, account, region)| keys::connections(&request.days[*d], account, region))
-                .collect();
-            self.matching_rows(keys, pattern).await?
-        } else {
-            let replies: Vec<Value> = if request.scope.is_some() {
-                replies.collect()
-            } else {
-                let cmds = counters
-                    .iter()
-                    .map(|(d, account, region)| {
-                        zrange(keys::connections(&request.days[*d], account, region))
-                    })
-                    .collect();
-                self.run_all(cmds).await?
-            };
-            let mut replies = replies.into_iter();
-            counters
-                .iter()
-                .map(|_| decode(replies.next(), "a counter"))
-                .collect::<Result<_, _>>()?
-        };
-        for ((d, account, region), members) in counters.iter().zip(counter_rows) {
-            result.days[*d].insert(pair_text(account, region), to_connections(members));
+        let rows = self.counter_rows(request, &counters, replies).await?;
+        for (c, members) in counters.iter().zip(rows) {
+            result.days[c.day].insert(c.pair.to_string(), to_connections(members));
         }
         // 3. Reverse-DNS names the refresh cached, for the addresses asked for.
         if !request.names.is_empty() {
-            let cmds = request
-                .names
-                .chunks(10_000)
-                .map(|chunk| {
-                    let mut cmd = redis::cmd("MGET");
-                    for ip in chunk {
-                        cmd.arg(keys::reverse_dns(ip));
-                    }
-                    cmd
-                })
-                .collect();
-            let replies = self.run_all(cmds).await?;
-            for (chunk, reply) in request.names.chunks(10_000).zip(replies) {
-                let found: Vec<Option<String>> =
-                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                for (ip, name) in chunk.iter().zip(found) {
-                    if let Some(name) = name.filter(|n| is_host_name(n)) {
-                        result.names.insert(ip.clone(), name);
-                    }
-                }
-            }
+            result.names = self.names(&request.names).await?;
         }
         // 4. Distinct sources per endpoint: the busiest day's estimate.
         if request.distinct_sources {
-            let mut asked: Vec<(String, String, Cmd)> = Vec::new();
-            for (d, account, region) in &counters {
-                let pair = pair_text(account, region);
-                let day = &request.days[*d];
-                let rows = &result.days[*d][&pair];
-                let mut seen = std::collections::HashSet::new();
-                for row in rows {
-                    let endpoint = keys::endpoint(&row.dest, row.dest_port);
-                    if seen.insert(endpoint.clone()) {
-                        let key = keys::endpoint_sources(day, account, region, &endpoint);
-                        asked.push((
-                            pair.clone(),
-                            endpoint,
-                            redis::cmd("PFCOUNT").arg(key).clone(),
-                        ));
-                    }
-                }
-            }
-            let cmds = asked.iter().map(|(_, _, cmd)| cmd.clone()).collect();
-            let mut replies = self.run_all(cmds).await?.into_iter();
-            for (pair, endpoint, _) in asked {
-                let n: u64 = decode(replies.next(), "PFCOUNT")?;
-                let best = result
-                    .distinct_sources
-                    .entry(pair)
-                    .or_default()
-                    .entry(endpoint)
-                    .or_default();
-                *best = (*best).max(n);
-            }
+            self.distinct_sources(request, &counters, &mut result)
+                .await?;
         }
         Ok(result)
     }
 }
 
-impl RedisStore {
-    /// The rows of each counter whose member matches `pattern`, filtered by Redis (`ZSCAN …
-    /// MATCH`, all counters at once; a counter Redis has not finished in one call — a large
-    /// one, or one being rehashed — is continued in the next round).
-    async fn matching_rows(
-        &self,
-        keys: Vec<String>,
-        pattern: &str,
-    ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
-        let mut rows: Vec<Vec<(String, u64)>> = vec![Vec::new(); keys.len()];
-        let mut pending: Vec<(usize, String)> =
-            (0..keys.len()).map(|i| (i, "0".to_string())).collect();
-        while !pending.is_empty() {
-            let cmds = pending
-                .iter()
-                .map(|(i, cursor)| {
-                    redis::cmd("ZSCAN")
-                        .arg(&keys[*i])
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(ZSCAN_COUNT)
-                        .clone()
-                })
-                .collect();
-            let replies = self.run_all(cmds).await?;
-            let mut next = Vec::new();
-            for ((i, _), reply) in pending.into_iter().zip(replies) {
-                let (cursor, found): (String, Vec<(String, u64)>) =
-                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                rows[i].extend(found);
-                if cursor != "0" {
-                    next.push((i, cursor));
-                }
+/// The (day, account/region) counters the days' indexes list, in order, checked.
+fn indexed_counters(
+    request: &ReadRequest,
+    replies: &mut impl Iterator<Item = Value>,
+) -> Result<Vec<Counter>, StoreError> {
+    let mut counters = Vec::new();
+    for (d, day) in request.days.iter().enumerate() {
+        let mut members: Vec<String> = decode(replies.next(), &keys::day_index(day))?;
+        members.sort();
+        for member in &members {
+            match index_pair(member) {
+                Some(pair)
+                    if request
+                        .account
+                        .as_deref()
+                        .is_some_and(|a| a != pair.account()) => {}
+                Some(pair) => counters.push(Counter { day: d, pair }),
+                None => tracing::warn!(%member, day, "unreadable index member skipped"),
             }
-            pending = next;
         }
-        Ok(rows)
     }
-
-    /// The rows of one day that the `k` best (score ≥ `min_score`, after `top.after`) over all
-    /// `counters` can be among, exactly: first the best `m` of each counter (m ≈ 2k /
-    /// counters); the k-th best score among those is a threshold T every answer row reaches;
-    /// then every row ≥ T of each counter that was cut off at or above T. Ties at T are all
-    /// read, so any order of ties gives the same answer. Two round trips, each sized by the
-    /// answer, not by the day — on the first page as on the hundredth.
-    async fn top_rows(
-        &self,
-        day: &str,
-        counters: &[(usize, String, String)],
-        top: &Top,
-    ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
-        if counters.is_empty() || top.k == 0 {
-            return Ok(vec![Vec::new(); counters.len()]);
-        }
-        let m = (2 * top.k).div_ceil(counters.len()).clamp(8, top.k.max(8));
-        let max = top.after.as_ref().map(|(_, c)| c.score);
-        let key = |(_, account, region): &(usize, String, String)| {
-            keys::connections(day, account, region)
-        };
-        // Rows at the cursor's score that its page already showed are dropped here (they are
-        // read again only while ties at that score remain).
-        let fresh = |(_, account, region): &(usize, String, String),
-                     rows: &mut Vec<(String, u64)>| {
-            if let Some((after_pair, after)) = &top.after {
-                let pair = pair_text(account, region);
-                rows.retain(|(member, score)| {
-                    *score < after.score
-                        || keys::parse_connection_member(member).is_some_and(|(s, d, p)| {
-                            let row = Connection::new(s, d, p, *score);
-                            page_order(&pair, &row, after_pair, after).is_gt()
-                        })
-                });
-            }
-        };
-        let cmds = counters
-            .iter()
-            .map(|c| zrange_best(key(c), top.min_score, max, Some(m)))
-            .collect();
-        let mut rows: Vec<Vec<(String, u64)>> = Vec::with_capacity(counters.len());
-        let mut cut: Vec<Option<u64>> = Vec::with_capacity(counters.len());
-        for (c, reply) in counters.iter().zip(self.run_all(cmds).await?) {
-            let mut got: Vec<(String, u64)> =
-                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-            // Cut off: Redis had more than m; the last score read bounds what was left.
-            cut.push((got.len() == m).then(|| got.last().map_or(0, |(_, s)| *s)));
-            fresh(c, &mut got);
-            rows.push(got);
-        }
-        let mut scores: Vec<u64> = rows.iter().flatten().map(|(_, s)| *s).collect();
-        let threshold = if scores.len() >= top.k {
-            let (_, kth, _) = scores.select_nth_unstable_by(top.k - 1, |a, b| b.cmp(a));
-            *kth
-        } else {
-            top.min_score
-        };
-        let again: Vec<usize> = (0..counters.len())
-            .filter(|&i| cut[i].is_some_and(|last| last >= threshold))
-            .collect();
-        let cmds = again
-            .iter()
-            .map(|&i| zrange_best(key(&counters[i]), threshold, max, None))
-            .collect();
-        for (i, reply) in again.into_iter().zip(self.run_all(cmds).await?) {
-            let mut got: Vec<(String, u64)> =
-                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-            fresh(&counters[i], &mut got);
-            rows[i] = got;
-        }
-        Ok(rows)
-    }
+    Ok(counters)
 }
 
-fn to_connections(members: Vec<(String, u64)>) -> Vec<Connection> {
-    members
-        .into_iter()
-        .filter_map(|(m, score)| {
-            let (source, dest, dest_port) = keys::parse_connection_member(&m)?;
-            Some(Connection {
-                source: source.to_string(),
-                dest: dest.to_string(),
-                dest_port,
-                score,
+/// The asked-for hashes (and AWS's ranges) into the result.
+fn take_hashes(
+    request: &ReadRequest,
+    hashes: &[&'static str],
+    replies: &mut impl Iterator<Item = Value>,
+    result: &mut ReadResult,
+) -> Result<(), StoreError> {
+    for &key in hashes {
+        let map: HashMap<String, String> = decode(replies.next(), key)?;
+        match key {
+            keys::ACCOUNTS => result.accounts = parse_accounts(map),
+            keys::LAST_UPDATE => result.last_updates = map,
+            keys::REFRESHED => result.refreshed = map,
+            keys::REFRESH_FAILED => result.refresh_failures = parse_failures(map),
+            keys::ADDRESSES => result.addresses = map,
+            keys::RESOLVED_NAMES => {
+                result.resolved_names = map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
+            }
+            _ => result.interfaces = parse_interfaces(map),
+        }
+    }
+    if request.aws_ranges {
+        let blocks: Option<String> = decode(replies.next(), keys::AWS_RANGES)?;
+        result.aws_ranges = blocks
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+    }
+    Ok(())
+}
+
+impl RedisStore {
+    /// Instead of rows: the sums ingest keeps of our own sources (`own`), or each counter's
+    /// row count (`ZCARD`).
+    async fn sums(
+        &self,
+        request: &ReadRequest,
+        counters: &[Counter],
+        result: &mut ReadResult,
+    ) -> Result<(), StoreError> {
+        let cmds = counters
+            .iter()
+            .map(|c| match request.own_sources {
+                true => redis::cmd("HGETALL")
+                    .arg(keys::own_sources(
+                        &request.days[c.day],
+                        c.pair.account(),
+                        c.pair.region(),
+                    ))
+                    .clone(),
+                false => redis::cmd("ZCARD").arg(c.key(request)).clone(),
             })
-        })
-        .collect()
+            .collect();
+        let replies = self.run_all(cmds).await?;
+        if request.own_sources {
+            result.own_sources = vec![Default::default(); request.days.len()];
+        } else {
+            result.row_counts = vec![Default::default(); request.days.len()];
+        }
+        for (c, reply) in counters.iter().zip(replies) {
+            if request.own_sources {
+                let sums: HashMap<String, u64> =
+                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                result.own_sources[c.day].insert(c.pair.to_string(), sums);
+            } else {
+                let rows: u64 = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                result.row_counts[c.day].insert(c.pair.to_string(), rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each counter's rows: the best a page needs, those Redis filters, or all (already in
+    /// `replies` for one account/region).
+    async fn counter_rows(
+        &self,
+        request: &ReadRequest,
+        counters: &[Counter],
+        replies: impl Iterator<Item = Value>,
+    ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
+        if let Some(top) = top_of(request) {
+            return self.top_rows(&request.days[0], counters, top).await;
+        }
+        if let Some(pattern) = pattern_of(request) {
+            let keys = counters.iter().map(|c| c.key(request)).collect();
+            return self.matching_rows(keys, pattern).await;
+        }
+        let replies: Vec<Value> = if request.scope.is_some() {
+            replies.collect()
+        } else {
+            let cmds = counters.iter().map(|c| zrange(c.key(request))).collect();
+            self.run_all(cmds).await?
+        };
+        let mut replies = replies.into_iter();
+        counters
+            .iter()
+            .map(|_| decode(replies.next(), "a counter"))
+            .collect()
+    }
+
+    /// The reverse-DNS names the refresh cached for `ips` (host names only).
+    async fn names(&self, ips: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let cmds = ips
+            .chunks(10_000)
+            .map(|chunk| {
+                let mut cmd = redis::cmd("MGET");
+                for ip in chunk {
+                    cmd.arg(keys::reverse_dns(ip));
+                }
+                cmd
+            })
+            .collect();
+        let replies = self.run_all(cmds).await?;
+        let mut names = HashMap::new();
+        for (chunk, reply) in ips.chunks(10_000).zip(replies) {
+            let found: Vec<Option<String>> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            for (ip, name) in chunk.iter().zip(found) {
+                if let Some(name) = name.filter(|n| is_host_name(n)) {
+                    names.insert(ip.clone(), name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Each endpoint's distinct-source estimate on the busiest day read (`PFCOUNT`).
+    async fn distinct_sources(
+        &self,
+        request: &ReadRequest,
+        counters: &[Counter],
+        result: &mut ReadResult,
+    ) -> Result<(), StoreError> {
+        let mut asked: Vec<(String, String, Cmd)> = Vec::new();
+        for c in counters {
+            let pair = c.pair.to_string();
+            let day = &request.days[c.day];
+            let mut seen = std::collections::HashSet::new();
+            for row in &result.days[c.day][&pair] {
+                let endpoint = keys::endpoint(&row.dest, row.dest_port);
+                if seen.insert(endpoint.clone()) {
+                    let key =
+                        keys::endpoint_sources(day, c.pair.account(), c.pair.region(), &endpoint);
+                    asked.push((
+                        pair.clone(),
+                        endpoint,
+                        redis::cmd("PFCOUNT").arg(key).clone(),
+                    ));
+                }
+            }
+        }
+        let cmds = asked.iter().map(|(_, _, cmd)| cmd.clone()).collect();
+        let mut replies = self.run_all(cmds).await?.into_iter();
+        for (pair, endpoint, _) in asked {
+            let n: u64 = decode(replies.next(), "PFCOUNT")?;
+            let best = result
+                .distinct_sources
+                .entry(pair)
+                .or_default()
+                .entry(endpoint)
+                .or_default();
+            *best = (*best).max(n);
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn parse_accounts(map: HashMap<String, String>) -> Vec<Account> {
@@ -447,4 +358,16 @@ fn parse_interfaces(map: HashMap<String, String>) -> Vec<InterfaceFacts> {
         .collect();
     interfaces.sort_by(|a, b| a.interface_id.cmp(&b.interface_id));
     interfaces
+}
+
+fn parse_failures(map: HashMap<String, String>) -> HashMap<String, crate::model::RefreshFailure> {
+    map.into_iter()
+        .filter_map(|(pair, json)| match serde_json::from_str(&json) {
+            Ok(failure) => Some((pair, failure)),
+            Err(e) => {
+                tracing::warn!(%pair, error = %e, "unreadable refresh failure skipped");
+                None
+            }
+        })
+        .collect()
 }

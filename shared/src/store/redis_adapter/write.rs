@@ -94,19 +94,7 @@ impl CounterStore for RedisStore {
             sent.push(None);
             pairs_of_day.push(pairs);
         }
-        let mut touched: Vec<String> = batch
-            .touched
-            .iter()
-            .map(|(a, r)| keys::account_region(a, r))
-            .collect();
-        touched.sort();
-        touched.dedup();
-        if !touched.is_empty() {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(keys::LAST_UPDATE);
-            for field in &touched {
-                cmd.arg(field).arg(&batch.now_rfc3339);
-            }
+        if let Some(cmd) = last_update(batch) {
             cmds.push(cmd);
             sent.push(None);
         }
@@ -140,16 +128,41 @@ impl CounterStore for RedisStore {
                 ));
             }
         }
-        let mut outcome = WriteOutcome::default();
-        for part in fresh.into_iter().flatten().flatten() {
-            if part {
-                outcome.applied += 1;
-            } else {
-                outcome.duplicates += 1;
-            }
-        }
-        Ok(outcome)
+        Ok(outcome_of(fresh))
     }
+}
+
+/// The last-update stamp of every account/region the batch read (`HSET`), if any.
+fn last_update(batch: &WriteBatch<'_>) -> Option<Cmd> {
+    let mut touched: Vec<String> = batch
+        .touched
+        .iter()
+        .map(|(a, r)| keys::account_region(a, r))
+        .collect();
+    touched.sort();
+    touched.dedup();
+    if touched.is_empty() {
+        return None;
+    }
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(keys::LAST_UPDATE);
+    for field in &touched {
+        cmd.arg(field).arg(&batch.now_rfc3339);
+    }
+    Some(cmd)
+}
+
+/// (payload, day) parts applied now and counted before.
+fn outcome_of(fresh: Vec<Vec<Option<bool>>>) -> WriteOutcome {
+    let mut outcome = WriteOutcome::default();
+    for part in fresh.into_iter().flatten().flatten() {
+        if part {
+            outcome.applied += 1;
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    outcome
 }
 
 /// What one script was sent for: its day (by number), account/region and payloads (by number
