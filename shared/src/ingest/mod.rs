@@ -1,22 +1,28 @@
 //! The ingest path, independent of Lambda: event → payloads → records → counts → one write.
 //!
-//! [`aggregate`] is pure (no I/O) and borrows everything; [`Ingestor`] adds the store, the
-//! inventory cache and the failure semantics of each event shape.
+//! - [`event`]: the event shapes' replies and dead letters; `batch`: the one decode → count →
+//!   write loop CloudWatch Logs events and Kinesis records stream through;
+//! - [`aggregate`]: pure (no I/O), borrows everything; [`inventory`]: the refresh's maps as the
+//!   hot path reads them; [`payload`]: decoding, size-capped; [`s3`]: flow logs delivered to S3;
+//!   [`redrive`]: failure records back into events.
+//!
+//! [`Ingestor`] adds the store, the inventory cache and the failure semantics of each shape.
 
 mod aggregate;
+mod batch;
+mod event;
 pub mod inventory;
 pub mod payload;
 pub mod redrive;
 pub mod s3;
 
 pub use aggregate::{aggregate, Aggregate, Context, Summary, WritePolicy};
+pub use event::{LogsBatch, LogsEventEnd, Outcome, Reply};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
-use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -24,8 +30,14 @@ use crate::config::IngestConfig;
 use crate::model::PayloadId;
 use crate::rules::flowlog::FlowLogFormat;
 use crate::store::{CounterStore, DeadLetter, DeadLetters, NoDeadLetters, StoreError};
+use batch::{Arrival, Bounds, End};
+use event::{kinesis_reply, log_summary};
 use inventory::Inventory;
 use payload::{DecodeError, FlowEvent, KinesisItem, LogsMessage};
+
+/// `FailedPayloads.deferred_batch_budget`: Kinesis records past the batch's decompression
+/// budget, reported back to come again.
+const DEFERRED_BATCH_BUDGET: &str = "deferred_batch_budget";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -51,62 +63,6 @@ impl DecodedPayload {
             bytes,
         })
     }
-}
-
-/// The result of handling one event: the figures, and what the function answers Lambda.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub summary: Summary,
-    pub response: Reply,
-}
-
-/// The function's answer: the summary for CloudWatch Logs events, the partial batch response
-/// (`batchItemFailures`) for Kinesis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Reply {
-    Summary(Summary),
-    Kinesis(KinesisEventResponse),
-    /// The S3 notification queue's partial batch response.
-    Sqs(aws_lambda_events::sqs::SqsBatchResponse),
-}
-
-impl Outcome {
-    /// Kinesis records reported as failed.
-    pub fn item_failures(&self) -> Vec<&str> {
-        match &self.response {
-            Reply::Summary(_) => Vec::new(),
-            Reply::Kinesis(r) => r
-                .batch_item_failures
-                .iter()
-                .filter_map(|f| f.item_identifier.as_deref())
-                .collect(),
-            Reply::Sqs(r) => r
-                .batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.as_str())
-                .collect(),
-        }
-    }
-}
-
-/// What [`Ingestor::handle_logs_events`] made of a batch of CloudWatch Logs events.
-#[derive(Debug)]
-pub struct LogsBatch {
-    pub summary: Summary,
-    /// Each event's end, in the order given.
-    pub events: Vec<LogsEventEnd>,
-}
-
-/// How one CloudWatch Logs event of a batch ended.
-#[derive(Debug)]
-pub enum LogsEventEnd {
-    /// Counted with the batch (or, undecodable, kept as a dead letter and acknowledged).
-    Counted,
-    /// Undecodable and not kept: the event's error.
-    Failed(IngestError),
-    /// Its newest record is older than the batch allowed; not counted.
-    TooOld { newest_ms: u64 },
 }
 
 /// The ingest service: a store, the settings, a cached inventory, and where payloads that can
@@ -226,7 +182,6 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         event: FlowEvent,
         now: OffsetDateTime,
     ) -> Result<Outcome, IngestError> {
-        let started = Instant::now();
         match event {
             FlowEvent::Logs { data } => {
                 // One event is a batch of one: any failure is the event's.
@@ -239,101 +194,63 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
                     summary: batch.summary,
                 })
             }
-            FlowEvent::Kinesis { records } => {
-                let mut failures: Vec<String> = Vec::new();
-                let mut failed: BTreeMap<&'static str, u64> = BTreeMap::new();
-                let mut undecodable: Vec<(&KinesisItem, DecodeError)> = Vec::new();
-                let mut units: Vec<(&KinesisItem, DecodedPayload)> =
-                    Vec::with_capacity(records.len());
-                // The batch's decompressed bytes are bounded too: once they pass the budget, the
-                // remaining records are reported back and come again in the next invocation
-                // (Kinesis resumes from the first one reported). Peak: budget + one record.
-                let mut decompressed = 0usize;
-                let mut deferred: Vec<String> = Vec::new();
-                for record in &records {
-                    if decompressed > self.config.max_batch_decompressed_bytes {
-                        deferred.push(record.sequence_number.clone());
-                        continue;
-                    }
-                    match DecodedPayload::decode(&record.data, self.config.max_decompressed_bytes) {
-                        Ok(unit) => {
-                            decompressed += unit.bytes.len();
-                            units.push((record, unit));
-                        }
-                        Err(e) => undecodable.push((record, e)),
-                    }
+            FlowEvent::Kinesis { records } => Ok(self.handle_kinesis(&records, now).await),
+        }
+    }
+
+    /// A Kinesis batch: records streamed through the batch loop within the decompression budget
+    /// (the rest come again: Kinesis resumes from the first one reported); undecodable records
+    /// kept and acknowledged, or reported when they cannot be kept; every counted record
+    /// reported when the write fails (the ids make the redelivery count each once).
+    async fn handle_kinesis(&self, records: &[KinesisItem], now: OffsetDateTime) -> Outcome {
+        let started = Instant::now();
+        let arrivals: Vec<Arrival> = records.iter().map(Arrival::Kinesis).collect();
+        let bounds = Bounds {
+            budget: Some(self.config.max_batch_decompressed_bytes),
+            refuse_before_ms: None,
+        };
+        let batch = self.run_batch(&arrivals, now, bounds).await;
+        let mut failures: Vec<String> = Vec::new();
+        let mut failed: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut dead_lettered = 0u64;
+        let (mut deferred, mut counted) = (Vec::new(), Vec::new());
+        for (record, end) in records.iter().zip(&batch.ends) {
+            let seq = record.sequence_number.clone();
+            match end {
+                End::Kept { reason } => {
+                    *failed.entry(reason).or_default() += 1;
+                    dead_lettered += 1;
                 }
-                let mut messages = Vec::with_capacity(units.len());
-                let mut ids = Vec::with_capacity(units.len());
-                let mut kept_sequence_numbers = Vec::with_capacity(units.len());
-                for (record, unit) in &units {
-                    match LogsMessage::parse(&unit.bytes) {
-                        Ok(m) => {
-                            messages.push(m);
-                            ids.push(unit.id.as_str());
-                            kept_sequence_numbers.push(record.sequence_number.clone());
-                        }
-                        Err(e) => undecodable.push((record, e)),
-                    }
-                }
-                // Undecodable records are kept whole and acknowledged; one the store cannot
-                // keep is reported back (retried) instead.
-                let mut dead_lettered = 0u64;
-                let kept = futures::future::join_all(undecodable.iter().map(|(record, e)| {
-                    let letter = kinesis_letter(record, e);
-                    async move { self.dead_letters.keep(&letter).await }
-                }))
-                .await;
-                for ((record, e), kept) in undecodable.iter().zip(kept) {
+                End::Lost(e) => {
                     *failed.entry(e.kind()).or_default() += 1;
-                    match kept {
-                        Ok(at) => {
-                            dead_lettered += 1;
-                            tracing::error!(sequence_number = %record.sequence_number, error = %e, kept_at = %at, "undecodable Kinesis record kept as a dead letter");
-                        }
-                        Err(not_kept) => {
-                            tracing::error!(sequence_number = %record.sequence_number, error = %e, dead_letter = %not_kept, "undecodable Kinesis record");
-                            failures.push(record.sequence_number.clone());
-                        }
-                    }
+                    failures.push(seq);
                 }
-                if !deferred.is_empty() {
-                    tracing::warn!(
-                        deferred = deferred.len(),
-                        decompressed,
-                        "batch decompression budget reached; the rest comes again"
-                    );
-                    failed.insert("deferred_batch_budget", deferred.len() as u64);
-                    failures.extend(deferred);
-                }
-                let mut summary = match self.count(&ids, &messages, now).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Nothing of this batch is known to be counted: report every record;
-                        // the ids make the redelivery count each payload once.
-                        tracing::error!(error = %e, records = messages.len(), "batch not counted");
-                        failures.extend(kept_sequence_numbers);
-                        Summary::default()
-                    }
-                };
-                summary.failed_payloads = failed;
-                summary.dead_lettered = dead_lettered;
-                summary.duration_ms = started.elapsed().as_millis() as u64;
-                log_summary(&summary);
-                let mut response = KinesisEventResponse::default();
-                response.batch_item_failures = failures
-                    .into_iter()
-                    .map(|seq| {
-                        let mut f = KinesisBatchItemFailure::default();
-                        f.item_identifier = Some(seq);
-                        f
-                    })
-                    .collect();
-                Ok(Outcome {
-                    summary,
-                    response: Reply::Kinesis(response),
-                })
+                End::Deferred => deferred.push(seq),
+                End::Counted | End::NotReached | End::TooOld { .. } => counted.push(seq),
             }
+        }
+        if !deferred.is_empty() {
+            tracing::warn!(
+                deferred = deferred.len(),
+                decompressed = batch.decompressed,
+                "batch decompression budget reached; the rest comes again"
+            );
+            failed.insert(DEFERRED_BATCH_BUDGET, deferred.len() as u64);
+            failures.extend(deferred);
+        }
+        let mut summary = batch.written.unwrap_or_else(|e| {
+            // Nothing of this batch is known to be counted: report every record.
+            tracing::error!(error = %e, records = counted.len(), "batch not counted");
+            failures.extend(counted);
+            Summary::default()
+        });
+        summary.failed_payloads = failed;
+        summary.dead_lettered = dead_lettered;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        log_summary(&summary);
+        Outcome {
+            summary,
+            response: kinesis_reply(failures),
         }
     }
 
@@ -361,60 +278,37 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         refuse_before_ms: Option<i64>,
     ) -> Result<LogsBatch, StoreError> {
         let started = Instant::now();
-        let mut events: Vec<LogsEventEnd> = datas.iter().map(|_| LogsEventEnd::Counted).collect();
-        let mut buried = Summary::default();
-        // Each event is decoded, read and counted before the next is decoded: the batch holds
-        // one decoded payload at a time, however many events it has. The inventory is loaded
-        // for the first event there is to count.
-        let inventory = tokio::sync::OnceCell::new();
-        let ctx = self.context(now);
-        let mut agg = Aggregate::default();
-        let mut ids: Vec<PayloadId> = Vec::with_capacity(datas.len());
-        for (at, data) in datas.iter().enumerate() {
-            let unit = match DecodedPayload::decode(data, self.config.max_decompressed_bytes) {
-                Ok(unit) => unit,
-                Err(e) => {
-                    match self.keep(logs_letter(data, &e), e).await {
-                        Ok(kept) => buried.merge(&kept),
-                        Err(e) => events[at] = LogsEventEnd::Failed(e),
-                    }
-                    continue;
-                }
-            };
-            let message = match LogsMessage::parse(&unit.bytes) {
-                Ok(message) => message,
-                Err(e) => {
-                    events[at] = match self.keep(logs_letter(data, &e), e).await {
-                        Ok(kept) => {
-                            buried.merge(&kept);
-                            LogsEventEnd::Counted
-                        }
-                        Err(e) => LogsEventEnd::Failed(e),
-                    };
-                    continue;
-                }
-            };
-            let newest_ms = message.log_events.iter().map(|e| e.timestamp).max();
-            if let (Some(newest_ms), Some(before)) = (newest_ms, refuse_before_ms) {
-                if (newest_ms as i64) < before {
-                    events[at] = LogsEventEnd::TooOld { newest_ms };
-                    continue;
-                }
-            }
-            let inventory = inventory.get_or_try_init(|| self.inventory()).await?;
-            agg.add(inventory, &ctx, ids.len() as u32, &message);
-            ids.push(unit.id);
-        }
-        // Nothing to count (every event failed, was kept or refused): no inventory, no write.
-        let mut summary = if ids.is_empty() {
-            Summary::default()
-        } else {
-            let ids: Vec<&str> = ids.iter().map(PayloadId::as_str).collect();
-            self.write_counts(&ids, &agg, now).await?
+        let arrivals: Vec<Arrival> = datas.iter().map(|data| Arrival::Logs(data)).collect();
+        let bounds = Bounds {
+            budget: None,
+            refuse_before_ms,
         };
+        let batch = self.run_batch(&arrivals, now, bounds).await;
+        let mut buried = Summary::default();
+        let mut any_counted = false;
+        let events = batch
+            .ends
+            .into_iter()
+            .map(|end| match end {
+                End::Kept { reason } => {
+                    *buried.failed_payloads.entry(reason).or_default() += 1;
+                    buried.dead_lettered += 1;
+                    LogsEventEnd::Counted
+                }
+                End::Lost(e) => LogsEventEnd::Failed(e.into()),
+                End::TooOld { newest_ms } => LogsEventEnd::TooOld { newest_ms },
+                // Without a budget nothing is deferred; not reached only when the inventory
+                // failed, and then the whole batch fails below.
+                End::Counted | End::Deferred | End::NotReached => {
+                    any_counted = true;
+                    LogsEventEnd::Counted
+                }
+            })
+            .collect();
+        let mut summary = batch.written?;
         summary.merge(&buried);
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        if !ids.is_empty() || buried.dead_lettered > 0 {
+        if any_counted || buried.dead_lettered > 0 {
             log_summary(&summary);
         }
         Ok(LogsBatch { summary, events })
@@ -429,6 +323,11 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let inventory = self.inventory().await?;
         let agg = aggregate(&inventory, &self.context(now), messages);
         self.write_counts(ids, &agg, now).await
+    }
+
+    /// What one payload may decompress to (`MAX_DECOMPRESSED_BYTES`).
+    fn max_decompressed(&self) -> usize {
+        self.config.max_decompressed_bytes
     }
 
     /// What the rules need besides the inventory, at `now`.
@@ -458,48 +357,4 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         summary.days = batch.days.iter().map(|d| d.day.clone()).collect();
         Ok(summary)
     }
-}
-
-/// A CloudWatch Logs payload as a dead letter: the event it came in.
-fn logs_letter(data: &str, error: &DecodeError) -> DeadLetter {
-    DeadLetter {
-        reason: error.kind(),
-        id: PayloadId::of(data.as_bytes()).to_string(),
-        error: error.to_string(),
-        event: serde_json::to_vec(&serde_json::json!({ "awslogs": { "data": data } }))
-            .unwrap_or_default(),
-    }
-}
-
-/// A Kinesis record as a dead letter: a Kinesis event of that one record.
-fn kinesis_letter(record: &KinesisItem, error: &DecodeError) -> DeadLetter {
-    let event = serde_json::json!({ "Records": [{
-        "eventSource": "aws:kinesis",
-        "kinesis": { "data": record.data, "sequenceNumber": record.sequence_number },
-    }] });
-    DeadLetter {
-        reason: error.kind(),
-        id: PayloadId::of(record.data.as_bytes()).to_string(),
-        error: error.to_string(),
-        event: serde_json::to_vec(&event).unwrap_or_default(),
-    }
-}
-
-fn log_summary(summary: &Summary) {
-    tracing::info!(
-        payloads = summary.payloads,
-        records = summary.records,
-        accepted = summary.accepted,
-        counted = summary.counted,
-        rejected = summary.rejected_total(),
-        rejected_by_reason = ?summary.rejected,
-        skipped_by_reason = ?summary.skipped,
-        flagged_by_reason = ?summary.flagged,
-        connections = summary.connections,
-        duplicates = summary.duplicates,
-        failed_payloads = ?summary.failed_payloads,
-        dead_lettered = summary.dead_lettered,
-        duration_ms = summary.duration_ms,
-        "batch summary"
-    );
 }
