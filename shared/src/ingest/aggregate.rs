@@ -1,143 +1,17 @@
 //! The pure middle of ingest: a batch's messages → parsed, classified, counted in memory →
 //! the one write. Borrows everything, no I/O, no clock (the day and "now" are handed in).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use std::time::Duration;
+use std::collections::BTreeSet;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
-use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::inventory::{Interface, Inventory};
 use super::payload::LogsMessage;
-use crate::config::{IngestConfig, SourceLimits};
-use crate::day;
+use super::summary::Summary;
 use crate::model::is_region;
 use crate::rules::classify::{self, Destination, Name};
 use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
 use crate::rules::reason::{reasons, Flag, Reject};
-use crate::store::keys;
-use crate::store::{DayWrite, Increment, PayloadWrite, WriteBatch};
-
-/// Counts of one batch, for the summary log line and the metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Payloads decoded (CloudWatch Logs events or Kinesis records).
-    pub payloads: u64,
-    pub control_messages: u64,
-    /// Flow-log lines read.
-    pub records: u64,
-    /// Lines with ACCEPT and OK.
-    pub accepted: u64,
-    /// Lines that incremented a counter.
-    pub counted: u64,
-    /// Lines that could not be parsed, by reason.
-    pub rejected: BTreeMap<&'static str, u64>,
-    /// Parsed lines that do not count, by reason.
-    pub skipped: BTreeMap<&'static str, u64>,
-    /// Counted lines with something to look at, by reason (`account_mismatch`: the record's
-    /// `account-id` is not the interface's owner; it is counted under the owner).
-    pub flagged: BTreeMap<&'static str, u64>,
-    /// Distinct connections written.
-    pub connections: u64,
-    /// (payload, day) parts that had been counted before.
-    pub duplicates: u64,
-    /// Payloads that could not be decoded, by reason.
-    pub failed_payloads: BTreeMap<&'static str, u64>,
-    /// Of those, the payloads kept whole in the dead-letter store (acknowledged, not retried);
-    /// the others failed the event or were reported as Kinesis item failures.
-    pub dead_lettered: u64,
-    /// UTC days (`YYYY-MM-DD`) that got counts.
-    pub days: BTreeSet<String>,
-    pub duration_ms: u64,
-}
-
-impl Summary {
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.values().sum()
-    }
-
-    /// Adds another batch's figures (durations add up too).
-    pub fn merge(&mut self, other: &Summary) {
-        self.payloads += other.payloads;
-        self.control_messages += other.control_messages;
-        self.records += other.records;
-        self.accepted += other.accepted;
-        self.counted += other.counted;
-        self.connections += other.connections;
-        self.duplicates += other.duplicates;
-        self.dead_lettered += other.dead_lettered;
-        self.duration_ms += other.duration_ms;
-        self.days.extend(other.days.iter().cloned());
-        for (map, from) in [
-            (&mut self.rejected, &other.rejected),
-            (&mut self.skipped, &other.skipped),
-            (&mut self.flagged, &other.flagged),
-            (&mut self.failed_payloads, &other.failed_payloads),
-        ] {
-            for (k, v) in from {
-                *map.entry(k).or_default() += v;
-            }
-        }
-    }
-
-    /// The same figures as CloudWatch Embedded Metric Format, one JSON object to print.
-    /// Every reason a line was rejected, skipped or flagged, or a payload failed, is a metric of
-    /// its own (`Rejected.start_out_of_range`, `Skipped.unknown_interface`,
-    /// `Flagged.account_mismatch`, …) so that data loss can be alarmed on.
-    pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
-        use crate::metrics::Unit::{Count, Milliseconds};
-        let mut metrics: Vec<(String, crate::metrics::Unit, u64)> = [
-            ("Payloads", self.payloads),
-            ("Records", self.records),
-            ("Accepted", self.accepted),
-            ("Counted", self.counted),
-            ("Rejected", self.rejected_total()),
-            ("Connections", self.connections),
-            ("Duplicates", self.duplicates),
-            ("FailedPayloads", self.failed_payloads.values().sum()),
-            ("DeadLettered", self.dead_lettered),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), Count, value))
-        .collect();
-        for (prefix, reasons) in [
-            ("Rejected", &self.rejected),
-            ("Skipped", &self.skipped),
-            ("Flagged", &self.flagged),
-            ("FailedPayloads", &self.failed_payloads),
-        ] {
-            for (reason, n) in reasons {
-                metrics.push((format!("{prefix}.{reason}"), Count, *n));
-            }
-        }
-        metrics.push(("DurationMs".into(), Milliseconds, self.duration_ms));
-        crate::metrics::document("ingest", timestamp_ms, &metrics)
-    }
-}
-
-/// How long what a batch writes lives, and how much an endpoint keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WritePolicy {
-    pub retention_days: u32,
-    pub dedup_window: Duration,
-    pub limits: SourceLimits,
-}
-
-impl From<&IngestConfig> for WritePolicy {
-    fn from(config: &IngestConfig) -> Self {
-        WritePolicy {
-            retention_days: config.retention_days,
-            dedup_window: config.dedup_window,
-            limits: config.limits,
-        }
-    }
-}
-
-/// How long a day's set of sources counted without a name lives after a write: the refresh
-/// resolves today's and yesterday's; the names it finds live as long as the counters.
-pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
 reasons! {
     /// Why a parsed line does not count: a counter of the summary's `skipped`, by its name.
@@ -157,20 +31,20 @@ reasons! {
 /// A connection as counted in memory; everything borrowed from the inventory and the settings,
 /// nothing from the messages (a message's bytes may go as soon as it is counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ConnKey<'a> {
-    unit: u32,
-    day: i64,
-    account: &'a str,
-    region: Region<'a>,
-    source: Name<'a>,
-    dest: Name<'a>,
-    port: u16,
+pub(super) struct ConnKey<'a> {
+    pub unit: u32,
+    pub day: i64,
+    pub account: &'a str,
+    pub region: Region<'a>,
+    pub source: Name<'a>,
+    pub dest: Name<'a>,
+    pub port: u16,
 }
 
 /// A counted connection's region: the interface's or the setting's, or one a record named
 /// (a checked region name, kept by the aggregate: the record's bytes do not outlive it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Region<'a> {
+pub(super) enum Region<'a> {
     Borrowed(&'a str),
     Named(u32),
 }
@@ -182,11 +56,60 @@ pub struct Aggregate<'a> {
     record_regions: Vec<Box<str>>,
     // Every accepted record hashes a key, partly chosen by outsiders (source addresses):
     // foldhash is fast and seeded per process, so crafted addresses cannot force collisions.
-    counts: FastMap<ConnKey<'a>, u64>,
+    pub(super) counts: FastMap<ConnKey<'a>, u64>,
     /// Account/regions whose interfaces' records were read, counted or not: their
     /// `last_update` moves (a quiet account with healthy flow logs is not stale).
-    read: BTreeSet<(&'a str, &'a str)>,
+    pub(super) read: BTreeSet<(&'a str, &'a str)>,
     pub summary: Summary,
+}
+
+/// Why a line is not counted.
+enum Miss {
+    Rejected(Reject),
+    Skipped(Skip),
+}
+
+/// The days a line may count on, worked out once per message.
+#[derive(Clone, Copy)]
+struct Window {
+    /// Days before this one are past the retention.
+    oldest_day: i64,
+    /// A `start` must lie within [earliest, latest] (Unix seconds).
+    earliest: i64,
+    latest: i64,
+}
+
+impl Window {
+    fn at(ctx: &Context<'_>) -> Window {
+        Window {
+            oldest_day: ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days),
+            earliest: ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400,
+            latest: ctx.now + 86_400,
+        }
+    }
+}
+
+/// What the lines of one message share while they are counted.
+struct Lines<'a, 'm> {
+    inventory: &'a Inventory,
+    ctx: &'m Context<'a>,
+    /// The message's owner, as CloudWatch Logs set it.
+    owner: &'m str,
+    format: &'m FlowLogFormat,
+    unit: u32,
+    window: Window,
+    /// The account/region last marked read (most lines of a message share one).
+    last_read: Option<(&'a str, &'a str)>,
+    skips: [u64; Skip::ALL.len()],
+}
+
+impl Lines<'_, '_> {
+    /// Whether the message's owner may speak for the interface: its own, or any account's
+    /// when it runs a shared VPC.
+    fn may_speak_for(&self, interface: &Interface) -> bool {
+        interface.account_id == self.owner
+            || self.ctx.shared_vpc_owners.iter().any(|o| o == self.owner)
+    }
 }
 
 /// What ingest needs besides the inventory: format fallback, region fallback, retention, clock.
@@ -227,13 +150,8 @@ impl<'a> Aggregate<'a> {
         unit: u32,
         message: &LogsMessage<'_>,
     ) {
-        let agg = self;
-        let oldest_day = ctx.now.div_euclid(86_400) - i64::from(ctx.retention_days);
-        let earliest = ctx.now - (i64::from(ctx.retention_days) + 1) * 86_400;
-        let latest = ctx.now + 86_400;
-        let mut last_read: Option<(&str, &str)> = None;
         if message.is_control() {
-            agg.summary.control_messages += 1;
+            self.summary.control_messages += 1;
             return;
         }
         // Formats are keyed `account:log-group`: log group names repeat across accounts.
@@ -244,154 +162,152 @@ impl<'a> Aggregate<'a> {
                 .get(&format!("{}:{}", message.owner, message.log_group))
                 .unwrap_or(ctx.fallback_format),
         };
-        let mut skips = [0u64; Skip::ALL.len()];
+        let mut lines = Lines {
+            inventory,
+            ctx,
+            owner: message.owner.as_ref(),
+            format,
+            unit,
+            window: Window::at(ctx),
+            last_read: None,
+            // Counted in an array (about half the lines of a busy estate are skipped); the
+            // summary's map gets the totals once the message is done.
+            skips: [0u64; Skip::ALL.len()],
+        };
         for event in &message.log_events {
-            let line = event.message.as_ref();
             // One event carries one record; tolerate several lines per event.
-            for line in line.lines().filter(|l| !l.trim().is_empty()) {
-                agg.summary.records += 1;
-                let record = match format.parse_line(line) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        *agg.summary.rejected.entry(e.kind().name()).or_default() += 1;
-                        continue;
+            for line in event.message.lines().filter(|l| !l.trim().is_empty()) {
+                self.summary.records += 1;
+                match self.count_line(&mut lines, line, event.timestamp) {
+                    Ok(()) => {}
+                    Err(Miss::Rejected(why)) => {
+                        *self.summary.rejected.entry(why.name()).or_default() += 1
                     }
-                };
-                // The record's time, checked before any date is worked out from it: a crafted
-                // `start` far in the past or future is rejected, never counted on a bogus day.
-                let seconds = record.start.unwrap_or(event.timestamp / 1000);
-                let seconds = match i64::try_from(seconds) {
-                    Ok(s) if (earliest..=latest).contains(&s) => s,
-                    _ => {
-                        *agg.summary
-                            .rejected
-                            .entry(Reject::StartOutOfRange.name())
-                            .or_default() += 1;
-                        continue;
-                    }
-                };
-                // Counted in an array (about half the lines of a busy estate are skipped);
-                // the summary's map gets the totals once the message is done.
-                let mut skip = |why: Skip| skips[why as usize] += 1;
-                // The interface, as the refresh found it; its account/region was read, whatever
-                // becomes of the record (unless the log may not speak for it).
-                let interface = record
-                    .interface_id
-                    .and_then(|id| inventory.interfaces.get(id));
-                let legitimate = |i: &Interface| {
-                    i.account_id == message.owner.as_ref()
-                        || ctx
-                            .shared_vpc_owners
-                            .iter()
-                            .any(|o| o == message.owner.as_ref())
-                };
-                if let Some(i) = interface.filter(|i| legitimate(i)) {
-                    if last_read != Some((i.account_id.as_str(), i.region.as_str())) {
-                        let pair = (i.account_id.as_str(), i.region.as_str());
-                        agg.read.insert(pair);
-                        last_read = Some(pair);
-                    }
+                    Err(Miss::Skipped(why)) => lines.skips[why as usize] += 1,
                 }
-                let ok_status = match record.log_status {
-                    Some(status) => status == LogStatus::Ok,
-                    None => !format.has_log_status(),
-                };
-                if record.action != Some(Action::Accept) || !ok_status {
-                    if !format.has_action() {
-                        skip(Skip::FormatLacksAction);
-                    } else {
-                        skip(Skip::NotAccepted);
-                    }
-                    continue;
-                }
-                agg.summary.accepted += 1;
-                let (Some(_), Some(src), Some(dst), Some(port)) = (
-                    record.interface_id,
-                    record.srcaddr,
-                    record.dstaddr,
-                    record.dstport,
-                ) else {
-                    skip(Skip::MissingFields);
-                    continue;
-                };
-                let Some(interface) = interface else {
-                    skip(Skip::UnknownInterface);
-                    continue;
-                };
-                // The message's owner is set by CloudWatch Logs, not by whoever wrote the line:
-                // a log group may speak only for its own account's interfaces, or for any
-                // account's when its owner runs a shared VPC.
-                if !legitimate(interface) {
-                    skip(Skip::ForeignInterface);
-                    continue;
-                }
-                if classify::is_private(src) {
-                    skip(Skip::PrivateSource);
-                    continue;
-                }
-                // The S3 rule, where AWS says so itself: S3 answering an instance on a high
-                // port is not a connection (the address-and-name half applies at read time).
-                if interface.instance && record.pkt_src_aws_service == Some("S3") {
-                    skip(Skip::S3ToInstance);
-                    continue;
-                }
-                let dest = match interface.destination(dst) {
-                    Destination::Dropped(_) => {
-                        skip(Skip::DroppedDestination);
-                        continue;
-                    }
-                    Destination::Named(name) => Name::Named(name.as_str()),
-                    Destination::DstAddr => Name::Ip(dst),
-                };
-                let day = seconds.div_euclid(86_400);
-                if day < oldest_day {
-                    skip(Skip::OlderThanRetention);
-                    continue;
-                }
-                let source =
-                    classify::source_name(src, &inventory.networks, &inventory.own_addresses);
-                // The interface's owner, as the refresh found it: a record cannot name the
-                // account it is counted under. AWS writes `unknown` for NLB and VPC endpoint
-                // interfaces; anything else that disagrees is counted and flagged.
-                let account = interface.account_id.as_str();
-                if record
-                    .account_id
-                    .is_some_and(|a| a != "unknown" && a != account)
-                {
-                    *agg.summary
-                        .flagged
-                        .entry(Flag::AccountMismatch.name())
-                        .or_default() += 1;
-                }
-                // The interface's region, else the record's if it is a region's name (it names
-                // keys), else the setting's.
-                let region = if !interface.region.is_empty() {
-                    Region::Borrowed(interface.region.as_str())
-                } else if let Some(named) = record.region.filter(|r| is_region(r)) {
-                    agg.record_region(named)
-                } else if !ctx.default_region.is_empty() {
-                    Region::Borrowed(ctx.default_region)
-                } else {
-                    Region::Borrowed("unknown")
-                };
-                let key = ConnKey {
-                    unit,
-                    day,
-                    account,
-                    region,
-                    source,
-                    dest,
-                    port,
-                };
-                *agg.counts.entry(key).or_default() += 1;
-                agg.summary.counted += 1;
             }
         }
-        for (why, n) in Skip::ALL.into_iter().zip(skips) {
+        for (why, n) in Skip::ALL.iter().zip(lines.skips) {
             if n > 0 {
-                *agg.summary.skipped.entry(why.name()).or_default() += n;
+                *self.summary.skipped.entry(why.name()).or_default() += n;
             }
         }
+    }
+
+    /// One line of a message: counted, or why not (`docs/rules.md`, rules 1–6).
+    #[inline]
+    fn count_line(
+        &mut self,
+        lines: &mut Lines<'a, '_>,
+        line: &str,
+        timestamp_ms: u64,
+    ) -> Result<(), Miss> {
+        let (inventory, ctx) = (lines.inventory, lines.ctx);
+        let record = lines
+            .format
+            .parse_line(line)
+            .map_err(|e| Miss::Rejected(e.kind()))?;
+        // The record's time, checked before any date is worked out from it: a crafted `start`
+        // far in the past or future is rejected, never counted on a bogus day.
+        let seconds = record.start.unwrap_or(timestamp_ms / 1000);
+        let seconds = i64::try_from(seconds)
+            .ok()
+            .filter(|s| (lines.window.earliest..=lines.window.latest).contains(s))
+            .ok_or(Miss::Rejected(Reject::StartOutOfRange))?;
+        // The interface, as the refresh found it; its account/region was read, whatever becomes
+        // of the record (unless the log may not speak for it).
+        let interface = record
+            .interface_id
+            .and_then(|id| inventory.interfaces.get(id));
+        if let Some(i) = interface.filter(|i| lines.may_speak_for(i)) {
+            let pair = (i.account_id.as_str(), i.region.as_str());
+            if lines.last_read != Some(pair) {
+                self.read.insert(pair);
+                lines.last_read = Some(pair);
+            }
+        }
+        let ok_status = match record.log_status {
+            Some(status) => status == LogStatus::Ok,
+            None => !lines.format.has_log_status(),
+        };
+        if record.action != Some(Action::Accept) || !ok_status {
+            return Err(Miss::Skipped(if lines.format.has_action() {
+                Skip::NotAccepted
+            } else {
+                Skip::FormatLacksAction
+            }));
+        }
+        self.summary.accepted += 1;
+        let (Some(_), Some(src), Some(dst), Some(port)) = (
+            record.interface_id,
+            record.srcaddr,
+            record.dstaddr,
+            record.dstport,
+        ) else {
+            return Err(Miss::Skipped(Skip::MissingFields));
+        };
+        let interface = interface.ok_or(Miss::Skipped(Skip::UnknownInterface))?;
+        // The message's owner is set by CloudWatch Logs, not by whoever wrote the line: a log
+        // group may speak only for its own account's interfaces, or for any account's when its
+        // owner runs a shared VPC.
+        if !lines.may_speak_for(interface) {
+            return Err(Miss::Skipped(Skip::ForeignInterface));
+        }
+        if classify::is_private(src) {
+            return Err(Miss::Skipped(Skip::PrivateSource));
+        }
+        // The S3 rule, where AWS says so itself: S3 answering an instance on a high port is not
+        // a connection (the address-and-name half applies at read time).
+        if interface.instance && record.pkt_src_aws_service == Some("S3") {
+            return Err(Miss::Skipped(Skip::S3ToInstance));
+        }
+        let dest = match interface.destination(dst) {
+            Destination::Dropped(_) => return Err(Miss::Skipped(Skip::DroppedDestination)),
+            Destination::Named(name) => Name::Named(name.as_str()),
+            Destination::DstAddr => Name::Ip(dst),
+        };
+        let day = seconds.div_euclid(86_400);
+        if day < lines.window.oldest_day {
+            return Err(Miss::Skipped(Skip::OlderThanRetention));
+        }
+        let source = classify::source_name(src, &inventory.networks, &inventory.own_addresses);
+        // The interface's owner, as the refresh found it: a record cannot name the account it
+        // is counted under. AWS writes `unknown` for NLB and VPC endpoint interfaces; anything
+        // else that disagrees is counted and flagged.
+        let account = interface.account_id.as_str();
+        if record
+            .account_id
+            .is_some_and(|a| a != "unknown" && a != account)
+        {
+            *self
+                .summary
+                .flagged
+                .entry(Flag::AccountMismatch.name())
+                .or_default() += 1;
+        }
+        // The interface's region, else the record's if it is a region's name (it names keys),
+        // else the setting's.
+        let region = if !interface.region.is_empty() {
+            Region::Borrowed(interface.region.as_str())
+        } else if let Some(named) = record.region.filter(|r| is_region(r)) {
+            self.record_region(named)
+        } else if !ctx.default_region.is_empty() {
+            Region::Borrowed(ctx.default_region)
+        } else {
+            Region::Borrowed("unknown")
+        };
+        let key = ConnKey {
+            unit: lines.unit,
+            day,
+            account,
+            region,
+            source,
+            dest,
+            port,
+        };
+        *self.counts.entry(key).or_default() += 1;
+        self.summary.counted += 1;
+        Ok(())
     }
 
     /// A region a record named, kept by the aggregate.
@@ -406,64 +322,10 @@ impl<'a> Aggregate<'a> {
         Region::Named(at as u32)
     }
 
-    fn region(&self, region: Region<'a>) -> &str {
+    pub(super) fn region(&self, region: Region<'a>) -> &str {
         match region {
             Region::Borrowed(name) => name,
             Region::Named(at) => &self.record_regions[at as usize],
-        }
-    }
-
-    /// Turns the counts into the store's write, grouped by day, then payload.
-    pub fn to_write<'w>(
-        &'w self,
-        unit_ids: &[&'w str],
-        policy: &WritePolicy,
-        now: OffsetDateTime,
-    ) -> WriteBatch<'w> {
-        let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
-        let mut touched: BTreeSet<(&str, &str)> = self.read.clone();
-        for (key, &count) in &self.counts {
-            let region = self.region(key.region);
-            touched.insert((key.account, region));
-            days.entry(key.day)
-                .or_default()
-                .entry(key.unit)
-                .or_default()
-                .push(Increment {
-                    account: key.account,
-                    region,
-                    member: keys::connection_member(key.source, key.dest, key.port),
-                    count,
-                    bare_ip: match key.source {
-                        Name::Ip(ip) => Some(ip),
-                        Name::Named(_) => None,
-                    },
-                });
-        }
-        // `aggregate` admits only days near now, which are always dates.
-        let days = days
-            .into_iter()
-            .filter_map(|(day, units)| Some((day::from_epoch_day(day)?, day, units)))
-            .map(|(date, day, units)| DayWrite {
-                day: day::day_string(date),
-                expire_at: (day + 1 + i64::from(policy.retention_days)) * 86_400,
-                seen_ttl_secs: policy.dedup_window.as_secs(),
-                unnamed_ttl_secs: UNNAMED_TTL.as_secs(),
-                payloads: units
-                    .into_iter()
-                    .map(|(unit, increments)| PayloadWrite {
-                        id: unit_ids[unit as usize],
-                        increments,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let touched: Vec<(&str, &str)> = touched.into_iter().collect();
-        WriteBatch {
-            days,
-            touched,
-            now_rfc3339: day::rfc3339_micros(now),
-            limits: policy.limits,
         }
     }
 
@@ -497,41 +359,5 @@ mod tests {
         }
         let names: BTreeSet<&str> = Skip::ALL.iter().map(|w| w.name()).collect();
         assert_eq!(names.len(), Skip::ALL.len());
-    }
-
-    #[test]
-    fn emf_declares_every_metric_it_carries() {
-        let mut summary = Summary {
-            records: 10,
-            counted: 4,
-            ..Summary::default()
-        };
-        summary.rejected.insert("field_count", 2);
-        summary.skipped.insert("unknown_interface", 3);
-        summary.flagged.insert("account_mismatch", 1);
-        let doc = summary.to_emf(1_795_780_800_000);
-        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "ConnectionTracker");
-        assert_eq!(doc["_aws"]["Timestamp"], 1_795_780_800_000i64);
-        // Every dimension and every declared metric must be a top-level member (EMF spec).
-        for dim in directive["Dimensions"][0].as_array().unwrap() {
-            assert!(doc[dim.as_str().unwrap()].is_string());
-        }
-        let metrics = directive["Metrics"].as_array().unwrap();
-        assert_eq!(metrics.len(), 13);
-        assert_eq!(doc["Skipped.unknown_interface"], 3);
-        assert_eq!(doc["Flagged.account_mismatch"], 1);
-        assert_eq!(doc["Rejected.field_count"], 2);
-        for m in metrics {
-            assert!(doc[m["Name"].as_str().unwrap()].is_u64(), "{m}");
-        }
-        assert_eq!(
-            (
-                doc["Records"].as_u64(),
-                doc["Counted"].as_u64(),
-                doc["Rejected"].as_u64()
-            ),
-            (Some(10), Some(4), Some(2))
-        );
     }
 }

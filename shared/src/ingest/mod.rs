@@ -15,9 +15,13 @@ pub mod inventory;
 pub mod payload;
 pub mod redrive;
 pub mod s3;
+mod summary;
+mod write_plan;
 
-pub use aggregate::{aggregate, Aggregate, Context, Summary, WritePolicy};
+pub use aggregate::{aggregate, Aggregate, Context};
 pub use event::{LogsBatch, LogsEventEnd, Outcome, Reply};
+pub use summary::Summary;
+pub use write_plan::{WritePolicy, UNNAMED_TTL};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
