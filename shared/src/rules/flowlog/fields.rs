@@ -1,0 +1,123 @@
+//! The fields AWS writes in a flow-log record, by name, and how each is read.
+
+/// The default (version 2) format, used when nothing else is known.
+pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} \
+${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}";
+
+/// Every field AWS documents for VPC flow logs, versions 2 to 8, plus the transit-gateway fields.
+/// Fields outside this list are still accepted in a format and carried as text.
+pub const KNOWN_FIELDS: &[&str] = &[
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "sublocation-type",
+    "sublocation-id",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+    "ecs-cluster-arn",
+    "ecs-cluster-name",
+    "ecs-container-instance-arn",
+    "ecs-container-instance-id",
+    "ecs-container-id",
+    "ecs-second-container-id",
+    "ecs-service-name",
+    "ecs-task-definition-arn",
+    "ecs-task-arn",
+    "ecs-task-id",
+    "reject-reason",
+    "resource-type",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+];
+
+/// How a field's text is checked and decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Slot {
+    Version,
+    AccountId,
+    InterfaceId,
+    SrcAddr,
+    DstAddr,
+    SrcPort,
+    DstPort,
+    Protocol,
+    Packets,
+    Bytes,
+    Start,
+    End,
+    Action,
+    LogStatus,
+    TcpFlags,
+    PktSrcAddr,
+    PktDstAddr,
+    Region,
+    TrafficPath,
+    PktSrcAwsService,
+    /// Known or unknown field carried as text.
+    Text,
+}
+
+impl Slot {
+    pub(super) fn of(name: &str) -> Slot {
+        match name {
+            "version" => Slot::Version,
+            "account-id" => Slot::AccountId,
+            "interface-id" => Slot::InterfaceId,
+            "srcaddr" => Slot::SrcAddr,
+            "dstaddr" => Slot::DstAddr,
+            "srcport" => Slot::SrcPort,
+            "dstport" => Slot::DstPort,
+            "protocol" => Slot::Protocol,
+            "packets" => Slot::Packets,
+            "bytes" => Slot::Bytes,
+            "start" => Slot::Start,
+            "end" => Slot::End,
+            "action" => Slot::Action,
+            "log-status" => Slot::LogStatus,
+            "tcp-flags" => Slot::TcpFlags,
+            "pkt-srcaddr" => Slot::PktSrcAddr,
+            "pkt-dstaddr" => Slot::PktDstAddr,
+            "region" => Slot::Region,
+            "traffic-path" => Slot::TrafficPath,
+            "pkt-src-aws-service" => Slot::PktSrcAwsService,
+            _ => Slot::Text,
+        }
+    }
+}
