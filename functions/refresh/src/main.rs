@@ -5,15 +5,14 @@
 
 use connection_tracker::config::{secret, Env};
 use connection_tracker::metrics;
-use connection_tracker::refresh::archive::archive_closed_days;
 use connection_tracker::refresh::aws::{
     AwsDiscovery, DynamoAccounts, MonitoredAccounts, OrganizationAccounts, SystemResolver,
 };
-use connection_tracker::refresh::ip_ranges::{refresh_aws_ranges, UrlSource};
-use connection_tracker::refresh::{refresh, RefreshReport};
+use connection_tracker::refresh::ip_ranges::UrlSource;
+use connection_tracker::refresh::{Refresh, RefreshReport};
 use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -42,18 +41,20 @@ async fn main() -> Result<(), Error> {
     };
     let discovery = AwsDiscovery::new(aws, &config.role_name, config.page_size, SystemResolver)
         .with_external_id(config.external_id.clone());
-    let (config, store, accounts, discovery) = (&config, &store, &accounts, &discovery);
-    let (ranges_config, ranges, archive) = (&ranges_config, &ranges, &archive);
-    run(service_fn(move |_: LambdaEvent<Value>| async move {
+    let run = Refresh {
+        accounts: &accounts,
+        discovery: &discovery,
+        resolver: &SystemResolver,
+        store: &store,
+        config: &config,
+        ranges: &ranges,
+        ranges_config: &ranges_config,
+        archive: archive.as_ref().map(|(c, bucket)| (*c, bucket)),
+    };
+    let (run, discovery) = (&run, &discovery);
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let calls_before = discovery.calls();
-        let mut report = refresh(accounts, discovery, &SystemResolver, store, config).await?;
-        // AWS's address blocks for the S3 rule, at most once per AWS_IP_RANGES_MAX_AGE_MINUTES.
-        let now = time::OffsetDateTime::now_utc();
-        report.aws_ranges = refresh_aws_ranges(ranges, store, ranges_config, now).await?;
-        // Closed days to the evidence archive (ARCHIVE_BUCKET), at most a few per run.
-        if let Some((archive_config, bucket)) = archive {
-            report.archive = Some(archive_closed_days(store, bucket, archive_config, now).await?);
-        }
+        let report = run.run(time::OffsetDateTime::now_utc()).await?;
         // Embedded Metric Format: failures per run as a metric to alarm on.
         let calls = discovery.calls() - calls_before;
         println!("{}", report.to_emf(calls, metrics::now_ms()));

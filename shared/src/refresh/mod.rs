@@ -8,6 +8,9 @@ pub mod archive;
 pub mod aws;
 pub mod discovery;
 pub mod ip_ranges;
+mod run;
+
+pub use run::{Refresh, RunError};
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -96,7 +99,30 @@ struct RegionRun {
     account: String,
     region: String,
     elapsed: Duration,
-    result: Result<(usize, usize, usize), (&'static str, String)>,
+    result: Result<RegionCounts, RegionError>,
+}
+
+/// What one account/region's refresh wrote.
+struct RegionCounts {
+    interfaces: usize,
+    addresses: usize,
+    formats: usize,
+}
+
+/// Why one account/region's refresh failed: the kind `/accounts` shows, and AWS's or Redis's
+/// words.
+struct RegionError {
+    kind: &'static str,
+    error: String,
+}
+
+impl From<DiscoveryError> for RegionError {
+    fn from(e: DiscoveryError) -> Self {
+        RegionError {
+            kind: e.kind(),
+            error: e.to_string(),
+        }
+    }
 }
 
 /// `nat-<zone>.<domain>` for every zone of the region (`DescribeAvailabilityZones`; `a`, `b`,
@@ -123,6 +149,9 @@ fn domain_hosts(template: &str, account: &Account, region: &str, zones: &[String
     hosts
 }
 
+/// Refreshes every monitored account/region: the accounts list, each account/region's maps
+/// (described concurrently, bounded, each within its timeout), the maps of account/regions no
+/// longer monitored dropped, failures recorded, reverse DNS of unnamed sources.
 pub async fn refresh<A, D, R, S>(
     accounts: &A,
     discovery: &D,
@@ -145,33 +174,8 @@ where
     };
     let enabled: Vec<Account> = all.into_iter().filter(|a| a.enabled).collect();
     store.put_accounts(&enabled).await?;
-
-    let jobs: Vec<(&Account, String)> = enabled
-        .iter()
-        .flat_map(|a| {
-            let regions = if a.regions.is_empty() {
-                &config.regions
-            } else {
-                &a.regions
-            };
-            regions.iter().map(move |r| (a, r.clone()))
-        })
-        .collect();
-
-    // Account/regions refreshed before but no longer listed leave the maps.
-    let current: std::collections::HashSet<String> =
-        jobs.iter().map(|(a, r)| pair_key(&a.id, r)).collect();
-    for stale in store.refreshed().await?.into_keys() {
-        if current.contains(&stale) {
-            continue;
-        }
-        if let Some(pair) = AccountRegion::from_key(&stale) {
-            store.drop_region(pair.account(), pair.region()).await?;
-            report.dropped.push(pair.to_string());
-        }
-    }
-    report.dropped.sort();
-
+    let jobs = jobs(&enabled, &config.regions);
+    report.dropped = drop_stale(store, &jobs).await?;
     let runs: Vec<RegionRun> = stream::iter(jobs)
         .map(|(account, region)| async move {
             let t = Instant::now();
@@ -186,53 +190,18 @@ where
         .buffer_unordered(config.concurrency)
         .collect()
         .await;
-
     for run in runs {
-        report.sum_region_ms += run.elapsed.as_millis() as u64;
-        match run.result {
-            Ok((interfaces, addresses, formats)) => {
-                report.refreshed.push(pair_text(&run.account, &run.region));
-                report.public_interfaces += interfaces;
-                report.own_addresses += addresses;
-                report.formats += formats;
-            }
-            Err((kind, error)) => {
-                tracing::error!(account = %run.account, region = %run.region, kind, %error, "refresh failed; previous maps kept");
-                report.failed.push(RegionFailure {
-                    account_id: run.account,
-                    region: run.region,
-                    kind,
-                    error,
-                });
-            }
-        }
+        report.add(run);
     }
     report.refreshed.sort();
     report
         .failed
         .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-    // What `/accounts` shows of the run: failures, until the account/region refreshes again
-    // (`replace_region` clears its failure with its new maps).
-    let at = rfc3339_micros(OffsetDateTime::now_utc());
-    let failed: Vec<(String, RefreshFailure)> = report
-        .failed
-        .iter()
-        .map(|f| {
-            (
-                keys::account_region(&f.account_id, &f.region),
-                RefreshFailure {
-                    at: at.clone(),
-                    kind: f.kind.to_string(),
-                    error: f.error.chars().take(300).collect(),
-                },
-            )
-        })
-        .collect();
-    store.put_refresh_failures(&failed).await?;
-
+    store
+        .put_refresh_failures(&report.failures_to_show())
+        .await?;
     reverse_dns(resolver, store, config, &mut report).await?;
     report.wall_ms = started.elapsed().as_millis() as u64;
-
     if report.refreshed.is_empty() && !report.failed.is_empty() {
         let first = &report.failed[0];
         return Err(RefreshError::NothingRefreshed {
@@ -243,6 +212,85 @@ where
     Ok(report)
 }
 
+/// Every enabled account's regions (its own, else the `REGIONS` default).
+fn jobs<'a>(enabled: &'a [Account], default_regions: &[String]) -> Vec<(&'a Account, String)> {
+    enabled
+        .iter()
+        .flat_map(|a| {
+            let regions = if a.regions.is_empty() {
+                default_regions
+            } else {
+                &a.regions
+            };
+            regions.iter().map(move |r| (a, r.clone()))
+        })
+        .collect()
+}
+
+/// Account/regions refreshed before but no longer listed leave the maps; their `ACCOUNT/REGION`.
+async fn drop_stale<S: RefreshStore>(
+    store: &S,
+    jobs: &[(&Account, String)],
+) -> Result<Vec<String>, StoreError> {
+    let current: std::collections::HashSet<String> =
+        jobs.iter().map(|(a, r)| pair_key(&a.id, r)).collect();
+    let mut dropped = Vec::new();
+    for stale in store.refreshed().await?.into_keys() {
+        if current.contains(&stale) {
+            continue;
+        }
+        if let Some(pair) = AccountRegion::from_key(&stale) {
+            store.drop_region(pair.account(), pair.region()).await?;
+            dropped.push(pair.to_string());
+        }
+    }
+    dropped.sort();
+    Ok(dropped)
+}
+
+impl RefreshReport {
+    /// One account/region's outcome into the figures.
+    fn add(&mut self, run: RegionRun) {
+        self.sum_region_ms += run.elapsed.as_millis() as u64;
+        match run.result {
+            Ok(counts) => {
+                self.refreshed.push(pair_text(&run.account, &run.region));
+                self.public_interfaces += counts.interfaces;
+                self.own_addresses += counts.addresses;
+                self.formats += counts.formats;
+            }
+            Err(RegionError { kind, error }) => {
+                tracing::error!(account = %run.account, region = %run.region, kind, %error, "refresh failed; previous maps kept");
+                self.failed.push(RegionFailure {
+                    account_id: run.account,
+                    region: run.region,
+                    kind,
+                    error,
+                });
+            }
+        }
+    }
+
+    /// What `/accounts` shows of the run: failures, until the account/region refreshes again
+    /// (`replace_region` clears its failure with its new maps).
+    fn failures_to_show(&self) -> Vec<(String, RefreshFailure)> {
+        let at = rfc3339_micros(OffsetDateTime::now_utc());
+        self.failed
+            .iter()
+            .map(|f| {
+                (
+                    keys::account_region(&f.account_id, &f.region),
+                    RefreshFailure {
+                        at: at.clone(),
+                        kind: f.kind.to_string(),
+                        error: f.error.chars().take(300).collect(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
     account: &Account,
     region: &str,
@@ -250,14 +298,10 @@ async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
     resolver: &R,
     store: &S,
     config: &RefreshConfig,
-) -> Result<(usize, usize, usize), (&'static str, String)> {
+) -> Result<RegionCounts, RegionError> {
     let facts = tokio::time::timeout(config.region_timeout, discovery.describe(account, region))
         .await
-        .map_err(|_| {
-            let e = DiscoveryError::Timeout(config.region_timeout.as_secs());
-            (e.kind(), e.to_string())
-        })?
-        .map_err(|e| (e.kind(), e.to_string()))?;
+        .map_err(|_| DiscoveryError::Timeout(config.region_timeout.as_secs()))??;
     let mut hosts: Vec<(IpAddr, String)> = Vec::new();
     if let Some(template) = &config.domain {
         for host in domain_hosts(template, account, region, &facts.availability_zones) {
@@ -271,12 +315,15 @@ async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
     store
         .replace_region(&account.id, region, &inventory, &now)
         .await
-        .map_err(|e| ("store", e.to_string()))?;
-    Ok((
-        inventory.interfaces.len(),
-        inventory.addresses.len(),
-        inventory.formats.len(),
-    ))
+        .map_err(|e| RegionError {
+            kind: "store",
+            error: e.to_string(),
+        })?;
+    Ok(RegionCounts {
+        interfaces: inventory.interfaces.len(),
+        addresses: inventory.addresses.len(),
+        formats: inventory.formats.len(),
+    })
 }
 
 /// Resolves sources that ingest counted without a name (today and yesterday), at most

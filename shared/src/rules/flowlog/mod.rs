@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-
 mod cursor;
 mod fields;
 mod record;

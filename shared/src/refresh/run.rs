@@ -1,0 +1,65 @@
+//! One scheduled run, whole: the account/regions ([`super::refresh`]), AWS's address ranges for
+//! the S3 rule (at most hourly, the last good copy kept), and closed days to the evidence
+//! archive. The function's `main` builds a [`Refresh`] once and calls [`Refresh::run`].
+
+use time::OffsetDateTime;
+
+use super::archive::{archive_closed_days, ArchiveError};
+use super::discovery::{AccountList, Discovery, Resolver};
+use super::ip_ranges::{refresh_aws_ranges, IpRangesSource};
+use super::{refresh, RefreshError, RefreshReport};
+use crate::config::{ArchiveConfig, IpRangesConfig, RefreshConfig};
+use crate::store::{ArchiveMarks, EvidenceSink, ReadStore, RefreshStore, StoreError};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    #[error("AWS's address ranges: {0}")]
+    Ranges(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+/// Everything a run uses, built once.
+pub struct Refresh<'a, A, D, R, S, I, E> {
+    pub accounts: &'a A,
+    pub discovery: &'a D,
+    pub resolver: &'a R,
+    pub store: &'a S,
+    pub config: &'a RefreshConfig,
+    /// Where AWS's `ip-ranges.json` comes from, and how often.
+    pub ranges: &'a I,
+    pub ranges_config: &'a IpRangesConfig,
+    /// The evidence archive (`ARCHIVE_BUCKET`), when configured.
+    pub archive: Option<(&'a ArchiveConfig, &'a E)>,
+}
+
+impl<A, D, R, S, I, E> Refresh<'_, A, D, R, S, I, E>
+where
+    A: AccountList,
+    D: Discovery,
+    R: Resolver,
+    S: RefreshStore + ReadStore + ArchiveMarks,
+    I: IpRangesSource,
+    E: EvidenceSink,
+{
+    /// One run at `now`: account/regions, AWS's ranges, the archive; the report of all three.
+    pub async fn run(&self, now: OffsetDateTime) -> Result<RefreshReport, RunError> {
+        let mut report = refresh(
+            self.accounts,
+            self.discovery,
+            self.resolver,
+            self.store,
+            self.config,
+        )
+        .await?;
+        report.aws_ranges =
+            refresh_aws_ranges(self.ranges, self.store, self.ranges_config, now).await?;
+        if let Some((config, sink)) = self.archive {
+            report.archive = Some(archive_closed_days(self.store, sink, config, now).await?);
+        }
+        Ok(report)
+    }
+}
