@@ -1,20 +1,18 @@
 //! `ctrack`: the connection-tracker command line. The work is in the `ctrack_cli` library
 //! (client, report, scan, graph) and in `ctrack` (ingest, store, the accounts table).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use connection_tracker::model::AccountInfo;
 use ctrack_cli::client::{ApiClient, Auth};
-use ctrack_cli::graph;
 use ctrack_cli::report::{self, Format};
-use ctrack_cli::scan::{self, Endpoint, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use time::Date;
+
+mod cmd;
 
 #[derive(Parser)]
 #[command(
@@ -327,42 +325,17 @@ async fn main() -> Result<()> {
             per_day,
             fail_on_findings,
         } => {
-            let (from, to) = range(&from, to.as_deref())?;
-            let days = report::days(from, to).map_err(|e| anyhow!(e))?;
-            let bar = progress(days.len(), "days");
-            // s3://bucket/prefix: past days from the evidence archive, else the API.
-            let (accounts, fetched) = if api.url.starts_with("s3://") {
-                let archived =
-                    ctrack_cli::archive::fetch_days(&api.url, &days, || bar.inc(1)).await?;
-                for day in &archived.missing {
-                    eprintln!(
-                        "ctrack: no object for {day} in {} (no connections that day, not closed yet, or before archiving began)",
-                        api.url
-                    );
-                }
-                (archived.accounts, archived.days)
-            } else {
-                let client = api.client().await?;
-                let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
-                let fetched =
-                    report::fetch_days(&client, &days, concurrency, || bar.inc(1)).await?;
-                (accounts, fetched)
+            let options = cmd::connections::Options {
+                from,
+                to,
+                suspicious,
+                expected_ports,
+                output,
+                concurrency,
+                per_day,
+                fail_on_findings,
             };
-            bar.finish_and_clear();
-            let expected: BTreeSet<u16> = expected_ports.into_iter().collect();
-            let allowed = suspicious.then_some(&expected);
-            let rows = if per_day {
-                let dated: Vec<_> = days.iter().copied().zip(fetched).collect();
-                report::rows_per_day(&accounts, &dated, allowed)
-            } else {
-                let connections = connection_tracker::api::sum_days(fetched, []);
-                report::rows(&accounts, &connections, allowed)
-            };
-            print!("{}", report::render(&rows, output));
-            if fail_on_findings && !rows.is_empty() {
-                std::process::exit(FINDINGS_EXIT);
-            }
-            Ok(())
+            cmd::connections::run(api, options).await
         }
         Command::ScanEndpoints {
             api,
@@ -375,7 +348,7 @@ async fn main() -> Result<()> {
             date,
         } => {
             let options = (public_only, allow_private, output);
-            let open = scan_endpoints(api, options, concurrency, timeout, date).await?;
+            let open = cmd::scan_endpoints::run(api, options, concurrency, timeout, date).await?;
             if fail_on_findings && open > 0 {
                 std::process::exit(FINDINGS_EXIT);
             }
@@ -386,19 +359,7 @@ async fn main() -> Result<()> {
             port,
             expected_ports,
             open,
-        } => {
-            let client = api.client().await?;
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            let port = listener.local_addr()?.port();
-            let ui = ctrack_cli::ui::Ui::new(client, port, expected_ports)?;
-            let url = ui.url();
-            println!("ctrack ui: {url}");
-            println!("(this link carries the session's token; Ctrl-C stops the server)");
-            if open {
-                let _ = std::process::Command::new("xdg-open").arg(&url).spawn();
-            }
-            ui.serve(listener).await
-        }
+        } => cmd::ui::run(api, port, expected_ports, open).await,
         Command::Graph {
             api,
             include,
@@ -406,165 +367,7 @@ async fn main() -> Result<()> {
             to,
             output,
             per_region,
-        } => {
-            let client = api.client().await?;
-            let (from, to) = range(&from, to.as_deref())?;
-            let graph = graph::fetch(
-                &client,
-                &from.to_string(),
-                &to.to_string(),
-                &include,
-                per_region,
-            )
-            .await?;
-            let text = match output.extension().and_then(|e| e.to_str()) {
-                Some("dot" | "gv") => graph::to_dot(&graph),
-                Some("svg") => graph::to_svg(&graph).map_err(|e| anyhow!("layout failed: {e}"))?,
-                _ => bail!("{}: the output must end in .svg or .dot", output.display()),
-            };
-            std::fs::write(&output, text)
-                .with_context(|| format!("cannot write {}", output.display()))?;
-            eprintln!(
-                "{}: {} {}, {} edges",
-                output.display(),
-                graph.nodes.len(),
-                if per_region {
-                    "account/regions"
-                } else {
-                    "accounts"
-                },
-                graph.edges.len()
-            );
-            Ok(())
-        }
+        } => cmd::graph::run(api, &include, (&from, to.as_deref()), &output, per_region).await,
         Command::Accounts { table, action } => ctrack_cli::accounts::run(&table, action).await,
     }
-}
-
-/// `options`: (public only, allow private addresses, output format).
-async fn scan_endpoints(
-    api: ApiArgs,
-    (public_only, allow_private, format): (bool, bool, ScanFormat),
-    concurrency: usize,
-    timeout: f64,
-    date: Option<String>,
-) -> Result<usize> {
-    let client = api.client().await?;
-    let mut query = Vec::new();
-    if let Some(d) = &date {
-        report::parse_date(d).map_err(|e| anyhow!("--date {e}"))?;
-        query.push(("date", d.as_str()));
-    }
-    let endpoints: BTreeMap<String, Vec<Endpoint>> = client.get("/endpoints", &query).await?;
-    let targets = scan::targets(&endpoints);
-    let bar = progress(targets.len(), "probing");
-    let color = std::io::stdout().is_terminal();
-    let paint = |style: anstyle::Style, text: String| {
-        if color {
-            format!("{}{text}{}", style.render(), style.render_reset())
-        } else {
-            text
-        }
-    };
-    let green = anstyle::AnsiColor::Green.on_default().bold();
-    let yellow = anstyle::AnsiColor::Yellow.on_default().bold();
-    let red = anstyle::AnsiColor::Red.on_default();
-    let total = targets.len();
-    let probes = scan::probe_all(
-        targets,
-        concurrency,
-        Duration::from_secs_f64(timeout),
-        scan::address_policy(allow_private),
-        |p| {
-            bar.inc(1);
-            let line = match &p.outcome {
-                Outcome::Answered {
-                    status,
-                    body,
-                    final_url,
-                } => {
-                    let via = final_url
-                        .as_ref()
-                        .map(|u| format!(" -> {u}"))
-                        .unwrap_or_default();
-                    let style = if p.outcome.is_protected() {
-                        green
-                    } else {
-                        yellow
-                    };
-                    (!(public_only && p.outcome.is_protected())).then(|| {
-                        paint(
-                            style,
-                            format!("{} {}{via} {status} {body}", p.target.account, p.target.url),
-                        )
-                    })
-                }
-                _ if public_only => None,
-                Outcome::TimedOut => Some(paint(
-                    red,
-                    format!("{} {} timed out", p.target.account, p.target.url),
-                )),
-                Outcome::Failed(e) => Some(paint(
-                    red,
-                    format!("{} {} error: {e}", p.target.account, p.target.url),
-                )),
-                Outcome::Refused(why) => Some(paint(
-                    red,
-                    format!("{} {} {why}", p.target.account, p.target.url),
-                )),
-            };
-            if let Some(line) = line.filter(|_| format == ScanFormat::Text) {
-                bar.suspend(|| println!("{line}"));
-            }
-        },
-    )
-    .await;
-    bar.finish_and_clear();
-    let shown: Vec<serde_json::Value> = probes
-        .iter()
-        .filter(|p| {
-            !public_only
-                || matches!(p.outcome, Outcome::Answered { .. }) && !p.outcome.is_protected()
-        })
-        .map(scan::Probe::to_json)
-        .collect();
-    match format {
-        ScanFormat::Text => {}
-        ScanFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
-        ScanFormat::Csv => {
-            let columns = [
-                "account",
-                "url",
-                "final_url",
-                "result",
-                "status",
-                "protected",
-                "body",
-                "error",
-            ];
-            let mut out = csv::Writer::from_writer(std::io::stdout());
-            out.write_record(columns)?;
-            for probe in &shown {
-                out.write_record(columns.map(|c| match &probe[c] {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }))?;
-            }
-            out.flush()?;
-        }
-    }
-    let count = |f: &dyn Fn(&Outcome) -> bool| probes.iter().filter(|p| f(&p.outcome)).count();
-    eprintln!(
-        "{total} probed: {} answered ({} protected), {} timed out, {} failed, {} refused",
-        count(&|o| matches!(o, Outcome::Answered { .. })),
-        count(&|o| o.is_protected()),
-        count(&|o| matches!(o, Outcome::TimedOut)),
-        count(&|o| matches!(o, Outcome::Failed(_))),
-        count(&|o| matches!(o, Outcome::Refused(_))),
-    );
-    // Findings: endpoints that answer without asking for credentials.
-    Ok(count(&|o| {
-        matches!(o, Outcome::Answered { .. }) && !o.is_protected()
-    }))
 }

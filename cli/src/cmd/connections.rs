@@ -1,0 +1,69 @@
+//! `ctrack connections`: the days' connections from the API or the evidence archive, as a
+//! table, JSON or CSV; `--suspicious` keeps ports outside the expected ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{anyhow, Result};
+use connection_tracker::model::AccountInfo;
+use ctrack_cli::report::{self, Format};
+
+use crate::{progress, range, ApiArgs, FINDINGS_EXIT};
+
+/// The command's options, as given.
+pub struct Options {
+    pub from: String,
+    pub to: Option<String>,
+    pub suspicious: bool,
+    pub expected_ports: Vec<u16>,
+    pub output: Format,
+    pub concurrency: usize,
+    pub per_day: bool,
+    pub fail_on_findings: bool,
+}
+
+pub async fn run(api: ApiArgs, options: Options) -> Result<()> {
+    let Options {
+        from,
+        to,
+        suspicious,
+        expected_ports,
+        output,
+        concurrency,
+        per_day,
+        fail_on_findings,
+    } = options;
+    let (from, to) = range(&from, to.as_deref())?;
+    let days = report::days(from, to).map_err(|e| anyhow!(e))?;
+    let bar = progress(days.len(), "days");
+    // s3://bucket/prefix: past days from the evidence archive, else the API.
+    let (accounts, fetched) = if api.url.starts_with("s3://") {
+        let archived = ctrack_cli::archive::fetch_days(&api.url, &days, || bar.inc(1)).await?;
+        for day in &archived.missing {
+            eprintln!(
+                "ctrack: no object for {day} in {} (no connections that day, not closed yet, or before archiving began)",
+                api.url
+            );
+        }
+        (archived.accounts, archived.days)
+    } else {
+        let client = api.client().await?;
+        let accounts: BTreeMap<String, AccountInfo> = client.get("/accounts", &[]).await?;
+        let fetched = report::fetch_days(&client, &days, concurrency, || bar.inc(1)).await?;
+        (accounts, fetched)
+    };
+    bar.finish_and_clear();
+    let expected: BTreeSet<u16> = expected_ports.into_iter().collect();
+    let allowed = suspicious.then_some(&expected);
+    let rows = if per_day {
+        let dated: Vec<_> = days.iter().copied().zip(fetched).collect();
+        report::rows_per_day(&accounts, &dated, allowed)
+    } else {
+        let connections = connection_tracker::api::sum_days(fetched, []);
+        report::rows(&accounts, &connections, allowed)
+    };
+    print!("{}", report::render(&rows, output));
+    if fail_on_findings && !rows.is_empty() {
+        std::process::exit(FINDINGS_EXIT);
+    }
+    Ok(())
+}
