@@ -26,6 +26,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy -D warnings (all targets: benches are type-checked here)"
 cargo clippy --workspace --all-targets -- -D warnings
+log "cargo clippy: no function over 100 lines outside the tests (clippy.toml)"
+cargo clippy --workspace --lib --bins -- -D warnings -D clippy::too_many_lines
 log "building the tests, the functions and ctrack"
 cargo test --workspace --no-run
 cargo build -p ingest -p refresh -p api -p ctrack-cli

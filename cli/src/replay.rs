@@ -421,6 +421,100 @@ impl Run<'_> {
     }
 }
 
+/// What a replay came to, over every item.
+#[derive(Default)]
+struct Tally {
+    total: Summary,
+    refused: u64,
+    failed_events: u64,
+    item_failures: u64,
+    skipped_files: u64,
+    unwrapped: u64,
+    deleted: u64,
+}
+
+impl Tally {
+    fn add(&mut self, end: ItemEnd) {
+        match end {
+            ItemEnd::Failed => self.failed_events += 1,
+            ItemEnd::Skipped => self.skipped_files += 1,
+            ItemEnd::Refused => self.refused += 1,
+            ItemEnd::Handled {
+                summary,
+                item_failures,
+                unwrapped,
+                deleted,
+            } => {
+                self.total.merge(&summary);
+                self.item_failures += item_failures;
+                self.unwrapped += u64::from(unwrapped);
+                self.deleted += u64::from(deleted);
+            }
+        }
+    }
+
+    fn print_json(&self, items: usize) {
+        println!(
+            "{}",
+            serde_json::json!({
+                "summary": self.total,
+                "items": items,
+                "failure_records": self.unwrapped,
+                "failed_events": self.failed_events,
+                "kinesis_item_failures": self.item_failures,
+                "skipped_files": self.skipped_files,
+                "refused_files": self.refused,
+                "deleted_objects": self.deleted,
+            })
+        );
+    }
+
+    /// The figures, then each counted day's connections as the store holds them.
+    async fn print_text(&self, store: &RedisStore) -> Result<()> {
+        let total = &self.total;
+        println!(
+            "payloads {}  records {}  accepted {}  counted {}  rejected {}  connections {}  duplicates {}  failed events {}  failed Kinesis records {}",
+            total.payloads,
+            total.records,
+            total.accepted,
+            total.counted,
+            total.rejected_total(),
+            total.connections,
+            total.duplicates,
+            self.failed_events,
+            self.item_failures
+        );
+        if self.unwrapped > 0 || self.deleted > 0 {
+            println!(
+                "  from failure records: {}  objects deleted: {}",
+                self.unwrapped, self.deleted
+            );
+        }
+        for (why, n) in &total.rejected {
+            println!("  rejected {why}: {n}");
+        }
+        for (why, n) in &total.skipped {
+            println!("  not counted, {why}: {n}");
+        }
+        for (why, n) in &total.flagged {
+            println!("  counted, flagged {why}: {n}");
+        }
+        for day in &total.days {
+            println!("\n{day}");
+            for (account_region, rows) in store.day_connections(day).await? {
+                println!("  {account_region}");
+                for c in rows {
+                    println!(
+                        "    {:>6}  {} -> {}:{}",
+                        c.score, c.source, c.dest, c.dest_port
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Replays the events under `sources`; prints the summary. An event whose newest record is
 /// older than the dedup window is refused unless `force`: its payloads may have been counted
 /// already, and their redelivery records have expired, so it could count twice.
@@ -453,88 +547,29 @@ pub async fn replay(
         oldest_allowed_ms: (now.unix_timestamp() - window.as_secs() as i64) * 1000,
         now,
     };
-    let mut refused = 0u64;
-    let mut total = Summary::default();
-    let (mut failed_events, mut item_failures, mut skipped_files) = (0u64, 0u64, 0u64);
-    let (mut unwrapped, mut deleted) = (0u64, 0u64);
+    let mut tally = Tally::default();
     let mut groups = futures::stream::iter(items.chunks(options.group.max(1)))
         .map(|group| run.group(group))
         .buffered(options.concurrency.max(1));
     while let Some(group) = groups.next().await {
         let (ends, figures) = group?;
-        total.merge(&figures);
+        tally.total.merge(&figures);
         for end in ends {
-            match end {
-                ItemEnd::Failed => failed_events += 1,
-                ItemEnd::Skipped => skipped_files += 1,
-                ItemEnd::Refused => refused += 1,
-                ItemEnd::Handled {
-                    summary,
-                    item_failures: failures,
-                    unwrapped: wrapped,
-                    deleted: gone,
-                } => {
-                    total.merge(&summary);
-                    item_failures += failures;
-                    unwrapped += u64::from(wrapped);
-                    deleted += u64::from(gone);
-                }
-            }
+            tally.add(end);
         }
     }
     drop(groups);
     if options.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "summary": total,
-                "items": items.len(),
-                "failure_records": unwrapped,
-                "failed_events": failed_events,
-                "kinesis_item_failures": item_failures,
-                "skipped_files": skipped_files,
-                "refused_files": refused,
-                "deleted_objects": deleted,
-            })
-        );
+        tally.print_json(items.len());
     } else {
-        println!(
-            "payloads {}  records {}  accepted {}  counted {}  rejected {}  connections {}  duplicates {}  failed events {}  failed Kinesis records {}",
-            total.payloads,
-            total.records,
-            total.accepted,
-            total.counted,
-            total.rejected_total(),
-            total.connections,
-            total.duplicates,
-            failed_events,
-            item_failures
-        );
-        if unwrapped > 0 || deleted > 0 {
-            println!("  from failure records: {unwrapped}  objects deleted: {deleted}");
-        }
-        for (why, n) in &total.rejected {
-            println!("  rejected {why}: {n}");
-        }
-        for (why, n) in &total.skipped {
-            println!("  not counted, {why}: {n}");
-        }
-        for (why, n) in &total.flagged {
-            println!("  counted, flagged {why}: {n}");
-        }
-        for day in &total.days {
-            println!("\n{day}");
-            for (account_region, rows) in ingestor.store().day_connections(day).await? {
-                println!("  {account_region}");
-                for c in rows {
-                    println!(
-                        "    {:>6}  {} -> {}:{}",
-                        c.score, c.source, c.dest, c.dest_port
-                    );
-                }
-            }
-        }
+        tally.print_text(ingestor.store()).await?;
     }
+    let Tally {
+        failed_events,
+        item_failures,
+        refused,
+        ..
+    } = tally;
     if failed_events > 0 || item_failures > 0 {
         std::process::exit(2);
     }

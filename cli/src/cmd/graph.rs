@@ -15,12 +15,12 @@ pub async fn run(
     per_region: bool,
 ) -> Result<()> {
     let client = api.client().await?;
-    let (from, to) = range(&from, to.as_deref())?;
+    let (from, to) = range(from, to)?;
     let graph = graph::fetch(
         &client,
         &from.to_string(),
         &to.to_string(),
-        &include,
+        include,
         per_region,
     )
     .await?;
@@ -29,7 +29,7 @@ pub async fn run(
         Some("svg") => graph::to_svg(&graph).map_err(|e| anyhow!("layout failed: {e}"))?,
         _ => bail!("{}: the output must end in .svg or .dot", output.display()),
     };
-    std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(output, text).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!(
         "{}: {} {}, {} edges",
         output.display(),

@@ -80,26 +80,7 @@ fn count(args: &[String]) -> Result<(), String> {
             _ => paths.push(a.clone()),
         }
     }
-    let file: InventoryFile = serde_json::from_slice(
-        &std::fs::read(inventory_path).map_err(|e| format!("{inventory_path}: {e}"))?,
-    )
-    .map_err(|e| format!("{inventory_path}: {e}"))?;
-    let snapshot = InventorySnapshot {
-        interfaces: file
-            .interfaces
-            .iter()
-            .map(|f| (f.interface_id.clone(), serde_json::to_string(f).unwrap()))
-            .collect(),
-        addresses: file.addresses.into_iter().collect(),
-        formats: file.formats.into_iter().collect(),
-    };
-    let networks = Env(move |name: &str| (name == "NETWORKS").then(|| networks.clone()))
-        .networks()
-        .map_err(|e| e.to_string())?;
-    let (inventory, problems) = Inventory::from_snapshot(&snapshot, networks);
-    if !problems.is_empty() {
-        return Err(format!("inventory problems: {problems:?}"));
-    }
+    let inventory = load_inventory(inventory_path, networks)?;
     let format = FlowLogFormat::default_v2();
     let ctx = Context {
         fallback_format: &format,
@@ -119,25 +100,12 @@ fn count(args: &[String]) -> Result<(), String> {
     for path in files(&paths) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut spec = None;
-        let bytes = if lines_mode {
-            // The format line, then the records: one message, its format given.
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let mut lines = text.lines();
-            spec = Some(lines.next().unwrap_or_default().to_string());
-            let records: Vec<&str> = lines.collect();
-            let message = logs_message(
-                "123456789010",
-                "/vpc/flow-logs",
-                &records,
-                now as u64 * 1000,
-            );
-            serde_json::json!({"awslogs": {"data": encode_payload(message.to_string().as_bytes())}})
-                .to_string()
-                .into_bytes()
-        } else if path.extension().is_some_and(|e| e == "json") {
-            bytes
-        } else {
+        let Some((bytes, spec)) = event_bytes(
+            bytes,
+            lines_mode,
+            path.extension().is_some_and(|e| e == "json"),
+            now,
+        ) else {
             continue;
         };
         let datas: Vec<String> = match FlowEvent::from_slice(&bytes) {
@@ -175,34 +143,8 @@ fn count(args: &[String]) -> Result<(), String> {
         let ids: Vec<String> = (0..messages.len()).map(|i| format!("p{i}")).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let write = agg.to_write(&id_refs, &policy, clock);
-        let mut lines: Vec<String> = write
-            .days
-            .iter()
-            .flat_map(|d| {
-                d.payloads.iter().flat_map(move |p| {
-                    p.increments.iter().map(move |i| {
-                        format!(
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{:?}",
-                            d.day, p.id, i.account, i.region, i.member, i.count, i.bare_ip
-                        )
-                    })
-                })
-            })
-            .collect();
-        lines.sort();
-        println!("{name}\tsummary\t{:?}", agg.summary);
-        if digest {
-            let text = lines.join("\n");
-            println!(
-                "{name}\t{} increments\txxh3 {:032x}",
-                lines.len(),
-                xxhash_rust::xxh3::xxh3_128(text.as_bytes())
-            );
-        } else {
-            for line in lines {
-                println!("{name}\t{line}");
-            }
-        }
+        let lines = increments(&write);
+        print_file(&name, &agg.summary, &lines, digest);
     }
     let s = started.elapsed().as_secs_f64();
     eprintln!(
@@ -241,4 +183,99 @@ fn workload(args: &[String]) -> Result<(), String> {
         dir.display()
     );
     Ok(())
+}
+
+/// An inventory file as the store would hold it, read as ingest reads it.
+fn load_inventory(path: &str, networks: String) -> Result<Inventory, String> {
+    let file: InventoryFile =
+        serde_json::from_slice(&std::fs::read(path).map_err(|e| format!("{path}: {e}"))?)
+            .map_err(|e| format!("{path}: {e}"))?;
+    let snapshot = InventorySnapshot {
+        interfaces: file
+            .interfaces
+            .iter()
+            .map(|f| (f.interface_id.clone(), serde_json::to_string(f).unwrap()))
+            .collect(),
+        addresses: file.addresses.into_iter().collect(),
+        formats: file.formats.into_iter().collect(),
+    };
+    let networks = Env(move |name: &str| (name == "NETWORKS").then(|| networks.clone()))
+        .networks()
+        .map_err(|e| e.to_string())?;
+    let (inventory, problems) = Inventory::from_snapshot(&snapshot, networks);
+    if !problems.is_empty() {
+        return Err(format!("inventory problems: {problems:?}"));
+    }
+    Ok(inventory)
+}
+
+/// A file as an event's bytes and, with `--lines`, the format its first line gives: the
+/// records as one CloudWatch Logs message of AWS's documentation account. `None`: not an event.
+fn event_bytes(
+    bytes: Vec<u8>,
+    lines_mode: bool,
+    is_json: bool,
+    now: i64,
+) -> Option<(Vec<u8>, Option<String>)> {
+    if lines_mode {
+        // The format line, then the records: one message, its format given.
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut lines = text.lines();
+        let spec = Some(lines.next().unwrap_or_default().to_string());
+        let records: Vec<&str> = lines.collect();
+        let message = logs_message(
+            "123456789010",
+            "/vpc/flow-logs",
+            &records,
+            now as u64 * 1000,
+        );
+        let event = serde_json::json!({"awslogs": {"data": encode_payload(message.to_string().as_bytes())}});
+        Some((event.to_string().into_bytes(), spec))
+    } else if is_json {
+        Some((bytes, None))
+    } else {
+        None
+    }
+}
+
+/// The write's increments as sorted text lines.
+fn increments(write: &connection_tracker::store::WriteBatch<'_>) -> Vec<String> {
+    let mut lines: Vec<String> = write
+        .days
+        .iter()
+        .flat_map(|d| {
+            d.payloads.iter().flat_map(move |p| {
+                p.increments.iter().map(move |i| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{:?}",
+                        d.day, p.id, i.account, i.region, i.member, i.count, i.bare_ip
+                    )
+                })
+            })
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// One file's summary and increments (or their digest) as the comparison reads them.
+fn print_file(
+    name: &str,
+    summary: &connection_tracker::ingest::Summary,
+    lines: &[String],
+    digest: bool,
+) {
+    println!("{name}\tsummary\t{summary:?}");
+    if digest {
+        let text = lines.join("\n");
+        println!(
+            "{name}\t{} increments\txxh3 {:032x}",
+            lines.len(),
+            xxhash_rust::xxh3::xxh3_128(text.as_bytes())
+        );
+    } else {
+        for line in lines {
+            println!("{name}\t{line}");
+        }
+    }
 }
