@@ -1119,7 +1119,10 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
     let (status, _, body) = get("/settings.json".into(), with(&[])).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"expected_ports":[443,0]}"#)
+        (
+            200,
+            r#"{"expected_ports":[443,0],"max_range_days":31,"stale_after_seconds":3600}"#
+        )
     );
     let (status, _, body) = get("/graph.json?date=2026-11-27".into(), with(&[])).await;
     assert_eq!(status, 200, "{body}");
@@ -1403,11 +1406,11 @@ async fn the_dashboard_renders_each_view_in_chromium() {
                 _,
             ) = client.get_page("/connections", &pairs).await.unwrap();
             let mut out = Vec::new();
+            // The page shows the account/region as the API keys it.
             for (pair, list) in rows {
-                let (account, region) = pair.split_once('/').unwrap();
                 for r in list {
                     out.push(format!(
-                        "{account} {region} {} {} {} {}",
+                        "{pair} {} {} {} {}",
                         r.dest, r.dest_port, r.source, r.score
                     ));
                 }
