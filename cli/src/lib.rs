@@ -1,7 +1,7 @@
 //! The `ctrack` command's library: an API client (bearer or SigV4), the connections report
-//! (from the API or the evidence archive),
-//! the endpoint probe and the account graph. Tested directly;
-//! `main.rs` parses the arguments and hands each command to its module.
+//! (from the API or the evidence archive), the endpoint probe, the account graph, replays
+//! through the ingest path, the accounts table and the dashboard's local server. Tested
+//! directly; `main.rs` parses the arguments and hands each command to its module.
 
 pub mod accounts;
 pub mod archive;

@@ -1,5 +1,7 @@
-//! `ctrack`: the connection-tracker command line. The work is in the `ctrack_cli` library
-//! (client, report, scan, graph) and in `ctrack` (ingest, store, the accounts table).
+//! `ctrack`: the connection-tracker command line. This file parses the arguments; each
+//! subcommand's work is in `cmd/` (connections, graph, scan-endpoints, ui) or in the
+//! `ctrack_cli` library (replay, accounts, the client, report, scan, graph), on top of the
+//! `connection_tracker` library.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

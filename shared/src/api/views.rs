@@ -14,8 +14,8 @@ use crate::rules::classify;
 use crate::store::ReadResult;
 
 /// `account/region` → connections summed over the days read, in API order. Account/regions the
-/// refresh knows appear with an empty list when nothing was counted, as the original listed
-/// every configured account.
+/// refresh knows appear with an empty list when nothing was counted: every configured account
+/// is listed, quiet or not.
 pub(super) fn connections_by_pair(read: ReadResult) -> BTreeMap<String, Vec<Connection>> {
     let known = known_pairs(&read);
     sum_days(read.days, known)
@@ -81,8 +81,8 @@ pub(super) fn addresses<'a>(rows: impl Iterator<Item = &'a Connection>) -> Vec<S
     ips
 }
 
-/// Sources the refresh resolved are shown as `host/ip`, as the original showed them, on every
-/// day (days counted before the name was known too). The address stays in the name, so no
+/// Sources the refresh resolved are shown as `host/ip` (`docs/rules.md`, "Names shown in
+/// answers") on every day (days counted before the name was known too). The address stays in the name, so no
 /// two rows merge.
 pub(super) fn apply_names<'a>(
     rows: impl Iterator<Item = &'a mut Connection>,

@@ -17,7 +17,7 @@ pub struct RefreshConfig {
     pub role_name: String,
     /// Sent with every `AssumeRole` (`EXTERNAL_ID`); member reader roles may require it.
     pub external_id: Option<String>,
-    /// `{account_name}.example.org`: names NAT and jump hosts as the original did.
+    /// `{account_name}.example.org`: names NAT and jump hosts (`docs/rules.md`, "Names").
     pub domain: Option<String>,
     /// Account/regions described at once.
     pub concurrency: usize,

@@ -1,5 +1,6 @@
-//! The two event shapes that carry VPC flow logs to a Lambda function, and the CloudWatch Logs
-//! subscription payload inside them: base64 → size-capped gunzip → JSON.
+//! The two event shapes that carry CloudWatch Logs subscription payloads to the function
+//! (a subscription event, a Kinesis batch; S3 notifications are `s3/notice.rs`), and the
+//! payload inside them: base64 → size-capped gunzip → JSON.
 //!
 //! The outer shapes are read leniently on purpose (raw strings, not `aws_lambda_events`' decoded
 //! types): one corrupt Kinesis record must fail alone, not the whole batch's deserialisation.

@@ -80,7 +80,7 @@ pub struct RawFlowLog {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegionFacts {
     /// Names of the region's available zones (`eu-west-1a` …): `DOMAIN` names a NAT host per
-    /// zone, as the original did.
+    /// zone (`docs/rules.md`, "Names": our own addresses).
     pub availability_zones: Vec<String>,
     pub interfaces: Vec<RawInterface>,
     pub instances: Vec<RawInstance>,
@@ -100,7 +100,7 @@ pub enum RdsMatch {
     Placement,
 }
 
-/// Ties an RDS interface to a database: DNS first (as the original did), then placement.
+/// Ties an RDS interface to a database: DNS first, then placement (`docs/rules.md`, "Names": RDS).
 pub fn match_database<'a>(
     iface: &RawInterface,
     databases: &'a [RawDatabase],

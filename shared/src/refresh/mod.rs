@@ -126,7 +126,7 @@ impl From<DiscoveryError> for RegionError {
 }
 
 /// `nat-<zone>.<domain>` for every zone of the region (`DescribeAvailabilityZones`; `a`, `b`,
-/// `c` when the region answered none) and `odd-<region>.<domain>`, as the original named them.
+/// `c` when the region answered none) and `odd-<region>.<domain>` (`docs/rules.md`, "Names": hosts of `DOMAIN`).
 fn domain_hosts(template: &str, account: &Account, region: &str, zones: &[String]) -> Vec<String> {
     let domain = template
         .replace("{account_name}", &account.name)

@@ -1,4 +1,4 @@
-//! The S3 rule, as the original applied it: traffic to an EC2 instance from a source that is
+//! The S3 rule (`docs/rules.md`, "Names shown in answers"): traffic to an EC2 instance from a source that is
 //! **both** inside AWS's published address ranges (`ip-ranges.json`) **and** reverse-named
 //! `^s3.*amazonaws.com$` is S3 answering on a high port, not a connection. A reverse name alone
 //! never decides it (anyone can publish such a PTR record for their own addresses). Pure: the

@@ -134,7 +134,7 @@ impl std::fmt::Display for Name<'_> {
     }
 }
 
-/// Rule 4, without DNS, in the original's order: one of our own addresses
+/// Rule 4, without DNS, in the order of `docs/rules.md` ("Names": source): one of our own addresses
 /// (`account/region/name`: NAT gateways, Elastic IPs, `DOMAIN` hosts, RDS) → a named network
 /// (longest prefix) → the bare address. Our own address first, so that a broad `NETWORKS`
 /// entry never hides which account a connection came from.
@@ -381,7 +381,7 @@ mod tests {
         .into_iter()
         .collect();
         let cases = [
-            // Our own address beats a named network that contains it (the original's order).
+            // Our own address beats a named network that contains it (`docs/rules.md`, "Names": first match wins).
             (
                 "85.1.2.3",
                 Name::Named("111111111111/eu-west-1/nat-eu-west-1a.foo.example.org"),

@@ -6,9 +6,8 @@ use std::net::IpAddr;
 use super::super::text;
 
 /// The fields of a line, as a [`Cursor`] at its start. AWS separates them with one space; runs
-/// of spaces and a trailing line break are tolerated. A plain byte loop: fields are short, so
-/// it beats both `split_ascii_whitespace` and a memchr per field (a word-at-a-time search was
-/// measured too: the same instructions per line).
+/// of spaces and a trailing line break are tolerated. A plain byte loop: fields are short
+/// (the alternatives measured are in BENCHMARKS.md).
 pub(super) fn tokens(line: &str) -> Cursor<'_> {
     Cursor {
         line: line.trim_end_matches(['\r', '\n']),
