@@ -1,6 +1,6 @@
 //! The ingest path, independent of Lambda: event → payloads → records → counts → one write.
 //!
-//! - [`event`]: the event shapes' replies and dead letters; `batch`: the one decode → count →
+//! - `event`: the event shapes' replies and dead letters; `batch`: the one decode → count →
 //!   write loop CloudWatch Logs events and Kinesis records stream through;
 //! - [`aggregate`]: pure (no I/O), borrows everything; [`inventory`]: the refresh's maps as the
 //!   hot path reads them; [`payload`]: decoding, size-capped; [`s3`]: flow logs delivered to S3;
