@@ -206,7 +206,11 @@ where
         let first = &report.failed[0];
         return Err(RefreshError::NothingRefreshed {
             failed: report.failed.len(),
-            first: format!("{}/{}: {}", first.account_id, first.region, first.error),
+            first: format!(
+                "{}: {}",
+                pair_text(&first.account_id, &first.region),
+                first.error
+            ),
         });
     }
     Ok(report)
