@@ -201,3 +201,75 @@ pub fn is_bucket_name(name: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_has_one_form_for_keys_and_one_for_people() {
+        let pair = AccountRegion::new("123456789012", "eu-west-1").unwrap();
+        assert_eq!(pair.key(), "123456789012:eu-west-1");
+        assert_eq!(pair.to_string(), "123456789012/eu-west-1");
+        assert_eq!(AccountRegion::from_key(&pair.key()), Some(pair.clone()));
+        assert_eq!(AccountRegion::parse(&pair.to_string()), Some(pair.clone()));
+        assert_eq!(
+            AccountRegion::parse_prefix("123456789012/eu-west-1/nat-a.example.org"),
+            Some((pair.clone(), "nat-a.example.org"))
+        );
+        assert_eq!(
+            serde_json::to_string(&pair).unwrap(),
+            r#""123456789012/eu-west-1""#
+        );
+        let back: AccountRegion = serde_json::from_str(r#""123456789012/eu-west-1""#).unwrap();
+        assert_eq!(back, pair);
+        // As a map key, in the API's form.
+        let map = std::collections::BTreeMap::from([(pair.clone(), 1)]);
+        assert_eq!(
+            serde_json::to_string(&map).unwrap(),
+            r#"{"123456789012/eu-west-1":1}"#
+        );
+    }
+
+    #[test]
+    fn only_checked_parts_make_a_pair() {
+        let refused = [
+            ("12345678901", "eu-west-1"),
+            ("1234567890123", "eu-west-1"),
+            ("12345678901x", "eu-west-1"),
+            ("123456789012", "eu-west"),
+            ("123456789012", "EU-west-1"),
+            ("123456789012", "eu-west-1:x"),
+            ("123456789012", "eu/west-1"),
+            ("123456789012", ""),
+        ];
+        for (account, region) in refused {
+            assert_eq!(AccountRegion::new(account, region), None, "{account} {region}");
+        }
+        for text in ["", "123456789012", "123456789012:eu-west-1", "a/b", "123456789012/"] {
+            assert_eq!(AccountRegion::parse(text), None, "{text:?}");
+        }
+        for key in ["", "123456789012/eu-west-1", "123456789012:eu-west-1:x"] {
+            assert_eq!(AccountRegion::from_key(key), None, "{key:?}");
+        }
+        assert!(serde_json::from_str::<AccountRegion>(r#""x/eu-west-1""#).is_err());
+        assert_eq!(AccountRegion::account_of("123456789012/eu-west-1"), "123456789012");
+        assert_eq!(AccountRegion::account_of("office"), "office");
+        assert!(AccountRegion::key_is_of("123456789012:eu-west-1", "123456789012"));
+        assert!(!AccountRegion::key_is_of("123456789012:eu-west-1", "123456789013"));
+        assert!(!AccountRegion::key_is_of("1234567890123:eu-west-1", "123456789012"));
+    }
+
+    #[test]
+    fn a_payload_id_is_the_hash_of_its_bytes() {
+        let id = PayloadId::of(b"H4sIAAAAAAAA/");
+        assert_eq!(id.as_str().len(), 32);
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id, PayloadId::of(b"H4sIAAAAAAAA/"));
+        assert_ne!(id, PayloadId::of(b"H4sIAAAAAAAA+"));
+        assert_eq!(
+            PayloadId::of(b"").as_str(),
+            format!("{:032x}", xxh3_128(b""))
+        );
+    }
+}
