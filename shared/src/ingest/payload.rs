@@ -169,13 +169,14 @@ pub fn gunzip_capped(compressed: &[u8], limit: usize) -> Result<Vec<u8>, DecodeE
                 out.reserve_exact(room);
             }
             let before = inflate.total_in();
-            let status = inflate
-                .decompress_vec(input, &mut out, FlushDecompress::None)
-                .map_err(|e| gzip(&e))?;
-            input = &input[(inflate.total_in() - before) as usize..];
+            let status = inflate.decompress_vec(input, &mut out, FlushDecompress::None);
+            // Past the limit first: the byte over it may come in the same call that finds the
+            // member's check wrong, and a reader stops at the limit, never reading that far.
             if out.len() > limit {
                 return Err(DecodeError::TooLarge { limit });
             }
+            let status = status.map_err(|e| gzip(&e))?;
+            input = &input[(inflate.total_in() - before) as usize..];
             match status {
                 Status::StreamEnd => break,
                 Status::Ok => {}
@@ -353,6 +354,13 @@ mod tests {
             ([one.clone(), vec![0; 10]].concat(), text.len()),
             (b"not gzip at all".to_vec(), 100),
         ];
+        // Found by the property below: a damaged member whose byte over the limit comes in the
+        // same inflate call that finds its check wrong — the limit decides, as for a reader.
+        let line = b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n";
+        let mut damaged = [gzip(line), gzip(&[b'x'; 3000])].concat();
+        let at = 3788 % damaged.len();
+        damaged[at] = 101;
+        cases.extend((100..=116).map(|limit| (damaged.clone(), limit)));
         // Every cut of a small stream, and cuts through the large one.
         cases.extend((0..two.len()).map(|n| (two[..n].to_vec(), 1000)));
         cases.extend(

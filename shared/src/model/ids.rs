@@ -244,20 +244,42 @@ mod tests {
             ("123456789012", ""),
         ];
         for (account, region) in refused {
-            assert_eq!(AccountRegion::new(account, region), None, "{account} {region}");
+            assert_eq!(
+                AccountRegion::new(account, region),
+                None,
+                "{account} {region}"
+            );
         }
-        for text in ["", "123456789012", "123456789012:eu-west-1", "a/b", "123456789012/"] {
+        for text in [
+            "",
+            "123456789012",
+            "123456789012:eu-west-1",
+            "a/b",
+            "123456789012/",
+        ] {
             assert_eq!(AccountRegion::parse(text), None, "{text:?}");
         }
         for key in ["", "123456789012/eu-west-1", "123456789012:eu-west-1:x"] {
             assert_eq!(AccountRegion::from_key(key), None, "{key:?}");
         }
         assert!(serde_json::from_str::<AccountRegion>(r#""x/eu-west-1""#).is_err());
-        assert_eq!(AccountRegion::account_of("123456789012/eu-west-1"), "123456789012");
+        assert_eq!(
+            AccountRegion::account_of("123456789012/eu-west-1"),
+            "123456789012"
+        );
         assert_eq!(AccountRegion::account_of("office"), "office");
-        assert!(AccountRegion::key_is_of("123456789012:eu-west-1", "123456789012"));
-        assert!(!AccountRegion::key_is_of("123456789012:eu-west-1", "123456789013"));
-        assert!(!AccountRegion::key_is_of("1234567890123:eu-west-1", "123456789012"));
+        assert!(AccountRegion::key_is_of(
+            "123456789012:eu-west-1",
+            "123456789012"
+        ));
+        assert!(!AccountRegion::key_is_of(
+            "123456789012:eu-west-1",
+            "123456789013"
+        ));
+        assert!(!AccountRegion::key_is_of(
+            "1234567890123:eu-west-1",
+            "123456789012"
+        ));
     }
 
     #[test]
