@@ -153,20 +153,31 @@ pub struct ReadRequest {
     pub names: Vec<String>,
     /// AWS's published address blocks, as the refresh last stored them.
     pub aws_ranges: bool,
-    /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
-    /// of every account/region that could be among them, ties included; nothing less.
-    pub top: Option<Top>,
-    /// Instead of the rows: per (day, account/region) the sums ingest keeps of our own
-    /// `account/region/name` sources by `account/region` (for `/account-connections`).
-    pub own_sources: bool,
-    /// Instead of the rows: per day, how many rows each account/region has (`ZCARD`).
-    pub row_counts: bool,
-    /// Only rows whose member matches this Redis glob ([`keys::member_pattern`]): Redis filters
-    /// (`ZSCAN … MATCH`) and sends only those. Not with `top`.
-    pub matching: Option<String>,
+    /// What of the days' counters to read: one of the modes, which exclude each other.
+    pub rows: Rows,
 }
 
-/// A top-k read of one day: see [`ReadRequest::top`].
+/// What a [`ReadRequest`] reads of each (day, account/region) counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Rows {
+    /// Every row.
+    #[default]
+    All,
+    /// Only rows whose member matches this Redis glob ([`keys::member_pattern`]): Redis filters
+    /// (`ZSCAN … MATCH`) and sends only those.
+    Matching(String),
+    /// Only what the `k` best rows (score ≥ `min_score`) of the one day asked need: every row
+    /// of every account/region that could be among them, ties included; nothing less. With
+    /// several days, every row.
+    Top(Top),
+    /// Instead of the rows: per (day, account/region) the sums ingest keeps of our own
+    /// `account/region/name` sources by `account/region` (for `/account-connections`).
+    OwnSources,
+    /// Instead of the rows: per day, how many rows each account/region has (`ZCARD`).
+    RowCounts,
+}
+
+/// A top-k read of one day: see [`Rows::Top`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Top {
     pub k: usize,

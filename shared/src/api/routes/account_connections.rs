@@ -7,7 +7,7 @@ use crate::api::http::{json_response, Response};
 use crate::api::views::{account_connections, account_connections_of_sums, known_pairs};
 use crate::api::Api;
 use crate::model::SourceScore;
-use crate::store::{ReadRequest, ReadStore};
+use crate::store::{ReadRequest, ReadStore, Rows};
 
 pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     path: "/account-connections",
@@ -25,7 +25,11 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
         .read(ReadRequest {
             days: cx.days(api.max_range_days)?,
             refreshed: true,
-            own_sources: include.is_empty(),
+            rows: if include.is_empty() {
+                Rows::OwnSources
+            } else {
+                Rows::All
+            },
             ..ReadRequest::default()
         })
         .await?;

@@ -7,8 +7,8 @@ use crate::api::http::{json_response, Response};
 use crate::api::views::{connections_by_pair, page};
 use crate::api::Api;
 use crate::model::{AccountRegion, Connection};
-use crate::store::Top;
 use crate::store::{ReadRequest, ReadStore};
+use crate::store::{Rows, Top};
 
 pub(in crate::api) const ALL: RouteSpec = RouteSpec {
     path: "/connections",
@@ -46,8 +46,10 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
             scope: cx.scope.clone(),
             account: account.clone(),
             refreshed: cx.scope.is_none(),
-            top,
-            matching: filter.member_pattern(),
+            rows: match top {
+                Some(top) => Rows::Top(top),
+                None => filter.member_pattern().map_or(Rows::All, Rows::Matching),
+            },
             ..ReadRequest::default()
         })
         .await?;

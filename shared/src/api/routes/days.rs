@@ -5,7 +5,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{json_response, Response};
 use crate::api::Api;
 use crate::model::DayCount;
-use crate::store::{ReadRequest, ReadStore};
+use crate::store::{ReadRequest, ReadStore, Rows};
 
 pub(in crate::api) const SPEC: RouteSpec = RouteSpec {
     path: "/days",
@@ -20,7 +20,7 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
     let read = api
         .read(ReadRequest {
             days: days.clone(),
-            row_counts: true,
+            rows: Rows::RowCounts,
             ..ReadRequest::default()
         })
         .await?;

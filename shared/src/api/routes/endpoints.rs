@@ -9,7 +9,7 @@ use crate::api::http::{json_response, Response};
 use crate::api::views::{endpoints, known_pairs, with_distinct_sources};
 use crate::api::Api;
 use crate::model::Endpoint;
-use crate::store::{ReadRequest, ReadStore};
+use crate::store::{ReadRequest, ReadStore, Rows};
 
 pub(in crate::api) const ALL: RouteSpec = RouteSpec {
     path: "/endpoints",
@@ -35,7 +35,7 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
             scope: cx.scope.clone(),
             refreshed: cx.scope.is_none(),
             distinct_sources: true,
-            matching: filter.member_pattern(),
+            rows: filter.member_pattern().map_or(Rows::All, Rows::Matching),
             ..ReadRequest::default()
         })
         .await?;

@@ -20,28 +20,29 @@ use redis::{Cmd, Value};
 use super::rows::{to_connections, zrange, Counter};
 use super::RedisStore;
 use crate::model::{Account, AccountRegion, InterfaceFacts};
-use crate::store::{keys, ReadRequest, ReadResult, ReadStore, StoreError};
+use crate::store::{keys, ReadRequest, ReadResult, ReadStore, Rows, StoreError};
 
 /// Whether the counters' rows come with the first round trip (one account/region, plain rows).
 fn rows_up_front(request: &ReadRequest) -> bool {
     request.scope.is_some()
         && top_of(request).is_none()
-        && pattern_of(request).is_none()
-        && !request.own_sources
-        && !request.row_counts
+        && matches!(request.rows, Rows::All | Rows::Top(_))
 }
 
 /// A top-k read applies to one day only.
 fn top_of(request: &ReadRequest) -> Option<&crate::store::Top> {
-    request.top.as_ref().filter(|_| request.days.len() == 1)
+    match &request.rows {
+        Rows::Top(top) if request.days.len() == 1 => Some(top),
+        _ => None,
+    }
 }
 
-/// A Redis-side filter applies when no top-k read does.
+/// A Redis-side filter.
 fn pattern_of(request: &ReadRequest) -> Option<&str> {
-    request
-        .matching
-        .as_deref()
-        .filter(|_| top_of(request).is_none())
+    match &request.rows {
+        Rows::Matching(pattern) => Some(pattern),
+        _ => None,
+    }
 }
 
 /// The hashes a request asks for, in the order their replies come.
@@ -123,7 +124,7 @@ impl ReadStore for RedisStore {
         };
         take_hashes(request, &hashes, &mut replies, &mut result)?;
         // 2. The counters (or, for our own sources and row counts, what ingest keeps of them).
-        if request.own_sources || request.row_counts {
+        if matches!(request.rows, Rows::OwnSources | Rows::RowCounts) {
             self.sums(request, &counters, &mut result).await?;
             return Ok(result);
         }
@@ -209,9 +210,10 @@ impl RedisStore {
         counters: &[Counter],
         result: &mut ReadResult,
     ) -> Result<(), StoreError> {
+        let own_sources = request.rows == Rows::OwnSources;
         let cmds = counters
             .iter()
-            .map(|c| match request.own_sources {
+            .map(|c| match own_sources {
                 true => redis::cmd("HGETALL")
                     .arg(keys::own_sources(
                         &request.days[c.day],
@@ -223,13 +225,13 @@ impl RedisStore {
             })
             .collect();
         let replies = self.run_all(cmds).await?;
-        if request.own_sources {
+        if own_sources {
             result.own_sources = vec![Default::default(); request.days.len()];
         } else {
             result.row_counts = vec![Default::default(); request.days.len()];
         }
         for (c, reply) in counters.iter().zip(replies) {
-            if request.own_sources {
+            if own_sources {
                 let sums: HashMap<String, u64> =
                     redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
                 result.own_sources[c.day].insert(c.pair.to_string(), sums);
