@@ -354,7 +354,7 @@ mod tests {
     /// in its index's place, each with its own name.
     #[test]
     fn skip_reasons_are_listed_in_index_order_with_distinct_names() {
-        for (i, why) in Skip::ALL.into_iter().enumerate() {
+        for (i, why) in Skip::ALL.iter().enumerate() {
             assert_eq!(*why as usize, i, "{why:?}");
         }
         let names: BTreeSet<&str> = Skip::ALL.iter().map(|w| w.name()).collect();
