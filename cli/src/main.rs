@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ctrack_cli::client::{ApiClient, Auth};
-use ctrack_cli::report::{self, Format};
+use ctrack_cli::report;
 use indicatif::{ProgressBar, ProgressStyle};
 use time::Date;
 
@@ -67,31 +67,8 @@ enum Command {
     Connections {
         #[command(flatten)]
         api: ApiArgs,
-        /// First day: YYYY-MM-DD, or Nd / -Nd: N days ago (7d: a week ago through today, as
-        /// the original's --date-from; 0d: today).
-        #[arg(long, default_value = "0d", allow_hyphen_values = true)]
-        from: String,
-        /// Last day (YYYY-MM-DD); default today (UTC).
-        #[arg(long)]
-        to: Option<String>,
-        /// Only connections to ports other than the expected ones (--expected-ports).
-        #[arg(long)]
-        suspicious: bool,
-        /// Exit with status 4 when --suspicious finds a connection (scheduled reports).
-        #[arg(long, requires = "suspicious")]
-        fail_on_findings: bool,
-        /// Ports that are not suspicious.
-        #[arg(long, value_delimiter = ',', default_value = "443,0")]
-        expected_ports: Vec<u16>,
-        #[arg(short, long, value_enum, default_value_t = Format::Text)]
-        output: Format,
-        /// Days fetched at once.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// One row per day and connection, with a date column (the original's report);
-        /// default: the range summed.
-        #[arg(long)]
-        per_day: bool,
+        #[command(flatten)]
+        options: cmd::connections::Options,
     },
     /// Probe every endpoint that got connections: HTTPS GET on 443/8443, HTTP otherwise,
     /// certificates not verified. 401/403 (protected) shows green.
@@ -316,29 +293,7 @@ async fn main() -> Result<()> {
             };
             ctrack_cli::replay::replay(&sources, inventory.as_deref(), options).await
         }
-        Command::Connections {
-            api,
-            from,
-            to,
-            suspicious,
-            expected_ports,
-            output,
-            concurrency,
-            per_day,
-            fail_on_findings,
-        } => {
-            let options = cmd::connections::Options {
-                from,
-                to,
-                suspicious,
-                expected_ports,
-                output,
-                concurrency,
-                per_day,
-                fail_on_findings,
-            };
-            cmd::connections::run(api, options).await
-        }
+        Command::Connections { api, options } => cmd::connections::run(api, options).await,
         Command::ScanEndpoints {
             api,
             public_only,

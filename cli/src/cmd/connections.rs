@@ -4,21 +4,40 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, Result};
+use clap::Args;
 use connection_tracker::model::AccountInfo;
 use ctrack_cli::report::{self, Format};
 
 use crate::{progress, range, ApiArgs, FINDINGS_EXIT};
 
 /// The command's options, as given.
+#[derive(Args)]
 pub struct Options {
+    /// First day: YYYY-MM-DD, or Nd / -Nd: N days ago (7d: a week ago through today, as
+    /// the original's --date-from; 0d: today).
+    #[arg(long, default_value = "0d", allow_hyphen_values = true)]
     pub from: String,
+    /// Last day (YYYY-MM-DD); default today (UTC).
+    #[arg(long)]
     pub to: Option<String>,
+    /// Only connections to ports other than the expected ones (--expected-ports).
+    #[arg(long)]
     pub suspicious: bool,
-    pub expected_ports: Vec<u16>,
-    pub output: Format,
-    pub concurrency: usize,
-    pub per_day: bool,
+    /// Exit with status 4 when --suspicious finds a connection (scheduled reports).
+    #[arg(long, requires = "suspicious")]
     pub fail_on_findings: bool,
+    /// Ports that are not suspicious.
+    #[arg(long, value_delimiter = ',', default_value = "443,0")]
+    pub expected_ports: Vec<u16>,
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Days fetched at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// One row per day and connection, with a date column (the original's report);
+    /// default: the range summed.
+    #[arg(long)]
+    pub per_day: bool,
 }
 
 pub async fn run(api: ApiArgs, options: Options) -> Result<()> {
