@@ -150,17 +150,11 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
     /// Keeps an undecodable payload as a dead letter, or says it could not.
     async fn bury_one(&self, arrival: &Arrival<'_>, error: DecodeError) -> End {
         let letter = arrival.letter(&error);
-        match self.dead_letters.keep(&letter).await {
-            Ok(at) => {
-                tracing::error!(item = arrival.label(), error = %error, kept_at = %at, "undecodable payload kept as a dead letter");
-                End::Kept {
-                    reason: letter.reason,
-                }
-            }
-            Err(kept) => {
-                tracing::error!(item = arrival.label(), error = %error, dead_letter = %kept, "undecodable payload not kept; failing it");
-                End::Lost(error)
-            }
+        match self.keep(&letter, error, arrival.label()).await {
+            Ok(()) => End::Kept {
+                reason: letter.reason,
+            },
+            Err(error) => End::Lost(error),
         }
     }
 }

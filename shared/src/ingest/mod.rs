@@ -151,7 +151,10 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         error: DecodeError,
         started: Instant,
     ) -> Result<Outcome, IngestError> {
-        let mut summary = self.keep(letter, error).await?;
+        self.keep(&letter, error, "").await?;
+        let mut summary = Summary::default();
+        summary.failed_payloads.insert(letter.reason, 1);
+        summary.dead_lettered = 1;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         log_summary(&summary);
         Ok(Outcome {
@@ -160,20 +163,22 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         })
     }
 
-    /// [`Ingestor::bury`] without the summary line: the figures of one kept payload, or its
-    /// error.
-    async fn keep(&self, letter: DeadLetter, error: DecodeError) -> Result<Summary, IngestError> {
-        match self.dead_letters.keep(&letter).await {
+    /// Keeps an undecodable payload (`item`: a Kinesis sequence number, else empty) as a dead
+    /// letter; its error back when the store cannot keep it, so that it is retried.
+    async fn keep(
+        &self,
+        letter: &DeadLetter,
+        error: DecodeError,
+        item: &str,
+    ) -> Result<(), DecodeError> {
+        match self.dead_letters.keep(letter).await {
             Ok(at) => {
-                tracing::error!(error = %error, kept_at = %at, "undecodable payload kept as a dead letter");
-                let mut summary = Summary::default();
-                summary.failed_payloads.insert(letter.reason, 1);
-                summary.dead_lettered = 1;
-                Ok(summary)
+                tracing::error!(item, error = %error, kept_at = %at, "undecodable payload kept as a dead letter");
+                Ok(())
             }
             Err(kept) => {
-                tracing::error!(error = %error, dead_letter = %kept, "undecodable payload not kept; failing it");
-                Err(error.into())
+                tracing::error!(item, error = %error, dead_letter = %kept, "undecodable payload not kept; failing it");
+                Err(error)
             }
         }
     }
