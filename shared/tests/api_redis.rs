@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use connection_tracker::api::{route_paths, Api, Request, Response};
 use connection_tracker::config::{ApiConfig, RedisConfig};
-use connection_tracker::model::{Account, InterfaceFacts, RefreshFailure, RegionInventory};
+use connection_tracker::model::{
+    pair_key, Account, InterfaceFacts, RefreshFailure, RegionInventory,
+};
 use connection_tracker::store::keys;
 use connection_tracker::store::RefreshStore;
 use connection_tracker::store::{
@@ -1048,7 +1050,7 @@ async fn an_answer_too_large_for_lambda_is_a_400_that_says_how_to_narrow_it() {
     }
     pipe.cmd("SADD")
         .arg(keys::day_index("2026-11-27"))
-        .arg(keys::account_region(A, "eu-west-1"))
+        .arg(pair_key(A, "eu-west-1"))
         .ignore();
     pipe.query_async::<()>(&mut conn).await.unwrap();
     let api = Api::new(store, &config);

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::config::RefreshConfig;
 use crate::day::{day_string, rfc3339_micros};
 use crate::model::{pair_key, pair_text, Account, AccountRegion, RefreshFailure};
-use crate::store::{keys, RefreshStore, StoreError};
+use crate::store::{RefreshStore, StoreError};
 use discovery::{build_region_inventory, AccountList, Discovery, DiscoveryError, Resolver};
 
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +283,7 @@ impl RefreshReport {
             .iter()
             .map(|f| {
                 (
-                    keys::account_region(&f.account_id, &f.region),
+                    pair_key(&f.account_id, &f.region),
                     RefreshFailure {
                         at: at.clone(),
                         kind: f.kind.to_string(),
@@ -422,7 +422,7 @@ mod tests {
             if self.failing_account == Some(account) {
                 return Err(StoreError::Reply("the write was refused".into()));
             }
-            let field = keys::account_region(account, region);
+            let field = pair_key(account, region);
             let key = (account.to_string(), region.to_string());
             self.regions.lock().unwrap().insert(key, inventory.clone());
             // As the script: a success ends the account/region's failure.
@@ -444,13 +444,13 @@ mod tests {
             self.failures
                 .lock()
                 .unwrap()
-                .remove(&keys::account_region(account, region));
+                .remove(&pair_key(account, region));
             let key = (account.to_string(), region.to_string());
             self.regions.lock().unwrap().remove(&key);
             self.refreshed
                 .lock()
                 .unwrap()
-                .remove(&keys::account_region(account, region));
+                .remove(&pair_key(account, region));
             Ok(())
         }
         async fn day_unnamed(&self, _day: &str) -> Result<Vec<String>, StoreError> {

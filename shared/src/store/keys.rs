@@ -123,11 +123,6 @@ pub fn reverse_dns(ip: &str) -> String {
     format!("{PREFIX}:{{dns}}:ptr:{ip}")
 }
 
-/// `ACCOUNT:REGION`, the member of a day index and the field of `last-update`.
-pub fn account_region(account: &str, region: &str) -> String {
-    pair_key(account, region)
-}
-
 /// A sorted-set member. Tabs and line breaks inside names would break the encoding, so they
 /// become spaces.
 pub fn connection_member(source: impl MemberText, dest: impl MemberText, port: u16) -> String {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::RedisStore;
-use crate::model::{Account, RefreshFailure, RegionInventory};
+use crate::model::{pair_key, Account, RefreshFailure, RegionInventory};
 use crate::store::{keys, ArchiveMarks, RefreshStore, StoreError};
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
@@ -37,7 +37,7 @@ impl RefreshStore for RedisStore {
             .arg(keys::region_members("formats", account, region))
             .arg(keys::REFRESHED)
             .arg(keys::REFRESH_FAILED)
-            .arg(keys::account_region(account, region))
+            .arg(pair_key(account, region))
             .arg(now_rfc3339);
         cmd.arg(inventory.interfaces.len());
         for facts in &inventory.interfaces {
@@ -65,7 +65,7 @@ impl RefreshStore for RedisStore {
         let mut conn = self.conn.clone();
         redis::cmd("HDEL")
             .arg(keys::REFRESHED)
-            .arg(keys::account_region(account, region))
+            .arg(pair_key(account, region))
             .query_async::<()>(&mut conn)
             .await?;
         Ok(())

@@ -9,7 +9,7 @@ use foldhash::HashMap as FastMap;
 use redis::Cmd;
 
 use super::RedisStore;
-use crate::model::InventorySnapshot;
+use crate::model::{pair_key, InventorySnapshot};
 use crate::rules::classify;
 use crate::store::{
     keys, CounterStore, DayWrite, Increment, SourceLimits, StoreError, WriteBatch, WriteOutcome,
@@ -76,7 +76,7 @@ impl CounterStore for RedisStore {
                 .arg(keys::day_index(&day.day))
                 .arg(day.expire_at);
             for (&(account, region), units) in &pairs {
-                index.arg(keys::account_region(account, region));
+                index.arg(pair_key(account, region));
                 // A payload that comes twice in one batch (the same id) is one payload: the
                 // copy is counted before, and stays out of the merged rows.
                 let mut ids = HashSet::new();
@@ -134,11 +134,7 @@ impl CounterStore for RedisStore {
 
 /// The last-update stamp of every account/region the batch read (`HSET`), if any.
 fn last_update(batch: &WriteBatch<'_>) -> Option<Cmd> {
-    let mut touched: Vec<String> = batch
-        .touched
-        .iter()
-        .map(|(a, r)| keys::account_region(a, r))
-        .collect();
+    let mut touched: Vec<String> = batch.touched.iter().map(|(a, r)| pair_key(a, r)).collect();
     touched.sort();
     touched.dedup();
     if touched.is_empty() {
