@@ -10,7 +10,7 @@ use time::Date;
 
 use super::error::ApiError;
 use crate::day;
-use crate::model::{is_account_id, is_region, AccountRegion, Connection};
+use crate::model::{is_account_id, AccountRegion, Connection};
 use crate::store::keys;
 
 /// The most rows one page may ask for.
@@ -137,13 +137,13 @@ pub(super) fn scope(account: &str, region: &str) -> Result<AccountRegion, ApiErr
             format!("account_id {account:?} is not an AWS account id (12 digits)"),
         ));
     }
-    if !is_region(region) {
-        return Err(ApiError::bad(
+    // The account is checked: only the region can still be refused.
+    AccountRegion::new(account, region).ok_or_else(|| {
+        ApiError::bad(
             "region",
             format!("region {region:?} is not an AWS region (e.g. eu-west-1)"),
-        ));
-    }
-    AccountRegion::new(account, region).ok_or_else(|| ApiError::bad("region", "not a pair"))
+        )
+    })
 }
 
 /// Query parameters, checked against what the route takes.

@@ -21,7 +21,7 @@ mod write_plan;
 pub use aggregate::{aggregate, Aggregate, Context};
 pub use event::{LogsBatch, LogsEventEnd, Outcome, Reply};
 pub use summary::Summary;
-pub use write_plan::{WritePolicy, UNNAMED_TTL};
+pub use write_plan::WritePolicy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

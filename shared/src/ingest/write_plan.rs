@@ -34,7 +34,7 @@ impl From<&IngestConfig> for WritePolicy {
 
 /// How long a day's set of sources counted without a name lives after a write: the refresh
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
-pub const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
+const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
 
 impl<'a> Aggregate<'a> {
     /// Turns the counts into the store's write, grouped by day, then payload.
