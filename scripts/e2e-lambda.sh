@@ -79,8 +79,8 @@ out=$(invoke_fn refresh --data-file events/refresh-schedule.json) || fail "refre
 echo "$out" | jq -c '{refreshed, failed, public_interfaces, own_addresses, formats}'
 [ "$(jq -c .refreshed <<<"$out")" = '["555555555555/eu-west-1"]' ] || fail "refresh should cover the seeded account"
 [ "$(jq -r .public_interfaces <<<"$out")" = 8 ] || fail "expected 8 public interfaces"
-[ "$(jq -c '[.aws_ranges.updated, .aws_ranges.blocks]' <<<"$out")" = '[true,4]' ] \
-  || fail "the refresh should store AWS's ranges from AWS_IP_RANGES_URL: $out"
+[ "$(jq -c '[.s3_ranges.updated, .s3_ranges.blocks]' <<<"$out")" = '[true,3]' ] \
+  || fail "the refresh should store S3's prefixes of AWS's ranges from AWS_IP_RANGES_URL: $out"
 "$VENV/bin/python" - "$work/estate.json" >"$work/alb-event.json" <<'PY'
 import base64, gzip, json, sys
 alb = json.load(open(sys.argv[1]))[0]["interfaces"]["alb"]

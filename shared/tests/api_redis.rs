@@ -9,6 +9,7 @@ use connection_tracker::config::{ApiConfig, RedisConfig};
 use connection_tracker::model::{
     pair_key, Account, InterfaceFacts, RefreshFailure, RegionInventory,
 };
+use connection_tracker::rules::s3_rule::S3Ranges;
 use connection_tracker::store::keys;
 use connection_tracker::store::RefreshStore;
 use connection_tracker::store::{
@@ -1211,35 +1212,39 @@ async fn s3_answering_an_instance_is_no_connection_but_a_name_alone_decides_noth
                     row("52.92.16.6", LB),
                     row("52.92.16.7", "web/52.0.0.5"),
                     row("52.92.16.8", "10.0.1.99"),
+                    row("52.92.16.9", "web/52.0.0.5"),
+                    row("52.92.16.10", "web/52.0.0.5"),
+                    row("52.92.16.11", "web/52.0.0.5"),
+                    row("54.239.0.5", "web/52.0.0.5"),
+                    row("3.5.64.9", "web/52.0.0.5"),
                 ],
             )
         })
         .await
         .unwrap();
+    // What the refresh stores from AWS's file: the S3 service's prefixes, not AMAZON's.
+    let (ranges, _) =
+        S3Ranges::from_ip_ranges_json(include_bytes!("../../events/ip-ranges.json")).unwrap();
     store
-        .put_aws_ranges(&["52.92.16.0/20".into()], "2026-11-27T00:00:00Z")
+        .put_s3_ranges(&ranges.to_lines(), "2026-11-27T00:00:00Z")
         .await
         .unwrap();
+    let name = |ip: &str, host: &str| (ip.to_string(), host.to_string(), 3600);
     store
         .put_names(&[
-            (
-                "52.92.16.5".into(),
-                "s3-website.eu-west-1.amazonaws.com".into(),
-                3600,
-            ),
+            name("52.92.16.5", "s3-website.eu-west-1.amazonaws.com"),
             // Anyone can publish an S3-looking PTR name for their own address.
-            ("203.0.113.9".into(), "s3.fake.amazonaws.com".into(), 3600),
-            (
-                "52.92.16.6".into(),
-                "s3.eu-west-1.amazonaws.com".into(),
-                3600,
-            ),
-            (
-                "52.92.16.7".into(),
-                "ec2-52-92-16-7.compute.amazonaws.com".into(),
-                3600,
-            ),
-            ("52.92.16.8".into(), "s3-1.amazonaws.com".into(), 3600),
+            name("203.0.113.9", "s3.fake.amazonaws.com"),
+            name("52.92.16.6", "s3.eu-west-1.amazonaws.com"),
+            name("52.92.16.7", "ec2-52-92-16-7.compute.amazonaws.com"),
+            name("52.92.16.8", "s3-1.amazonaws.com"),
+            // Look-alike names, even on S3's addresses: counted.
+            name("52.92.16.9", "s3.evilamazonaws.com"),
+            name("52.92.16.10", "s3.amazonaws.com.evil.net"),
+            name("52.92.16.11", "s3xamazonawsxcom"),
+            // A real-looking name on AWS's other prefixes (AMAZON, not S3): counted.
+            name("54.239.0.5", "s3-1-w.amazonaws.com"),
+            name("3.5.64.9", "s3-eu-west-1-r-w.amazonaws.com"),
         ])
         .await
         .unwrap();
@@ -1254,21 +1259,24 @@ async fn s3_answering_an_instance_is_no_connection_but_a_name_alone_decides_noth
     assert_eq!(
         sources,
         BTreeSet::from([
-            // Not in AWS's ranges: kept, whatever its name.
+            // Not in S3's prefixes: kept, whatever its name.
             "s3.fake.amazonaws.com/203.0.113.9",
+            "s3-1-w.amazonaws.com/54.239.0.5",
             // To a load balancer, not an instance: kept.
             "s3.eu-west-1.amazonaws.com/52.92.16.6",
-            // In the ranges, not S3's name: kept.
+            // In S3's prefixes, not S3's name: kept.
             "ec2-52-92-16-7.compute.amazonaws.com/52.92.16.7",
+            "s3.evilamazonaws.com/52.92.16.9",
+            "s3.amazonaws.com.evil.net/52.92.16.10",
+            "s3xamazonawsxcom/52.92.16.11",
         ]),
         "{answer}"
     );
     // The same on the whole-estate route and the public endpoints' traffic.
     let all = ok_json(&get(&api, "/connections").await).to_string();
-    assert!(
-        !all.contains("52.92.16.5") && !all.contains("52.92.16.8"),
-        "{all}"
-    );
+    for dropped in ["52.92.16.5", "52.92.16.8", "3.5.64.9"] {
+        assert!(!all.contains(dropped), "{dropped}: {all}");
+    }
     let listed = ok_json(&get(&api, "/public-endpoints/111111111111/eu-west-1").await).to_string();
     assert!(
         !listed.contains("52.92.16.5") && listed.contains("52.92.16.7"),

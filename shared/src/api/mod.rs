@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use time::Date;
 
 use crate::config::ApiConfig;
-use crate::rules::aws_ranges;
+use crate::rules::s3_rule;
 use crate::store::{ReadRequest, ReadResult, ReadStore};
 use http::finish;
 use query::{scope, Query};
@@ -140,22 +140,22 @@ impl<S: ReadStore> Api<S> {
                 ..ReadRequest::default()
             })
             .await?;
-        if read.names.values().any(|host| aws_ranges::is_s3_host(host)) {
+        if read.names.values().any(|host| s3_rule::is_s3_host(host)) {
             let facts = self
                 .read(ReadRequest {
-                    aws_ranges: true,
+                    s3_ranges: true,
                     interfaces: true,
                     ..ReadRequest::default()
                 })
                 .await?;
             let (ranges, _) =
-                aws_ranges::AwsRanges::from_lines(facts.aws_ranges.iter().map(String::as_str));
-            let instances = aws_ranges::instance_destinations(&facts.interfaces);
+                s3_rule::S3Ranges::from_lines(facts.s3_ranges.iter().map(String::as_str));
+            let instances = s3_rule::instance_destinations(&facts.interfaces);
             for rows in by_pair.values_mut() {
                 rows.retain(|c| {
                     let echo = read.names.get(&c.source).is_some_and(|host| {
                         c.source.parse().is_ok_and(|ip| {
-                            aws_ranges::is_s3_echo(&c.dest, ip, host, &instances, &ranges)
+                            s3_rule::is_s3_echo(&c.dest, ip, host, &instances, &ranges)
                         })
                     });
                     !echo

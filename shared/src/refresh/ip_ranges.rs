@@ -1,5 +1,5 @@
-//! AWS's published address blocks (`ip-ranges.json`) for the S3 rule: fetched by the refresh
-//! at most once per `AWS_IP_RANGES_MAX_AGE_MINUTES`, stored whole; when the fetch fails or the
+//! The S3 service's prefixes of AWS's published ranges (`ip-ranges.json`) for the S3 rule: fetched by the refresh
+//! at most once per `AWS_IP_RANGES_MAX_AGE_MINUTES`, stored whole (S3's entries); when the fetch fails or the
 //! file is not AWS's, the last good copy stays.
 
 use std::future::Future;
@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::config::IpRangesConfig;
 use crate::day::rfc3339_micros;
-use crate::rules::aws_ranges::AwsRanges;
+use crate::rules::s3_rule::S3Ranges;
 use crate::store::{RefreshStore, StoreError};
 
 /// Where `ip-ranges.json` comes from.
@@ -33,14 +33,14 @@ pub struct RangesReport {
 }
 
 /// Fetches and stores the ranges when the stored copy is older than `max_age` (or missing).
-pub async fn refresh_aws_ranges<I: IpRangesSource, S: RefreshStore>(
+pub async fn refresh_s3_ranges<I: IpRangesSource, S: RefreshStore>(
     source: &I,
     store: &S,
     config: &IpRangesConfig,
     now: OffsetDateTime,
 ) -> Result<RangesReport, StoreError> {
     let fresh = store
-        .aws_ranges_fetched_at()
+        .s3_ranges_fetched_at()
         .await?
         .and_then(|at| {
             OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok()
@@ -52,11 +52,11 @@ pub async fn refresh_aws_ranges<I: IpRangesSource, S: RefreshStore>(
     let parsed = source
         .fetch()
         .await
-        .and_then(|bytes| AwsRanges::from_ip_ranges_json(&bytes).map_err(|e| e.to_string()));
+        .and_then(|bytes| S3Ranges::from_ip_ranges_json(&bytes).map_err(|e| e.to_string()));
     match parsed {
         Ok((ranges, skipped)) => {
             store
-                .put_aws_ranges(&ranges.to_lines(), &rfc3339_micros(now))
+                .put_s3_ranges(&ranges.to_lines(), &rfc3339_micros(now))
                 .await?;
             Ok(RangesReport {
                 updated: true,

@@ -63,8 +63,8 @@ pub struct RefreshReport {
     /// `account/region` no longer monitored (account removed or disabled, region dropped):
     /// their entries were removed from the maps.
     pub dropped: Vec<String>,
-    /// AWS's published address blocks (the S3 rule): filled by [`ip_ranges::refresh_aws_ranges`].
-    pub aws_ranges: ip_ranges::RangesReport,
+    /// The S3 service's prefixes of AWS's ranges (the S3 rule): filled by [`ip_ranges::refresh_s3_ranges`].
+    pub s3_ranges: ip_ranges::RangesReport,
     /// The evidence archive (with `ARCHIVE_BUCKET`): filled by
     /// [`archive::archive_closed_days`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -401,7 +401,7 @@ mod tests {
         failures: Mutex<HashMap<String, RefreshFailure>>,
         accounts: Mutex<Vec<Account>>,
         failing_account: Option<&'static str>,
-        aws_ranges: Mutex<Option<(Vec<String>, String)>>,
+        s3_ranges: Mutex<Option<(Vec<String>, String)>>,
     }
 
     impl RefreshStore for MemoryStore {
@@ -462,13 +462,13 @@ mod tests {
         async fn put_names(&self, _names: &[(String, String, u64)]) -> Result<(), StoreError> {
             Ok(())
         }
-        async fn put_aws_ranges(&self, blocks: &[String], at: &str) -> Result<(), StoreError> {
-            *self.aws_ranges.lock().unwrap() = Some((blocks.to_vec(), at.to_string()));
+        async fn put_s3_ranges(&self, blocks: &[String], at: &str) -> Result<(), StoreError> {
+            *self.s3_ranges.lock().unwrap() = Some((blocks.to_vec(), at.to_string()));
             Ok(())
         }
-        async fn aws_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
+        async fn s3_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
             Ok(self
-                .aws_ranges
+                .s3_ranges
                 .lock()
                 .unwrap()
                 .as_ref()
@@ -486,7 +486,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn aws_ranges_are_fetched_when_due_and_the_last_good_copy_stays() {
+    async fn s3_ranges_are_fetched_when_due_and_the_last_good_copy_stays() {
         let store = MemoryStore::default();
         let config = crate::config::IpRangesConfig {
             url: "file:///ip-ranges.json".into(),
@@ -494,13 +494,14 @@ mod tests {
         };
         let good = Ranges(Ok(
             r#"{"prefixes":[{"ip_prefix":"52.92.16.0/20","service":"S3"}],
-            "ipv6_prefixes":[{"ipv6_prefix":"2600:1f18::/33","service":"AMAZON"}]}"#,
+            "ipv6_prefixes":[{"ipv6_prefix":"2600:1f18::/33","service":"AMAZON"},
+            {"ipv6_prefix":"2a05:d07c::/40","service":"S3"}]}"#,
         ));
         let t0 = time::macros::datetime!(2026-11-27 10:00 UTC);
         let run = |source: &'static Ranges, at| {
             let (store, config) = (&store, &config);
             async move {
-                ip_ranges::refresh_aws_ranges(source, store, config, at)
+                ip_ranges::refresh_s3_ranges(source, store, config, at)
                     .await
                     .unwrap()
             }
@@ -522,8 +523,9 @@ mod tests {
             .error
             .unwrap()
             .contains("not AWS's ip-ranges.json"));
-        let kept = store.aws_ranges.lock().unwrap().clone().unwrap();
-        assert_eq!(kept.0, ["52.92.16.0/20", "2600:1f18::/33"]);
+        let kept = store.s3_ranges.lock().unwrap().clone().unwrap();
+        // S3's prefixes only: AMAZON's are every service's, anyone's Elastic IPs among them.
+        assert_eq!(kept.0, ["52.92.16.0/20", "2a05:d07c::/40"]);
         assert!(kept.1.starts_with("2026-11-27T10:00:00"));
     }
 

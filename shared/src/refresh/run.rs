@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::archive::{archive_closed_days, ArchiveError};
 use super::discovery::{AccountList, Discovery, Resolver};
-use super::ip_ranges::{refresh_aws_ranges, IpRangesSource};
+use super::ip_ranges::{refresh_s3_ranges, IpRangesSource};
 use super::{refresh, RefreshError, RefreshReport};
 use crate::config::{ArchiveConfig, IpRangesConfig, RefreshConfig};
 use crate::store::{ArchiveMarks, EvidenceSink, ReadStore, RefreshStore, StoreError};
@@ -55,8 +55,8 @@ where
             self.config,
         )
         .await?;
-        report.aws_ranges =
-            refresh_aws_ranges(self.ranges, self.store, self.ranges_config, now).await?;
+        report.s3_ranges =
+            refresh_s3_ranges(self.ranges, self.store, self.ranges_config, now).await?;
         if let Some((config, sink)) = self.archive {
             report.archive = Some(archive_closed_days(self.store, sink, config, now).await?);
         }

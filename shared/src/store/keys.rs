@@ -101,9 +101,9 @@ pub const REFRESHED: &str = "ct:{inv}:refreshed";
 pub const REFRESH_FAILED: &str = "ct:{inv}:refresh-failed";
 /// Closed days written to the evidence archive: day → location.
 pub const ARCHIVED: &str = "ct:{inv}:archived";
-/// AWS's published address blocks (`ip-ranges.json`): fields `blocks` (CIDRs, one per line)
+/// S3's prefixes of AWS's published ranges (`ip-ranges.json`, `service` `S3`): fields `blocks` (CIDRs, one per line)
 /// and `fetched_at`.
-pub const AWS_RANGES: &str = "ct:{inv}:aws-ranges";
+pub const S3_RANGES: &str = "ct:{inv}:s3-ranges";
 
 /// Resolved names, listed by `/addresses`: address → name, and when each expires (the same
 /// TTL as its `ptr` key; pruned whenever the refresh caches answers).

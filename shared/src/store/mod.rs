@@ -152,7 +152,7 @@ pub struct ReadRequest {
     /// Addresses whose reverse-DNS names (cached by the refresh) to read.
     pub names: Vec<String>,
     /// AWS's published address blocks, as the refresh last stored them.
-    pub aws_ranges: bool,
+    pub s3_ranges: bool,
     /// What of the days' counters to read: one of the modes, which exclude each other.
     pub rows: Rows,
 }
@@ -212,7 +212,7 @@ pub struct ReadResult {
     /// With `resolved_names`: address → name, host names only (as `names`).
     pub resolved_names: HashMap<String, String>,
     /// CIDR blocks, one per entry; empty when never fetched or not asked for.
-    pub aws_ranges: Vec<String>,
+    pub s3_ranges: Vec<String>,
     /// With `row_counts`, per requested day: `account/region` → rows.
     pub row_counts: Vec<BTreeMap<String, u64>>,
     /// With `own_sources`, per requested day: `account/region` → the source's `account/region`
@@ -308,13 +308,13 @@ pub trait RefreshStore: Send + Sync {
         ips: &[String],
     ) -> impl Future<Output = Result<Vec<Option<String>>, StoreError>> + Send;
     /// Replaces the stored AWS address blocks (CIDRs) and stamps when they were fetched.
-    fn put_aws_ranges(
+    fn put_s3_ranges(
         &self,
         blocks: &[String],
         fetched_at: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// When the stored AWS address blocks were fetched (RFC 3339), if ever.
-    fn aws_ranges_fetched_at(
+    fn s3_ranges_fetched_at(
         &self,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Caches (address, name, ttl seconds); an empty name caches "no name".

@@ -103,10 +103,10 @@ impl ReadStore for RedisStore {
         for key in &hashes {
             cmds.push(redis::cmd("HGETALL").arg(*key).clone());
         }
-        if request.aws_ranges {
+        if request.s3_ranges {
             cmds.push(
                 redis::cmd("HGET")
-                    .arg(keys::AWS_RANGES)
+                    .arg(keys::S3_RANGES)
                     .arg("blocks")
                     .clone(),
             );
@@ -190,9 +190,9 @@ fn take_hashes(
             _ => result.interfaces = parse_interfaces(map),
         }
     }
-    if request.aws_ranges {
-        let blocks: Option<String> = decode(replies.next(), keys::AWS_RANGES)?;
-        result.aws_ranges = blocks
+    if request.s3_ranges {
+        let blocks: Option<String> = decode(replies.next(), keys::S3_RANGES)?;
+        result.s3_ranges = blocks
             .unwrap_or_default()
             .lines()
             .map(String::from)

@@ -169,10 +169,10 @@ impl RefreshStore for RedisStore {
         Ok(ips)
     }
 
-    async fn put_aws_ranges(&self, blocks: &[String], fetched_at: &str) -> Result<(), StoreError> {
+    async fn put_s3_ranges(&self, blocks: &[String], fetched_at: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("HSET")
-            .arg(keys::AWS_RANGES)
+            .arg(keys::S3_RANGES)
             .arg("blocks")
             .arg(blocks.join("\n"))
             .arg("fetched_at")
@@ -182,10 +182,10 @@ impl RefreshStore for RedisStore {
         Ok(())
     }
 
-    async fn aws_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
+    async fn s3_ranges_fetched_at(&self) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn.clone();
         Ok(redis::cmd("HGET")
-            .arg(keys::AWS_RANGES)
+            .arg(keys::S3_RANGES)
             .arg("fetched_at")
             .query_async(&mut conn)
             .await?)
