@@ -261,7 +261,7 @@ async fn every_classification_and_naming_rule() {
         ),
         // other descriptions → `<description>/<public ip>`
         v2(A, "eni-other", "8.8.4.4", "10.0.5.50", 8443, NOON, "ACCEPT"),
-        // an instance address the refresh did not see → bare dstaddr
+        // an instance address the refresh did not see → the interface's own name, flagged
         v2(A, "eni-web", "8.8.4.4", "10.0.2.99", 80, NOON, "ACCEPT"),
         // IPv6 end to end
         v2(
@@ -385,7 +385,10 @@ async fn every_classification_and_naming_rule() {
             ("start_out_of_range", 4)
         ])
     );
-    assert_eq!(s.flagged, BTreeMap::from([("account_mismatch", 1)]));
+    assert_eq!(
+        s.flagged,
+        BTreeMap::from([("account_mismatch", 1), ("unknown_destination_address", 1)])
+    );
     assert_eq!(
         s.skipped,
         BTreeMap::from([
@@ -423,7 +426,7 @@ async fn every_classification_and_naming_rule() {
             ),
             ("100.64.0.1", "RDS/52.16.0.31", 3306, 1),
             ("8.8.4.4", "bastion appliance/52.16.0.50", 8443, 1),
-            ("8.8.4.4", "10.0.2.99", 80, 1),
+            ("8.8.4.4", "web/52.16.0.20", 80, 1),
             ("2a00:1450:4001::1", "web/2a05:d018::20", 443, 1),
         ],
     )]);

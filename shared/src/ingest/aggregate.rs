@@ -261,7 +261,11 @@ impl<'a> Aggregate<'a> {
         if interface.instance && record.pkt_src_aws_service == Some("S3") {
             return Err(Miss::Skipped(Skip::S3ToInstance));
         }
-        let dest = match interface.destination(dst) {
+        let (destination, unknown_address) = match interface.known_destination(dst) {
+            Some(known) => (known, false),
+            None => (interface.own_destination(), true),
+        };
+        let dest = match destination {
             Destination::Dropped(_) => return Err(Miss::Skipped(Skip::DroppedDestination)),
             Destination::Named(name) => Name::Named(name.as_str()),
             Destination::DstAddr => Name::Ip(dst),
@@ -279,11 +283,10 @@ impl<'a> Aggregate<'a> {
             .account_id
             .is_some_and(|a| a != "unknown" && a != account)
         {
-            *self
-                .summary
-                .flagged
-                .entry(Flag::AccountMismatch.name())
-                .or_default() += 1;
+            self.flag(Flag::AccountMismatch);
+        }
+        if unknown_address {
+            self.flag(Flag::UnknownDestinationAddress);
         }
         // The interface's region, else the record's if it is a region's name (it names keys),
         // else the setting's.
@@ -308,6 +311,11 @@ impl<'a> Aggregate<'a> {
         *self.counts.entry(key).or_default() += 1;
         self.summary.counted += 1;
         Ok(())
+    }
+
+    /// One more counted line with something to look at.
+    fn flag(&mut self, why: Flag) {
+        *self.summary.flagged.entry(why.name()).or_default() += 1;
     }
 
     /// A region a record named, kept by the aggregate.

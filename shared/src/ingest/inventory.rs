@@ -19,7 +19,8 @@ pub struct Interface {
     /// An EC2 instance's interface (the S3 rule applies to traffic to instances only).
     pub instance: bool,
     by_private: FastMap<IpAddr, Destination>,
-    fallback: Destination,
+    /// The interface's own name, for a `dstaddr` the refresh did not see.
+    own: Destination,
 }
 
 impl Interface {
@@ -34,13 +35,19 @@ impl Interface {
             region: facts.region.clone(),
             instance: classify::endpoint_kind(facts) == crate::model::EndpointKind::Instance,
             by_private,
-            fallback: classify::destination(facts, None),
+            own: classify::destination(facts, None),
         }
     }
 
-    /// The destination for a record's `dstaddr` (private side of the interface).
-    pub fn destination(&self, dstaddr: IpAddr) -> &Destination {
-        self.by_private.get(&dstaddr).unwrap_or(&self.fallback)
+    /// The destination of a record's `dstaddr` (the private side of the interface), if the
+    /// refresh saw that address on it.
+    pub fn known_destination(&self, dstaddr: IpAddr) -> Option<&Destination> {
+        self.by_private.get(&dstaddr)
+    }
+
+    /// The interface's own destination: where a `dstaddr` it did not see is counted.
+    pub fn own_destination(&self) -> &Destination {
+        &self.own
     }
 }
 
@@ -159,14 +166,11 @@ mod tests {
         assert_eq!(inv.interfaces.len(), 1);
         // A NAT gateway's name contains "NAT": dropped whatever the address.
         let iface = &inv.interfaces["eni-good"];
-        assert_eq!(
-            iface.destination("10.0.0.9".parse().unwrap()),
-            &Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into())
-        );
-        assert_eq!(
-            iface.destination("10.0.0.1".parse().unwrap()),
-            &Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into())
-        );
+        let nat = Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into());
+        let at = |ip: &str| iface.known_destination(ip.parse().unwrap());
+        assert_eq!(at("10.0.0.9"), Some(&nat));
+        assert_eq!(at("10.0.0.1"), None, "an address the refresh did not see");
+        assert_eq!(iface.own_destination(), &nat);
         assert_eq!(inv.own_addresses.len(), 1);
         assert_eq!(inv.formats["flows"].len(), 2);
     }

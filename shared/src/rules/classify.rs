@@ -252,8 +252,10 @@ pub fn destination(facts: &InterfaceFacts, private: Option<IpAddr>) -> Destinati
             None => with_public(&facts.description),
         },
         InterfaceKind::Instance => {
-            // By the record's private address only: an unknown address stays bare.
-            match private.and_then(|p| facts.public_ips.get(&p)) {
+            // By the record's private address; one the refresh did not see is counted under the
+            // interface's own name (its first address's), never as a new destination
+            // (`docs/rules.md`, "Bounds"). Bare `dstaddr` only for an interface without any.
+            match public {
                 Some(ip) => match &facts.instance_name {
                     Some(name) => format!("{name}/{ip}"),
                     None => ip.to_string(),
@@ -452,8 +454,9 @@ mod tests {
             (&nlb, known, named("my-nlb-1.elb.eu-west-1.amazonaws.com")),
             (&lb_unknown, known, named("ELB app/gone/0123/52.1.2.3")),
             (&web, known, named("web/52.1.2.3")),
-            (&web, unknown, Destination::DstAddr),
-            (&web, None, Destination::DstAddr),
+            // An address the refresh did not see: the interface's own name.
+            (&web, unknown, named("web/52.1.2.3")),
+            (&web, None, named("web/52.1.2.3")),
             (&empty_desc, known, named("worker/52.1.2.3")),
             (&unnamed_instance, known, named("52.1.2.3")),
             (

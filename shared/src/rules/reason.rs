@@ -49,6 +49,9 @@ reasons! {
     pub enum Flag {
         /// The record's `account-id` is not the interface's owner; counted under the owner.
         AccountMismatch => "account_mismatch",
+        /// The record's `dstaddr` is not an address the refresh saw on the interface; counted
+        /// under the interface's own name.
+        UnknownDestinationAddress => "unknown_destination_address",
     }
 }
 
@@ -70,6 +73,7 @@ mod tests {
                 "line_too_long"
             ]
         );
-        assert_eq!(Flag::AccountMismatch.name(), "account_mismatch");
+        let flags: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(flags, ["account_mismatch", "unknown_destination_address"]);
     }
 }
