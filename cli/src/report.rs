@@ -186,7 +186,11 @@ pub fn rows(
                 .map(|a| a.name.clone())
                 .unwrap_or_default();
             list.iter()
-                .filter(move |c| allowed_ports.is_none_or(|ok| !ok.contains(&c.dest_port)))
+                .filter(move |c| {
+                    // A destination's folded ports (`other`) are never an expected port.
+                    allowed_ports
+                        .is_none_or(|ok| !c.dest_port.number().is_some_and(|p| ok.contains(&p)))
+                })
                 .map(move |c| Row {
                     date: None,
                     account_id: account_id.clone(),
@@ -362,7 +366,7 @@ mod tests {
                 (
                     r.account_id.as_str(),
                     r.dest.as_str(),
-                    r.dest_port,
+                    r.dest_port.number().unwrap(),
                     r.source.as_str(),
                 )
             })
@@ -380,7 +384,10 @@ mod tests {
         let ok = BTreeSet::from([443, 0]);
         let suspicious = rows(&accounts, &connections, Some(&ok));
         assert_eq!(
-            suspicious.iter().map(|r| r.dest_port).collect::<Vec<_>>(),
+            suspicious
+                .iter()
+                .map(|r| r.dest_port.number().unwrap())
+                .collect::<Vec<_>>(),
             [5432, 5432, 8080]
         );
         assert_eq!(

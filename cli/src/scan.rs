@@ -89,28 +89,34 @@ const BODY_READ_LIMIT: usize = 16 * 1024;
 
 /// One URL per destination and port: HTTPS on 443/8443, HTTP otherwise, host from the last
 /// `/`-part of the name (`web/52.1.2.3` → `52.1.2.3`). Port 0 (no port: ICMP and the like)
-/// cannot be probed and is left out. Sorted, without repeats.
+/// cannot be probed and is left out, as are a destination's folded ports (`other`). Sorted,
+/// without repeats.
 pub fn targets(endpoints: &BTreeMap<String, Vec<Endpoint>>) -> Vec<Target> {
     let mut out: Vec<Target> = endpoints
         .iter()
         .flat_map(|(account, list)| {
-            list.iter().filter(|e| e.dest_port != 0).map(move |e| {
-                let host = e.dest.rsplit('/').next().unwrap_or(&e.dest);
-                let host = if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host.to_string()
-                };
-                let scheme = if TLS_PORTS.contains(&e.dest_port) {
-                    "https"
-                } else {
-                    "http"
-                };
-                Target {
-                    account: account.clone(),
-                    url: format!("{scheme}://{host}:{}/", e.dest_port),
-                }
-            })
+            list.iter()
+                .filter_map(|e| {
+                    let port = e.dest_port.number().filter(|&p| p != 0)?;
+                    Some((e, port))
+                })
+                .map(move |(e, port)| {
+                    let host = e.dest.rsplit('/').next().unwrap_or(&e.dest);
+                    let host = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host.to_string()
+                    };
+                    let scheme = if TLS_PORTS.contains(&port) {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    Target {
+                        account: account.clone(),
+                        url: format!("{scheme}://{host}:{port}/"),
+                    }
+                })
         })
         .collect();
     out.sort_by(|a, b| (&a.account, &a.url).cmp(&(&b.account, &b.url)));
@@ -338,7 +344,8 @@ mod tests {
 
     #[test]
     fn targets_pick_scheme_and_host() {
-        let e = |dest: &str, port| Endpoint {
+        use connection_tracker::model::DestPort;
+        let e = |dest: &str, port: DestPort| Endpoint {
             dest: dest.to_string().into(),
             dest_port: port,
             distinct_sources: None,
@@ -346,15 +353,17 @@ mod tests {
         let endpoints = BTreeMap::from([(
             "111111111111/eu-west-1".to_string(),
             vec![
-                e("shop-1.eu-west-1.elb.amazonaws.com", 443),
-                e("shop-1.eu-west-1.elb.amazonaws.com", 80),
-                e("web/52.16.0.20", 8443),
+                e("shop-1.eu-west-1.elb.amazonaws.com", 443.into()),
+                e("shop-1.eu-west-1.elb.amazonaws.com", 80.into()),
+                e("web/52.16.0.20", 8443.into()),
                 e(
                     "111111111111/eu-west-1/orders.c9.eu-west-1.rds.amazonaws.com",
-                    5432,
+                    5432.into(),
                 ),
-                e("web/2a05:d018::20", 8080),
-                e("52.16.0.21", 0),
+                e("web/2a05:d018::20", 8080.into()),
+                e("52.16.0.21", 0.into()),
+                // A destination's folded ports: no port to probe.
+                e("web/52.16.0.20", DestPort::Other),
             ],
         )]);
         let urls: Vec<String> = targets(&endpoints).into_iter().map(|t| t.url).collect();

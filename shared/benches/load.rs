@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connection_tracker::api::Api;
-use connection_tracker::config::{ApiConfig, IngestConfig, RedisConfig, SourceLimits};
+use connection_tracker::config::{ApiConfig, IngestConfig, RedisConfig, RowLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::Ingestor;
 use connection_tracker::rules::classify::Networks;
@@ -129,7 +129,7 @@ async fn run() {
         retention_days: 3650,
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
-        limits: SourceLimits::default(),
+        limits: RowLimits::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 64 << 20,
         flow_log_format: None,

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use connection_tracker::config::SourceLimits;
+use connection_tracker::config::RowLimits;
 use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
 use connection_tracker::ingest::{aggregate, Context, DecodedPayload, WritePolicy};
@@ -24,11 +24,7 @@ const NOON: u64 = 1_795_780_800;
 const POLICY: WritePolicy = WritePolicy {
     retention_days: 90,
     dedup_window: Duration::from_secs(72 * 3600),
-    limits: SourceLimits {
-        max_sources_per_endpoint: 2000,
-        max_prefixes_per_endpoint: 1000,
-        max_unnamed_per_day: 100_000,
-    },
+    limits: RowLimits::DEFAULT,
 };
 const LIMIT: usize = 64 << 20;
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use connection_tracker::config::{IngestConfig, RedisConfig, SourceLimits};
+use connection_tracker::config::{IngestConfig, RedisConfig, RowLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::Ingestor;
 use connection_tracker::model::InventoryFile;
@@ -43,7 +43,7 @@ async fn main() {
         retention_days: 3650,
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
-        limits: SourceLimits::default(),
+        limits: RowLimits::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 1 << 30,
         flow_log_format: None,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use connection_tracker::api::{route_paths, Api, Request};
-use connection_tracker::config::{ApiConfig, RedisConfig, SourceLimits};
+use connection_tracker::config::{ApiConfig, RedisConfig, RowLimits};
 use connection_tracker::model::{Account, RegionInventory};
 use connection_tracker::store::{
     keys, CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
@@ -113,11 +113,14 @@ async fn scripts_touch_only_the_keys_they_declare() {
             .unwrap();
     }
     store.drop_region(a, "us-east-1").await.unwrap();
-    // Ingest: a day with kept, folded (prefix, then other) and named sources, written twice.
-    let limits = SourceLimits {
+    // Ingest: a day with kept, folded (prefix, then other) and named sources, and folded
+    // ports (lb's third and fourth) and endpoints (db's, past three), written twice.
+    let limits = RowLimits {
         max_sources_per_endpoint: 2,
         max_prefixes_per_endpoint: 1,
         max_unnamed_per_day: 1,
+        max_ports_per_endpoint: 2,
+        max_endpoints_per_account_region: 3,
     };
     let sources = ["8.8.8.8", "8.8.8.9", "8.8.8.10", "9.9.9.9", "1.1.1.1"];
     let mut increments: Vec<Increment> = sources
@@ -137,6 +140,15 @@ async fn scripts_touch_only_the_keys_they_declare() {
         count: 3,
         bare_ip: None,
     });
+    for (dest, port) in [("lb", 8080), ("lb", 8443), ("db", 5432)] {
+        increments.push(Increment {
+            account: a,
+            region: "eu-west-1",
+            member: keys::connection_member("8.8.8.8", dest, port),
+            count: 1,
+            bare_ip: Some("8.8.8.8".parse().unwrap()),
+        });
+    }
     let batch = WriteBatch {
         days: vec![DayWrite {
             day: "2026-11-27".into(),

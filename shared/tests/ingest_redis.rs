@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connection_tracker::config::{IngestConfig, RedisConfig, SourceLimits};
+use connection_tracker::config::{IngestConfig, RedisConfig, RowLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Outcome, Reply};
-use connection_tracker::model::Connection;
 use connection_tracker::model::InventoryFile;
+use connection_tracker::model::{Connection, DestPort};
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::rules::flowlog::FlowLogFormat;
 use connection_tracker::store::{keys, CounterStore, RedisStore, RefreshStore};
@@ -181,7 +181,7 @@ fn event(lines: &[String]) -> FlowEvent {
 
 /// (source, dest, dest_port, score)
 type Row<'a> = (&'a str, &'a str, u16, u64);
-type Rows = BTreeMap<String, Vec<(String, String, u16, u64)>>;
+type Rows = BTreeMap<String, Vec<(String, String, DestPort, u64)>>;
 
 fn rows(items: &[(&str, &[Row])]) -> Rows {
     items
@@ -189,7 +189,7 @@ fn rows(items: &[(&str, &[Row])]) -> Rows {
         .map(|(k, v)| {
             let mut v: Vec<_> = v
                 .iter()
-                .map(|(s, d, p, n)| (s.to_string(), d.to_string(), *p, *n))
+                .map(|(s, d, p, n)| (s.to_string(), d.to_string(), DestPort::Port(*p), *n))
                 .collect();
             v.sort();
             (k.to_string(), v)
@@ -1114,10 +1114,11 @@ async fn tls_connections_count_and_certificates_are_verified_by_default() {
 async fn a_scan_folds_into_prefixes_then_other_and_the_totals_stay_exact() {
     let server = RedisServer::start();
     let mut cfg = config(server.url(), 0);
-    cfg.limits = SourceLimits {
+    cfg.limits = RowLimits {
         max_sources_per_endpoint: 3,
         max_prefixes_per_endpoint: 2,
         max_unnamed_per_day: 2,
+        ..RowLimits::DEFAULT
     };
     let store = RedisStore::connect(&cfg.redis).await.unwrap();
     seed(&store).await;
@@ -1159,7 +1160,7 @@ async fn a_scan_folds_into_prefixes_then_other_and_the_totals_stay_exact() {
     let rows = &rows["111111111111/eu-west-1"];
     let on = |port: u16| -> BTreeMap<String, u64> {
         rows.iter()
-            .filter(|c| c.dest == LB && c.dest_port == port)
+            .filter(|c| c.dest == LB && c.dest_port == DestPort::Port(port))
             .map(|c| (c.source.clone(), c.score))
             .collect()
     };

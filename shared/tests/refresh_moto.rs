@@ -304,7 +304,13 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
     let got = store.day_connections("2026-11-27").await.unwrap();
     let rows: Vec<(String, String, u16)> = got[&format!("{B}/eu-west-1")]
         .iter()
-        .map(|c| (c.source.clone(), c.dest.clone(), c.dest_port))
+        .map(|c| {
+            (
+                c.source.clone(),
+                c.dest.clone(),
+                c.dest_port.number().unwrap(),
+            )
+        })
         .collect();
     let i = &b_eu["interfaces"];
     let mut want = vec![

@@ -7,8 +7,13 @@
 //!   than `max_sources` (and listed for reverse DNS while the day's list has room); else its
 //!   prefix, if kept; else a new prefix while the endpoint has fewer than `max_prefixes`; else
 //!   `other`;
-//! - a named source is counted on its row; an own `account/region/name` is summed by
-//!   `account/region` too;
+//! - first the row's endpoint: its own once admitted; else admitted while its destination has
+//!   fewer than `max_ports` ports and the account/region fewer than `max_endpoints` endpoints;
+//!   else the destination's folded ports (`dest⇥other`), admitted once while there is room for
+//!   an endpoint; else the account/region's `other⇥other`; the source's rules below apply on
+//!   that endpoint;
+//! - a named source is counted on its row (never folded itself); an own `account/region/name`
+//!   is summed by `account/region` too;
 //! - a payload id counted before counts nothing;
 //! - every source of a counted row, kept or folded, is in its endpoint's distinct-source
 //!   estimate (a HyperLogLog: compared with one built from the model's sources).
@@ -20,7 +25,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use connection_tracker::config::{RedisConfig, SourceLimits};
+use connection_tracker::config::{RedisConfig, RowLimits};
+use connection_tracker::model::DestPort;
 use connection_tracker::rules::classify::source_prefix;
 use connection_tracker::store::{
     keys, CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, WriteBatch,
@@ -31,10 +37,12 @@ use proptest::prelude::*;
 const DAY: &str = "2026-11-27";
 const A: &str = "111111111111";
 const R: &str = "eu-west-1";
-const LIMITS: SourceLimits = SourceLimits {
+const LIMITS: RowLimits = RowLimits {
     max_sources_per_endpoint: 4,
     max_prefixes_per_endpoint: 2,
     max_unnamed_per_day: 5,
+    max_ports_per_endpoint: 2,
+    max_endpoints_per_account_region: 4,
 };
 
 /// One row of a payload: source, endpoint (dest, port), count.
@@ -57,8 +65,12 @@ fn row() -> impl Strategy<Value = Row> {
     ];
     (
         source,
-        prop_oneof![Just("shop.elb.amazonaws.com"), Just("web/52.16.0.20")],
-        prop_oneof![Just(443u16), Just(22u16)],
+        prop_oneof![
+            Just("shop.elb.amazonaws.com"),
+            Just("web/52.16.0.20"),
+            Just("db/52.16.0.30")
+        ],
+        prop_oneof![Just(443u16), Just(22u16), Just(8080u16), Just(0u16)],
         1u64..6,
     )
         .prop_map(|(source, dest, port, count)| Row {
@@ -90,6 +102,35 @@ struct Model {
 }
 
 impl Model {
+    /// The endpoint a row of (dest, port) counts under, admitting it where there is room.
+    fn route(&mut self, dest: &str, port: u16) -> String {
+        let endpoint = keys::endpoint(dest, port);
+        if self.kept.contains_key(&endpoint) {
+            return endpoint;
+        }
+        let count = |m: &Model, field: &str| m.kept.get(field).copied().unwrap_or(0);
+        let ports = format!("{dest}\t#");
+        let room = count(self, "#") < u64::from(LIMITS.max_endpoints_per_account_region);
+        if room && count(self, &ports) < u64::from(LIMITS.max_ports_per_endpoint) {
+            *self.kept.entry(ports).or_default() += 1;
+            *self.kept.entry("#".into()).or_default() += 1;
+            self.kept.insert(endpoint.clone(), 0);
+            return endpoint;
+        }
+        let folded = keys::endpoint(dest, DestPort::Other);
+        if self.kept.contains_key(&folded) {
+            return folded;
+        }
+        if room {
+            *self.kept.entry("#".into()).or_default() += 1;
+            self.kept.insert(folded.clone(), 0);
+            return folded;
+        }
+        let everything = keys::endpoint("other", DestPort::Other);
+        self.kept.entry(everything.clone()).or_insert(0);
+        everything
+    }
+
     /// Applies a payload's rows unless it was counted before; whether it was applied now. A
     /// payload without rows for this account/region is no part of its write.
     fn apply(&mut self, id: &str, rows: &[Row]) -> bool {
@@ -97,8 +138,8 @@ impl Model {
             return false;
         }
         for r in rows {
-            let member = keys::connection_member(&r.source, r.dest, r.port);
-            let endpoint = keys::endpoint(r.dest, r.port);
+            let endpoint = self.route(r.dest, r.port);
+            let member = format!("{}\t{endpoint}", r.source);
             self.sources
                 .entry(endpoint.clone())
                 .or_default()

@@ -10,7 +10,7 @@ use time::Date;
 
 use super::error::ApiError;
 use crate::day;
-use crate::model::{is_account_id, AccountRegion, Connection};
+use crate::model::{is_account_id, AccountRegion, Connection, DestPort};
 use crate::store::keys;
 
 /// The most rows one page may ask for.
@@ -66,7 +66,7 @@ impl SourceMatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct RowFilter {
     pub dest: Option<String>,
-    pub port: Option<u16>,
+    pub port: Option<DestPort>,
     pub source: Option<SourceMatch>,
     /// Applied to the score summed over the range.
     pub min_score: u64,
@@ -210,8 +210,11 @@ impl Query {
     pub(super) fn filter(&self) -> Result<RowFilter, ApiError> {
         let port = match self.get("port") {
             None => None,
-            Some(v) => Some(v.parse::<u16>().map_err(|_| {
-                ApiError::bad("port", format!("port {v:?} is not a port number (0-65535)"))
+            Some(v) => Some(v.parse::<DestPort>().map_err(|_| {
+                ApiError::bad(
+                    "port",
+                    format!("port {v:?} is not a port number (0-65535) nor `other`"),
+                )
             })?),
         };
         let min_score = match self.get("min_score") {
@@ -447,7 +450,7 @@ mod tests {
         let row = |source: &str| Connection {
             source: source.into(),
             dest: "shop-1.eu-west-1.elb.amazonaws.com".into(),
-            dest_port: 443,
+            dest_port: 443.into(),
             score: 5,
         };
         let cases: &[(&str, &str, bool)] = &[

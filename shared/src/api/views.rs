@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use foldhash::HashMap as FastMap;
 
 use crate::model::{
-    page_order, sort_connections, AccountInfo, Connection, Endpoint, EndpointConnection,
+    page_order, sort_connections, AccountInfo, Connection, DestPort, Endpoint, EndpointConnection,
     InterfaceFacts, PublicEndpoint, RegionHealth, SourceScore,
 };
 use crate::rules::classify;
@@ -38,7 +38,7 @@ pub fn sum_days(
     let mut out: BTreeMap<String, Vec<Connection>> =
         known.into_iter().map(|pair| (pair, Vec::new())).collect();
     let single_day = days.len() == 1;
-    let mut summed: HashMap<String, FastMap<(String, String, u16), u64>> = HashMap::new();
+    let mut summed: HashMap<String, FastMap<(String, String, DestPort), u64>> = HashMap::new();
     for day in days {
         for (pair, rows) in day {
             if single_day {
@@ -349,8 +349,8 @@ pub(super) fn changes(
     for (pair, rows) in day {
         let before = baseline.iter().filter_map(|d| d.get(pair)).flatten();
         let mut dests: HashSet<&str> = HashSet::new();
-        let mut endpoints: HashSet<(&str, u16)> = HashSet::new();
-        let mut connections: HashSet<(&str, &str, u16)> = HashSet::new();
+        let mut endpoints: HashSet<(&str, DestPort)> = HashSet::new();
+        let mut connections: HashSet<(&str, &str, DestPort)> = HashSet::new();
         for c in before {
             dests.insert(&c.dest);
             endpoints.insert((&c.dest, c.dest_port));

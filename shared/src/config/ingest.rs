@@ -10,9 +10,10 @@ use crate::model::{is_account_id, is_bucket_name};
 use crate::rules::classify::Networks;
 use crate::rules::flowlog::FlowLogFormat;
 
-/// The bounds on what one day keeps per endpoint, whatever the internet sends.
+/// The bounds on the rows one day keeps per endpoint, destination and account/region, whatever
+/// the internet sends (`docs/rules.md`, "Bounds").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceLimits {
+pub struct RowLimits {
     /// Bare-IP sources kept exactly per (day, account/region, destination, port)
     /// (`MAX_SOURCES_PER_ENDPOINT`); later ones fold into their /24 or /48.
     pub max_sources_per_endpoint: u32,
@@ -20,15 +21,28 @@ pub struct SourceLimits {
     pub max_prefixes_per_endpoint: u32,
     /// Addresses listed per account/region and day for reverse DNS (`MAX_UNNAMED_PER_DAY`).
     pub max_unnamed_per_day: u32,
+    /// Destination ports kept per (day, account/region, destination)
+    /// (`MAX_PORTS_PER_ENDPOINT`); later ports fold into the destination's `other` port.
+    pub max_ports_per_endpoint: u32,
+    /// Destination/port rows kept per (day, account/region)
+    /// (`MAX_ENDPOINTS_PER_ACCOUNT_REGION`); later ones fold into `other`/`other`.
+    pub max_endpoints_per_account_region: u32,
 }
 
-impl Default for SourceLimits {
+impl RowLimits {
+    /// The defaults (`config::defaults`), as a constant.
+    pub const DEFAULT: RowLimits = RowLimits {
+        max_sources_per_endpoint: DEFAULT_MAX_SOURCES_PER_ENDPOINT,
+        max_prefixes_per_endpoint: DEFAULT_MAX_PREFIXES_PER_ENDPOINT,
+        max_unnamed_per_day: DEFAULT_MAX_UNNAMED_PER_DAY,
+        max_ports_per_endpoint: DEFAULT_MAX_PORTS_PER_ENDPOINT,
+        max_endpoints_per_account_region: DEFAULT_MAX_ENDPOINTS_PER_ACCOUNT_REGION,
+    };
+}
+
+impl Default for RowLimits {
     fn default() -> Self {
-        SourceLimits {
-            max_sources_per_endpoint: DEFAULT_MAX_SOURCES_PER_ENDPOINT,
-            max_prefixes_per_endpoint: DEFAULT_MAX_PREFIXES_PER_ENDPOINT,
-            max_unnamed_per_day: DEFAULT_MAX_UNNAMED_PER_DAY,
-        }
+        RowLimits::DEFAULT
     }
 }
 
@@ -42,7 +56,7 @@ pub struct IngestConfig {
     /// Accounts whose flow logs may report other accounts' interfaces: the owners of shared
     /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
     pub shared_vpc_owners: Vec<String>,
-    pub limits: SourceLimits,
+    pub limits: RowLimits,
     /// Where payloads that can never be counted are kept (`DEAD_LETTER_BUCKET`).
     pub dead_letter: Option<DeadLetterConfig>,
     /// Decompressed bytes of one Kinesis batch, summed over its records
@@ -65,9 +79,9 @@ pub struct DeadLetterConfig {
 }
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
-    pub fn source_limits(&self) -> Result<SourceLimits, ConfigError> {
-        let d = SourceLimits::default();
-        Ok(SourceLimits {
+    pub fn row_limits(&self) -> Result<RowLimits, ConfigError> {
+        let d = RowLimits::default();
+        Ok(RowLimits {
             max_sources_per_endpoint: self.number(
                 "MAX_SOURCES_PER_ENDPOINT",
                 d.max_sources_per_endpoint,
@@ -84,6 +98,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 "MAX_UNNAMED_PER_DAY",
                 d.max_unnamed_per_day,
                 0,
+                10_000_000,
+            )?,
+            max_ports_per_endpoint: self.number(
+                "MAX_PORTS_PER_ENDPOINT",
+                d.max_ports_per_endpoint,
+                1,
+                65_536,
+            )?,
+            max_endpoints_per_account_region: self.number(
+                "MAX_ENDPOINTS_PER_ACCOUNT_REGION",
+                d.max_endpoints_per_account_region,
+                1,
                 10_000_000,
             )?,
         })
@@ -136,7 +162,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 3600 * self.number("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS, 1, 24 * 30)?,
             ),
             shared_vpc_owners: self.shared_vpc_owners()?,
-            limits: self.source_limits()?,
+            limits: self.row_limits()?,
             dead_letter: self.dead_letter()?,
             max_batch_decompressed_bytes: self.number(
                 "MAX_BATCH_DECOMPRESSED_BYTES",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::aggregate::Aggregate;
-use crate::config::{IngestConfig, SourceLimits};
+use crate::config::{IngestConfig, RowLimits};
 use crate::day;
 use crate::rules::classify::Name;
 use crate::store::keys;
@@ -19,7 +19,7 @@ use crate::store::{DayWrite, Increment, PayloadWrite, WriteBatch};
 pub struct WritePolicy {
     pub retention_days: u32,
     pub dedup_window: Duration,
-    pub limits: SourceLimits,
+    pub limits: RowLimits,
 }
 
 impl From<&IngestConfig> for WritePolicy {

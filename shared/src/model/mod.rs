@@ -12,10 +12,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod ids;
+mod port;
 pub use ids::{
     is_account_id, is_bucket_name, is_organization_unit, is_region, is_role_arn, own_name,
     pair_key, pair_text, AccountRegion, PayloadId,
 };
+pub use port::{DestPort, NotAPort, OTHER};
 
 /// Where a monitored account comes from: the accounts table, AWS Organizations, or both (an
 /// account of the organization that the table overrides).
@@ -167,16 +169,16 @@ pub struct InventorySnapshot {
 pub struct Connection {
     pub source: String,
     pub dest: String,
-    pub dest_port: u16,
+    pub dest_port: DestPort,
     pub score: u64,
 }
 
 impl Connection {
-    pub fn new(source: &str, dest: &str, dest_port: u16, score: u64) -> Self {
+    pub fn new(source: &str, dest: &str, dest_port: impl Into<DestPort>, score: u64) -> Self {
         Connection {
             source: source.into(),
             dest: dest.into(),
-            dest_port,
+            dest_port: dest_port.into(),
             score,
         }
     }
@@ -213,7 +215,7 @@ pub struct PairChanges {
 #[schemars(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub dest: String,
-    pub dest_port: u16,
+    pub dest_port: DestPort,
     /// The destination itself is new (else a new port of a known one).
     pub new_dest: bool,
 }
@@ -230,7 +232,7 @@ pub struct ConnectionRow {
     pub account_name: String,
     pub region: String,
     pub dest: String,
-    pub dest_port: u16,
+    pub dest_port: DestPort,
     pub source: String,
     pub score: u64,
 }
@@ -314,7 +316,7 @@ pub struct RefreshFailure {
 #[schemars(deny_unknown_fields)]
 pub struct Endpoint<'a> {
     pub dest: Cow<'a, str>,
-    pub dest_port: u16,
+    pub dest_port: DestPort,
     /// Distinct sources on the busiest day of the range (HyperLogLog estimate, ±0.81 %),
     /// including sources folded into prefixes: how wide a scan was, beyond the rows kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -362,6 +364,6 @@ pub struct PublicEndpoint {
 #[schemars(deny_unknown_fields)]
 pub struct EndpointConnection {
     pub source: String,
-    pub dest_port: u16,
+    pub dest_port: DestPort,
     pub score: u64,
 }

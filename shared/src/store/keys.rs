@@ -31,7 +31,7 @@
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
-use crate::model::pair_key;
+use crate::model::{pair_key, DestPort, OTHER};
 use crate::rules::classify::Name;
 
 pub const PREFIX: &str = "ct";
@@ -78,13 +78,14 @@ pub fn endpoint_sources(day: &str, account: &str, region: &str, endpoint: &str) 
     format!("{}:hll:{h:016x}", slot_tag(day, account, region))
 }
 
-/// An endpoint as the write script names it: `dest\tport` (the member without its source).
-pub fn endpoint(dest: &str, port: u16) -> String {
-    format!("{dest}\t{port}")
+/// An endpoint as the write script names it: `dest\tport` (the member without its source;
+/// folded ports are `dest\tother`).
+pub fn endpoint(dest: &str, port: impl Into<DestPort>) -> String {
+    format!("{dest}\t{}", port.into())
 }
 
 /// The source that folded sources are counted under once an endpoint's prefixes are full.
-pub const OTHER_SOURCES: &str = "other";
+pub const OTHER_SOURCES: &str = OTHER;
 
 /// A member written by [`connection_member`] as (source, `dest\tport`).
 pub fn split_source(member: &str) -> (&str, &str) {
@@ -165,7 +166,7 @@ pub fn member_pattern(
     source: Option<&str>,
     source_prefix: Option<&str>,
     dest: Option<&str>,
-    port: Option<u16>,
+    port: Option<DestPort>,
 ) -> Option<String> {
     if source.is_none() && source_prefix.is_none() && dest.is_none() && port.is_none() {
         return None;
@@ -205,8 +206,9 @@ pub fn member_pattern(
     Some(pattern)
 }
 
-/// The inverse of [`connection_member`]; `None` for a member this layout did not write.
-pub fn parse_connection_member(member: &str) -> Option<(&str, &str, u16)> {
+/// The inverse of [`connection_member`] (and of the write script's folds, whose port is
+/// `other`); `None` for a member this layout did not write.
+pub fn parse_connection_member(member: &str) -> Option<(&str, &str, DestPort)> {
     let mut parts = member.split('\t');
     let (source, dest, port) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -266,7 +268,7 @@ mod tests {
     fn member_patterns_fix_what_is_asked_and_escape_globs() {
         assert_eq!(member_pattern(None, None, None, None), None);
         assert_eq!(
-            member_pattern(None, None, None, Some(22)).unwrap(),
+            member_pattern(None, None, None, Some(22.into())).unwrap(),
             "*\t*\t22"
         );
         assert_eq!(
@@ -274,7 +276,7 @@ mod tests {
             "8.8.8.8\tlb\\[1\\]\\*\t*"
         );
         assert_eq!(
-            member_pattern(None, Some("office-?"), None, Some(443)).unwrap(),
+            member_pattern(None, Some("office-?"), None, Some(443.into())).unwrap(),
             "office-\\?*\t*\t443"
         );
     }
@@ -288,11 +290,23 @@ mod tests {
         ];
         for (s, d, p) in cases {
             let m = connection_member(s, d, p);
-            assert_eq!(parse_connection_member(&m), Some((s, d, p)));
+            assert_eq!(parse_connection_member(&m), Some((s, d, p.into())));
         }
         let m = connection_member("a\tb", "c\nd", 22);
-        assert_eq!(parse_connection_member(&m), Some(("a b", "c d", 22)));
+        assert_eq!(parse_connection_member(&m), Some(("a b", "c d", 22.into())));
+        // The write script's folds: a destination's later ports, the account/region's later
+        // endpoints.
+        let folded = format!("8.8.8.8\t{}", endpoint("web/52.1.2.3", DestPort::Other));
+        assert_eq!(
+            parse_connection_member(&folded),
+            Some(("8.8.8.8", "web/52.1.2.3", DestPort::Other))
+        );
+        assert_eq!(
+            parse_connection_member("other\tother\tother"),
+            Some(("other", "other", DestPort::Other))
+        );
         assert_eq!(parse_connection_member("no tabs"), None);
         assert_eq!(parse_connection_member("a\tb\tnotaport"), None);
+        assert_eq!(parse_connection_member("a\tb\t+22"), None);
     }
 }

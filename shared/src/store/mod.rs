@@ -24,7 +24,7 @@ pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
-pub use crate::config::SourceLimits;
+pub use crate::config::RowLimits;
 use crate::model::{
     Account, AccountRegion, Connection, InterfaceFacts, InventorySnapshot, RefreshFailure,
     RegionInventory,
@@ -60,7 +60,7 @@ pub struct Increment<'a> {
     pub member: String,
     pub count: u64,
     /// A source known only by its address: kept exactly while its endpoint has room
-    /// ([`SourceLimits`]), else folded into its prefix, else into `other`; and listed for
+    /// ([`RowLimits`]), else folded into its prefix, else into `other`; and listed for
     /// reverse DNS. `None`: a named source, never folded.
     pub bare_ip: Option<std::net::IpAddr>,
 }
@@ -87,7 +87,7 @@ pub struct WriteBatch<'a> {
     /// (account, region) pairs that got counts: their last update is now.
     pub touched: Vec<(&'a str, &'a str)>,
     pub now_rfc3339: String,
-    pub limits: SourceLimits,
+    pub limits: RowLimits,
 }
 
 impl WriteBatch<'_> {

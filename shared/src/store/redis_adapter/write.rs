@@ -9,18 +9,20 @@ use foldhash::HashMap as FastMap;
 use redis::Cmd;
 
 use super::RedisStore;
-use crate::model::{pair_key, InventorySnapshot};
+use crate::model::{pair_key, DestPort, InventorySnapshot, OTHER};
 use crate::rules::classify;
 use crate::store::{
-    keys, CounterStore, DayWrite, Increment, SourceLimits, StoreError, WriteBatch, WriteOutcome,
+    keys, CounterStore, DayWrite, Increment, RowLimits, StoreError, WriteBatch, WriteOutcome,
 };
 
 /// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, own sources,
-/// then per endpoint its distinct-source HyperLogLog. ARGV: expire_at (counters), seen TTL,
-/// unnamed TTL (seconds), the three [`SourceLimits`], the payload count, then per payload: id,
-/// increment count, then per increment: HyperLogLog key number, member, count, source, and the
-/// member of the source's prefix (empty for a named source). Returns one flag per payload: 1
-/// counted now, 0 counted before.
+/// then per endpoint its distinct-source HyperLogLog, then per destination the HyperLogLog of
+/// its folded ports, then that of the folded endpoints. ARGV: expire_at (counters), seen TTL,
+/// unnamed TTL (seconds), the five [`RowLimits`], the destination count and per destination
+/// its name and folded ports' key number, the folded endpoints' key number, the group count,
+/// then per group: payload count and ids, increment count, then per increment: HyperLogLog key
+/// number, member, count, source, and the member of the source's prefix (empty for a named
+/// source). Returns one flag per payload: 1 counted now, 0 counted before, 2 not written.
 const WRITE_DAY_SCRIPT: &str = include_str!("../scripts/write_day.lua");
 
 /// Adds account/regions to a day's index and sets its expiry. KEYS: the index; ARGV:
@@ -296,7 +298,7 @@ fn pair_script(
     account: &str,
     region: &str,
     groups: &[Group<'_, '_>],
-    limits: &SourceLimits,
+    limits: &RowLimits,
 ) -> Cmd {
     // KEYS is 1-based: seen, unnamed, connections, kept, own sources, then the HyperLogLogs.
     let mut keys_list: Vec<String> = vec![
@@ -318,6 +320,32 @@ fn pair_script(
             hll_of.push(hll);
         }
     }
+    // Where an endpoint past the bounds goes (`docs/rules.md`, "Bounds"): its destination's
+    // folded ports, or the account/region's folded endpoints; declared, as every key is.
+    let mut dests: Vec<&str> = endpoint_keys
+        .keys()
+        .map(|endpoint| {
+            endpoint
+                .rsplit_once('\t')
+                .map_or(*endpoint, |(dest, _)| dest)
+        })
+        .collect();
+    dests.sort_unstable();
+    dests.dedup();
+    let mut folds: Vec<(&str, usize)> = Vec::with_capacity(dests.len());
+    for dest in dests {
+        let folded = keys::endpoint(dest, DestPort::Other);
+        keys_list.push(keys::endpoint_sources(&day.day, account, region, &folded));
+        folds.push((dest, keys_list.len()));
+    }
+    let everything = keys::endpoint(OTHER, DestPort::Other);
+    keys_list.push(keys::endpoint_sources(
+        &day.day,
+        account,
+        region,
+        &everything,
+    ));
+    let everything_hll = keys_list.len();
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(WRITE_DAY_SCRIPT).arg(keys_list.len());
     for key in &keys_list {
@@ -329,7 +357,13 @@ fn pair_script(
         .arg(limits.max_sources_per_endpoint)
         .arg(limits.max_prefixes_per_endpoint)
         .arg(limits.max_unnamed_per_day)
-        .arg(groups.len());
+        .arg(limits.max_ports_per_endpoint)
+        .arg(limits.max_endpoints_per_account_region)
+        .arg(folds.len());
+    for (dest, hll) in &folds {
+        cmd.arg(*dest).arg(*hll);
+    }
+    cmd.arg(everything_hll).arg(groups.len());
     let mut hll_of = hll_of.into_iter();
     for group in groups {
         cmd.arg(group.units.len());

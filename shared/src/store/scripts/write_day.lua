@@ -14,6 +14,8 @@ local unnamed_ttl = ARGV[3]
 local max_sources = tonumber(ARGV[4])
 local max_prefixes = tonumber(ARGV[5])
 local max_unnamed = tonumber(ARGV[6])
+local max_ports = tonumber(ARGV[7])
+local max_endpoints = tonumber(ARGV[8])
 local conn = KEYS[3]
 -- COMMAND on KEY with list[from..to] as its arguments, in slices (Lua's stack is bounded);
 -- each reply to `each`, when given.
@@ -23,23 +25,69 @@ local function sliced(command, key, list, from, to, each)
     if each then each(reply) end
   end
 end
-local i = 7
+local i = 9
+-- The HyperLogLog key numbers of each destination's folded ports (`dest⇥other`), and of the
+-- account/region's folded endpoints (`other⇥other`).
+local fold_hll = {}
+for _ = 1, tonumber(ARGV[i]) do
+  fold_hll[ARGV[i + 1]] = tonumber(ARGV[i + 2])
+  i = i + 2
+end
+i = i + 1
+local other_hll = tonumber(ARGV[i]); i = i + 1
 local n_groups = tonumber(ARGV[i]); i = i + 1
 local applied = false
--- Per-endpoint counts of kept addresses and prefixes (KEYS[4]): read once, counted here,
--- written back once at the end.
-local counts, dirty = {}, {}
-local function count_of(field)
-  local v = counts[field]
+-- The bounds' fields of KEYS[4] (`kept`): `dest⇥port` → bare-IP sources kept (present: the
+-- endpoint is admitted), `dest⇥port⇥p` → prefixes kept, `dest⇥#` → ports admitted for the
+-- destination, `#` → endpoints admitted. Read once (absent: false), counted here, written back
+-- once at the end.
+local fields, dirty = {}, {}
+local function read(field)
+  local v = fields[field]
   if v == nil then
-    v = tonumber(redis.call('HGET', KEYS[4], field) or '0')
-    counts[field] = v
+    v = redis.call('HGET', KEYS[4], field)
+    v = v and tonumber(v) or false
+    fields[field] = v
   end
   return v
 end
-local function take(field)
-  counts[field] = count_of(field) + 1
+local function count_of(field)
+  return read(field) or 0
+end
+local function add(field, n)
+  fields[field] = count_of(field) + n
   dirty[field] = true
+end
+local function take(field) add(field, 1) end
+-- Where each endpoint of the batch counts (`{endpoint, hll}`): itself once admitted; while
+-- the destination has ports left and the account/region endpoints, a new endpoint is admitted;
+-- a destination's later ports fold into `dest⇥other`, later endpoints into `other⇥other`.
+local OTHER = 'other'
+local route = {}
+local function route_of(endpoint, hll)
+  local r = route[endpoint]
+  if r then return r end
+  if read(endpoint) then
+    r = {endpoint, hll}
+  else
+    local dest = string.match(endpoint, '^(.*)\t[^\t]*$')
+    local ports = dest .. '\t#'
+    local room = count_of('#') < max_endpoints
+    local folded = dest .. '\t' .. OTHER
+    if room and count_of(ports) < max_ports then
+      take(ports); take('#'); add(endpoint, 0)
+      r = {endpoint, hll}
+    elseif read(folded) or (room and dest ~= OTHER) then
+      if not read(folded) then take('#'); add(folded, 0) end
+      r = {folded, fold_hll[dest]}
+    else
+      local all = OTHER .. '\t' .. OTHER
+      if not read(all) then add(all, 0) end
+      r = {all, other_hll}
+    end
+  end
+  route[endpoint] = r
+  return r
 end
 -- Each endpoint's `dest⇥port` by its HyperLogLog's key number, cut from a member once.
 local endpoint_of = {}
@@ -82,16 +130,22 @@ for _ = 1, n_groups do
       local hll = tonumber(ARGV[i])
       local member, count, source, prefix = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
       local c = tonumber(count)
+      local endpoint = endpoint_of[hll]
+      if not endpoint then
+        endpoint = string.sub(member, #source + 2)
+        endpoint_of[hll] = endpoint
+      end
+      -- The endpoint the row counts under: its own, or a fold of its port or endpoint.
+      local r = route_of(endpoint, hll)
+      if r[1] ~= endpoint then
+        endpoint, hll = r[1], r[2]
+        member = source .. '\t' .. endpoint
+      end
       if prefix ~= '' then
         -- A bare address: counted on its row when kept already; else kept while its endpoint
         -- has room, else its prefix, else `other`. Every record lands in exactly one row, so
         -- the scores still add up. While there is room the address is kept either way: one
         -- ZINCRBY, new when its score is this count.
-        local endpoint = endpoint_of[hll]
-        if not endpoint then
-          endpoint = string.sub(member, #source + 2)
-          endpoint_of[hll] = endpoint
-        end
         if count_of(endpoint) < max_sources then
           if tonumber(redis.call('ZINCRBY', conn, count, member)) == c then
             take(endpoint)
@@ -123,13 +177,17 @@ for _ = 1, n_groups do
     i = i + 5 * n
   end
 end
--- Distinct sources per endpoint: one PFADD per endpoint.
-for hll, sources in pairs(hll_sources) do sliced('PFADD', KEYS[hll], sources, 1, #sources) end
+-- Distinct sources per endpoint: one PFADD per endpoint, and its expiry (an estimate with no
+-- new source this time already has it).
+for hll, sources in pairs(hll_sources) do
+  sliced('PFADD', KEYS[hll], sources, 1, #sources)
+  redis.call('EXPIREAT', KEYS[hll], expire_at)
+end
 if next(dirty) then
   local pairs_out = {}
   for field, _ in pairs(dirty) do
     pairs_out[#pairs_out + 1] = field
-    pairs_out[#pairs_out + 1] = counts[field]
+    pairs_out[#pairs_out + 1] = fields[field]
   end
   -- (Slices of 4000 keep field and value together.)
   sliced('HSET', KEYS[4], pairs_out, 1, #pairs_out)
@@ -162,7 +220,6 @@ if applied then
   -- (EXPIREAT of a key that does not exist is a no-op.)
   redis.call('EXPIREAT', KEYS[4], expire_at)
   if own_added then redis.call('EXPIREAT', KEYS[5], expire_at) end
-  for k = 6, #KEYS do redis.call('EXPIREAT', KEYS[k], expire_at) end
   if unnamed_added then redis.call('EXPIRE', KEYS[2], unnamed_ttl) end
 end
 return flags
