@@ -123,7 +123,9 @@ function table(columns, rows, rowClass = () => "") {
     const button = el("button", { type: "button" }, c.title);
     button.addEventListener("click", () => {
       order = { key: c.key, dir: order.key === c.key ? -order.dir : (c.num ? -1 : 1) };
-      const sorted = [...rows].sort((a, b) => (a[c.key] > b[c.key] ? 1 : a[c.key] < b[c.key] ? -1 : 0) * order.dir);
+      // A folded port ("other") sorts after every real one.
+      const value = (row) => (c.num && typeof row[c.key] === "string" ? Infinity : row[c.key]);
+      const sorted = [...rows].sort((a, b) => (value(a) > value(b) ? 1 : value(a) < value(b) ? -1 : 0) * order.dir);
       render(sorted);
     });
     return el("th", { class: c.num ? "num" : "", scope: "col" }, button);

@@ -1,8 +1,13 @@
-//! Redis bytes a scan costs: distinct sources hitting one endpoint in one day, through the real
-//! ingest path into a real redis-server, with the default bounds. Prints the growth of Redis's
-//! `used_memory` and the rows the endpoint ends up with.
+//! Redis bytes a scan costs, through the real ingest path into a real redis-server, with the
+//! default bounds. Prints the growth of Redis's `used_memory` and the rows the account/region
+//! ends up with. Two scans:
 //!
-//! `cargo bench -p connection-tracker --bench scan` (SOURCES=1000000 by default).
+//! - `SCAN=sources` (default): SOURCES distinct sources (1,000,000 by default) hitting one
+//!   endpoint in one day;
+//! - `SCAN=ports`: one source to all 65,535 ports of one instance, then 20,000 addresses the
+//!   refresh never saw on the same interface.
+//!
+//! `cargo bench -p connection-tracker --bench scan`, `SCAN=ports cargo bench … --bench scan`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,7 +15,7 @@ use std::time::{Duration, Instant};
 use connection_tracker::config::{IngestConfig, RedisConfig, RowLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::Ingestor;
-use connection_tracker::model::InventoryFile;
+use connection_tracker::model::{DestPort, InventoryFile};
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::store::RedisStore;
 use connection_tracker::testing::{interface, logs_event, logs_message, RedisServer, Rng};
@@ -18,6 +23,18 @@ use connection_tracker::testing::{interface, logs_event, logs_message, RedisServ
 const ACCOUNT: &str = "111111111111";
 /// 2026-11-27T12:00:00Z
 const NOON: u64 = 1_795_780_800;
+
+/// Line `at` of the port scan: ports 1–65,535 of the instance's address, then addresses the
+/// refresh never saw on its interface (on port 443).
+fn port_scan_line(at: u64) -> String {
+    let (dst, port) = if at < 65_535 {
+        ("10.0.2.20".to_string(), at + 1)
+    } else {
+        let n = at - 65_535;
+        (format!("10.0.{}.{}", 100 + n / 250, 1 + n % 250), 443)
+    };
+    format!("2 {ACCOUNT} eni-web 45.33.1.1 {dst} 40000 {port} 6 1 40 {NOON} {NOON} ACCEPT OK")
+}
 
 fn used_memory(server: &RedisServer) -> u64 {
     let info = server.cli(&["INFO", "memory"]);
@@ -62,9 +79,18 @@ async fn main() {
         "52.16.0.10",
     );
     alb.lb_dns_name = Some("ingress-1.elb.eu-west-1.amazonaws.com".into());
+    let mut web = interface(
+        "eni-web",
+        ACCOUNT,
+        "eu-west-1",
+        "Primary network interface",
+        "10.0.2.20",
+        "52.16.0.20",
+    );
+    web.instance_name = Some("web".into());
     store
         .put_inventory(&InventoryFile {
-            interfaces: vec![alb],
+            interfaces: vec![alb, web],
             ..InventoryFile::default()
         })
         .await
@@ -77,15 +103,21 @@ async fn main() {
     let mut rng = Rng(0x5ca7_5ca7_5ca7_5ca7);
     let started = Instant::now();
     let batch = 5_000u64;
+    let ports = std::env::var("SCAN").is_ok_and(|s| s == "ports");
+    let sources = if ports { 65_535 + 20_000 } else { sources };
     let (mut sent, mut counted) = (0u64, 0u64);
     while sent < sources {
         let n = batch.min(sources - sent);
-        let lines: Vec<String> = (0..n)
-            .map(|_| {
-                let ip = std::net::Ipv4Addr::from((rng.next_u64() >> 32) as u32 | 0x0100_0000);
-                format!(
-                    "2 {ACCOUNT} eni-alb {ip} 10.0.1.10 40000 443 6 1 40 {NOON} {NOON} ACCEPT OK"
-                )
+        let lines: Vec<String> = (sent..sent + n)
+            .map(|at| {
+                if ports {
+                    port_scan_line(at)
+                } else {
+                    let ip = std::net::Ipv4Addr::from((rng.next_u64() >> 32) as u32 | 0x0100_0000);
+                    format!(
+                        "2 {ACCOUNT} eni-alb {ip} 10.0.1.10 40000 443 6 1 40 {NOON} {NOON} ACCEPT OK"
+                    )
+                }
             })
             .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -104,7 +136,11 @@ async fn main() {
     let rows = &rows[&format!("{ACCOUNT}/eu-west-1")];
     let mut kinds: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for c in rows {
-        let kind = if c.source == "other" {
+        let kind = if c.dest_port == DestPort::Other {
+            "folded ports"
+        } else if ports {
+            "port"
+        } else if c.source == "other" {
             "other"
         } else if c.source.contains('/') {
             "prefix"
@@ -116,7 +152,13 @@ async fn main() {
         e.1 += c.score;
     }
     let total: u64 = rows.iter().map(|c| c.score).sum();
-    println!("scan of {sources} distinct sources at one endpoint (default bounds), {elapsed:.1?}");
+    if ports {
+        println!("one source to 65,535 ports of one instance + 20,000 unseen addresses on it (default bounds), {elapsed:.1?}");
+    } else {
+        println!(
+            "scan of {sources} distinct sources at one endpoint (default bounds), {elapsed:.1?}"
+        );
+    }
     println!(
         "Redis used_memory: {before} → {after} bytes: +{:.2} MiB",
         (after as f64 - before as f64) / (1 << 20) as f64

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connection_tracker::config::{IngestConfig, RedisConfig, RowLimits};
+use connection_tracker::api::{Api, Request};
+use connection_tracker::config::{ApiConfig, IngestConfig, RedisConfig, RowLimits};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::{IngestError, Ingestor, LogsEventEnd, Outcome, Reply};
 use connection_tracker::model::InventoryFile;
@@ -1460,4 +1461,127 @@ async fn events_counted_as_one_batch_give_what_they_give_one_by_one() {
         old.events
     );
     assert_eq!((old.summary.payloads, old.summary.duplicates), (1, 1));
+}
+
+/// Redis's `used_memory`, as `INFO memory` reports it.
+fn used_memory(server: &RedisServer) -> u64 {
+    server
+        .cli(&["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory has used_memory")
+}
+
+#[tokio::test]
+async fn a_port_scan_and_unseen_addresses_stay_bounded_and_exact() {
+    // `docs/rules.md`, "Bounds": one source to every port of an instance with an open security
+    // group, and 20,000 addresses the refresh never saw on the same interface, with the
+    // default bounds (256 ports per destination).
+    let server = RedisServer::start();
+    let cfg = config(server.url(), 0);
+    assert_eq!(cfg.limits.max_ports_per_endpoint, 256);
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let rows_before: usize = ingestor
+        .store()
+        .day_connections(DAY)
+        .await
+        .unwrap()
+        .values()
+        .map(Vec::len)
+        .sum();
+    let before = used_memory(&server);
+    let web = |dst: String, port: u16| v2(A, "eni-web", "45.33.1.1", &dst, port, NOON, "ACCEPT");
+    let scan = (1..=u16::MAX).map(|port| web("10.0.2.20".into(), port));
+    let unseen =
+        (0..20_000u32).map(|n| web(format!("10.0.{}.{}", 100 + n / 250, 1 + n % 250), 443));
+    // Real traffic in the scan's first batch: busier rows are admitted first, so it keeps its
+    // port whatever the scan does.
+    let real = (0..10).map(|_| v2(A, "eni-web", "45.33.2.2", "10.0.2.20", 9000, NOON, "ACCEPT"));
+    let lines: Vec<String> = real.chain(scan).chain(unseen).collect();
+    let (mut counted, mut flagged) = (0, 0);
+    for chunk in lines.chunks(5_000) {
+        let outcome = ingestor.handle(event(chunk), now()).await.unwrap();
+        counted += outcome.summary.counted;
+        flagged += outcome
+            .summary
+            .flagged
+            .get("unknown_destination_address")
+            .copied()
+            .unwrap_or(0);
+    }
+    assert_eq!((counted, flagged), (85_545, 20_000));
+    let grown = used_memory(&server).saturating_sub(before);
+    let rows = ingestor.store().day_connections(DAY).await.unwrap();
+    let mine = &rows["111111111111/eu-west-1"];
+    let scanned: Vec<&Connection> = mine.iter().filter(|c| c.source == "45.33.1.1").collect();
+    // Every record is in exactly one row: 256 ports kept, the rest folded into `other`, and
+    // the unseen addresses under the interface's own name.
+    assert_eq!(scanned.iter().map(|c| c.score).sum::<u64>(), 85_535);
+    assert!(
+        scanned.iter().all(|c| c.dest == "web/52.16.0.20"),
+        "a record named a new destination"
+    );
+    // 9000 first (busiest), then the lowest ports while there is room: 256 in all; the rest
+    // (443 among them, where the unseen addresses went) folded into `other`.
+    let mut ports: Vec<DestPort> = scanned.iter().map(|c| c.dest_port).collect();
+    ports.sort();
+    let kept: Vec<DestPort> = (1..=255)
+        .chain([9000])
+        .map(DestPort::Port)
+        .chain([DestPort::Other])
+        .collect();
+    assert_eq!(ports, kept);
+    let score = |port: DestPort| scanned.iter().find(|c| c.dest_port == port).unwrap().score;
+    assert_eq!(score(DestPort::Other), 65_535 - 256 + 20_000);
+    let real = mine.iter().find(|c| c.source == "45.33.2.2").unwrap();
+    assert_eq!((real.dest_port, real.score), (DestPort::Port(9000), 10));
+    let rows_after: usize = rows.values().map(Vec::len).sum();
+    eprintln!(
+        "port scan (65,535 ports) + 20,000 unseen addresses: Redis +{grown} bytes, {} rows added",
+        rows_after - rows_before
+    );
+    assert!(
+        rows_after - rows_before <= 300,
+        "{} rows added",
+        rows_after - rows_before
+    );
+    assert!(grown <= 2 << 20, "Redis grew {grown} bytes");
+    // The plain route still answers, the folded port as `other`.
+    let api = Api::new(
+        ingestor.store().clone(),
+        &ApiConfig {
+            redis: RedisConfig {
+                url: server.url(),
+                cluster: None,
+                timeout: Duration::from_secs(5),
+            },
+            max_range_days: 31,
+            networks: Networks::default(),
+        },
+    );
+    let request = Request {
+        method: "GET",
+        path: "/connections",
+        query: "date=2026-11-27",
+        accepts_gzip: false,
+        request_id: "scan",
+    };
+    let response = api
+        .handle(request, time::macros::date!(2026 - 11 - 27))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let answer = response.json();
+    let folded = answer["111111111111/eu-west-1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "45.33.1.1" && c["dest_port"] == "other")
+        .cloned();
+    assert_eq!(
+        folded.map(|c| c["score"].clone()),
+        Some(serde_json::json!(65_535 - 256 + 20_000))
+    );
 }

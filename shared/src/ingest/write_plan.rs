@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::aggregate::Aggregate;
+use super::aggregate::{Aggregate, ConnKey};
 use crate::config::{IngestConfig, RowLimits};
 use crate::day;
 use crate::rules::classify::Name;
@@ -32,6 +32,35 @@ impl From<&IngestConfig> for WritePolicy {
     }
 }
 
+impl<'a> Aggregate<'a> {
+    /// The counts in the order the bounds see them (`docs/rules.md`, "Bounds"): within a
+    /// payload, busier rows first, then by destination, port and source — so when a scan and
+    /// real traffic share a batch, the real traffic keeps its rows, and the same batch always
+    /// folds the same rows (a hash map's order is seeded per process).
+    fn in_write_order(&self) -> Vec<(&ConnKey<'a>, u64)> {
+        let mut rows: Vec<(&ConnKey<'a>, u64)> = self.counts.iter().map(|(k, &n)| (k, n)).collect();
+        rows.sort_unstable_by(|(a, m), (b, n)| {
+            (
+                a.day,
+                a.unit,
+                std::cmp::Reverse(*m),
+                a.dest,
+                a.port,
+                a.source,
+            )
+                .cmp(&(
+                    b.day,
+                    b.unit,
+                    std::cmp::Reverse(*n),
+                    b.dest,
+                    b.port,
+                    b.source,
+                ))
+        });
+        rows
+    }
+}
+
 /// How long a day's set of sources counted without a name lives after a write: the refresh
 /// resolves today's and yesterday's; the names it finds live as long as the counters.
 const UNNAMED_TTL: Duration = Duration::from_secs(2 * 86_400);
@@ -46,7 +75,7 @@ impl<'a> Aggregate<'a> {
     ) -> WriteBatch<'w> {
         let mut days: BTreeMap<i64, BTreeMap<u32, Vec<Increment<'w>>>> = BTreeMap::new();
         let mut touched: BTreeSet<(&str, &str)> = self.read.clone();
-        for (key, &count) in &self.counts {
+        for (key, count) in self.in_write_order() {
             let region = self.region(key.region);
             touched.insert((key.account, region));
             days.entry(key.day)

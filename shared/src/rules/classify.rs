@@ -111,7 +111,7 @@ impl Networks {
 
 /// What a source is called: a borrowed name, or its bare address (which the refresh may later
 /// resolve through reverse DNS).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Name<'a> {
     Named(&'a str),
     Ip(IpAddr),

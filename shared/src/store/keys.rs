@@ -13,7 +13,7 @@
 //! | `ct:{DAY:ACCOUNT:REGION}:seen` | set | ids of payloads already counted here (idempotency) |
 //! | `ct:{DAY:ACCOUNT:REGION}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
 //! | `ct:{DAY:ACCOUNT:REGION}:own` | hash | our own sources' `ACCOUNT/REGION` → summed score |
-//! | `ct:{DAY:ACCOUNT:REGION}:kept` | hash | `dest\tport` → bare-IP sources kept exactly; `dest\tport\tp` → prefixes |
+//! | `ct:{DAY:ACCOUNT:REGION}:kept` | hash | `dest\tport` → bare-IP sources kept exactly (present: admitted); `dest\tport\tp` → prefixes; `dest\t#` → ports; `#` → endpoints |
 //! | `ct:{DAY:ACCOUNT:REGION}:hll:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
