@@ -4,7 +4,7 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 
 - every function logs to a log group of the stack that has a retention (LogRetentionDays);
 - every log group has a retention; the HTTP API stage writes an access log to one;
-- a new cache takes daily snapshots and a final one;
+- a new cache takes daily snapshots and a final one, and has CacheUsageLimits (storage, ECPU/s);
 - the refresh runs as its own role (fixed name and path), which deploy/member-account.yaml trusts by exact ARN;
 - a new cache admits only its user group: a writer (ingest, refresh) and a read-only reader
   (the API), passwords generated into Secrets Manager and read at start, never a clear-text
@@ -65,6 +65,9 @@ def main():
     for name, props in by_type.get("AWS::ElastiCache::ServerlessCache", {}).items():
         if not props.get("SnapshotRetentionLimit") or not props.get("FinalSnapshotName"):
             problems.append(f"cache {name} has no daily snapshots or no final snapshot")
+        limits = props.get("CacheUsageLimits", {})
+        if "Maximum" not in limits.get("DataStorage", {}) or "Maximum" not in limits.get("ECPUPerSecond", {}):
+            problems.append(f"cache {name} has no CacheUsageLimits (storage and ECPU/s): an unbounded bill")
         if ref(props.get("UserGroupId")) not in by_type.get("AWS::ElastiCache::UserGroup", {}):
             problems.append(f"cache {name} admits anyone who reaches it (no user group)")
     users = {
@@ -86,6 +89,8 @@ def main():
         wanted_user = "ct-reader@" if name == "ApiFunction" else "ct-writer@"
         if wanted_user not in url or "PASSWORD" in url.upper():
             problems.append(f"{name} does not connect to a new cache as {wanted_user[:-1]}")
+        if name == "IngestFunction" and "CacheMaxDataStorageGB" not in str(variables.get("CACHE_LIMIT_BYTES")):
+            problems.append("ingest does not know the new cache's limit (CACHE_LIMIT_BYTES)")
         if "secretsmanager" not in str(variables.get("REDIS_PASSWORD_PARAMETER", "")):
             problems.append(f"{name} reads no password for the new cache")
 
@@ -104,6 +109,8 @@ def main():
         ("ConnectionTracker", "Skipped.unknown_interface"),
         ("ConnectionTracker", "Rejected"),
         ("ConnectionTracker", "DeadLettered"),
+        ("ConnectionTracker", "CacheFull"),
+        ("AWS/ElastiCache", "BytesUsedForCache"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),

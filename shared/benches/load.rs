@@ -130,6 +130,7 @@ async fn run() {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: RowLimits::default(),
+        cache: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 64 << 20,
         flow_log_format: None,

@@ -33,6 +33,7 @@ fn config(url: String) -> IngestConfig {
         dedup_window: Duration::from_secs(72 * 3600),
         shared_vpc_owners: vec![],
         limits: Default::default(),
+        cache: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 4 * 1024 * 1024,
         flow_log_format: None,

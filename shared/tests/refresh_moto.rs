@@ -279,6 +279,7 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
             dedup_window: Duration::from_secs(72 * 3600),
             shared_vpc_owners: vec![],
             limits: Default::default(),
+            cache: Default::default(),
             dead_letter: None,
             max_batch_decompressed_bytes: 1 << 30,
             flow_log_format: None,

@@ -3,7 +3,7 @@
 //! connection counters in Redis. All logic lives in `connection_tracker::ingest`.
 
 use connection_tracker::config::{secret, Env};
-use connection_tracker::ingest::{s3 as objects, Ingestor, Reply};
+use connection_tracker::ingest::{failure_emf, s3 as objects, Ingestor, Reply};
 use connection_tracker::metrics;
 use connection_tracker::store::s3::{S3Bucket, S3DeadLetters, S3Objects};
 use connection_tracker::store::RedisStore;
@@ -38,7 +38,15 @@ async fn main() -> Result<(), Error> {
                 )
                 .await
             }
-            None => ingestor.handle_value(event.payload).await?,
+            None => match ingestor.handle_value(event.payload).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    if let Some(doc) = failure_emf(&error, metrics::now_ms()) {
+                        println!("{doc}");
+                    }
+                    return Err(error.into());
+                }
+            },
         };
         // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
         println!("{}", outcome.summary.to_emf(metrics::now_ms()));

@@ -17,6 +17,8 @@ pub const DEFAULT_MAX_PREFIXES_PER_ENDPOINT: u32 = 1000;
 pub const DEFAULT_MAX_UNNAMED_PER_DAY: u32 = 100_000;
 pub const DEFAULT_MAX_PORTS_PER_ENDPOINT: u32 = 256;
 pub const DEFAULT_MAX_ENDPOINTS_PER_ACCOUNT_REGION: u32 = 10_000;
+/// Below the 80 % alarm's next step: room for the batches in flight when the line is crossed.
+pub const DEFAULT_CACHE_REFUSE_AT_PERCENT: u8 = 90;
 pub const DEFAULT_ARCHIVE_PREFIX: &str = "connections/";
 pub const DEFAULT_ARCHIVE_AFTER_HOURS: u64 = 48;
 pub const DEFAULT_ARCHIVE_MAX_DAYS_PER_RUN: usize = 7;

@@ -46,6 +46,28 @@ impl Default for RowLimits {
     }
 }
 
+/// Where ingest refuses to write (`docs/rules.md`, "Bounds"): a cache at its limit evicts keys
+/// with a TTL — every counter and `seen` set has one — so a batch is refused (and retried)
+/// before it gets there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimit {
+    /// The cache's size where the server reports none (`CACHE_LIMIT_BYTES`; the template fills
+    /// it from `CacheUsageLimits`); a server's own `maxmemory` wins.
+    pub limit_bytes: Option<u64>,
+    /// The fill, in percent of the limit, from which a batch is refused
+    /// (`CACHE_REFUSE_AT_PERCENT`).
+    pub refuse_at_percent: u8,
+}
+
+impl Default for CacheLimit {
+    fn default() -> Self {
+        CacheLimit {
+            limit_bytes: None,
+            refuse_at_percent: DEFAULT_CACHE_REFUSE_AT_PERCENT,
+        }
+    }
+}
+
 /// Settings of the ingest path (the Lambda function and `ctrack replay`).
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
@@ -57,6 +79,7 @@ pub struct IngestConfig {
     /// VPCs (`SHARED_VPC_OWNERS`). Any other log owner counts only its own interfaces.
     pub shared_vpc_owners: Vec<String>,
     pub limits: RowLimits,
+    pub cache: CacheLimit,
     /// Where payloads that can never be counted are kept (`DEAD_LETTER_BUCKET`).
     pub dead_letter: Option<DeadLetterConfig>,
     /// Decompressed bytes of one Kinesis batch, summed over its records
@@ -115,6 +138,24 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// `CACHE_LIMIT_BYTES` (unset: only a server's own `maxmemory` is a limit) and
+    /// `CACHE_REFUSE_AT_PERCENT`.
+    pub fn cache_limit(&self) -> Result<CacheLimit, ConfigError> {
+        let limit_bytes = match self.get("CACHE_LIMIT_BYTES") {
+            None => None,
+            Some(_) => Some(self.number("CACHE_LIMIT_BYTES", 0u64, 1 << 20, 1 << 50)?),
+        };
+        Ok(CacheLimit {
+            limit_bytes,
+            refuse_at_percent: self.number(
+                "CACHE_REFUSE_AT_PERCENT",
+                DEFAULT_CACHE_REFUSE_AT_PERCENT,
+                50,
+                99,
+            )?,
+        })
+    }
+
     /// `DEAD_LETTER_BUCKET` (and `DEAD_LETTER_PREFIX`, default `dead-letter/`): where payloads
     /// that can never be counted are kept; unset, they fail and are retried as before.
     pub fn dead_letter(&self) -> Result<Option<DeadLetterConfig>, ConfigError> {
@@ -163,6 +204,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ),
             shared_vpc_owners: self.shared_vpc_owners()?,
             limits: self.row_limits()?,
+            cache: self.cache_limit()?,
             dead_letter: self.dead_letter()?,
             max_batch_decompressed_bytes: self.number(
                 "MAX_BATCH_DECOMPRESSED_BYTES",

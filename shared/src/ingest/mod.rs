@@ -11,6 +11,7 @@
 mod aggregate;
 mod batch;
 mod event;
+mod headroom;
 pub mod inventory;
 pub mod payload;
 pub mod redrive;
@@ -51,6 +52,26 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+/// The metric of a failed invocation that the template alarms on, as an EMF document: a
+/// batch refused because the cache is full (`CacheFull`). `None` for any other failure.
+pub fn failure_emf(
+    error: &(dyn std::error::Error + 'static),
+    timestamp_ms: i64,
+) -> Option<serde_json::Value> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::Full { .. })
+        ) {
+            let metrics = [("CacheFull", crate::metrics::Unit::Count, 1)];
+            return Some(crate::metrics::document("ingest", timestamp_ms, &metrics));
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// One decoded payload: a CloudWatch Logs subscription message's bytes.
 #[derive(Debug)]
 pub struct DecodedPayload {
@@ -77,6 +98,14 @@ pub struct Ingestor<S, D = NoDeadLetters> {
     config: IngestConfig,
     fallback_format: FlowLogFormat,
     cache: Mutex<Option<(Instant, Arc<Inventory>)>>,
+    /// The last reading of the cache's fill, while it stands.
+    fill_reading: Mutex<Option<FillReading>>,
+}
+
+/// A reading of the cache's fill: when, and how many more rows may be written on it.
+struct FillReading {
+    at: Instant,
+    rows_left: u64,
 }
 
 impl<S: CounterStore> Ingestor<S> {
@@ -97,6 +126,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             config,
             fallback_format,
             cache: Mutex::new(None),
+            fill_reading: Mutex::new(None),
         }
     }
 
@@ -350,6 +380,41 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         }
     }
 
+    /// Fails the batch (it is retried) when the cache is past the line, before a write could make
+    /// it evict. A reading stands for a second and for the rows the room under the line allows
+    /// (`headroom::rows_allowed`); then a batch reads again. A server that will not say how
+    /// full it is (`INFO` refused) is not judged: the template's alarm on `BytesUsedForCache`
+    /// still watches it.
+    async fn refuse_when_full(&self, rows: u64) -> Result<(), StoreError> {
+        let mut standing = self.fill_reading.lock().await;
+        if let Some(reading) = standing.as_mut() {
+            if reading.at.elapsed() < headroom::READING_STANDS && reading.rows_left >= rows {
+                reading.rows_left -= rows;
+                return Ok(());
+            }
+        }
+        match self.store.memory().await {
+            Ok(nodes) => {
+                let cache = self.config.cache;
+                *standing = Some(FillReading {
+                    at: Instant::now(),
+                    rows_left: headroom::rows_allowed(&nodes, cache),
+                });
+                match headroom::refusal(&nodes, cache) {
+                    Some(full) => {
+                        tracing::error!(error = %full, "batch refused: the cache is full");
+                        Err(full)
+                    }
+                    None => Ok(()),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the cache's memory use; writing unjudged");
+                Ok(())
+            }
+        }
+    }
+
     /// Writes a batch's counts (payload `n` is `ids[n]`) in one round trip; its figures.
     async fn write_counts(
         &self,
@@ -358,6 +423,14 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         now: OffsetDateTime,
     ) -> Result<Summary, StoreError> {
         let batch = agg.to_write(ids, &WritePolicy::from(&self.config), now);
+        if !batch.days.is_empty() {
+            let rows = batch
+                .days
+                .iter()
+                .flat_map(|d| &d.payloads)
+                .map(|p| p.increments.len());
+            self.refuse_when_full(rows.sum::<usize>() as u64).await?;
+        }
         let outcome = self.store.write(&batch).await?;
         let mut summary = agg.summary.clone();
         summary.payloads = ids.len() as u64;
@@ -365,5 +438,28 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         summary.duplicates = outcome.duplicates;
         summary.days = batch.days.iter().map(|d| d.day.clone()).collect();
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{failure_emf, IngestError};
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_refused_batch_is_a_cache_full_metric_and_nothing_else_is() {
+        let full = IngestError::Store(StoreError::Full {
+            used: 95,
+            limit: 100,
+            refuse_at_percent: 90,
+        });
+        let doc = failure_emf(&full, 1_795_780_800_000).unwrap();
+        assert_eq!(doc["CacheFull"], 1);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "CacheFull"
+        );
+        let other = IngestError::Store(StoreError::Reply("odd".into()));
+        assert_eq!(failure_emf(&other, 0), None);
     }
 }

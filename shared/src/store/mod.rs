@@ -42,6 +42,19 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("Redis returned an unexpected reply: {0}")]
     Reply(String),
+    /// The cache is past the fill ingest refuses at: writing on would make it evict counters
+    /// and `seen` sets (`docs/rules.md`, "Bounds").
+    #[error(
+        "the cache is {}% full ({used} of {limit} bytes), past CACHE_REFUSE_AT_PERCENT={refuse_at_percent}: \
+         the batch is refused before the cache evicts counters and will be retried; raise the \
+         cache's limit (CacheMaxDataStorageGB) or lower RETENTION_DAYS",
+        used * 100 / (*limit).max(1)
+    )]
+    Full {
+        used: u64,
+        limit: u64,
+        refuse_at_percent: u8,
+    },
 }
 
 /// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
@@ -116,9 +129,19 @@ pub struct WriteOutcome {
     pub duplicates: u64,
 }
 
-/// The ingest path's view of the store: load the inventory, write a batch.
+/// How full one cache node is: bytes used, and the node's own limit where it reports one
+/// (`maxmemory`; a serverless cache may not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryUse {
+    pub used: u64,
+    pub limit: Option<u64>,
+}
+
+/// The ingest path's view of the store: load the inventory, see how full it is, write a batch.
 pub trait CounterStore: Send + Sync {
     fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
+    /// Each node's memory use (a cluster's primaries evict on their own).
+    fn memory(&self) -> impl Future<Output = Result<Vec<MemoryUse>, StoreError>> + Send;
     fn write(
         &self,
         batch: &WriteBatch,

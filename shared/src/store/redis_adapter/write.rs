@@ -12,7 +12,8 @@ use super::RedisStore;
 use crate::model::{pair_key, DestPort, InventorySnapshot, OTHER};
 use crate::rules::classify;
 use crate::store::{
-    keys, CounterStore, DayWrite, Increment, RowLimits, StoreError, WriteBatch, WriteOutcome,
+    keys, CounterStore, DayWrite, Increment, MemoryUse, RowLimits, StoreError, WriteBatch,
+    WriteOutcome,
 };
 
 /// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, own sources,
@@ -47,6 +48,10 @@ impl CounterStore for RedisStore {
             addresses,
             formats,
         })
+    }
+
+    async fn memory(&self) -> Result<Vec<MemoryUse>, StoreError> {
+        self.memory_use().await
     }
 
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteOutcome, StoreError> {
