@@ -3,7 +3,7 @@
 //! adds up to the records counted, and only days inside the accepted window are written.
 #![no_main]
 
-use connection_tracker::config::SourceLimits;
+use connection_tracker::config::RowLimits;
 use connection_tracker::ingest::inventory::Inventory;
 use connection_tracker::ingest::payload::LogsMessage;
 use connection_tracker::ingest::{aggregate, Context, WritePolicy};
@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = WritePolicy {
         retention_days: RETENTION_DAYS,
         dedup_window: std::time::Duration::from_secs(3600),
-        limits: SourceLimits::default(),
+        limits: RowLimits::default(),
     };
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
     let write = agg.to_write(&["payload"], &policy, now);
