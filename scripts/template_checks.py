@@ -9,6 +9,8 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - a new cache admits only its user group: a writer (ingest, refresh) and a read-only reader
   (the API), passwords generated into Secrets Manager and read at start, never a clear-text
   variable;
+- cross-account delivery trusts CloudWatch Logs only on behalf of the members
+  (aws:SourceOrgID or aws:SourceAccount), and a Rule refuses a destination without members;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
   (namespace ConnectionTracker) name metrics the code emits.
 """
@@ -149,6 +151,8 @@ def main():
         if "role/connection-tracker/${CentralStackName}-refresh" not in text:
             problems.append("deploy/member-account.yaml's reader role trusts another ARN than RefreshRole's")
 
+    problems += cross_account_trust()
+
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)
     if problems:
@@ -157,6 +161,30 @@ def main():
         f"template checks: {len(by_type.get('AWS::Lambda::Function', {}))} functions log with a "
         f"retention, {len(log_groups)} log groups, {len(alarms)} alarms to the topic"
     )
+
+
+def cross_account_trust():
+    """CloudWatch Logs may put into the stream only on behalf of the members: every
+    logs.amazonaws.com trust, in each branch of its condition, names the organisation
+    (aws:SourceOrgID) or the accounts (aws:SourceAccount); an empty configuration is refused
+    by a Rule."""
+    problems = []
+    for path, role in [("template.yaml", "LogsToKinesisRole"), ("deploy/destination.yaml", "LogsToStreamRole")]:
+        template = cfn_yaml.load(str(ROOT / path))
+        trust = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for statement in trust:
+            if statement.get("Principal") != {"Service": "logs.amazonaws.com"}:
+                continue
+            condition = statement.get("Condition", {})
+            branches = condition["Fn::If"][1:] if "Fn::If" in condition else [condition]
+            for branch in branches:
+                equals = branch.get("StringEquals", {})
+                if "aws:SourceOrgID" not in equals and "aws:SourceAccount" not in equals:
+                    problems.append(f"{path} {role}: CloudWatch Logs of any account may assume it")
+        rules = str(template.get("Rules", {}))
+        if "MemberAccountIds" not in rules or "OrganizationId" not in rules:
+            problems.append(f"{path}: no Rule refuses a destination without members")
+    return problems
 
 
 if __name__ == "__main__":
