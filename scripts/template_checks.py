@@ -9,6 +9,8 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - a new cache admits only its user group: a writer (ingest, refresh) and a read-only reader
   (the API), passwords generated into Secrets Manager and read at start, never a clear-text
   variable;
+- the evidence archive is written once (PutObject denied without If-None-Match) and only the
+  break-glass role may delete or change retention;
 - cross-account delivery trusts CloudWatch Logs only on behalf of the members
   (aws:SourceOrgID or aws:SourceAccount), and a Rule refuses a destination without members;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
@@ -151,6 +153,7 @@ def main():
         if "role/connection-tracker/${CentralStackName}-refresh" not in text:
             problems.append("deploy/member-account.yaml's reader role trusts another ARN than RefreshRole's")
 
+    problems += archive_write_once(by_type)
     problems += cross_account_trust()
 
     for p in problems:
@@ -161,6 +164,32 @@ def main():
         f"template checks: {len(by_type.get('AWS::Lambda::Function', {}))} functions log with a "
         f"retention, {len(log_groups)} log groups, {len(alarms)} alarms to the topic"
     )
+
+
+def archive_write_once(by_type):
+    """The evidence archive's bucket policy denies an object creation without If-None-Match
+    (multipart steps exempt) and deletes and retention changes to all but the break-glass role."""
+    problems = []
+    policies = [
+        p["PolicyDocument"]["Statement"]
+        for p in by_type.get("AWS::S3::BucketPolicy", {}).values()
+        if ref(p.get("Bucket")) == "ArchiveBucket"
+    ]
+    statements = [s for policy in policies for s in policy]
+    deny = [s for s in statements if s.get("Effect") == "Deny"]
+    once = [
+        s for s in deny
+        if s.get("Action") == "s3:PutObject"
+        and s.get("Condition", {}).get("Null", {}).get("s3:if-none-match") == "true"
+        and s.get("Condition", {}).get("Bool", {}).get("s3:ObjectCreationOperation") == "true"
+    ]
+    if not once:
+        problems.append("the archive bucket lets a day be overwritten (no deny of PutObject without s3:if-none-match)")
+    wanted = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"}
+    guarded = [s for s in deny if wanted <= set(s.get("Action", []))]
+    if not guarded or "ArchiveBreakGlassRoleArn" not in str(guarded[0].get("Condition")):
+        problems.append("the archive bucket lets anyone but the break-glass role delete days or change retention")
+    return problems
 
 
 def cross_account_trust():

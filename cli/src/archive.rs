@@ -21,6 +21,11 @@ pub struct ArchivedDays {
     pub days: Vec<BTreeMap<String, Vec<Connection>>>,
     /// Requested days with no object in the archive.
     pub missing: Vec<Date>,
+    /// Days whose object was written again after its first version (which is what was read),
+    /// with how many versions came after it: evidence someone tried to rewrite.
+    pub rewritten: Vec<(Date, usize)>,
+    /// Days read without knowing their versions (no `s3:ListBucketVersions`): the current one.
+    pub unversioned: Vec<Date>,
 }
 
 /// Reads `days` from the archive at `location` (`s3://bucket/prefix`), one object per day.
@@ -44,8 +49,14 @@ pub async fn fetch_days(
     let mut archived = ArchivedDays::default();
     for day in days {
         let object = bucket
-            .get_if_exists(&key(&prefix, &day.to_string()), MAX_DAY_BYTES)
+            .first_version(&key(&prefix, &day.to_string()), MAX_DAY_BYTES)
             .await?;
+        match object.as_ref().map(|o| o.newer) {
+            Some(Some(0)) | None => {}
+            Some(Some(newer)) => archived.rewritten.push((*day, newer)),
+            Some(None) => archived.unversioned.push(*day),
+        }
+        let object = object.map(|o| o.bytes);
         let mut rows: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
         match object {
             None => archived.missing.push(*day),

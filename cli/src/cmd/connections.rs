@@ -63,6 +63,16 @@ pub async fn run(api: ApiArgs, options: Options) -> Result<()> {
                 api.url
             );
         }
+        for (day, newer) in &archived.rewritten {
+            eprintln!(
+                "ctrack: {day} was written again {newer} time(s) after it was archived; read its first version (the evidence), not the newer ones"
+            );
+        }
+        for day in &archived.unversioned {
+            eprintln!(
+                "ctrack: {day}: its versions could not be listed (no s3:ListBucketVersions); read the current version, which may not be the first"
+            );
+        }
         (archived.accounts, archived.days)
     } else {
         let client = api.client().await?;

@@ -41,6 +41,14 @@ pub enum S3Error {
     },
 }
 
+/// An object's first version: its bytes, and how many versions were written after it
+/// (`None`: the versions could not be listed, the current one was read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstVersion {
+    pub bytes: Vec<u8>,
+    pub newer: Option<usize>,
+}
+
 /// One object of a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Object {
@@ -127,6 +135,62 @@ impl S3Bucket {
     /// One object's bytes, or `None` when there is no such object; objects over `limit`
     /// bytes are refused.
     pub async fn get_if_exists(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        self.get_version(key, None, limit).await
+    }
+
+    /// The **first** version of an object (the evidence archive's: an overwrite, forbidden by
+    /// the bucket policy, cannot replace what was written first), and how many versions came
+    /// after it. Without `s3:ListBucketVersions` the current version is read, with no count.
+    pub async fn first_version(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<FirstVersion>, S3Error> {
+        let listed = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e)
+                if e.as_service_error().and_then(|e| e.meta().code()) == Some("AccessDenied") =>
+            {
+                let bytes = self.get_if_exists(key, limit).await?;
+                return Ok(bytes.map(|bytes| FirstVersion { bytes, newer: None }));
+            }
+            Err(e) => {
+                return Err(S3Error::List {
+                    bucket: self.bucket.clone(),
+                    prefix: key.to_string(),
+                    message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                })
+            }
+        };
+        // S3 lists a key's versions newest first: the first written is the last.
+        let versions: Vec<_> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key))
+            .collect();
+        let Some(first) = versions.last() else {
+            return Ok(None);
+        };
+        let bytes = self.get_version(key, first.version_id(), limit).await?;
+        Ok(bytes.map(|bytes| FirstVersion {
+            bytes,
+            newer: Some(versions.len() - 1),
+        }))
+    }
+
+    async fn get_version(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
         let get_error = |message: String| S3Error::Get {
             bucket: self.bucket.clone(),
             key: key.to_string(),
@@ -137,6 +201,7 @@ impl S3Bucket {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.filter(|v| *v != "null").map(String::from))
             .send()
             .await;
         let object = match answer {
