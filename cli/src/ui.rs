@@ -7,10 +7,13 @@
 //! - a random session token in the URL ctrack prints; the first visit trades it for an
 //!   `HttpOnly`, `SameSite=Strict` cookie and a redirect that takes it out of the address bar;
 //!   every other request needs the cookie;
-//! - `Host` must be this server's own `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding), and
-//!   an `Origin` or `Sec-Fetch-Site: cross-site` from anywhere else is refused (cross-site
-//!   requests);
-//! - only `GET`, only the API's own routes are forwarded (the route table), nothing is written;
+//! - `Host` must be this server's own `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding), an
+//!   `Origin` from anywhere else is refused, and `Sec-Fetch-Site` must be `same-origin` or `none`
+//!   (another local port is `same-site`: refused); the cookie's name carries the port, so
+//!   another `ctrack ui`'s cookie is no session here;
+//! - only `GET`, only the API's own routes are forwarded (the route table), each path segment
+//!   passing its parameter's own check (a 12-digit account, a region's grammar) before a URL is
+//!   built, so no encoded dot segment, `\` or `;` reaches the API host; nothing is written;
 //!   besides them it answers its pages, `settings.json` (`--expected-ports`) and `graph.json` (the
 //!   account graph laid out here, from the API's answers);
 //! - a strict Content-Security-Policy (scripts and styles from this server only, no inline
@@ -25,7 +28,7 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::client::{ApiClient, ClientError};
 use connection_tracker::config::DEFAULT_API_MAX_RANGE_DAYS;
-use connection_tracker::model::STALE_REFRESH_SECONDS;
+use connection_tracker::model::{is_account_id, is_region, STALE_REFRESH_SECONDS};
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
@@ -106,7 +109,9 @@ impl Ui {
         }
         let origin_ok =
             header("origin").is_none_or(|o| own.iter().any(|h| o == format!("http://{h}")));
-        if !origin_ok || header("sec-fetch-site").as_deref() == Some("cross-site") {
+        let fetch_ok =
+            header("sec-fetch-site").is_none_or(|site| site == "same-origin" || site == "none");
+        if !origin_ok || !fetch_ok {
             return page(
                 StatusCode::FORBIDDEN,
                 "Requests from other sites are refused.",
@@ -139,7 +144,11 @@ impl Ui {
                 let mut response = with_headers(StatusCode::SEE_OTHER, "text/plain", Bytes::new());
                 let headers = response.headers_mut();
                 headers.insert("location", "/".parse().expect("a header value"));
-                let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", self.token);
+                let cookie = format!(
+                    "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                    self.cookie_name(),
+                    self.token
+                );
                 headers.insert("set-cookie", cookie.parse().expect("a header value"));
                 return response;
             }
@@ -147,7 +156,7 @@ impl Ui {
         let session = header("cookie").is_some_and(|cookies| {
             cookies.split(';').any(|c| {
                 c.trim()
-                    .strip_prefix(COOKIE)
+                    .strip_prefix(&self.cookie_name())
                     .and_then(|rest| rest.strip_prefix('='))
                     .is_some_and(|value| same(value, &self.token))
             })
@@ -180,12 +189,31 @@ impl Ui {
             ),
             "/graph.json" => self.graph(param).await,
             _ => match path.strip_prefix("/api") {
-                Some(api_path) if self.routes.at(api_path).is_ok() => {
+                Some(api_path) if self.forwardable(api_path) => {
                     self.forward(api_path, &query).await
                 }
                 _ => page(StatusCode::NOT_FOUND, "No such page."),
             },
         }
+    }
+
+    /// The session cookie's name: this server's port in it, so a `ctrack ui` on another port
+    /// (same site, for a browser) cannot lend its cookie.
+    fn cookie_name(&self) -> String {
+        format!("{COOKIE}_{}", self.port)
+    }
+
+    /// Whether `path` is one of the API's routes with every parameter passing its own check
+    /// (`{account_id}` twelve digits, `{region}` a region's name): what is forwarded is built
+    /// from segments that cannot be dot segments, separators or escapes.
+    fn forwardable(&self, path: &str) -> bool {
+        self.routes.at(path).is_ok_and(|found| {
+            found.params.iter().all(|(name, value)| match name {
+                "account_id" => is_account_id(value),
+                "region" => is_region(value),
+                _ => false,
+            })
+        })
     }
 
     /// An API route, with the user's auth; the answer passed on, errors as JSON the page shows.

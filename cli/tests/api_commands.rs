@@ -1190,6 +1190,58 @@ async fn the_dashboard_serves_only_its_session_at_its_own_address() {
         .0,
         403
     );
+    // Same site is not same origin: another local port's page.
+    assert_eq!(
+        get(
+            "/api/accounts".into(),
+            with(&[("sec-fetch-site", "same-site")])
+        )
+        .await
+        .0,
+        403
+    );
+    for site in ["same-origin", "none"] {
+        let (status, _, body) =
+            get("/api/accounts".into(), with(&[("sec-fetch-site", site)])).await;
+        assert_eq!(status, 200, "{site}: {body}");
+    }
+    // Each forwarded segment passes its route's own check: no encoded dot segment, no
+    // backslash, no `;`, no extra segment reaches the API host.
+    let good = "/api/connections/111111111111/eu-west-1?date=2026-11-27";
+    assert_eq!(get(good.into(), with(&[])).await.0, 200);
+    for target in [
+        "/api/connections/111111111111/%2e%2e",
+        "/api/connections/111111111111/%2E%2E?date=2026-11-27",
+        "/api/connections/111111111111/..%2f",
+        "/api/connections/111111111111/%252e%252e",
+        "/api/connections/%2e%2e/eu-west-1",
+        "/api/connections/111111111111/eu-west-1;x",
+        "/api/connections/111111111111/eu-west-1/..",
+        "/api/connections/1111/eu-west-1",
+        "/api/public-endpoints/111111111111/..",
+    ] {
+        assert_eq!(get(target.into(), with(&[])).await.0, 404, "{target}");
+    }
+    let (status, _, _) = get(
+        "/api/connections/111111111111/eu-west-1\\..".into(),
+        with(&[]),
+    )
+    .await;
+    assert!(status == 400 || status == 404, "a backslash: {status}");
+    // Another `ctrack ui`'s cookie (another port) is no session here.
+    let token_value = session.split_once('=').unwrap().1.to_string();
+    let other = vec![
+        ("host".to_string(), host.clone()),
+        (
+            "cookie".to_string(),
+            format!("ctrack_ui_{}={token_value}", port.wrapping_add(1)),
+        ),
+    ];
+    assert_eq!(get("/api/accounts".into(), other).await.0, 401);
+    assert!(
+        session.starts_with(&format!("ctrack_ui_{port}=")),
+        "{session}"
+    );
     assert_eq!(get("/api/../etc/passwd".into(), with(&[])).await.0, 404);
     assert_eq!(get("/api/accounts/../../x".into(), with(&[])).await.0, 404);
     let own_origin = format!("http://127.0.0.1:{port}");
