@@ -11,6 +11,7 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
   variable;
 - the evidence archive is written once (PutObject denied without If-None-Match) and only the
   break-glass role may delete or change retention;
+- flow-log objects come only from the named bucket and owner, written only by log delivery;
 - cross-account delivery trusts CloudWatch Logs only on behalf of the members
   (aws:SourceOrgID or aws:SourceAccount), and a Rule refuses a destination without members;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
@@ -155,6 +156,7 @@ def main():
 
     problems += archive_write_once(by_type)
     problems += cross_account_trust()
+    problems += flow_log_objects(by_type)
 
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)
@@ -189,6 +191,32 @@ def archive_write_once(by_type):
     guarded = [s for s in deny if wanted <= set(s.get("Action", []))]
     if not guarded or "ArchiveBreakGlassRoleArn" not in str(guarded[0].get("Condition")):
         problems.append("the archive bucket lets anyone but the break-glass role delete days or change retention")
+    return problems
+
+
+def flow_log_objects(by_type):
+    """Flow-log objects come only from the named bucket of the named owner: the queue admits
+    notifications with aws:SourceArn and aws:SourceAccount, ingest reads with s3:ResourceAccount,
+    and deploy/flow-log-bucket.yaml lets only the log delivery service write under AWSLogs/."""
+    problems = []
+    queue = [
+        s for p in by_type.get("AWS::SQS::QueuePolicy", {}).values()
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    if not any("aws:SourceArn" in str(s.get("Condition")) and "aws:SourceAccount" in str(s.get("Condition")) for s in queue):
+        problems.append("the flow-log queue admits any bucket's notifications (no aws:SourceArn and aws:SourceAccount)")
+    reads = [
+        s for p in by_type.get("AWS::IAM::Policy", {}).values()
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Action") == "s3:GetObject" and "AWSLogs" in str(s.get("Resource"))
+    ]
+    if not reads or not all("s3:ResourceAccount" in str(s.get("Condition")) for s in reads):
+        problems.append("ingest reads flow-log objects from a bucket of any owner (no s3:ResourceAccount)")
+    bucket = cfn_yaml.load(str(ROOT / "deploy/flow-log-bucket.yaml"))["Resources"]["FlowLogBucketPolicy"]
+    statements = bucket["Properties"]["PolicyDocument"]["Statement"]
+    if not any(s.get("Effect") == "Deny" and s.get("Action") == "s3:PutObject"
+               and "delivery.logs.amazonaws.com" in str(s.get("Condition")) for s in statements):
+        problems.append("deploy/flow-log-bucket.yaml lets others than the log delivery service write flow logs")
     return problems
 
 
