@@ -88,8 +88,42 @@ impl Ui {
         }
     }
 
+    /// Why a request from elsewhere is refused, whoever holds the cookie: another `Host` (DNS
+    /// rebinding), another `Origin`, a fetch from another site (a local port included), not a
+    /// `GET`. `None`: it may go on.
+    fn foreign<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let own = [
+            format!("127.0.0.1:{}", self.port),
+            format!("localhost:{}", self.port),
+        ];
+        if !header("host").is_some_and(|h| own.iter().any(|o| o == h)) {
+            return Some(page(
+                StatusCode::FORBIDDEN,
+                "This server answers only at its own address (127.0.0.1).",
+            ));
+        }
+        let origin_ok =
+            header("origin").is_none_or(|o| own.iter().any(|h| o == format!("http://{h}")));
+        let fetch_ok =
+            header("sec-fetch-site").is_none_or(|site| site == "same-origin" || site == "none");
+        if !origin_ok || !fetch_ok {
+            return Some(page(
+                StatusCode::FORBIDDEN,
+                "Requests from other sites are refused.",
+            ));
+        }
+        if request.method() != hyper::Method::GET {
+            return Some(page(StatusCode::METHOD_NOT_ALLOWED, "Only GET."));
+        }
+        None
+    }
+
     /// One request, checked, answered.
     pub async fn answer<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
+        if let Some(refused) = self.foreign(&request) {
+            return refused;
+        }
         let header = |name: &str| {
             request
                 .headers()
@@ -97,29 +131,6 @@ impl Ui {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let own = [
-            format!("127.0.0.1:{}", self.port),
-            format!("localhost:{}", self.port),
-        ];
-        if !header("host").is_some_and(|h| own.contains(&h)) {
-            return page(
-                StatusCode::FORBIDDEN,
-                "This server answers only at its own address (127.0.0.1).",
-            );
-        }
-        let origin_ok =
-            header("origin").is_none_or(|o| own.iter().any(|h| o == format!("http://{h}")));
-        let fetch_ok =
-            header("sec-fetch-site").is_none_or(|site| site == "same-origin" || site == "none");
-        if !origin_ok || !fetch_ok {
-            return page(
-                StatusCode::FORBIDDEN,
-                "Requests from other sites are refused.",
-            );
-        }
-        if request.method() != hyper::Method::GET {
-            return page(StatusCode::METHOD_NOT_ALLOWED, "Only GET.");
-        }
         let path = request.uri().path().to_string();
         // The query, decoded once: (name, value) pairs in order.
         let query: Vec<(String, String)> =
