@@ -114,7 +114,7 @@ def main():
         ("ConnectionTracker", "Skipped.unknown_interface"),
         ("ConnectionTracker", "Rejected"),
         ("ConnectionTracker", "DeadLettered"),
-        ("ConnectionTracker", "CacheFull"),
+        ("ConnectionTracker", "FailedPayloads.cache_full"),
         ("AWS/ElastiCache", "BytesUsedForCache"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),

@@ -1659,6 +1659,21 @@ async fn at_the_cache_limit_batches_are_refused_not_evicted_and_later_count_once
         used * 100 < limit * 95,
         "{used} of {limit}: written past the line"
     );
+    // Kinesis records are refused the same way: reported back, counted by reason.
+    let record = |src: &str| {
+        let line = v2(A, "eni-alb", src, "10.0.1.10", 443, NOON, "ACCEPT");
+        encode_payload(
+            logs_message(A, "/vpc/flow-logs", &[line.as_str()], NOON * 1000)
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    let records = [record("45.99.0.1"), record("45.99.0.2")];
+    let outcome = ingestor
+        .handle_value(kinesis_event(&records))
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.failed_payloads.get("cache_full"), Some(&2));
 
     // Room again (the cache scaled, or retention dropped days): the retries count once, a
     // redelivery of a written batch counts nothing.

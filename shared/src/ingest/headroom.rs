@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::config::CacheLimit;
 use crate::store::{MemoryUse, StoreError};
 
+/// `FailedPayloads.cache_full`: payloads not counted because the cache is past the line (they
+/// come again). One name on every path: a CloudWatch Logs event, Kinesis records, S3 objects.
+pub const CACHE_FULL: &str = "cache_full";
+
 /// How long a reading stands at most before a batch reads the fill again.
 pub(super) const READING_STANDS: Duration = Duration::from_secs(1);
 

@@ -53,7 +53,8 @@ pub enum IngestError {
 }
 
 /// The metric of a failed invocation that the template alarms on, as an EMF document: a
-/// batch refused because the cache is full (`CacheFull`). `None` for any other failure.
+/// CloudWatch Logs event refused because the cache is full (`FailedPayloads.cache_full`, as
+/// Kinesis records and S3 objects count it in their summaries). `None` for any other failure.
 pub fn failure_emf(
     error: &(dyn std::error::Error + 'static),
     timestamp_ms: i64,
@@ -64,7 +65,11 @@ pub fn failure_emf(
             e.downcast_ref::<StoreError>(),
             Some(StoreError::Full { .. })
         ) {
-            let metrics = [("CacheFull", crate::metrics::Unit::Count, 1)];
+            let full = format!("FailedPayloads.{}", headroom::CACHE_FULL);
+            let metrics = [
+                ("FailedPayloads".to_string(), crate::metrics::Unit::Count, 1),
+                (full, crate::metrics::Unit::Count, 1),
+            ];
             return Some(crate::metrics::document("ingest", timestamp_ms, &metrics));
         }
         cause = e.source();
@@ -280,6 +285,9 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let mut summary = batch.written.unwrap_or_else(|e| {
             // Nothing of this batch is known to be counted: report every record.
             tracing::error!(error = %e, records = counted.len(), "batch not counted");
+            if matches!(e, StoreError::Full { .. }) {
+                failed.insert(headroom::CACHE_FULL, counted.len() as u64);
+            }
             failures.extend(counted);
             Summary::default()
         });
@@ -454,10 +462,11 @@ mod tests {
             refuse_at_percent: 90,
         });
         let doc = failure_emf(&full, 1_795_780_800_000).unwrap();
-        assert_eq!(doc["CacheFull"], 1);
+        assert_eq!(doc["FailedPayloads.cache_full"], 1);
+        assert_eq!(doc["FailedPayloads"], 1);
         assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "CacheFull"
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
+            "FailedPayloads.cache_full"
         );
         let other = IngestError::Store(StoreError::Reply("odd".into()));
         assert_eq!(failure_emf(&other, 0), None);

@@ -6,8 +6,9 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use super::count::ObjectCount;
 use super::key::parse_key;
 use super::{ObjectError, ObjectSkip};
+use crate::ingest::headroom::CACHE_FULL;
 use crate::ingest::{Ingestor, Outcome, Reply, Summary};
-use crate::store::{CounterStore, DeadLetters};
+use crate::store::{CounterStore, DeadLetters, StoreError};
 
 /// `FailedPayloads.object_not_read`: an object that could not be read now (S3 or Redis
 /// failing); its message comes again.
@@ -146,7 +147,11 @@ where
                 Err(ObjectError::Skipped(why)) => skip(&mut total, why),
                 Err(e) => {
                     tracing::error!(message_id = %message.message_id, bucket = %notice.bucket, key = %notice.key, error = %e, "S3 object not counted; it comes again");
-                    *total.failed_payloads.entry(OBJECT_NOT_READ).or_default() += 1;
+                    let why = match e {
+                        ObjectError::Store(StoreError::Full { .. }) => CACHE_FULL,
+                        _ => OBJECT_NOT_READ,
+                    };
+                    *total.failed_payloads.entry(why).or_default() += 1;
                     failures.push(message.message_id.clone());
                     break;
                 }
