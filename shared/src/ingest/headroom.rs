@@ -1,11 +1,14 @@
 //! Refuse before the cache evicts (`docs/rules.md`, "Bounds"): at its limit a cache evicts keys
 //! with a TTL — every counter and `seen` set has one — losing counts and turning the next
-//! redelivery into a double count. Pure: the store reports each node's fill, this decides.
+//! redelivery into a double count. The store reports each node's fill; the decision is pure
+//! ([`refusal`], [`rows_allowed`]); [`Headroom`] keeps the last reading while it stands.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
 
 use crate::config::CacheLimit;
-use crate::store::{MemoryUse, StoreError};
+use crate::store::{CounterStore, MemoryUse, StoreError};
 
 /// `FailedPayloads.cache_full`: payloads not counted because the cache is past the line (they
 /// come again). One name on every path: a CloudWatch Logs event, Kinesis records, S3 objects.
@@ -23,13 +26,94 @@ const ROW_BYTES: u64 = 2048;
 /// instances writing at once stay under the line.
 const INSTANCES: u64 = 10;
 
+/// One ingest instance's last reading of the cache's fill, while it stands.
+#[derive(Default)]
+pub(super) struct Headroom {
+    reading: Mutex<Option<Reading>>,
+}
+
+/// A reading of the cache's fill: when, and how many more rows may be written on it.
+struct Reading {
+    at: Instant,
+    rows_left: u64,
+}
+
+impl Headroom {
+    /// Fails a batch of `rows` (it is retried) when the cache is past the line, before a write
+    /// could make it evict. A reading stands for [`READING_STANDS`] and for the rows the room
+    /// under the line allows ([`rows_allowed`]); then a batch reads again. A server that will
+    /// not say how full it is (`INFO` refused) is not judged: the template's alarm on
+    /// `BytesUsedForCache` still watches it.
+    pub(super) async fn check<S: CounterStore>(
+        &self,
+        store: &S,
+        cache: CacheLimit,
+        rows: u64,
+    ) -> Result<(), StoreError> {
+        let mut standing = self.reading.lock().await;
+        if let Some(reading) = standing.as_mut() {
+            if reading.at.elapsed() < READING_STANDS && reading.rows_left >= rows {
+                reading.rows_left -= rows;
+                return Ok(());
+            }
+        }
+        let nodes = match store.memory().await {
+            Ok(nodes) => nodes,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the cache's memory use; writing unjudged");
+                return Ok(());
+            }
+        };
+        *standing = Some(Reading {
+            at: Instant::now(),
+            rows_left: rows_allowed(&nodes, cache),
+        });
+        match refusal(&nodes, cache) {
+            Some(full) => {
+                tracing::error!(error = %full, "batch refused: the cache is full");
+                Err(full)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The metric of a failed invocation that the template alarms on, as an EMF document: a
+/// CloudWatch Logs event refused because the cache is full (`FailedPayloads.cache_full`, as
+/// Kinesis records and S3 objects count it in their summaries). `None` for any other failure.
+pub fn failure_emf(
+    error: &(dyn std::error::Error + 'static),
+    timestamp_ms: i64,
+) -> Option<serde_json::Value> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_full)
+        {
+            let full = format!("FailedPayloads.{CACHE_FULL}");
+            let metrics = [
+                ("FailedPayloads".to_string(), crate::metrics::Unit::Count, 1),
+                (full, crate::metrics::Unit::Count, 1),
+            ];
+            return Some(crate::metrics::document("ingest", timestamp_ms, &metrics));
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// The (used, limit) of each node that has a limit: its own `maxmemory`, else the setting's.
+fn judged(nodes: &[MemoryUse], cache: CacheLimit) -> impl Iterator<Item = (u64, u64)> + '_ {
+    nodes
+        .iter()
+        .filter_map(move |node| Some((node.used, node.limit.or(cache.limit_bytes)?)))
+}
+
 /// How many rows later batches of this instance may write on this reading before reading the
 /// fill again: a tenth of the room under the line of the fullest node, at [`ROW_BYTES`] a row
 /// (`u64::MAX` where no node has a limit).
 pub(super) fn rows_allowed(nodes: &[MemoryUse], cache: CacheLimit) -> u64 {
-    nodes
-        .iter()
-        .filter_map(|node| Some((node.used, node.limit.or(cache.limit_bytes)?)))
+    judged(nodes, cache)
         .map(|(used, limit)| {
             let line = u128::from(limit) * u128::from(cache.refuse_at_percent) / 100;
             let room = line.saturating_sub(u128::from(used));
@@ -39,12 +123,10 @@ pub(super) fn rows_allowed(nodes: &[MemoryUse], cache: CacheLimit) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Why a batch may not be written now: the fullest node past the line, if any. A node's own
-/// `maxmemory` is its limit, else the setting's; a node with neither is not judged.
+/// Why a batch may not be written now: the fullest node past the line, if any; a node without
+/// a limit is not judged.
 pub(super) fn refusal(nodes: &[MemoryUse], cache: CacheLimit) -> Option<StoreError> {
-    nodes
-        .iter()
-        .filter_map(|node| Some((node.used, node.limit.or(cache.limit_bytes)?)))
+    judged(nodes, cache)
         .filter(|&(used, limit)| {
             u128::from(used) * 100 >= u128::from(limit) * u128::from(cache.refuse_at_percent)
         })
@@ -146,5 +228,30 @@ mod tests {
             message.starts_with("the cache is 95% full (95 of 100 bytes)"),
             "{message}"
         );
+    }
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::failure_emf;
+    use crate::ingest::IngestError;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_refused_batch_is_a_cache_full_metric_and_nothing_else_is() {
+        let full = IngestError::Store(StoreError::Full {
+            used: 95,
+            limit: 100,
+            refuse_at_percent: 90,
+        });
+        let doc = failure_emf(&full, 1_795_780_800_000).unwrap();
+        assert_eq!(doc["FailedPayloads.cache_full"], 1);
+        assert_eq!(doc["FailedPayloads"], 1);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
+            "FailedPayloads.cache_full"
+        );
+        let other = IngestError::Store(StoreError::Reply("odd".into()));
+        assert_eq!(failure_emf(&other, 0), None);
     }
 }

@@ -21,6 +21,7 @@ mod write_plan;
 
 pub use aggregate::{aggregate, Aggregate, Context};
 pub use event::{LogsBatch, LogsEventEnd, Outcome, Reply};
+pub use headroom::failure_emf;
 pub use summary::Summary;
 pub use write_plan::WritePolicy;
 
@@ -37,6 +38,7 @@ use crate::rules::flowlog::FlowLogFormat;
 use crate::store::{CounterStore, DeadLetter, DeadLetters, NoDeadLetters, StoreError};
 use batch::{Arrival, Bounds, End};
 use event::{kinesis_reply, log_summary};
+use headroom::Headroom;
 use inventory::Inventory;
 use payload::{DecodeError, FlowEvent, KinesisItem, LogsMessage};
 
@@ -50,31 +52,6 @@ pub enum IngestError {
     Decode(#[from] DecodeError),
     #[error("cannot count batch: {0}")]
     Store(#[from] StoreError),
-}
-
-/// The metric of a failed invocation that the template alarms on, as an EMF document: a
-/// CloudWatch Logs event refused because the cache is full (`FailedPayloads.cache_full`, as
-/// Kinesis records and S3 objects count it in their summaries). `None` for any other failure.
-pub fn failure_emf(
-    error: &(dyn std::error::Error + 'static),
-    timestamp_ms: i64,
-) -> Option<serde_json::Value> {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if matches!(
-            e.downcast_ref::<StoreError>(),
-            Some(StoreError::Full { .. })
-        ) {
-            let full = format!("FailedPayloads.{}", headroom::CACHE_FULL);
-            let metrics = [
-                ("FailedPayloads".to_string(), crate::metrics::Unit::Count, 1),
-                (full, crate::metrics::Unit::Count, 1),
-            ];
-            return Some(crate::metrics::document("ingest", timestamp_ms, &metrics));
-        }
-        cause = e.source();
-    }
-    None
 }
 
 /// One decoded payload: a CloudWatch Logs subscription message's bytes.
@@ -103,14 +80,8 @@ pub struct Ingestor<S, D = NoDeadLetters> {
     config: IngestConfig,
     fallback_format: FlowLogFormat,
     cache: Mutex<Option<(Instant, Arc<Inventory>)>>,
-    /// The last reading of the cache's fill, while it stands.
-    fill_reading: Mutex<Option<FillReading>>,
-}
-
-/// A reading of the cache's fill: when, and how many more rows may be written on it.
-struct FillReading {
-    at: Instant,
-    rows_left: u64,
+    /// The cache's fill, as last read.
+    headroom: Headroom,
 }
 
 impl<S: CounterStore> Ingestor<S> {
@@ -131,7 +102,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             config,
             fallback_format,
             cache: Mutex::new(None),
-            fill_reading: Mutex::new(None),
+            headroom: Headroom::default(),
         }
     }
 
@@ -285,7 +256,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let mut summary = batch.written.unwrap_or_else(|e| {
             // Nothing of this batch is known to be counted: report every record.
             tracing::error!(error = %e, records = counted.len(), "batch not counted");
-            if matches!(e, StoreError::Full { .. }) {
+            if e.is_full() {
                 failed.insert(headroom::CACHE_FULL, counted.len() as u64);
             }
             failures.extend(counted);
@@ -388,41 +359,6 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         }
     }
 
-    /// Fails the batch (it is retried) when the cache is past the line, before a write could make
-    /// it evict. A reading stands for a second and for the rows the room under the line allows
-    /// (`headroom::rows_allowed`); then a batch reads again. A server that will not say how
-    /// full it is (`INFO` refused) is not judged: the template's alarm on `BytesUsedForCache`
-    /// still watches it.
-    async fn refuse_when_full(&self, rows: u64) -> Result<(), StoreError> {
-        let mut standing = self.fill_reading.lock().await;
-        if let Some(reading) = standing.as_mut() {
-            if reading.at.elapsed() < headroom::READING_STANDS && reading.rows_left >= rows {
-                reading.rows_left -= rows;
-                return Ok(());
-            }
-        }
-        match self.store.memory().await {
-            Ok(nodes) => {
-                let cache = self.config.cache;
-                *standing = Some(FillReading {
-                    at: Instant::now(),
-                    rows_left: headroom::rows_allowed(&nodes, cache),
-                });
-                match headroom::refusal(&nodes, cache) {
-                    Some(full) => {
-                        tracing::error!(error = %full, "batch refused: the cache is full");
-                        Err(full)
-                    }
-                    None => Ok(()),
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the cache's memory use; writing unjudged");
-                Ok(())
-            }
-        }
-    }
-
     /// Writes a batch's counts (payload `n` is `ids[n]`) in one round trip; its figures.
     async fn write_counts(
         &self,
@@ -432,12 +368,8 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
     ) -> Result<Summary, StoreError> {
         let batch = agg.to_write(ids, &WritePolicy::from(&self.config), now);
         if !batch.days.is_empty() {
-            let rows = batch
-                .days
-                .iter()
-                .flat_map(|d| &d.payloads)
-                .map(|p| p.increments.len());
-            self.refuse_when_full(rows.sum::<usize>() as u64).await?;
+            let (store, cache) = (&self.store, self.config.cache);
+            self.headroom.check(store, cache, batch.rows()).await?;
         }
         let outcome = self.store.write(&batch).await?;
         let mut summary = agg.summary.clone();
@@ -446,29 +378,5 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         summary.duplicates = outcome.duplicates;
         summary.days = batch.days.iter().map(|d| d.day.clone()).collect();
         Ok(summary)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{failure_emf, IngestError};
-    use crate::store::StoreError;
-
-    #[test]
-    fn a_refused_batch_is_a_cache_full_metric_and_nothing_else_is() {
-        let full = IngestError::Store(StoreError::Full {
-            used: 95,
-            limit: 100,
-            refuse_at_percent: 90,
-        });
-        let doc = failure_emf(&full, 1_795_780_800_000).unwrap();
-        assert_eq!(doc["FailedPayloads.cache_full"], 1);
-        assert_eq!(doc["FailedPayloads"], 1);
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
-            "FailedPayloads.cache_full"
-        );
-        let other = IngestError::Store(StoreError::Reply("odd".into()));
-        assert_eq!(failure_emf(&other, 0), None);
     }
 }

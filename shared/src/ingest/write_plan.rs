@@ -39,23 +39,15 @@ impl<'a> Aggregate<'a> {
     /// folds the same rows (a hash map's order is seeded per process).
     fn in_write_order(&self) -> Vec<(&ConnKey<'a>, u64)> {
         let mut rows: Vec<(&ConnKey<'a>, u64)> = self.counts.iter().map(|(k, &n)| (k, n)).collect();
-        rows.sort_unstable_by(|(a, m), (b, n)| {
+        rows.sort_unstable_by_key(|&(k, n)| {
             (
-                a.day,
-                a.unit,
-                std::cmp::Reverse(*m),
-                a.dest,
-                a.port,
-                a.source,
+                k.day,
+                k.unit,
+                std::cmp::Reverse(n),
+                k.dest,
+                k.port,
+                k.source,
             )
-                .cmp(&(
-                    b.day,
-                    b.unit,
-                    std::cmp::Reverse(*n),
-                    b.dest,
-                    b.port,
-                    b.source,
-                ))
         });
         rows
     }

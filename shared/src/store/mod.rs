@@ -57,6 +57,13 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether this is the refusal of a write because the cache is past the line.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full { .. })
+    }
+}
+
 /// Increments of one payload (a CloudWatch Logs event or one Kinesis record) for one day.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PayloadWrite<'a> {
@@ -107,6 +114,15 @@ impl WriteBatch<'_> {
     /// Nothing to count and no account/region read: no write at all.
     pub fn is_empty(&self) -> bool {
         self.days.is_empty() && self.touched.is_empty()
+    }
+
+    /// The rows (increments) the batch writes, over every day and payload.
+    pub fn rows(&self) -> u64 {
+        self.days
+            .iter()
+            .flat_map(|d| &d.payloads)
+            .map(|p| p.increments.len() as u64)
+            .sum()
     }
 
     /// The records the batch adds, over every day, payload and connection.

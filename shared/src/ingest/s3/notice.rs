@@ -8,7 +8,7 @@ use super::key::parse_key;
 use super::{ObjectError, ObjectSkip};
 use crate::ingest::headroom::CACHE_FULL;
 use crate::ingest::{Ingestor, Outcome, Reply, Summary};
-use crate::store::{CounterStore, DeadLetters, StoreError};
+use crate::store::{CounterStore, DeadLetters};
 
 /// `FailedPayloads.object_not_read`: an object that could not be read now (S3 or Redis
 /// failing); its message comes again.
@@ -148,7 +148,7 @@ where
                 Err(e) => {
                     tracing::error!(message_id = %message.message_id, bucket = %notice.bucket, key = %notice.key, error = %e, "S3 object not counted; it comes again");
                     let why = match e {
-                        ObjectError::Store(StoreError::Full { .. }) => CACHE_FULL,
+                        ObjectError::Store(e) if e.is_full() => CACHE_FULL,
                         _ => OBJECT_NOT_READ,
                     };
                     *total.failed_payloads.entry(why).or_default() += 1;
