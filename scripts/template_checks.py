@@ -12,6 +12,8 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - the evidence archive is written once (PutObject denied without If-None-Match) and only the
   break-glass role may delete or change retention;
 - flow-log objects come only from the named bucket and owner, written only by log delivery;
+- the failure bucket (what ctrack replay trusts) is written only by the ingest role, and only
+  under dead-letter/ and aws/lambda/;
 - cross-account delivery trusts CloudWatch Logs only on behalf of the members
   (aws:SourceOrgID or aws:SourceAccount), and a Rule refuses a destination without members;
 - the alarms exist, each telling the alarm topic; alarms on the functions' own metrics
@@ -157,6 +159,7 @@ def main():
     problems += archive_write_once(by_type)
     problems += cross_account_trust()
     problems += flow_log_objects(by_type)
+    problems += failure_bucket_writers(by_type)
 
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)
@@ -217,6 +220,32 @@ def flow_log_objects(by_type):
     if not any(s.get("Effect") == "Deny" and s.get("Action") == "s3:PutObject"
                and "delivery.logs.amazonaws.com" in str(s.get("Condition")) for s in statements):
         problems.append("deploy/flow-log-bucket.yaml lets others than the log delivery service write flow logs")
+    return problems
+
+
+def failure_bucket_writers(by_type):
+    """ctrack replay counts what the failure bucket holds: its policy denies PutObject to every
+    principal but the ingest function's role, and outside its two prefixes; the role's own grants
+    name those prefixes (SAM's grant for the failure destination is the whole bucket)."""
+    problems = []
+    statements = [
+        s for p in by_type.get("AWS::S3::BucketPolicy", {}).values()
+        if ref(p.get("Bucket")) == "IngestFailureBucket"
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    deny = [s for s in statements if s.get("Effect") == "Deny" and s.get("Action") == "s3:PutObject"]
+    if not any("IngestFunctionRole" in str(s.get("Condition", {}).get("ArnNotEquals")) for s in deny):
+        problems.append("principals other than the ingest role may write failure records ctrack replay would count")
+    prefixes = [str(s.get("NotResource")) for s in deny if "NotResource" in s]
+    if not prefixes or "dead-letter/*" not in prefixes[0] or "aws/lambda/*" not in prefixes[0]:
+        problems.append("the failure bucket takes objects outside dead-letter/ and aws/lambda/")
+    grants = [
+        s for p in by_type.get("AWS::IAM::Policy", {}).values()
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Action") == "s3:PutObject" and "IngestFailureBucket" in str(s.get("Resource"))
+    ]
+    if any("/aws/lambda/*" not in str(s["Resource"]) and "/dead-letter/*" not in str(s["Resource"]) for s in grants):
+        problems.append("an ingest policy grants PutObject on the whole failure bucket")
     return problems
 
 

@@ -141,3 +141,64 @@ async fn objects_announced_through_sqs_count_as_the_events_did_once() {
     // Not an SQS event: left to the CloudWatch Logs / Kinesis path.
     assert!(sqs_notices(&json!({"awslogs": {"data": "x"}})).is_none());
 }
+
+/// The owner rule of CloudWatch Logs holds for objects: the key's `AWSLogs/<account>/` speaks
+/// only for that account's interfaces. Anyone who can write under `AWSLogs/` of the bucket —
+/// another member, or an account nobody monitors — counts nothing for anyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_speaks_only_for_the_account_its_key_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("scripts/events_to_s3_objects.py"))
+        .arg(dir.path())
+        .arg(repo().join("events/ingest-cloudwatch-logs.json"))
+        .arg(repo().join("events/ingest-kinesis.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let moto = MotoServer::start();
+    // Each account's records, uploaded under the other member's folder and under a folder of
+    // an account that is not monitored at all.
+    let uploaded = moto.s3(&format!(
+        "import pathlib\n\
+         s3.create_bucket(Bucket='flow-logs', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})\n\
+         root = pathlib.Path({root:?})\n\
+         swap = {{'111111111111': '222222222222', '222222222222': '111111111111'}}\n\
+         for f in sorted(root.rglob('*.log.gz')):\n\
+         \x20   key = str(f.relative_to(root))\n\
+         \x20   own = key.split('/')[1]\n\
+         \x20   for other in (swap[own], '333333333333'):\n\
+         \x20       forged = 'central/' + key.replace(own, other)\n\
+         \x20       s3.upload_file(str(f), 'flow-logs', forged)\n\
+         \x20       print(forged)",
+        root = dir.path().display().to_string()
+    ));
+    let keys: Vec<&str> = uploaded.lines().collect();
+    assert_eq!(keys.len(), 4, "{uploaded}");
+
+    let redis = RedisServer::start();
+    let ingest = ingestor(&redis).await;
+    let source = S3Objects::new(&moto.sdk_config().await);
+    let batch = json!({"Records": keys.iter().enumerate()
+        .map(|(i, key)| message(&format!("m{i}"), "flow-logs", key)).collect::<Vec<_>>()});
+    let messages = sqs_notices(&batch).unwrap();
+    let outcome = handle_sqs(&ingest, &source, messages, time::OffsetDateTime::now_utc()).await;
+    let Reply::Sqs(response) = &outcome.response else {
+        panic!("an SQS partial batch response")
+    };
+    assert!(response.batch_item_failures.is_empty());
+    let summary = &outcome.summary;
+    assert_eq!(summary.counted, 0, "{summary:?}");
+    // Every accepted line of a known interface is refused by the owner rule, before any
+    // other rule looks at it (private sources included).
+    let skipped = |why: &str| summary.skipped.get(why).copied().unwrap_or(0);
+    let foreign = skipped("foreign_interface");
+    assert!(foreign > 0, "{summary:?}");
+    assert_eq!(
+        summary.accepted,
+        foreign + skipped("missing_fields") + skipped("unknown_interface"),
+        "{summary:?}"
+    );
+    let keys = redis.cli(&["--scan", "--pattern", "ct:{2026-11-27:*}:conn"]);
+    assert_eq!(keys.trim(), "", "nothing was counted for anyone");
+}
