@@ -6,6 +6,7 @@ package` leaves it). Run by scripts/test.sh after cfn-lint; exits 1 naming what 
 - every log group has a retention; the HTTP API stage writes an access log to one;
 - a new cache takes daily snapshots and a final one, and has CacheUsageLimits (storage, ECPU/s);
 - the refresh runs as its own role (fixed name and path), which deploy/member-account.yaml trusts by exact ARN;
+- that reader role allows exactly the describe calls the refresh's AWS adapter makes;
 - a new cache admits only its user group: a writer (ingest, refresh) and a read-only reader
   (the API), passwords generated into Secrets Manager and read at start, never a clear-text
   variable;
@@ -156,6 +157,7 @@ def main():
         if "role/connection-tracker/${CentralStackName}-refresh" not in text:
             problems.append("deploy/member-account.yaml's reader role trusts another ARN than RefreshRole's")
 
+    problems += reader_role_calls()
     problems += archive_write_once(by_type)
     problems += cross_account_trust()
     problems += flow_log_objects(by_type)
@@ -169,6 +171,20 @@ def main():
         f"template checks: {len(by_type.get('AWS::Lambda::Function', {}))} functions log with a "
         f"retention, {len(log_groups)} log groups, {len(alarms)} alarms to the topic"
     )
+
+
+def reader_role_calls():
+    """The member reader role allows exactly the calls shared/src/refresh/aws/describe.rs makes
+    (each named once in its `call_error("service:Action")`): one missing fails every member's
+    refresh with AccessDenied, one more is a grant nobody uses."""
+    code = (ROOT / "shared/src/refresh/aws/describe.rs").read_text()
+    made = {c.replace("elasticloadbalancingv2:", "elasticloadbalancing:")
+            for c in re.findall(r'call_error\("([a-z0-9]+:[A-Za-z]+)"\)', code)}
+    member = cfn_yaml.load(str(ROOT / "deploy/member-account.yaml"))["Resources"]["ReaderRole"]["Properties"]
+    allowed = {a for p in member["Policies"] for s in p["PolicyDocument"]["Statement"] for a in s["Action"]}
+    problems = [f"deploy/member-account.yaml's reader role lacks {c}, which the refresh calls" for c in sorted(made - allowed)]
+    problems += [f"deploy/member-account.yaml's reader role allows {c}, which the refresh never calls" for c in sorted(allowed - made)]
+    return problems
 
 
 def archive_write_once(by_type):

@@ -142,6 +142,10 @@ async fn seed(store: &RedisStore) {
     );
     let mut api = interface("eni-api", B, "us-east-1", "", "10.1.0.5", "3.80.0.5");
     api.instance_name = Some("api".into());
+    // B's instance in a VPC A owns and shares with B: A's log group may report it when A is a
+    // listed shared-VPC owner.
+    api.vpc_id = Some("vpc-0a11".into());
+    api.vpc_owner_id = Some(A.into());
     let inventory = InventoryFile {
         interfaces: vec![alb, clb, nlb, web, rds, rds_unknown, nat, odd, other, api],
         addresses: BTreeMap::from([(

@@ -13,7 +13,7 @@ use connection_tracker::ingest::Ingestor;
 use connection_tracker::model::Account;
 use connection_tracker::model::InterfaceFacts;
 use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
-use connection_tracker::refresh::discovery::{Discovery, DiscoveryError, RegionFacts};
+use connection_tracker::refresh::discovery::{AccountList, Discovery, DiscoveryError, RegionFacts};
 use connection_tracker::refresh::{refresh, RefreshError};
 use connection_tracker::rules::classify::Networks;
 use connection_tracker::store::{keys, CounterStore, RedisStore, RefreshStore};
@@ -61,6 +61,26 @@ fn facts_by_id(
         .iter()
         .map(|(id, json)| (id.clone(), serde_json::from_str(json).unwrap()))
         .collect()
+}
+
+/// Ingest as the function runs it, reading the refresh's maps at once; `shared_vpc_owners`
+/// as `SHARED_VPC_OWNERS` lists them.
+fn ingest_config(redis: &RedisConfig, shared_vpc_owners: &[&str]) -> IngestConfig {
+    IngestConfig {
+        redis: redis.clone(),
+        retention_days: 3650,
+        dedup_window: Duration::from_secs(72 * 3600),
+        shared_vpc_owners: shared_vpc_owners.iter().map(|a| a.to_string()).collect(),
+        limits: Default::default(),
+        cache: Default::default(),
+        dead_letter: None,
+        max_batch_decompressed_bytes: 1 << 30,
+        flow_log_format: None,
+        networks: Networks::default(),
+        max_decompressed_bytes: 1 << 20,
+        inventory_ttl: Duration::ZERO,
+        default_region: "eu-west-1".into(),
+    }
 }
 
 fn s(v: &Value) -> String {
@@ -186,6 +206,9 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
                 (f.account_id.as_str(), f.region.as_str()),
                 (account.as_str(), reg.as_str())
             );
+            // The VPC and its owner, from DescribeNetworkInterfaces and DescribeVpcs.
+            assert!(f.vpc_id.as_deref().is_some_and(|v| v.starts_with("vpc-")));
+            assert_eq!(f.vpc_owner_id.as_deref(), Some(account.as_str()));
         }
         // DNS does not reach moto's endpoint names: tied by VPC, subnet and security groups.
         assert_eq!(
@@ -273,21 +296,7 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
     let message = logs_message(B, "/connection-tracker/flow-logs", &refs, start * 1000);
     let ingest = Ingestor::new(
         RedisStore::connect(&config.redis).await.unwrap(),
-        IngestConfig {
-            redis: config.redis.clone(),
-            retention_days: 3650,
-            dedup_window: Duration::from_secs(72 * 3600),
-            shared_vpc_owners: vec![],
-            limits: Default::default(),
-            cache: Default::default(),
-            dead_letter: None,
-            max_batch_decompressed_bytes: 1 << 30,
-            flow_log_format: None,
-            networks: Networks::default(),
-            max_decompressed_bytes: 1 << 20,
-            inventory_ttl: Duration::ZERO,
-            default_region: "eu-west-1".into(),
-        },
+        ingest_config(&config.redis, &[]),
     );
     let outcome = ingest
         .handle(
@@ -778,4 +787,156 @@ async fn the_organization_lists_accounts_and_the_table_overrides_them() {
         .unwrap()
         .iter()
         .all(|a| a.origin == Origin::Table));
+}
+
+/// A fixed account list, in the order the test wants the refresh to describe them.
+struct Fixed(Vec<Account>);
+
+impl AccountList for Fixed {
+    async fn accounts(&self) -> Result<Vec<Account>, DiscoveryError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// moto has no shared subnets: around the real adapter, this answers as AWS does when A owns
+/// a VPC and shares it with B — B's DescribeVpcs names A as its VPCs' owner, and A's
+/// DescribeNetworkInterfaces lists B's interfaces there too (their `OwnerId` B, as moto set it).
+struct SharedVpc<D> {
+    inner: D,
+    participant: Account,
+}
+
+impl<D: Discovery> Discovery for SharedVpc<D> {
+    async fn describe(
+        &self,
+        account: &Account,
+        region: &str,
+    ) -> Result<RegionFacts, DiscoveryError> {
+        let mut facts = self.inner.describe(account, region).await?;
+        if account.id == B {
+            facts.vpc_owners.values_mut().for_each(|o| *o = A.into());
+        } else if account.id == A {
+            let theirs = self.inner.describe(&self.participant, region).await?;
+            for vpc in theirs.vpc_owners.into_keys() {
+                facts.vpc_owners.insert(vpc, A.into());
+            }
+            facts.interfaces.extend(theirs.interfaces);
+        }
+        Ok(facts)
+    }
+}
+
+/// An interface of a shared VPC is described by its owner's refresh and the VPC owner's: it
+/// is filed under the account that owns it (`OwnerId`), whichever refresh runs last, and it
+/// stays there; the VPC owner's log group speaks for it (a listed `SHARED_VPC_OWNERS`
+/// account), never for interfaces outside its VPCs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_vpcs_interface_belongs_to_its_owner_whoever_describes_it() {
+    let moto = MotoServer::start();
+    let estate = moto.seed_estate("accounts", &[A, B, C], &["eu-west-1"], &[], 0);
+    let region = |id: &str| {
+        estate
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| s(&r["account"]) == id)
+            .unwrap()
+            .clone()
+    };
+    let eni = |id: &str| s(&region(id)["interfaces"]["ec2_eip"]["id"]);
+    let sdk = sdk(&moto).await;
+    let redis = RedisServer::start();
+    let mut config = refresh_config(redis.url());
+    config.concurrency = 1; // the accounts in the list's order
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    let listed = DynamoAccounts::new(&sdk, "accounts")
+        .accounts()
+        .await
+        .unwrap();
+    let account = |id: &str| listed.iter().find(|a| a.id == id).unwrap().clone();
+    let discovery = SharedVpc {
+        inner: AwsDiscovery::new(
+            sdk.clone(),
+            "connection-tracker-reader",
+            config.page_size,
+            SystemResolver,
+        ),
+        participant: account(B),
+    };
+    let filed = || async { facts_by_id(&store.load_inventory().await.unwrap().interfaces) };
+    let run = |order: &[&str]| {
+        let accounts = Fixed(order.iter().map(|id| account(id)).collect());
+        let (discovery, store, config) = (&discovery, &store, &config);
+        async move {
+            let report = refresh(&accounts, discovery, &SystemResolver, store, config)
+                .await
+                .unwrap();
+            assert!(report.failed.is_empty(), "{report:?}");
+        }
+    };
+
+    // B not monitored yet: its interfaces in A's VPC are A's to file.
+    run(&[A, C]).await;
+    assert_eq!(filed().await[&eni(B)].account_id, A);
+    // B monitored: its refresh files them; A's, after it, leaves them (and does not remove
+    // what B filed though A had filed it before).
+    run(&[B, A, C]).await;
+    let first = filed().await;
+    let b = &first[&eni(B)];
+    assert_eq!(b.account_id, B);
+    assert_eq!(b.vpc_owner_id.as_deref(), Some(A));
+    assert_eq!(first[&eni(C)].vpc_owner_id.as_deref(), Some(C));
+    for order in [[A, B, C], [C, A, B], [B, C, A]] {
+        run(&order).await;
+        assert_eq!(
+            filed().await,
+            first,
+            "after a refresh in the order {order:?}"
+        );
+    }
+
+    // A's flow log (its VPC's, so B's interface in it too) and a forged line for C's.
+    let start = 1_795_780_800u64;
+    let line = |id: &str, owner: &str| {
+        let i = &region(id)["interfaces"]["ec2_eip"];
+        format!(
+            "5 {owner} {} 8.8.8.8 {} 50000 22 6 3 180 {start} {} ACCEPT OK vpc-1 ingress",
+            s(&i["id"]),
+            s(&i["private"]),
+            start + 60
+        )
+    };
+    let lines = [line(A, A), line(B, B), line(C, C)];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let message = logs_message(A, "/connection-tracker/flow-logs", &refs, start * 1000);
+    let event = || FlowEvent::from_value(&logs_event(&message)).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    // Not listed as a shared-VPC owner: A speaks for its own interface only.
+    let unlisted = Ingestor::new(
+        RedisStore::connect(&config.redis).await.unwrap(),
+        ingest_config(&config.redis, &[]),
+    );
+    let o = unlisted.handle(event(), now).await.unwrap().summary;
+    assert_eq!(
+        (o.counted, o.skipped.get("foreign_interface")),
+        (1, Some(&2))
+    );
+    redis.cli(&["FLUSHDB"]);
+    run(&[A, B, C]).await;
+    let listed_owner = Ingestor::new(
+        RedisStore::connect(&config.redis).await.unwrap(),
+        ingest_config(&config.redis, &[A]),
+    );
+    let o = listed_owner.handle(event(), now).await.unwrap().summary;
+    assert_eq!(
+        (o.counted, o.skipped.get("foreign_interface")),
+        (2, Some(&1))
+    );
+    let got = store.day_connections("2026-11-27").await.unwrap();
+    let pairs: Vec<&String> = got.keys().collect();
+    assert_eq!(
+        pairs,
+        [&format!("{A}/eu-west-1"), &format!("{B}/eu-west-1")],
+        "B's interface counts under B, C's under nobody"
+    );
 }

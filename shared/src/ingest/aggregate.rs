@@ -104,11 +104,12 @@ struct Lines<'a, 'm> {
 }
 
 impl Lines<'_, '_> {
-    /// Whether the message's owner may speak for the interface: its own, or any account's
-    /// when it runs a shared VPC.
+    /// Whether the message's owner may speak for the interface: its own, or one in a VPC it
+    /// owns when it is a listed shared-VPC owner (`docs/rules.md`, "Shared VPCs").
     fn may_speak_for(&self, interface: &Interface) -> bool {
         interface.account_id == self.owner
-            || self.ctx.shared_vpc_owners.iter().any(|o| o == self.owner)
+            || (interface.vpc_owner.as_deref() == Some(self.owner)
+                && self.ctx.shared_vpc_owners.iter().any(|o| o == self.owner))
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Interface {
     pub region: String,
     /// An EC2 instance's interface (the S3 rule applies to traffic to instances only).
     pub instance: bool,
+    /// The account that owns the interface's VPC, if the refresh learned it: a shared VPC's
+    /// owner speaks for the interfaces in its VPCs.
+    pub vpc_owner: Option<String>,
     by_private: FastMap<IpAddr, Destination>,
     /// The interface's own name, for a `dstaddr` the refresh did not see.
     own: Destination,
@@ -34,6 +37,7 @@ impl Interface {
             account_id: facts.account_id.clone(),
             region: facts.region.clone(),
             instance: classify::endpoint_kind(facts) == crate::model::EndpointKind::Instance,
+            vpc_owner: facts.vpc_owner_id.clone(),
             by_private,
             own: classify::destination(facts, None),
         }

@@ -83,6 +83,12 @@ pub struct InterfaceFacts {
     pub interface_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester_id: Option<String>,
+    /// The interface's VPC and the account that owns it: a shared VPC's owner speaks for the
+    /// interfaces in its VPCs only (`docs/rules.md`, "Shared VPCs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_owner_id: Option<String>,
     /// Private address → public address (IPv4 association, or a public IPv6 address mapped to
     /// itself, since flow logs show IPv6 destinations as they are).
     #[serde(default)]
@@ -120,6 +126,8 @@ impl InterfaceFacts {
             description: description.into(),
             interface_type: "interface".into(),
             requester_id: None,
+            vpc_id: None,
+            vpc_owner_id: None,
             public_ips: BTreeMap::from([(private, public)]),
             instance_name: None,
             lb_dns_name: None,

@@ -3,7 +3,7 @@
 //! `aws`); turning their results into interface facts and address names is pure and
 //! tested here with tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
 
@@ -16,6 +16,9 @@ pub struct RawInterface {
     pub description: String,
     pub interface_type: String,
     pub requester_id: Option<String>,
+    /// The account that owns the interface (`OwnerId`): in a shared VPC, the participant whose
+    /// resource it is, even when the VPC's owner describes it.
+    pub owner_id: Option<String>,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
     pub security_groups: Vec<String>,
@@ -82,6 +85,8 @@ pub struct RegionFacts {
     /// Names of the region's available zones (`eu-west-1a` …): `DOMAIN` names a NAT host per
     /// zone (`docs/rules.md`, "Names": our own addresses).
     pub availability_zones: Vec<String>,
+    /// VPC id → the account that owns it (`ec2:DescribeVpcs`).
+    pub vpc_owners: BTreeMap<String, String>,
     pub interfaces: Vec<RawInterface>,
     pub instances: Vec<RawInstance>,
     pub load_balancers: Vec<RawLoadBalancer>,
@@ -136,12 +141,26 @@ pub fn match_database<'a>(
     }
 }
 
-/// Turns one account/region's describe results into the maps ingest reads. Pure.
+/// Whether the account/region being described files an interface under its own name
+/// (`docs/rules.md`, "Shared VPCs"): an interface belongs to the account that owns it
+/// (`OwnerId`). A shared VPC's owner also sees its participants' interfaces; it leaves those
+/// of monitored participants to their own refresh, and files those of unmonitored ones
+/// itself, so each interface is written by exactly one account/region, whatever the order.
+fn files_here(iface: &RawInterface, account: &Account, monitored: &BTreeSet<String>) -> bool {
+    match iface.owner_id.as_deref() {
+        None => true,
+        Some(owner) => owner == account.id || !monitored.contains(owner),
+    }
+}
+
+/// Turns one account/region's describe results into the maps ingest reads; `monitored` are
+/// the enabled accounts' ids. Pure.
 pub fn build_region_inventory(
     account: &Account,
     region: &str,
     facts: &RegionFacts,
     domain_hosts: &[(IpAddr, String)],
+    monitored: &BTreeSet<String>,
 ) -> RegionInventory {
     let instance_names: BTreeMap<&str, &str> = facts
         .instances
@@ -154,7 +173,8 @@ pub fn build_region_inventory(
         .map(|lb| (lb.key.as_str(), lb.dns_name.as_str()))
         .collect();
     let mut inventory = RegionInventory::default();
-    for iface in facts.interfaces.iter().filter(|i| i.is_public()) {
+    let here = |i: &&RawInterface| i.is_public() && files_here(i, account, monitored);
+    for iface in facts.interfaces.iter().filter(here) {
         let mut public_ips: BTreeMap<IpAddr, IpAddr> = iface.public_ips.iter().copied().collect();
         for v6 in &iface.ipv6_addresses {
             if !crate::rules::classify::is_private(*v6) {
@@ -177,6 +197,12 @@ pub fn build_region_inventory(
             description: iface.description.clone(),
             interface_type: iface.interface_type.clone(),
             requester_id: iface.requester_id.clone(),
+            vpc_id: iface.vpc_id.clone(),
+            vpc_owner_id: iface
+                .vpc_id
+                .as_ref()
+                .and_then(|vpc| facts.vpc_owners.get(vpc))
+                .cloned(),
             public_ips,
             instance_name: iface
                 .instance_id
@@ -311,6 +337,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_interface_is_filed_by_its_owner_or_by_whoever_sees_an_unmonitored_ones() {
+        let monitored: BTreeSet<String> = ["111111111111", "222222222222"].map(String::from).into();
+        // (the interface's OwnerId, filed by the refresh of 111111111111)
+        let cases = [
+            (None, true),                  // no OwnerId in the answer: the describer's
+            (Some("111111111111"), true),  // its own
+            (Some("222222222222"), false), // a monitored participant's: left to it
+            (Some("333333333333"), true),  // nobody monitors its owner: the VPC owner's
+        ];
+        for (owner, want) in cases {
+            let raw = RawInterface {
+                owner_id: owner.map(String::from),
+                ..RawInterface::default()
+            };
+            assert_eq!(files_here(&raw, &account(), &monitored), want, "{owner:?}");
+        }
+    }
+
     fn iface(id: &str, description: &str, public: Option<(&str, &str)>) -> RawInterface {
         RawInterface {
             id: id.into(),
@@ -395,7 +440,7 @@ mod tests {
             ip("52.0.9.9"),
             "nat-eu-west-1a.alpha.example.org".to_string(),
         )];
-        let inv = build_region_inventory(&account(), "eu-west-1", &facts, &hosts);
+        let inv = build_region_inventory(&account(), "eu-west-1", &facts, &hosts, &BTreeSet::new());
         let ids: Vec<&str> = inv
             .interfaces
             .iter()

@@ -12,6 +12,7 @@ mod run;
 
 pub use run::{Refresh, RunError};
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -176,10 +177,23 @@ where
     store.put_accounts(&enabled).await?;
     let jobs = jobs(&enabled, &config.regions);
     report.dropped = drop_stale(store, &jobs).await?;
+    let monitored: BTreeSet<String> = enabled.iter().map(|a| a.id.clone()).collect();
+    let monitored = &monitored;
     let runs: Vec<RegionRun> = stream::iter(jobs)
         .map(|(account, region)| async move {
             let t = Instant::now();
-            let result = refresh_region(account, &region, discovery, resolver, store, config).await;
+            let result = refresh_region(
+                Describe {
+                    account,
+                    region: &region,
+                    monitored,
+                },
+                discovery,
+                resolver,
+                store,
+                config,
+            )
+            .await;
             RegionRun {
                 account: account.id.clone(),
                 region,
@@ -295,14 +309,26 @@ impl RefreshReport {
     }
 }
 
+/// One account/region to describe, and the accounts whose interfaces it leaves to them.
+#[derive(Clone, Copy)]
+struct Describe<'a> {
+    account: &'a Account,
+    region: &'a str,
+    monitored: &'a BTreeSet<String>,
+}
+
 async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
-    account: &Account,
-    region: &str,
+    job: Describe<'_>,
     discovery: &D,
     resolver: &R,
     store: &S,
     config: &RefreshConfig,
 ) -> Result<RegionCounts, RegionError> {
+    let Describe {
+        account,
+        region,
+        monitored,
+    } = job;
     let facts = tokio::time::timeout(config.region_timeout, discovery.describe(account, region))
         .await
         .map_err(|_| DiscoveryError::Timeout(config.region_timeout.as_secs()))??;
@@ -314,7 +340,7 @@ async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
             }
         }
     }
-    let inventory = build_region_inventory(account, region, &facts, &hosts);
+    let inventory = build_region_inventory(account, region, &facts, &hosts, monitored);
     let now = rfc3339_micros(OffsetDateTime::now_utc());
     store
         .replace_region(&account.id, region, &inventory, &now)

@@ -1,6 +1,7 @@
 //! One small function per describe call: pages through it, counts each request, and turns the
 //! answer into the plain `Raw*` records that `discovery` works on.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{call_error, ip, name_tag};
@@ -52,6 +53,7 @@ pub(super) async fn network_interfaces(
                     .map(|t| t.as_str().to_string())
                     .unwrap_or_default(),
                 requester_id: n.requester_id().map(str::to_string),
+                owner_id: n.owner_id().map(str::to_string),
                 vpc_id: n.vpc_id().map(str::to_string),
                 subnet_id: n.subnet_id().map(str::to_string),
                 security_groups: n
@@ -200,7 +202,6 @@ pub(super) async fn public_databases(
     Ok(out)
 }
 
-/// ec2:DescribeNatGateways and ec2:DescribeAddresses: our own public addresses.
 /// The names of the region's available zones (`ec2:DescribeAvailabilityZones`).
 pub(super) async fn availability_zones(
     ec2: &aws_sdk_ec2::Client,
@@ -225,6 +226,32 @@ pub(super) async fn availability_zones(
     Ok(names)
 }
 
+/// ec2:DescribeVpcs: each VPC the account sees and the account that owns it (another one for
+/// a VPC shared with it).
+pub(super) async fn vpc_owners(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<BTreeMap<String, String>, DiscoveryError> {
+    let mut out = BTreeMap::new();
+    let mut pages = ec2
+        .describe_vpcs()
+        .set_max_results(page.map(|p| p.max(5)))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeVpcs"))?;
+        for vpc in page.vpcs() {
+            if let (Some(id), Some(owner)) = (vpc.vpc_id(), vpc.owner_id()) {
+                out.insert(id.to_string(), owner.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// ec2:DescribeNatGateways and ec2:DescribeAddresses: our own public addresses.
 pub(super) async fn own_addresses(
     ec2: &aws_sdk_ec2::Client,
     page: Option<i32>,

@@ -140,8 +140,17 @@ impl<R: Resolver> Discovery for AwsDiscovery<R> {
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
         let rds = aws_sdk_rds::Client::new(&config);
         let (calls, page) = (&*self.calls, self.page_size);
-        let (zones, (interfaces, instances, classic, v2, databases, own_addresses, flow_logs)) =
-            tokio::try_join!(describe::availability_zones(&ec2, calls), async {
+        let (
+            (zones, vpc_owners),
+            (interfaces, instances, classic, v2, databases, own_addresses, flow_logs),
+        ) = tokio::try_join!(
+            async {
+                tokio::try_join!(
+                    describe::availability_zones(&ec2, calls),
+                    describe::vpc_owners(&ec2, page, calls),
+                )
+            },
+            async {
                 tokio::try_join!(
                     describe::network_interfaces(&ec2, page, calls),
                     describe::instances(&ec2, page, calls),
@@ -151,11 +160,13 @@ impl<R: Resolver> Discovery for AwsDiscovery<R> {
                     describe::own_addresses(&ec2, page, calls),
                     describe::flow_logs(&ec2, page, calls),
                 )
-            },)?;
+            },
+        )?;
         let mut load_balancers = classic;
         load_balancers.extend(v2);
         Ok(RegionFacts {
             availability_zones: zones,
+            vpc_owners,
             interfaces,
             instances,
             load_balancers,
