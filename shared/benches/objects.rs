@@ -81,8 +81,9 @@ fn main() {
             key: &object_key,
             identity: &object_key.from_awslogs,
             now,
+            deadline: None,
         };
-        let summary = count.gzip_text(reader).await.unwrap();
+        let summary = count.gzip_text(reader).await.unwrap().summary;
         let elapsed = started.elapsed().as_secs_f64();
         println!(
             "S3 path: {} records ({} counted) in {elapsed:.2} s = {:.0} records/s, {} chunks; peak heap above the start: {:.1} MiB",

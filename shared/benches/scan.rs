@@ -67,6 +67,7 @@ async fn main() {
         flow_log_format: None,
         networks: Networks::default(),
         max_decompressed_bytes: 64 << 20,
+        max_object_decompressed_bytes: 1 << 30,
         inventory_ttl: Duration::from_secs(3600),
         default_region: "eu-west-1".into(),
     };

@@ -39,6 +39,7 @@ fn config(url: String) -> IngestConfig {
         flow_log_format: None,
         networks: Networks::default(),
         max_decompressed_bytes: 1024 * 1024,
+        max_object_decompressed_bytes: 1 << 30,
         inventory_ttl: Duration::from_secs(0),
         default_region: "eu-west-1".into(),
     }

@@ -50,6 +50,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         flow_log_format: None,
         networks: Networks::new(vec![("office".into(), "85.1.0.0/16".parse().unwrap())]),
         max_decompressed_bytes: 1024 * 1024,
+        max_object_decompressed_bytes: 1 << 30,
         inventory_ttl: Duration::from_secs(ttl_secs),
         default_region: "eu-central-1".into(),
     }

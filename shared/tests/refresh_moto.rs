@@ -78,6 +78,7 @@ fn ingest_config(redis: &RedisConfig, shared_vpc_owners: &[&str]) -> IngestConfi
         flow_log_format: None,
         networks: Networks::default(),
         max_decompressed_bytes: 1 << 20,
+        max_object_decompressed_bytes: 1 << 30,
         inventory_ttl: Duration::ZERO,
         default_region: "eu-west-1".into(),
     }

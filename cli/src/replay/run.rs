@@ -55,11 +55,7 @@ impl Run<'_> {
         };
         // Its records are of the folder's day or the next: an old file may have been
         // counted before, and its chunks' redelivery records have expired.
-        let day_end_ms = connection_tracker::day::parse(&key.day)
-            .and_then(|d| d.next_day())
-            .and_then(|d| d.next_day())
-            .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000);
-        if !self.options.force && day_end_ms.is_some_and(|ms| ms < self.oldest_allowed_ms) {
+        if !self.options.force && key.ends_before(self.oldest_allowed_ms / 1000) {
             eprintln!(
                 "{name}: refused: its records are from {}, more than DEDUP_WINDOW_HOURS ({} h) \
                  ago; it could count twice. --force replays it anyway.",
@@ -79,11 +75,12 @@ impl Run<'_> {
             key: &key,
             identity: &key.from_awslogs,
             now: self.now,
+            deadline: None,
         };
         let counted = count.object(&bytes[..]).await;
         match counted {
-            Ok(summary) => Ok(ItemEnd::Handled {
-                summary: Box::new(summary),
+            Ok(counted) => Ok(ItemEnd::Handled {
+                summary: Box::new(counted.summary),
                 item_failures: 0,
                 unwrapped: false,
                 deleted: false,

@@ -30,11 +30,13 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = match objects::sqs_notices(&event.payload) {
             Some(messages) => {
+                let deadline = objects::deadline(event.context.deadline);
                 objects::handle_sqs(
                     ingestor,
                     objects_source,
                     messages,
                     time::OffsetDateTime::now_utc(),
+                    Some(deadline),
                 )
                 .await
             }

@@ -9,6 +9,9 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 pub const DEFAULT_DEDUP_WINDOW_HOURS: u64 = 72;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_MAX_BATCH_DECOMPRESSED_BYTES: usize = 128 * 1024 * 1024;
+/// One S3 text object, decompressed: AWS writes at most 75 MB per flow-log file, some 10× that
+/// as text; a gzip bomb stops here.
+pub const DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES: u64 = 1 << 30;
 pub const DEFAULT_INVENTORY_TTL_SECONDS: u64 = 60;
 pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
 pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 5_000;

@@ -88,6 +88,9 @@ pub struct IngestConfig {
     pub flow_log_format: Option<FlowLogFormat>,
     pub networks: Networks,
     pub max_decompressed_bytes: usize,
+    /// `MAX_OBJECT_DECOMPRESSED_BYTES`: what one S3 text object may decompress to; past it the
+    /// rest is kept by reason (`object_too_large`), not read.
+    pub max_object_decompressed_bytes: u64,
     pub inventory_ttl: Duration,
     /// The function's own region, the last resort for a record's region.
     pub default_region: String,
@@ -219,6 +222,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 DEFAULT_MAX_DECOMPRESSED_BYTES,
                 64 * 1024,
                 1024 * 1024 * 1024,
+            )?,
+            max_object_decompressed_bytes: self.number(
+                "MAX_OBJECT_DECOMPRESSED_BYTES",
+                DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
+                1 << 20,
+                16 << 30,
             )?,
             inventory_ttl: Duration::from_secs(self.number(
                 "INVENTORY_TTL_SECONDS",

@@ -42,6 +42,16 @@ impl Summary {
         self.rejected.values().sum()
     }
 
+    /// One more thing not counted, by reason (`skipped`).
+    pub fn skip(&mut self, why: &'static str) {
+        *self.skipped.entry(why).or_default() += 1;
+    }
+
+    /// One more payload that could not be counted now or ever, by reason (`failed_payloads`).
+    pub fn fail(&mut self, why: &'static str) {
+        *self.failed_payloads.entry(why).or_default() += 1;
+    }
+
     /// Adds another batch's figures (durations add up too).
     pub fn merge(&mut self, other: &Summary) {
         self.payloads += other.payloads;

@@ -25,6 +25,7 @@
 //! | `ct:{inv}:refresh-failed` | hash | `ACCOUNT:REGION` → `RefreshFailure` JSON of its last failed refresh, until one succeeds |
 //! | `ct:{inv}:archived` | hash | day → where the evidence archive holds it (`s3://…`, or `empty`) |
 //! | `ct:{inv}:members:KIND:ACCOUNT:REGION` | set | the interface ids / addresses / formats one account/region owns in the maps above |
+//! | `ct:{obj:H}:chunks` | string | how far an S3 object was counted: `CHUNKS` or `CHUNKS done` (H: the payload-id hash of its key from `AWSLogs/` on), with the dedup window's TTL |
 //! | `ct:{dns}:ptr:IP` | string | reverse-DNS name of a source address (`""`: none), with a TTL |
 //! | `ct:{dns}:names` | hash | address → its resolved name, for `/addresses` (names only) |
 //! | `ct:{dns}:names-until` | sorted set | address → when its entry in `names` expires (Unix seconds) |
@@ -90,6 +91,13 @@ pub const OTHER_SOURCES: &str = OTHER;
 /// A member written by [`connection_member`] as (source, `dest\tport`).
 pub fn split_source(member: &str) -> (&str, &str) {
     member.split_once('\t').unwrap_or((member, ""))
+}
+
+/// How far one S3 object was counted. The object's key is hashed (never part of a key) and
+/// the hash is the tag, so objects spread over a cluster's slots.
+pub fn object_progress(identity: &str) -> String {
+    let h = crate::model::PayloadId::of(format!("object\n{identity}").as_bytes());
+    format!("{PREFIX}:{{obj:{h}}}:chunks")
 }
 
 pub const INTERFACES: &str = "ct:{inv}:interfaces";

@@ -275,6 +275,32 @@ pub trait ArchiveMarks: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// How far an S3 object has been counted: its first `chunks` chunks (each counted once, by its
+/// payload id), and whether that was all of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectMark {
+    pub chunks: u64,
+    pub complete: bool,
+}
+
+/// Where the S3 path remembers how far each object was counted, so that an invocation that
+/// stops at its deadline resumes there and a redelivered notification of a counted object
+/// costs one lookup. A hint only: each chunk's payload id still decides whether it counts.
+pub trait ObjectProgress: Send + Sync {
+    /// The object named `identity` (its key from `AWSLogs/` on): how far it was counted.
+    fn object_mark(
+        &self,
+        identity: &str,
+    ) -> impl Future<Output = Result<ObjectMark, StoreError>> + Send;
+    /// Records how far `identity` was counted, kept `ttl` (as long as the chunks' ids).
+    fn mark_object(
+        &self,
+        identity: &str,
+        mark: ObjectMark,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Where flow-log objects are read from (S3): a stream of an object's bytes.
 pub trait ObjectSource: Send + Sync {
     type Reader: tokio::io::AsyncBufRead + Unpin + Send;

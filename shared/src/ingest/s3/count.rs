@@ -1,9 +1,12 @@
 //! Counting one object: its records read in chunks of [`CHUNK_LINES`] lines, each chunk one
-//! payload of the usual idempotent write, named from the object and the chunk's number.
+//! payload of the usual idempotent write, named from the object and the chunk's number. How far
+//! an object was counted is marked in the store after each chunk: a delivery that stopped at
+//! its deadline resumes after the last counted chunk, one that finished is not read again.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
-use tokio::io::AsyncBufRead;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::key::{ObjectKey, ObjectKind};
 use super::read::{header_format, BoundedLines, Lines};
@@ -13,13 +16,13 @@ use crate::ingest::{Ingestor, Summary};
 use crate::model::PayloadId;
 use crate::rules::flowlog::FlowLogFormat;
 use crate::rules::reason::Reject;
-use crate::store::{CounterStore, DeadLetters};
+use crate::store::{CounterStore, DeadLetters, ObjectMark, ObjectProgress};
 
 /// The largest Parquet object read: it is spooled to a temporary file first (Parquet is read
 /// from its end), and Lambda's `/tmp` holds 512 MiB unless configured larger.
 pub const MAX_PARQUET_BYTES: u64 = 400 << 20;
 
-/// One object being counted: where its counts go, what it is, and the clock.
+/// One object being counted: where its counts go, what it is, the clock and when to stop.
 pub struct ObjectCount<'a, S, D> {
     pub ingestor: &'a Ingestor<S, D>,
     pub key: &'a ObjectKey,
@@ -27,11 +30,33 @@ pub struct ObjectCount<'a, S, D> {
     /// the same object read again — from S3, a copy, a replay — counts nothing twice.
     pub identity: &'a str,
     pub now: time::OffsetDateTime,
+    /// Stop between two chunks once this has passed: what was counted stays counted, the rest
+    /// resumes from the object's mark when the message comes again. `None`: read to the end.
+    pub deadline: Option<Instant>,
 }
 
-impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
+/// How far one object's count came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectEnd {
+    /// Every record was read, now or by an earlier delivery.
+    Complete,
+    /// The deadline came first: `chunks` are counted, the rest waits for the next delivery.
+    Unfinished { chunks: u64 },
+    /// The text decompressed past `MAX_OBJECT_DECOMPRESSED_BYTES`: what came before the cap is
+    /// counted (`chunks`), the rest is never read.
+    TooLarge { chunks: u64 },
+}
+
+/// An object's figures and how far it came.
+#[derive(Debug)]
+pub struct Counted {
+    pub summary: Summary,
+    pub end: ObjectEnd,
+}
+
+impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
     /// The object's bytes as they come (gzip text or Parquet, by its key).
-    pub async fn object<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    pub async fn object<R>(&self, reader: R) -> Result<Counted, ObjectError>
     where
         R: AsyncBufRead + Unpin,
     {
@@ -41,19 +66,38 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
         }
     }
 
-    /// A gzip text object (`.log.gz`, one or more gzip members), decompressed as it comes.
-    pub async fn gzip_text<R>(&self, compressed: R) -> Result<Summary, ObjectError>
+    /// A gzip text object (`.log.gz`, one or more gzip members), decompressed as it comes, up
+    /// to `MAX_OBJECT_DECOMPRESSED_BYTES`.
+    pub async fn gzip_text<R>(&self, compressed: R) -> Result<Counted, ObjectError>
     where
         R: AsyncBufRead + Unpin,
     {
+        use tokio::io::AsyncReadExt;
         let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(compressed);
         decoder.multiple_members(true);
-        self.text(tokio::io::BufReader::with_capacity(64 * 1024, decoder))
-            .await
+        let cap = self.ingestor.config.max_object_decompressed_bytes;
+        let mut text = tokio::io::BufReader::with_capacity(64 * 1024, decoder.take(cap));
+        let mut counted = self.text(&mut text).await?;
+        if counted.end == ObjectEnd::Complete && text.get_ref().limit() == 0 {
+            // At the cap: one byte more says whether the object went on.
+            text.get_mut().set_limit(1);
+            let more = !text
+                .fill_buf()
+                .await
+                .map_err(|e| ObjectError::Read(e.to_string()))?
+                .is_empty();
+            if more {
+                let mark = self.ingestor.store.object_mark(self.identity).await?;
+                counted.end = ObjectEnd::TooLarge {
+                    chunks: mark.chunks,
+                };
+            }
+        }
+        Ok(counted)
     }
 
     /// A text object already decompressed: its header line names the fields.
-    pub async fn text<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    pub async fn text<R>(&self, reader: R) -> Result<Counted, ObjectError>
     where
         R: AsyncBufRead + Unpin,
     {
@@ -70,7 +114,7 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
 
     /// A Parquet object as it comes: spooled into an anonymous temporary file (gone when
     /// closed; Parquet is read from its end), then read. Memory stays bounded; disk holds it.
-    pub async fn parquet_stream<R>(&self, reader: R) -> Result<Summary, ObjectError>
+    pub async fn parquet_stream<R>(&self, reader: R) -> Result<Counted, ObjectError>
     where
         R: tokio::io::AsyncRead + Unpin,
     {
@@ -92,7 +136,7 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
     /// named with underscores, typed, null for a missing value), row group after row group:
     /// each row becomes the line AWS would have written in text, read by the same parser.
     /// Memory: the row group being read (AWS writes them small) and one chunk of lines.
-    pub async fn parquet<F>(&self, file: F) -> Result<Summary, ObjectError>
+    pub async fn parquet<F>(&self, file: F) -> Result<Counted, ObjectError>
     where
         F: parquet::file::reader::ChunkReader + 'static,
     {
@@ -114,20 +158,40 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
     }
 
     /// Counts records chunk by chunk: each chunk of [`CHUNK_LINES`] one payload, its id from
-    /// the object's identity and the chunk's number.
+    /// the object's identity and the chunk's number. Starts after the chunks the object's mark
+    /// says are counted, marks each chunk once written, stops at the deadline.
     async fn lines<R>(
         &self,
         format: &FlowLogFormat,
         lines: &mut Lines<R>,
-    ) -> Result<Summary, ObjectError>
+    ) -> Result<Counted, ObjectError>
     where
         R: AsyncBufRead + Unpin,
     {
+        let store = &self.ingestor.store;
+        let ttl = self.ingestor.config.dedup_window;
         let mut total = Summary::default();
+        let mark = store.object_mark(self.identity).await?;
+        if mark.complete {
+            total.skip(ObjectSkip::AlreadyCounted.name());
+            return Ok(Counted {
+                summary: total,
+                end: ObjectEnd::Complete,
+            });
+        }
+        // The counted chunks' lines again, read past (a chunk holds only lines that fit).
+        let mut behind = mark.chunks.saturating_mul(CHUNK_LINES as u64);
+        while behind > 0 {
+            match lines.next().await? {
+                Some(Ok(_)) => behind -= 1,
+                Some(Err(())) => {}
+                None => break,
+            }
+        }
         let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
         let mut too_long = 0u64;
-        let mut number = 0usize;
-        loop {
+        let mut number = mark.chunks;
+        let end = loop {
             let line = lines.next().await?;
             let done = line.is_none();
             match line {
@@ -136,35 +200,29 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
                 None => {}
             }
             if chunk.len() == CHUNK_LINES || (done && !chunk.is_empty()) {
-                let name = format!("s3\n{}\n{CHUNK_LINES}\n{number}", self.identity);
-                let id = PayloadId::of(name.as_bytes());
-                let message = LogsMessage {
-                    message_type: Cow::Borrowed("DATA_MESSAGE"),
-                    owner: Cow::Borrowed(&self.key.account),
-                    log_group: Cow::Borrowed(self.identity),
-                    log_stream: Cow::Borrowed(""),
-                    log_events: chunk
-                        .iter()
-                        .map(|line| LogEvent {
-                            id: Cow::Borrowed(""),
-                            timestamp: 0,
-                            message: Cow::Borrowed(line),
-                        })
-                        .collect(),
-                    format: Some(format.clone()),
-                };
-                let summary = self
-                    .ingestor
-                    .count_messages(&[id.as_str()], std::slice::from_ref(&message), self.now)
-                    .await?;
-                total.merge(&summary);
+                total.merge(&self.chunk(format, number, &chunk).await?);
                 chunk.clear();
                 number += 1;
+                let mark = ObjectMark {
+                    chunks: number,
+                    complete: done,
+                };
+                store.mark_object(self.identity, mark, ttl).await?;
+                let late = self.deadline.is_some_and(|d| Instant::now() >= d);
+                if late && !done {
+                    break ObjectEnd::Unfinished { chunks: number };
+                }
+            } else if done {
+                let mark = ObjectMark {
+                    chunks: number,
+                    complete: true,
+                };
+                store.mark_object(self.identity, mark, ttl).await?;
             }
             if done {
-                break;
+                break ObjectEnd::Complete;
             }
-        }
+        };
         if too_long > 0 {
             total.records += too_long;
             *total
@@ -172,6 +230,40 @@ impl<S: CounterStore, D: DeadLetters> ObjectCount<'_, S, D> {
                 .entry(Reject::LineTooLong.name())
                 .or_default() += too_long;
         }
-        Ok(total)
+        Ok(Counted {
+            summary: total,
+            end,
+        })
+    }
+
+    /// One chunk counted as one payload: `s3`, the object's identity, the chunk size and its
+    /// number name it.
+    async fn chunk(
+        &self,
+        format: &FlowLogFormat,
+        number: u64,
+        chunk: &[String],
+    ) -> Result<Summary, ObjectError> {
+        let name = format!("s3\n{}\n{CHUNK_LINES}\n{number}", self.identity);
+        let id = PayloadId::of(name.as_bytes());
+        let message = LogsMessage {
+            message_type: Cow::Borrowed("DATA_MESSAGE"),
+            owner: Cow::Borrowed(&self.key.account),
+            log_group: Cow::Borrowed(self.identity),
+            log_stream: Cow::Borrowed(""),
+            log_events: chunk
+                .iter()
+                .map(|line| LogEvent {
+                    id: Cow::Borrowed(""),
+                    timestamp: 0,
+                    message: Cow::Borrowed(line),
+                })
+                .collect(),
+            format: Some(format.clone()),
+        };
+        Ok(self
+            .ingestor
+            .count_messages(&[id.as_str()], std::slice::from_ref(&message), self.now)
+            .await?)
     }
 }

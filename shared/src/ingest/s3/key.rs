@@ -37,6 +37,17 @@ impl ObjectKind {
     }
 }
 
+impl ObjectKey {
+    /// Whether the object's records are all older than `unix_seconds`: AWS files a record in
+    /// the folder of its day or the next, so those of a day that ended before it are.
+    pub fn ends_before(&self, unix_seconds: i64) -> bool {
+        crate::day::parse(&self.day)
+            .and_then(|d| d.next_day())
+            .and_then(|d| d.next_day())
+            .is_some_and(|d| d.midnight().assume_utc().unix_timestamp() < unix_seconds)
+    }
+}
+
 /// The parts of `[prefix/]AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/[<hh>/]<file>`
 /// or of the Hive-compatible `[prefix/]AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/
 /// aws-region=<region>/year=…/month=…/day=…/[hour=…/]<file>`; anything else is skipped with a

@@ -18,9 +18,9 @@ mod key;
 mod notice;
 mod read;
 
-pub use count::{ObjectCount, MAX_PARQUET_BYTES};
+pub use count::{Counted, ObjectCount, ObjectEnd, MAX_PARQUET_BYTES};
 pub use key::{parse_key, ObjectKey, ObjectKind};
-pub use notice::{handle_sqs, sqs_notices, Notice, QueuedNotices};
+pub use notice::{handle_sqs, sqs_notices, Notice, QueuedNotices, Unread};
 pub use read::header_format;
 
 use crate::rules::reason::reasons;
@@ -28,6 +28,18 @@ use crate::store::StoreError;
 
 /// Lines per chunk (one write each). Part of every chunk's id: changing it changes the ids.
 pub const CHUNK_LINES: usize = 10_000;
+/// How long before the invocation's deadline the S3 path stops taking chunks: a chunk's
+/// read and write, the partial batch response and the summary fit in it.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When to stop, from Lambda's deadline (milliseconds since the epoch): [`DEADLINE_MARGIN`]
+/// before it (at once if that has passed).
+pub fn deadline(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = u64::try_from(crate::metrics::now_ms()).unwrap_or(0);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    std::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+}
+
 /// A longer line is not a flow-log record: rejected (`line_too_long`) without being kept.
 pub const MAX_LINE_BYTES: usize = 4096;
 
@@ -47,6 +59,8 @@ reasons! {
         ParquetTooLarge => "parquet_too_large",
         BadParquet => "bad_parquet",
         BadNotification => "bad_notification",
+        AlreadyCounted => "already_counted",
+        OlderThanDedupWindow => "older_than_dedup_window",
     }
 }
 

@@ -8,6 +8,7 @@
 //! or retried after a lost reply or a partial failure, counts once.
 
 mod memory;
+mod progress;
 mod read;
 mod refresh;
 mod rows;
