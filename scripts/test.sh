@@ -38,7 +38,7 @@ cargo build -p ingest -p refresh -p api -p ctrack-cli
 command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 log "fuzz targets: build, then ${FUZZ_SECONDS:-30} s each"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
-for target in event_decode flowlog_lines aggregate_write parsers logs_message; do
+for target in event_decode flowlog_lines aggregate_write parsers logs_message object_readers; do
   corpus=$(mktemp -d) out=$(mktemp) dict=()
   [ -f "fuzz/$target.dict" ] && dict=("-dict=$target.dict")
   if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \

@@ -442,3 +442,43 @@ async fn a_gzip_bomb_and_an_old_notification_are_kept_by_reason_not_counted() {
     assert_eq!(outcome.summary.skipped.get("already_counted"), Some(&1));
     assert_eq!(outcome.summary.counted, 0);
 }
+
+/// Crafted Parquet footers the `object_readers` fuzz target found (kept as its seeds, after
+/// its selector byte): a Thrift bool field of another wire type (parquet 57 panicked) and a
+/// negative column offset (the reader's `byte_range` asserts): each refused by reason, and a
+/// real file beside them still counts.
+#[tokio::test]
+async fn crafted_parquet_footers_are_refused_by_reason() {
+    use connection_tracker::ingest::s3::{parse_key, ObjectCount, ObjectError};
+    let redis = RedisServer::start();
+    let ingest = ingestor(&redis).await;
+    let key = parse_key(&format!(
+        "{KEY_DIR}/111111111111_vpcflowlogs_eu-west-1_fl-1_20261127T1200Z_1.log.parquet"
+    ))
+    .unwrap();
+    let seeds = repo().join("fuzz/seeds/object_readers");
+    for (file, want) in [
+        ("parquet-thrift-bool-not-bool", Some("bad_parquet")),
+        ("parquet-negative-column-offset", Some("bad_parquet")),
+        ("parquet", None),
+    ] {
+        let bytes = std::fs::read(seeds.join(file)).unwrap();
+        let count = ObjectCount {
+            ingestor: &ingest,
+            key: &key,
+            identity: file,
+            now: at(),
+            deadline: None,
+        };
+        let mut spool = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut spool, &bytes[1..]).unwrap();
+        let got = count.parquet(spool).await;
+        match (got, want) {
+            (Err(ObjectError::Skipped(why)), Some(want)) => assert_eq!(why.name(), want, "{file}"),
+            (Ok(counted), None) => {
+                assert!(counted.summary.counted > 0, "{file}: {:?}", counted.summary)
+            }
+            (got, want) => panic!("{file}: {got:?}, want {want:?}"),
+        }
+    }
+}

@@ -22,6 +22,44 @@ use crate::store::{CounterStore, DeadLetters, ObjectMark, ObjectProgress};
 /// from its end), and Lambda's `/tmp` holds 512 MiB unless configured larger.
 pub const MAX_PARQUET_BYTES: u64 = 400 << 20;
 
+/// The largest column chunk of a row group read, uncompressed: AWS writes row groups of a few
+/// MiB; a footer that claims more is refused before anything is allocated for it.
+pub const MAX_PARQUET_COLUMN_CHUNK_BYTES: i64 = 128 << 20;
+
+/// What a Parquet footer claims, checked before a page is read: every column chunk inside the
+/// file and of a sane size, row counts not negative (`bad_parquet`, or `parquet_too_large`).
+fn check_parquet(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    length: u64,
+) -> Result<(), ObjectSkip> {
+    for group in metadata.row_groups() {
+        if group.num_rows() < 0 || group.total_byte_size() < 0 {
+            return Err(ObjectSkip::BadParquet);
+        }
+        for column in group.columns() {
+            // The reader's own `byte_range` panics on negative values: checked here first.
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let (Ok(start), Ok(size)) = (
+                u64::try_from(start),
+                u64::try_from(column.compressed_size()),
+            ) else {
+                return Err(ObjectSkip::BadParquet);
+            };
+            if start.checked_add(size).is_none_or(|end| end > length)
+                || column.uncompressed_size() < 0
+            {
+                return Err(ObjectSkip::BadParquet);
+            }
+            if column.uncompressed_size() > MAX_PARQUET_COLUMN_CHUNK_BYTES {
+                return Err(ObjectSkip::ParquetTooLarge);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One object being counted: where its counts go, what it is, the clock and when to stop.
 pub struct ObjectCount<'a, S, D> {
     pub ingestor: &'a Ingestor<S, D>,
@@ -141,8 +179,10 @@ impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
         F: parquet::file::reader::ChunkReader + 'static,
     {
         use parquet::file::reader::{FileReader, SerializedFileReader};
+        let length = file.len();
         let reader = SerializedFileReader::new(file)
             .map_err(|_| ObjectError::Skipped(ObjectSkip::BadParquet))?;
+        check_parquet(reader.metadata(), length).map_err(ObjectError::Skipped)?;
         let names: Vec<String> = reader
             .metadata()
             .file_metadata()
