@@ -118,6 +118,8 @@ def main():
         ("ConnectionTracker", "Rejected"),
         ("ConnectionTracker", "DeadLettered"),
         ("ConnectionTracker", "FailedPayloads.cache_full"),
+        ("ConnectionTracker", "RedriveLeftTooOld"),
+        ("ConnectionTracker", "RedriveUnreadable"),
         ("AWS/ElastiCache", "BytesUsedForCache"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),

@@ -198,3 +198,104 @@ async fn a_store_that_cannot_keep_them_fails_them_as_before() {
     let rows = ingestor.store().day_connections(DAY).await.unwrap();
     assert_eq!(rows[&format!("{A}/eu-west-1")][0].score, 1);
 }
+
+/// A failure record as Lambda writes one, uploaded under `aws/lambda/` of the bucket.
+fn put_record(moto: &MotoServer, bucket: &str, key: &str, record: &Value) {
+    moto.s3(&format!(
+        "s3.put_object(Bucket='{bucket}', Key='aws/lambda/{key}', Body={body:?})",
+        body = record.to_string()
+    ));
+}
+
+/// The scheduled redrive: Lambda's failure records (an asynchronous CloudWatch Logs event, a
+/// Kinesis batch) counted once each and removed; while Redis is down it counts and removes
+/// nothing; a record older than the dedup window and one without a flow-log event are left
+/// and counted for the alarm; a failed redrive trigger is removed; a second run counts nothing.
+#[tokio::test]
+async fn the_scheduled_redrive_counts_each_failure_record_once_and_leaves_what_it_cannot() {
+    use connection_tracker::ingest::scheduled_redrive::redrive;
+    let mut redis = RedisServer::start_persistent();
+    let moto = MotoServer::start();
+    moto.s3("s3.create_bucket(Bucket='ct-failures', CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})");
+    let ingestor = setup(&redis, &moto, "ct-failures").await;
+    let records = S3Bucket::new(&moto.sdk_config().await, "ct-failures");
+    let context = json!({"requestId": "e4b46cbf", "condition": "RetriesExhausted", "approximateInvokeCount": 3});
+    let logs = json!({"awslogs": {"data": good_payload("8.8.8.8")}});
+    put_record(
+        &moto,
+        "ct-failures",
+        "async/ingest/2026/11/27/a.json",
+        &json!({
+        "version": "1.0", "requestContext": context, "requestPayload": logs,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"}}),
+    );
+    let kinesis = kinesis_event(&[good_payload("9.9.9.9"), good_payload("9.9.9.8")]);
+    put_record(
+        &moto,
+        "ct-failures",
+        "esm/shardId-000000000001/2026/11/27/b.json",
+        &json!({
+        "requestContext": {"condition": "RetryAttemptsExhausted"},
+        "KinesisBatchInfo": {"shardId": "shardId-000000000001", "streamArn": "arn:aws:kinesis:eu-west-1:1:stream/s"},
+        "payload": kinesis.to_string()}),
+    );
+    put_record(
+        &moto,
+        "ct-failures",
+        "esm/shardId-000000000001/2026/11/27/c.json",
+        &json!({
+        "KinesisBatchInfo": {"shardId": "shardId-000000000001", "startSequenceNumber": "1",
+                             "endSequenceNumber": "9", "streamArn": "arn:aws:kinesis:eu-west-1:1:stream/s"}}),
+    );
+    put_record(
+        &moto,
+        "ct-failures",
+        "async/ingest/2026/11/27/d.json",
+        &json!({
+        "requestContext": context, "requestPayload": {"redrive": "scheduled"}}),
+    );
+    // Handled five days after the records: older than the dedup window.
+    let late = time::OffsetDateTime::from_unix_timestamp(NOON as i64 + 5 * 86_400).unwrap();
+    let soon = time::OffsetDateTime::from_unix_timestamp(NOON as i64 + 3600).unwrap();
+    let keys = || {
+        moto.s3("print(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='ct-failures').get('Contents', [])))")
+    };
+
+    // Redis down: nothing counted, nothing removed, the run says why.
+    redis.stop();
+    let down = redrive(&ingestor, &records, soon, None).await;
+    assert_eq!((down.redriven, down.retried_later), (0, 1), "{down:?}");
+    assert!(down.stopped.is_some(), "{down:?}");
+    assert_eq!(keys().matches("aws/lambda/").count(), 4);
+
+    redis.restart();
+    let too_old = redrive(&ingestor, &records, late, None).await;
+    assert_eq!(
+        (too_old.redriven, too_old.left_too_old, too_old.unreadable),
+        (1, 2, 1),
+        "the trigger removed, both flow-log records too old, one unreadable: {too_old:?}"
+    );
+    let up = redrive(&ingestor, &records, soon, None).await;
+    assert_eq!(
+        (up.redriven, up.left_too_old, up.unreadable),
+        (2, 0, 1),
+        "{up:?}"
+    );
+    assert_eq!(up.stopped, None);
+    let left = keys();
+    assert!(
+        left.contains("c.json") && left.matches("aws/lambda/").count() == 1,
+        "{left}"
+    );
+    let rows = ingestor.store().day_connections(DAY).await.unwrap();
+    let scores: BTreeMap<&str, u64> = rows[&format!("{A}/eu-west-1")]
+        .iter()
+        .map(|c| (c.source.as_str(), c.score))
+        .collect();
+    assert_eq!(
+        scores,
+        BTreeMap::from([("8.8.8.8", 1), ("9.9.9.8", 1), ("9.9.9.9", 1)])
+    );
+    let again = redrive(&ingestor, &records, soon, None).await;
+    assert_eq!((again.redriven, again.unreadable), (0, 1));
+}

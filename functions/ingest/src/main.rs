@@ -1,9 +1,11 @@
 //! The `ingest` Lambda function: CloudWatch Logs subscription and Kinesis events carrying VPC
 //! flow logs, and S3 notifications (through SQS) of flow logs delivered to S3, become per-day
-//! connection counters in Redis. All logic lives in `connection_tracker::ingest`.
+//! connection counters in Redis; on a schedule (`{"redrive": …}`), Lambda's failure records are
+//! counted again. All logic lives in `connection_tracker::ingest`.
 
 use connection_tracker::config::{secret, Env};
-use connection_tracker::ingest::{failure_emf, s3 as objects, Ingestor, Reply};
+use connection_tracker::ingest::scheduled_redrive::{redrive, RedriveReport};
+use connection_tracker::ingest::{failure_emf, s3 as objects, Ingestor};
 use connection_tracker::metrics;
 use connection_tracker::store::s3::{S3Bucket, S3DeadLetters, S3Objects};
 use connection_tracker::store::RedisStore;
@@ -25,9 +27,35 @@ async fn main() -> Result<(), Error> {
     // Flow logs delivered to S3 arrive as S3 notifications through SQS; their objects are read
     // with the function's own role.
     let objects_source = S3Objects::new(&sdk);
+    // Lambda's failure records in the same bucket, redriven on a schedule.
+    let failure_records = config
+        .dead_letter
+        .as_ref()
+        .map(|dl| S3Bucket::new(&sdk, &dl.bucket));
     let ingestor = Ingestor::with_dead_letters(store, dead_letters, config);
-    let (ingestor, objects_source) = (&ingestor, &objects_source);
+    let (ingestor, objects_source, failure_records) =
+        (&ingestor, &objects_source, &failure_records);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
+        if event.payload.get("redrive").is_some() {
+            let deadline = objects::deadline(event.context.deadline);
+            let report = match failure_records {
+                Some(records) => {
+                    redrive(
+                        ingestor,
+                        records,
+                        time::OffsetDateTime::now_utc(),
+                        Some(deadline),
+                    )
+                    .await
+                }
+                None => RedriveReport {
+                    stopped: Some("no failure bucket (DEAD_LETTER_BUCKET)".into()),
+                    ..RedriveReport::default()
+                },
+            };
+            println!("{}", report.to_emf(metrics::now_ms()));
+            return Ok(serde_json::to_value(&report)?);
+        }
         let outcome = match objects::sqs_notices(&event.payload) {
             Some(messages) => {
                 let deadline = objects::deadline(event.context.deadline);
@@ -52,7 +80,7 @@ async fn main() -> Result<(), Error> {
         };
         // Embedded Metric Format: a JSON line on stdout that CloudWatch turns into metrics.
         println!("{}", outcome.summary.to_emf(metrics::now_ms()));
-        Ok::<Reply, Error>(outcome.response)
+        Ok::<Value, Error>(serde_json::to_value(&outcome.response)?)
     }))
     .await
 }

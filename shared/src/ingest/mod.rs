@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod payload;
 pub mod redrive;
 pub mod s3;
+pub mod scheduled_redrive;
 mod summary;
 mod write_plan;
 

@@ -301,6 +301,21 @@ pub trait ObjectProgress: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Where Lambda keeps the records of invocations whose retries ran out (the failure bucket's
+/// `aws/lambda/`), as the scheduled redrive reads and removes them. Errors say why, for a person.
+pub trait FailureRecords: Send + Sync {
+    /// The first `max` keys under `prefix`, in key order.
+    fn list(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<String>, String>> + Send;
+    /// One record's bytes, refused over `limit`.
+    fn get(&self, key: &str, limit: u64) -> impl Future<Output = Result<Vec<u8>, String>> + Send;
+    /// Removes a record once everything in it is counted.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
 /// Where flow-log objects are read from (S3): a stream of an object's bytes.
 pub trait ObjectSource: Send + Sync {
     type Reader: tokio::io::AsyncBufRead + Unpin + Send;

@@ -232,6 +232,11 @@ impl S3Bucket {
 
     /// Every object under `prefix`, in key order, page by page.
     pub async fn list(&self, prefix: &str) -> Result<Vec<S3Object>, S3Error> {
+        self.list_up_to(prefix, usize::MAX).await
+    }
+
+    /// The first `max` objects under `prefix`, in key order (pages stop once there are).
+    pub async fn list_up_to(&self, prefix: &str, max: usize) -> Result<Vec<S3Object>, S3Error> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -253,6 +258,10 @@ impl S3Bucket {
                         size: object.size().unwrap_or(0).max(0) as u64,
                     });
                 }
+            }
+            if objects.len() >= max {
+                objects.truncate(max);
+                break;
             }
         }
         Ok(objects)
@@ -356,5 +365,26 @@ impl DeadLetters for S3DeadLetters {
             )
             .await?;
         Ok(format!("s3://{}/{key}", self.bucket.name()))
+    }
+}
+
+/// The failure bucket as the scheduled redrive reads it.
+impl crate::store::FailureRecords for S3Bucket {
+    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, String> {
+        let objects = self
+            .list_up_to(prefix, max)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(objects.into_iter().map(|o| o.key).collect())
+    }
+
+    async fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, String> {
+        S3Bucket::get(self, key, limit)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), String> {
+        S3Bucket::delete(self, key).await.map_err(|e| e.to_string())
     }
 }
