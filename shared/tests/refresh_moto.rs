@@ -408,9 +408,11 @@ async fn a_failing_account_keeps_its_maps_while_the_others_are_replaced() {
         "{:?}",
         report.failed[0]
     );
+    // A timed-out region is tried once more at the end of the run: twice its timeout at most.
+    assert_eq!(report.retried, 1, "{report:?}");
     assert!(
-        report.wall_ms < 3_000 + 2_000,
-        "the hung region did not hold up the run beyond its timeout"
+        report.wall_ms < 2 * 3_000 + 2_000,
+        "the hung region did not hold up the run beyond its timeouts"
     );
 
     let after = facts_by_id(&store.load_inventory().await.unwrap().interfaces);

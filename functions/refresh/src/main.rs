@@ -9,6 +9,9 @@ use connection_tracker::refresh::aws::{
     AwsDiscovery, DynamoAccounts, MonitoredAccounts, OrganizationAccounts, SystemResolver,
 };
 use connection_tracker::refresh::ip_ranges::UrlSource;
+use std::time::Duration;
+
+use connection_tracker::refresh::run::AFTER_REGIONS;
 use connection_tracker::refresh::{Refresh, RefreshReport};
 use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
@@ -52,9 +55,18 @@ async fn main() -> Result<(), Error> {
         archive: archive.as_ref().map(|(c, bucket)| (*c, bucket)),
     };
     let (run, discovery) = (&run, &discovery);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let calls_before = discovery.calls();
-        let report = run.run(time::OffsetDateTime::now_utc()).await?;
+        let left = Duration::from_millis(
+            event
+                .context
+                .deadline
+                .saturating_sub(u64::try_from(metrics::now_ms()).unwrap_or(0)),
+        );
+        let deadline = tokio::time::Instant::now() + left.saturating_sub(AFTER_REGIONS);
+        let report = run
+            .run(time::OffsetDateTime::now_utc(), Some(deadline))
+            .await?;
         // Embedded Metric Format: failures per run as a metric to alarm on.
         let calls = discovery.calls() - calls_before;
         println!("{}", report.to_emf(calls, metrics::now_ms()));

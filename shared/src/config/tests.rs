@@ -203,7 +203,7 @@ fn refresh_settings() {
     .unwrap();
     assert_eq!(c.regions, ["eu-west-1", "us-east-1"]);
     assert_eq!(c.role_name, "connection-tracker-reader");
-    assert_eq!((c.concurrency, c.page_size), (8, None));
+    assert_eq!((c.concurrency, c.page_size), (32, None));
     assert_eq!(c.external_id, None);
     let with_id = |id: &str| {
         env(&[

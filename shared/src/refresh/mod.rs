@@ -8,11 +8,11 @@ pub mod archive;
 pub mod aws;
 pub mod discovery;
 pub mod ip_ranges;
-mod run;
+pub mod run;
 
 pub use run::{Refresh, RunError};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,11 @@ pub struct RefreshReport {
     pub dns_resolved: usize,
     pub dns_without_name: usize,
     pub dns_pending: usize,
+    /// `account/region` not started because the run's deadline came first: the stalest go
+    /// first next run, so every one is refreshed within a bounded number of runs.
+    pub deferred: Vec<String>,
+    /// Account/regions whose describe timed out and were tried once more in the same run.
+    pub retried: usize,
     /// `account/region` no longer monitored (account removed or disabled, region dropped):
     /// their entries were removed from the maps.
     pub dropped: Vec<String>,
@@ -100,7 +105,8 @@ struct RegionRun {
     account: String,
     region: String,
     elapsed: Duration,
-    result: Result<RegionCounts, RegionError>,
+    /// `None`: not started, the deadline was too near.
+    result: Option<Result<RegionCounts, RegionError>>,
 }
 
 /// What one account/region's refresh wrote.
@@ -166,6 +172,28 @@ where
     R: Resolver,
     S: RefreshStore,
 {
+    refresh_until(accounts, discovery, resolver, store, config, None).await
+}
+
+/// [`refresh`], starting no account/region that could not finish (its timeout) before
+/// `deadline`: the stalest account/regions go first (never refreshed, then the oldest
+/// refresh), so a run that stops early leaves the freshest for later and every one is
+/// refreshed within a bounded number of runs, whatever the estate's size. A describe that
+/// timed out is tried once more at the end of the run, time permitting.
+pub async fn refresh_until<A, D, R, S>(
+    accounts: &A,
+    discovery: &D,
+    resolver: &R,
+    store: &S,
+    config: &RefreshConfig,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<RefreshReport, RefreshError>
+where
+    A: AccountList,
+    D: Discovery,
+    R: Resolver,
+    S: RefreshStore,
+{
     let started = Instant::now();
     let all = accounts.accounts().await.map_err(RefreshError::Accounts)?;
     let mut report = RefreshReport {
@@ -175,39 +203,48 @@ where
     };
     let enabled: Vec<Account> = all.into_iter().filter(|a| a.enabled).collect();
     store.put_accounts(&enabled).await?;
-    let jobs = jobs(&enabled, &config.regions);
-    report.dropped = drop_stale(store, &jobs).await?;
+    let mut jobs = jobs(&enabled, &config.regions);
+    let refreshed = store.refreshed().await?;
+    report.dropped = drop_stale(store, &jobs, &refreshed).await?;
+    stalest_first(&mut jobs, &refreshed);
     let monitored: BTreeSet<String> = enabled.iter().map(|a| a.id.clone()).collect();
-    let monitored = &monitored;
-    let runs: Vec<RegionRun> = stream::iter(jobs)
-        .map(|(account, region)| async move {
-            let t = Instant::now();
-            let result = refresh_region(
-                Describe {
-                    account,
-                    region: &region,
-                    monitored,
-                },
-                discovery,
-                resolver,
-                store,
-                config,
-            )
-            .await;
-            RegionRun {
-                account: account.id.clone(),
-                region,
-                elapsed: t.elapsed(),
-                result,
-            }
-        })
-        .buffer_unordered(config.concurrency)
-        .collect()
-        .await;
+    let runs = run_jobs(
+        &jobs,
+        &monitored,
+        (discovery, resolver, store),
+        config,
+        deadline,
+    )
+    .await;
+    let mut timed_out = Vec::new();
     for run in runs {
+        if let Some(Err(RegionError {
+            kind: "timeout", ..
+        })) = &run.result
+        {
+            timed_out.push((run.account.clone(), run.region.clone()));
+        }
         report.add(run);
     }
+    if !timed_out.is_empty() {
+        // Once more, those that timed out: a slow answer is often a passing one.
+        let again: Vec<(&Account, String)> = jobs
+            .iter()
+            .filter(|(a, r)| timed_out.contains(&(a.id.clone(), r.clone())))
+            .map(|(a, r)| (*a, r.clone()))
+            .collect();
+        let retry = run_jobs(
+            &again,
+            &monitored,
+            (discovery, resolver, store),
+            config,
+            deadline,
+        )
+        .await;
+        report.retry(retry);
+    }
     report.refreshed.sort();
+    report.deferred.sort();
     report
         .failed
         .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
@@ -230,6 +267,54 @@ where
     Ok(report)
 }
 
+/// Orders the jobs by their last successful refresh, oldest first (never refreshed before
+/// all), ties by account and region.
+fn stalest_first(jobs: &mut [(&Account, String)], refreshed: &HashMap<String, String>) {
+    jobs.sort_by_cached_key(|(a, r)| {
+        let last = refreshed
+            .get(&pair_key(&a.id, r))
+            .cloned()
+            .unwrap_or_default();
+        (last, a.id.clone(), r.clone())
+    });
+}
+
+/// Runs `jobs`, `config.concurrency` at a time, each within its timeout; a job that could not
+/// finish before `deadline` is not started (`result: None`).
+async fn run_jobs<D: Discovery, R: Resolver, S: RefreshStore>(
+    jobs: &[(&Account, String)],
+    monitored: &BTreeSet<String>,
+    (discovery, resolver, store): (&D, &R, &S),
+    config: &RefreshConfig,
+    deadline: Option<tokio::time::Instant>,
+) -> Vec<RegionRun> {
+    stream::iter(jobs)
+        .map(|(account, region)| async move {
+            let t = Instant::now();
+            let too_late =
+                deadline.is_some_and(|d| tokio::time::Instant::now() + config.region_timeout > d);
+            let result = if too_late {
+                None
+            } else {
+                let job = Describe {
+                    account,
+                    region,
+                    monitored,
+                };
+                Some(refresh_region(job, discovery, resolver, store, config).await)
+            };
+            RegionRun {
+                account: account.id.clone(),
+                region: region.clone(),
+                elapsed: t.elapsed(),
+                result,
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect()
+        .await
+}
+
 /// Every enabled account's regions (its own, else the `REGIONS` default).
 fn jobs<'a>(enabled: &'a [Account], default_regions: &[String]) -> Vec<(&'a Account, String)> {
     enabled
@@ -249,15 +334,16 @@ fn jobs<'a>(enabled: &'a [Account], default_regions: &[String]) -> Vec<(&'a Acco
 async fn drop_stale<S: RefreshStore>(
     store: &S,
     jobs: &[(&Account, String)],
+    refreshed: &HashMap<String, String>,
 ) -> Result<Vec<String>, StoreError> {
     let current: std::collections::HashSet<String> =
         jobs.iter().map(|(a, r)| pair_key(&a.id, r)).collect();
     let mut dropped = Vec::new();
-    for stale in store.refreshed().await?.into_keys() {
-        if current.contains(&stale) {
+    for stale in refreshed.keys() {
+        if current.contains(stale) {
             continue;
         }
-        if let Some(pair) = AccountRegion::from_key(&stale) {
+        if let Some(pair) = AccountRegion::from_key(stale) {
             store.drop_region(pair.account(), pair.region()).await?;
             dropped.push(pair.to_string());
         }
@@ -270,7 +356,11 @@ impl RefreshReport {
     /// One account/region's outcome into the figures.
     fn add(&mut self, run: RegionRun) {
         self.sum_region_ms += run.elapsed.as_millis() as u64;
-        match run.result {
+        let Some(result) = run.result else {
+            self.deferred.push(pair_text(&run.account, &run.region));
+            return;
+        };
+        match result {
             Ok(counts) => {
                 self.refreshed.push(pair_text(&run.account, &run.region));
                 self.public_interfaces += counts.interfaces;
@@ -286,6 +376,20 @@ impl RefreshReport {
                     error,
                 });
             }
+        }
+    }
+
+    /// The second try of the account/regions that timed out: each replaces its failure.
+    fn retry(&mut self, runs: Vec<RegionRun>) {
+        for run in runs {
+            if run.result.is_none() {
+                continue; // no time left: its first failure stands
+            }
+            self.retried += 1;
+            self.failed.retain(|f| {
+                (f.account_id.as_str(), f.region.as_str()) != (&run.account, &run.region)
+            });
+            self.add(run);
         }
     }
 
@@ -789,6 +893,117 @@ mod tests {
                 "nat-us-east-1f.111111111111.example.org",
                 "odd-us-east-1.111111111111.example.org"
             ]
+        );
+    }
+
+    /// A simulated estate on a virtual clock: 2,000 account/regions, every describe call 200 ms
+    /// (three rounds of calls per account/region), 5 % of attempts never answering. Each
+    /// scheduled run has 270 s (the function's 300 s less what the run does after the regions);
+    /// every account/region is refreshed within two runs.
+    struct SlowEstate {
+        attempts: Mutex<HashMap<String, u64>>,
+    }
+
+    impl Discovery for SlowEstate {
+        async fn describe(
+            &self,
+            account: &Account,
+            region: &str,
+        ) -> Result<RegionFacts, DiscoveryError> {
+            let key = pair_key(&account.id, region);
+            let attempt = {
+                let mut attempts = self.attempts.lock().unwrap();
+                let n = attempts.entry(key.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let roll = xxhash_rust::xxh3::xxh3_64(format!("{key}#{attempt}").as_bytes()) % 100;
+            if roll < 5 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(3 * 200)).await;
+            Ok(RegionFacts::default())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_slow_estate_is_refreshed_whole_within_two_runs() {
+        let regions = [
+            "eu-west-1",
+            "eu-central-1",
+            "us-east-1",
+            "us-west-2",
+            "ap-southeast-2",
+        ];
+        let accounts = Accounts(
+            (0..400)
+                .map(|i| account(&format!("{:012}", 100_000_000_000u64 + i), &regions))
+                .collect(),
+        );
+        let mut config = config();
+        config.concurrency = crate::config::defaults::DEFAULT_REFRESH_CONCURRENCY;
+        config.region_timeout =
+            Duration::from_secs(crate::config::defaults::DEFAULT_REGION_TIMEOUT_SECONDS);
+        let store = MemoryStore::default();
+        let estate = SlowEstate {
+            attempts: Mutex::default(),
+        };
+        let mut refreshed = std::collections::BTreeSet::new();
+        for period in 1..=2 {
+            let start = tokio::time::Instant::now();
+            let deadline = start + Duration::from_secs(270);
+            let report = refresh_until(&accounts, &estate, &NoDns, &store, &config, Some(deadline))
+                .await
+                .unwrap();
+            let took = start.elapsed();
+            println!(
+                "run {period}: {} refreshed, {} failed, {} deferred, {} tried twice, {:.0} s of 270",
+                report.refreshed.len(),
+                report.failed.len(),
+                report.deferred.len(),
+                report.retried,
+                took.as_secs_f64()
+            );
+            assert!(took <= Duration::from_secs(270), "{took:?}");
+            refreshed.extend(report.refreshed);
+            // The next scheduled run, 5 minutes after this one started.
+            tokio::time::sleep_until(start + Duration::from_secs(300)).await;
+        }
+        assert_eq!(
+            refreshed.len(),
+            2_000,
+            "every account/region within two runs"
+        );
+
+        // The old settings (8 at a time, 60 s timeouts) cannot start every one in a run: the
+        // stalest-first order still reaches all of them, in a bounded number of runs.
+        config.concurrency = 8;
+        config.region_timeout = Duration::from_secs(60);
+        let store = MemoryStore::default();
+        let mut refreshed = std::collections::BTreeSet::new();
+        let mut runs = 0;
+        while refreshed.len() < 2_000 && runs < 6 {
+            runs += 1;
+            let start = tokio::time::Instant::now();
+            let deadline = start + Duration::from_secs(270);
+            let report = refresh_until(&accounts, &estate, &NoDns, &store, &config, Some(deadline))
+                .await
+                .unwrap();
+            println!(
+                "8 at a time, run {runs}: {} refreshed, {} failed, {} deferred, {:.0} s",
+                report.refreshed.len(),
+                report.failed.len(),
+                report.deferred.len(),
+                start.elapsed().as_secs_f64()
+            );
+            assert!(start.elapsed() <= Duration::from_secs(270));
+            refreshed.extend(report.refreshed);
+            tokio::time::sleep_until(start + Duration::from_secs(300)).await;
+        }
+        assert_eq!(
+            refreshed.len(),
+            2_000,
+            "every one reached, after {runs} runs"
         );
     }
 }

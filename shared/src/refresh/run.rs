@@ -7,9 +7,13 @@ use time::OffsetDateTime;
 use super::archive::{archive_closed_days, ArchiveError};
 use super::discovery::{AccountList, Discovery, Resolver};
 use super::ip_ranges::{refresh_s3_ranges, IpRangesSource};
-use super::{refresh, RefreshError, RefreshReport};
+use super::{refresh_until, RefreshError, RefreshReport};
 use crate::config::{ArchiveConfig, IpRangesConfig, RefreshConfig};
 use crate::store::{ArchiveMarks, EvidenceSink, ReadStore, RefreshStore, StoreError};
+
+/// What a run leaves after the account/regions, before the invocation's deadline: reverse DNS,
+/// AWS's ranges and the archive.
+pub const AFTER_REGIONS: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,14 +49,20 @@ where
     I: IpRangesSource,
     E: EvidenceSink,
 {
-    /// One run at `now`: account/regions, AWS's ranges, the archive; the report of all three.
-    pub async fn run(&self, now: OffsetDateTime) -> Result<RefreshReport, RunError> {
-        let mut report = refresh(
+    /// One run at `now`: account/regions (none started that could not finish before
+    /// `deadline`), AWS's ranges, the archive; the report of all three.
+    pub async fn run(
+        &self,
+        now: OffsetDateTime,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<RefreshReport, RunError> {
+        let mut report = refresh_until(
             self.accounts,
             self.discovery,
             self.resolver,
             self.store,
             self.config,
+            deadline,
         )
         .await?;
         report.s3_ranges =
