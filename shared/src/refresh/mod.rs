@@ -288,11 +288,14 @@ async fn run_jobs<D: Discovery, R: Resolver, S: RefreshStore>(
     config: &RefreshConfig,
     deadline: Option<tokio::time::Instant>,
 ) -> Vec<RegionRun> {
-    stream::iter(jobs)
-        .map(|(account, region)| async move {
+    stream::iter(jobs.iter().enumerate())
+        .map(|(i, (account, region))| async move {
             let t = Instant::now();
-            let too_late =
-                deadline.is_some_and(|d| tokio::time::Instant::now() + config.region_timeout > d);
+            // The first `concurrency` always start: every run makes progress, whatever the
+            // deadline says (a clock that disagrees, a timeout shorter than the margin).
+            let too_late = i >= config.concurrency
+                && deadline
+                    .is_some_and(|d| tokio::time::Instant::now() + config.region_timeout > d);
             let result = if too_late {
                 None
             } else {
