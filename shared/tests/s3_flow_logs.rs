@@ -38,6 +38,24 @@ fn at() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-27 12:30 UTC)
 }
 
+/// The sample events' records as S3 objects (Python's gzip), in a temporary directory.
+fn sample_objects() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("scripts/events_to_s3_objects.py"))
+        .arg(dir.path())
+        .arg(repo().join("events/ingest-cloudwatch-logs.json"))
+        .arg(repo().join("events/ingest-kinesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 fn counters(server: &RedisServer) -> String {
     server.day_counters("2026-11-27")
 }
@@ -70,19 +88,7 @@ fn message(id: &str, bucket: &str, key: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_announced_through_sqs_count_as_the_events_did_once() {
     // The sample events' records as S3 objects (Python's gzip), uploaded under a prefix.
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("scripts/events_to_s3_objects.py"))
-        .arg(dir.path())
-        .arg(repo().join("events/ingest-cloudwatch-logs.json"))
-        .arg(repo().join("events/ingest-kinesis.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = sample_objects();
     let moto = MotoServer::start();
     let uploaded = moto.s3(&format!(
         "import pathlib\n\
@@ -157,15 +163,7 @@ async fn objects_announced_through_sqs_count_as_the_events_did_once() {
 /// another member, or an account nobody monitors — counts nothing for anyone else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_speaks_only_for_the_account_its_key_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("scripts/events_to_s3_objects.py"))
-        .arg(dir.path())
-        .arg(repo().join("events/ingest-cloudwatch-logs.json"))
-        .arg(repo().join("events/ingest-kinesis.json"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let dir = sample_objects();
     let moto = MotoServer::start();
     // Each account's records, uploaded under the other member's folder and under a folder of
     // an account that is not monitored at all.

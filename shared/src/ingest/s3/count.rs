@@ -90,6 +90,8 @@ pub enum ObjectEnd {
 pub struct Counted {
     pub summary: Summary,
     pub end: ObjectEnd,
+    /// Chunks of the object counted so far, by every delivery.
+    pub chunks: u64,
 }
 
 impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
@@ -125,9 +127,8 @@ impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
                 .map_err(|e| ObjectError::Read(e.to_string()))?
                 .is_empty();
             if more {
-                let mark = self.ingestor.store.object_mark(self.identity).await?;
                 counted.end = ObjectEnd::TooLarge {
-                    chunks: mark.chunks,
+                    chunks: counted.chunks,
                 };
             }
         }
@@ -217,6 +218,7 @@ impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
             return Ok(Counted {
                 summary: total,
                 end: ObjectEnd::Complete,
+                chunks: mark.chunks,
             });
         }
         // The counted chunks' lines again, read past (a chunk holds only lines that fit).
@@ -273,6 +275,7 @@ impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
         Ok(Counted {
             summary: total,
             end,
+            chunks: number,
         })
     }
 
