@@ -850,9 +850,10 @@ async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
 #[tokio::test(flavor = "multi_thread")]
 async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
     use connection_tracker::config::ArchiveConfig;
-    use connection_tracker::refresh::archive::{archive_closed_days, EMPTY};
+    use connection_tracker::refresh::archive::{archive_closed_days, ArchiveStop, EMPTY};
     use connection_tracker::store::s3::S3Bucket;
     use connection_tracker::store::ArchiveMarks;
+    use tokio::time::Instant;
 
     let redis = RedisServer::start();
     let api = api_with_samples(&redis).await;
@@ -890,7 +891,17 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         max_days_per_run: 2,
         retention_days: retention,
     };
-    let first = archive_closed_days(&store, &bucket, &config, now)
+    // A run whose deadline has come writes nothing and marks nothing: the next run does it.
+    let late = archive_closed_days(&store, &bucket, &config, now, Some(Instant::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (late.stopped, late.archived.len(), late.pending),
+        (Some(ArchiveStop::Deadline), 0, 8),
+        "2026-11-20..27 wait"
+    );
+    assert!(store.archived_days().await.unwrap().is_empty());
+    let first = archive_closed_days(&store, &bucket, &config, now, None)
         .await
         .unwrap();
     assert_eq!(
@@ -899,13 +910,13 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         "oldest first, two a run"
     );
     assert!(
-        first.error.is_none() && first.rows > 0 && first.bytes > 0,
+        first.stopped.is_none() && first.rows > 0 && first.bytes > 0,
         "{first:?}"
     );
     let mut runs = vec![first];
     while runs.last().unwrap().pending > 0 {
         runs.push(
-            archive_closed_days(&store, &bucket, &config, now)
+            archive_closed_days(&store, &bucket, &config, now, None)
                 .await
                 .unwrap(),
         );
@@ -917,7 +928,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         ["2026-11-24", "2026-11-25", "2026-11-27"],
         "each day written once"
     );
-    let again = archive_closed_days(&store, &bucket, &config, now)
+    let again = archive_closed_days(&store, &bucket, &config, now, None)
         .await
         .unwrap();
     assert!(again.archived.is_empty() && again.pending == 0, "{again:?}");
@@ -943,7 +954,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         archived[0]
     ));
     redis.cli(&["HDEL", keys::ARCHIVED, &archived[0]]);
-    let remarked = archive_closed_days(&store, &bucket, &config, now)
+    let remarked = archive_closed_days(&store, &bucket, &config, now, None)
         .await
         .unwrap();
     assert_eq!(

@@ -13,8 +13,8 @@ use connection_tracker::rules::s3_rule::S3Ranges;
 use connection_tracker::store::keys;
 use connection_tracker::store::RefreshStore;
 use connection_tracker::store::{
-    CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadStore, RedisStore,
-    WriteBatch,
+    CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadRequest, ReadStore,
+    RedisStore, WriteBatch,
 };
 use connection_tracker::testing::{interface, one_payload, RedisCluster, RedisServer};
 use serde_json::json;
@@ -1326,5 +1326,136 @@ async fn changes_show_what_a_day_brought_that_the_days_before_did_not() {
         let answer = get(&api, query).await;
         assert_eq!(answer.status, 400, "{query}: {}", answer.text());
         assert_eq!(answer.json()["parameter"], parameter, "{query}");
+    }
+}
+
+/// An evidence sink in memory: the S3 adapter is tested against moto (ctrack's tests); here the
+/// day's object is what matters.
+#[derive(Default)]
+struct Objects(std::sync::Mutex<BTreeMap<String, Vec<u8>>>);
+
+impl connection_tracker::store::EvidenceSink for Objects {
+    async fn put_once(&self, key: &str, body: Vec<u8>) -> Result<(String, bool), String> {
+        let mut objects = self.0.lock().unwrap();
+        let fresh = !objects.contains_key(key);
+        objects.entry(key.to_string()).or_insert(body);
+        Ok((format!("mem://{key}"), fresh))
+    }
+}
+
+/// A closed day larger than a page (`archive::PAGE_ROWS`) is archived whole, every row once with
+/// its count, from a single server and from a three-master cluster alike: the object holds
+/// exactly the rows a whole read of the day gives.
+#[tokio::test]
+async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
+    use connection_tracker::config::ArchiveConfig;
+    use connection_tracker::refresh::archive::{archive_closed_days, decode_day, PAGE_ROWS};
+
+    let single = RedisServer::start();
+    let three = RedisCluster::start_three_masters();
+    for url in [single.url(), three.url()] {
+        let config = api_config(url.clone());
+        let store = RedisStore::connect(&config.redis).await.unwrap();
+        fill(&store).await;
+        // 2.5 pages in one account/region: 50 ports × 500 sources, counts 1..=25,000.
+        let members: Vec<String> = (0..PAGE_ROWS * 5 / 2)
+            .map(|i| {
+                let source = format!("85.{}.{}.{}", i / 62_500, (i / 250) % 250, i % 250);
+                keys::connection_member(&source, "web/52.16.0.20", 1000 + (i / 500) as u16)
+            })
+            .collect();
+        let increments = members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| Increment {
+                account: A,
+                region: "eu-west-1",
+                member: member.clone(),
+                count: i as u64 + 1,
+                bare_ip: None,
+            })
+            .collect();
+        store
+            .write(&one_payload("2026-11-20", "big", increments))
+            .await
+            .unwrap();
+        let sink = Objects::default();
+        let archive = ArchiveConfig {
+            bucket: "evidence".into(),
+            prefix: "connections/".into(),
+            after_hours: 48,
+            max_days_per_run: 7,
+            retention_days: 10,
+        };
+        let now = time::macros::datetime!(2026-11-30 00:00 UTC);
+        let report = archive_closed_days(&store, &sink, &archive, now, None)
+            .await
+            .unwrap();
+        assert!(
+            report.stopped.is_none() && report.pending == 0,
+            "{report:?}"
+        );
+        for day in ["2026-11-20", "2026-11-27"] {
+            let whole = store
+                .read(&ReadRequest {
+                    days: vec![day.into()],
+                    ..ReadRequest::default()
+                })
+                .await
+                .unwrap();
+            let mut expected: Vec<(String, String, String, String, u64)> = whole.days[0]
+                .iter()
+                .flat_map(|(pair, rows)| {
+                    rows.iter().map(move |c| {
+                        let (account, region) = pair.split_once('/').unwrap();
+                        let (s, d) = (c.source.clone(), c.dest.clone());
+                        (
+                            format!("{account}/{region}"),
+                            s,
+                            d,
+                            c.dest_port.to_string(),
+                            c.score,
+                        )
+                    })
+                })
+                .collect();
+            let object = sink.0.lock().unwrap()
+                [&format!("connections/day={day}/connections.jsonl.gz")]
+                .clone();
+            let back = decode_day(&object, 1 << 30).unwrap();
+            let mut got: Vec<(String, String, String, String, u64)> = back
+                .iter()
+                .map(|r| {
+                    let pair = format!("{}/{}", r.account_id, r.region);
+                    (
+                        pair,
+                        r.source.clone(),
+                        r.dest.clone(),
+                        r.dest_port.to_string(),
+                        r.score,
+                    )
+                })
+                .collect();
+            // Each account/region's rows come score descending.
+            for w in back.windows(2) {
+                if (&w[0].account_id, &w[0].region) == (&w[1].account_id, &w[1].region) {
+                    assert!(w[0].score >= w[1].score, "{day} on {url}");
+                }
+            }
+            assert!(back.iter().all(|r| r.date.as_deref() == Some(day)));
+            expected.sort();
+            got.sort();
+            assert_eq!(got.len(), expected.len(), "{day} on {url}");
+            assert_eq!(got, expected, "{day} on {url}");
+        }
+        let lines: usize = sink
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .map(|o| decode_day(o, 1 << 30).unwrap().len())
+            .sum();
+        assert_eq!(report.rows, lines, "{report:?}");
+        assert!(lines > PAGE_ROWS * 5 / 2);
     }
 }

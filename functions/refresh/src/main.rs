@@ -1,7 +1,7 @@
-//! The `refresh` Lambda function (EventBridge schedule): discovers public interfaces, names and
+//! The `refresh` Lambda function (EventBridge schedules): discovers public interfaces, names and
 //! flow-log formats in every account and region and writes the maps ingest and the API read;
-//! keeps AWS's address ranges current and writes closed days to the evidence archive.
-//! All logic lives in `connection_tracker::refresh`.
+//! keeps AWS's address ranges current; on its own schedule (`{"archive": …}`), writes closed
+//! days to the evidence archive. All logic lives in `connection_tracker::refresh`.
 
 use connection_tracker::config::{secret, Env};
 use connection_tracker::metrics;
@@ -11,8 +11,8 @@ use connection_tracker::refresh::aws::{
 use connection_tracker::refresh::ip_ranges::UrlSource;
 use std::time::Duration;
 
-use connection_tracker::refresh::run::AFTER_REGIONS;
-use connection_tracker::refresh::{Refresh, RefreshReport};
+use connection_tracker::refresh::run::{AFTER_ARCHIVE, AFTER_REGIONS};
+use connection_tracker::refresh::Refresh;
 use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
@@ -63,14 +63,21 @@ async fn main() -> Result<(), Error> {
                 .deadline
                 .saturating_sub(u64::try_from(metrics::now_ms()).unwrap_or(0)),
         );
+        let now = time::OffsetDateTime::now_utc();
+        // Embedded Metric Format: failures per run as metrics to alarm on.
+        if event.payload.get("archive").is_some() {
+            let deadline = tokio::time::Instant::now() + left.saturating_sub(AFTER_ARCHIVE);
+            let report = run.archive(now, Some(deadline)).await?;
+            if let Some(report) = &report {
+                println!("{}", report.to_emf(metrics::now_ms()));
+            }
+            return Ok::<Value, Error>(serde_json::to_value(report)?);
+        }
         let deadline = tokio::time::Instant::now() + left.saturating_sub(AFTER_REGIONS);
-        let report = run
-            .run(time::OffsetDateTime::now_utc(), Some(deadline))
-            .await?;
-        // Embedded Metric Format: failures per run as a metric to alarm on.
+        let report = run.run(now, Some(deadline)).await?;
         let calls = discovery.calls() - calls_before;
         println!("{}", report.to_emf(calls, metrics::now_ms()));
-        Ok::<RefreshReport, Error>(report)
+        Ok(serde_json::to_value(report)?)
     }))
     .await
 }

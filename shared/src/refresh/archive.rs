@@ -1,7 +1,7 @@
 //! The evidence archive: each closed day's counters, written once to S3 as gzip JSON lines
 //! (`ARCHIVE_BUCKET`), so that what was seen stays provable after Redis expires it
-//! (`RETENTION_DAYS`). The refresh archives after each run; `ctrack connections s3://…` reads
-//! a past day back with the same rows as the API gave.
+//! (`RETENTION_DAYS`). `ctrack connections s3://…` reads a past day back with the same rows as
+//! the API gave.
 //!
 //! - A day is closed `ARCHIVE_AFTER_HOURS` (48) after it ends: later than any retry path may
 //!   still bring its records. Records that arrive later still (a redrive with `--force`) are
@@ -11,19 +11,23 @@
 //!   runs never write a day twice. Which days are done is kept in Redis (`ct:{inv}:archived`);
 //!   an object already there (the mark lost) is marked, not written again.
 //! - Rows are the day's counters as stored — sources as counted, reverse-DNS names not applied
-//!   — with the account's name at archive time. One day in memory at a time: its rows as read
-//!   and the compressed object.
+//!   — with the account's name at archive time; account/region by account/region, each one's
+//!   rows score descending. A day is read [`PAGE_ROWS`] rows at a time and compressed as it is
+//!   read: a run holds one page and one compressed object, whatever the day's size.
+//! - The archive runs on its own schedule (`{"archive": …}` events to the refresh function)
+//!   with the invocation's deadline: a day not finished in time is read again next run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
+use tokio::time::Instant;
 
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
 use crate::model::{AccountRegion, Connection, ConnectionRow};
-use crate::store::{ArchiveMarks, EvidenceSink, ReadRequest, ReadStore, StoreError};
+use crate::store::{ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadStore, StoreError};
 
 /// The mark of a closed day that had no rows: nothing is written for it.
 pub const EMPTY: &str = "empty";
@@ -52,11 +56,28 @@ pub struct ArchiveReport {
     /// Rows and compressed bytes written now.
     pub rows: usize,
     pub bytes: usize,
-    /// Closed days still to archive after this run (`ARCHIVE_MAX_DAYS_PER_RUN`, or an error).
+    /// Closed days still to archive after this run (`ARCHIVE_MAX_DAYS_PER_RUN`, the deadline,
+    /// or the bucket refusing).
     pub pending: usize,
-    /// Why the run stopped early (the bucket refused); the next run tries again.
+    /// Why the run stopped before the days it could write; the next run goes on.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub stopped: Option<ArchiveStop>,
+}
+
+impl ArchiveReport {
+    /// The run's figures as CloudWatch Embedded Metric Format (`ArchiveFailed` is the one to
+    /// alarm on: the bucket refused a day).
+    pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
+        use crate::metrics::Unit::Count;
+        let refused = matches!(self.stopped, Some(ArchiveStop::BucketRefused(_)));
+        let metrics = [
+            ("DaysArchived", Count, self.archived.len() as u64),
+            ("ArchivePending", Count, self.pending as u64),
+            ("ArchiveFailed", Count, u64::from(refused)),
+            ("ArchivedRows", Count, self.rows as u64),
+        ];
+        crate::metrics::document("refresh", timestamp_ms, &metrics)
+    }
 }
 
 /// The object of one day under `prefix`.
@@ -80,43 +101,56 @@ pub fn closed_days(now: OffsetDateTime, retention_days: u32, after_hours: u64) -
     crate::day::range(first, last).collect()
 }
 
-/// A day's rows as gzip JSON lines, in `account/region` order then the API's order; answers
-/// the object and its row count.
-pub fn encode_day(
-    day: &str,
-    account_names: &HashMap<&str, &str>,
-    rows: &BTreeMap<String, Vec<Connection>>,
-) -> std::io::Result<(Vec<u8>, usize)> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut count = 0;
-    for (pair, connections) in rows {
-        let Some(pair) = AccountRegion::parse(pair) else {
-            continue;
-        };
-        let (account, region) = (pair.account(), pair.region());
-        let mut sorted: Vec<&Connection> = connections.iter().collect();
-        sorted.sort_by(|a, b| crate::model::page_order("", a, "", b));
-        for c in sorted {
+/// A day's object as it is built: gzip JSON lines, an account/region at a time, a page of rows
+/// at a time; only the compressed bytes stay in memory.
+pub struct DayObject {
+    day: String,
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+    rows: usize,
+}
+
+impl DayObject {
+    pub fn new(day: &str) -> Self {
+        DayObject {
+            day: day.to_string(),
+            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()),
+            rows: 0,
+        }
+    }
+
+    /// Appends `rows` of `pair`, in the order given, as lines carrying the account's name.
+    pub fn push(
+        &mut self,
+        pair: &AccountRegion,
+        account_name: &str,
+        rows: &[Connection],
+    ) -> std::io::Result<()> {
+        for c in rows {
             let line = ConnectionRow {
-                date: Some(day.to_string()),
-                account_id: account.to_string(),
-                account_name: account_names
-                    .get(account)
-                    .copied()
-                    .unwrap_or("")
-                    .to_string(),
-                region: region.to_string(),
+                date: Some(self.day.clone()),
+                account_id: pair.account().to_string(),
+                account_name: account_name.to_string(),
+                region: pair.region().to_string(),
                 dest: c.dest.clone(),
                 dest_port: c.dest_port,
                 source: c.source.clone(),
                 score: c.score,
             };
-            serde_json::to_writer(&mut gz, &line)?;
-            gz.write_all(b"\n")?;
-            count += 1;
+            serde_json::to_writer(&mut self.gz, &line)?;
+            self.gz.write_all(b"\n")?;
         }
+        self.rows += rows.len();
+        Ok(())
     }
-    Ok((gz.finish()?, count))
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The compressed object.
+    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+        self.gz.finish()
+    }
 }
 
 /// The rows of one archived day; at most `limit` bytes of JSON lines are decompressed.
@@ -148,14 +182,69 @@ pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ConnectionRow>, Archi
     Ok(rows)
 }
 
-/// Archives the closed days not archived yet, oldest first, at most `max_days_per_run`.
-/// A refused write stops the run (reported, retried by the next); a store error fails it.
-pub async fn archive_closed_days<S: ReadStore + ArchiveMarks, E: EvidenceSink>(
+/// Rows read from Redis per round trip. A page and the compressed object are what a day
+/// costs in memory, whatever its size.
+pub const PAGE_ROWS: usize = 10_000;
+
+/// Why a run stopped before every closed day was archived; the next run goes on from there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveStop {
+    /// The invocation's deadline came; the day being read is read again next run.
+    Deadline,
+    /// The bucket refused the write (its words).
+    BucketRefused(String),
+}
+
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Reads `day` a page at a time into its object, account/region by account/region (sorted),
+/// each one's rows score descending; `None` when the deadline came first.
+async fn read_day<S: ClosedDayRows>(
+    store: &S,
+    day: &str,
+    names: &HashMap<String, String>,
+    deadline: Option<Instant>,
+) -> Result<Option<DayObject>, ArchiveError> {
+    let encode = |e: std::io::Error| ArchiveError::Decode(e.to_string());
+    if past(deadline) {
+        return Ok(None);
+    }
+    let mut object = DayObject::new(day);
+    for pair in store.day_pairs(day).await? {
+        let name = names.get(pair.account()).map_or("", String::as_str);
+        let mut start = 0;
+        loop {
+            if past(deadline) {
+                return Ok(None);
+            }
+            let (rows, read) = store.rows_page(day, &pair, start, PAGE_ROWS).await?;
+            object.push(&pair, name, &rows).map_err(encode)?;
+            if read < PAGE_ROWS {
+                break;
+            }
+            start += PAGE_ROWS as u64;
+        }
+    }
+    Ok(Some(object))
+}
+
+/// Archives the closed days not archived yet, oldest first, at most `max_days_per_run`, none
+/// begun or finished after `deadline`. A refused write stops the run (reported, retried by the
+/// next); a store error fails it.
+pub async fn archive_closed_days<S, E>(
     store: &S,
     sink: &E,
     config: &ArchiveConfig,
     now: OffsetDateTime,
-) -> Result<ArchiveReport, ArchiveError> {
+    deadline: Option<Instant>,
+) -> Result<ArchiveReport, ArchiveError>
+where
+    S: ReadStore + ArchiveMarks + ClosedDayRows,
+    E: EvidenceSink,
+{
     let closed: Vec<String> = closed_days(now, config.retention_days, config.after_hours)
         .into_iter()
         .map(day_string)
@@ -174,33 +263,37 @@ pub async fn archive_closed_days<S: ReadStore + ArchiveMarks, E: EvidenceSink>(
         pending: todo.len(),
         ..ArchiveReport::default()
     };
+    if todo.is_empty() {
+        return Ok(report);
+    }
+    let accounts = store
+        .read(&ReadRequest {
+            accounts: true,
+            ..ReadRequest::default()
+        })
+        .await?
+        .accounts;
+    let names: HashMap<String, String> = accounts.into_iter().map(|a| (a.id, a.name)).collect();
     let mut written = 0;
     for day in todo {
         // Days without rows cost one read and no write: only days with rows count.
         if written == config.max_days_per_run {
             break;
         }
-        let read = store
-            .read(&ReadRequest {
-                days: vec![day.clone()],
-                accounts: true,
-                ..ReadRequest::default()
-            })
-            .await?;
-        let rows = read.days.into_iter().next().unwrap_or_default();
-        if rows.values().all(Vec::is_empty) {
+        let Some(object) = read_day(store, day, &names, deadline).await? else {
+            report.stopped = Some(ArchiveStop::Deadline);
+            break;
+        };
+        if object.rows() == 0 {
             store.mark_archived(day, EMPTY, &forget).await?;
             report.empty += 1;
             report.pending -= 1;
             continue;
         }
-        let names: HashMap<&str, &str> = read
-            .accounts
-            .iter()
-            .map(|a| (a.id.as_str(), a.name.as_str()))
-            .collect();
-        let (object, count) =
-            encode_day(day, &names, &rows).map_err(|e| ArchiveError::Decode(e.to_string()))?;
+        let count = object.rows();
+        let object = object
+            .finish()
+            .map_err(|e| ArchiveError::Decode(e.to_string()))?;
         let size = object.len();
         written += 1;
         match sink.put_once(&key(&config.prefix, day), object).await {
@@ -217,7 +310,7 @@ pub async fn archive_closed_days<S: ReadStore + ArchiveMarks, E: EvidenceSink>(
             }
             Err(error) => {
                 tracing::warn!(day, %error, "closed day not archived; the next run tries again");
-                report.error = Some(error);
+                report.stopped = Some(ArchiveStop::BucketRefused(error));
                 break;
             }
         }
@@ -277,24 +370,26 @@ mod tests {
 
     #[test]
     fn a_day_round_trips_through_its_object_and_the_limit_holds() {
-        let rows = BTreeMap::from([
-            (
-                "111111111111/eu-west-1".to_string(),
-                vec![
-                    Connection::new("8.8.8.8", "web/52.0.0.5", 443, 3),
-                    Connection::new("\"quoted\"\n", "web/52.0.0.5", 22, 9),
-                ],
-            ),
-            ("222222222222/us-east-1".to_string(), vec![]),
-        ]);
-        let names = HashMap::from([("111111111111", "team-a")]);
-        let (object, count) = encode_day("2026-11-25", &names, &rows).unwrap();
-        assert_eq!(count, 2);
+        let a = AccountRegion::parse("111111111111/eu-west-1").unwrap();
+        let mut day = DayObject::new("2026-11-25");
+        day.push(
+            &a,
+            "team-a",
+            &[
+                Connection::new("\"quoted\"\n", "web/52.0.0.5", 22, 9),
+                Connection::new("8.8.8.8", "web/52.0.0.5", 443, 3),
+            ],
+        )
+        .unwrap();
+        day.push(&a, "team-a", &[]).unwrap();
+        assert_eq!(day.rows(), 2);
+        let object = day.finish().unwrap();
         let back = decode_day(&object, 1 << 20).unwrap();
         assert_eq!(back.len(), 2);
-        assert_eq!(back[0].score, 9, "score descending, as the API");
+        assert_eq!(back[0].score, 9, "in the order pushed");
         assert_eq!(back[0].source, "\"quoted\"\n");
         assert_eq!(back[1].account_name, "team-a");
+        assert_eq!(back[1].region, "eu-west-1");
         assert_eq!(back[1].date.as_deref(), Some("2026-11-25"));
         assert!(matches!(
             decode_day(&object, 100),

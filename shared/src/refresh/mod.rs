@@ -71,10 +71,6 @@ pub struct RefreshReport {
     pub dropped: Vec<String>,
     /// The S3 service's prefixes of AWS's ranges (the S3 rule): filled by [`ip_ranges::refresh_s3_ranges`].
     pub s3_ranges: ip_ranges::RangesReport,
-    /// The evidence archive (with `ARCHIVE_BUCKET`): filled by
-    /// [`archive::archive_closed_days`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub archive: Option<archive::ArchiveReport>,
 }
 
 impl RefreshReport {
@@ -82,20 +78,13 @@ impl RefreshReport {
     /// alarm on); `aws_calls` is what the discovery made during the run.
     pub fn to_emf(&self, aws_calls: u64, timestamp_ms: i64) -> serde_json::Value {
         use crate::metrics::Unit::{Count, Milliseconds};
-        let mut metrics = vec![
+        let metrics = [
             ("RegionsRefreshed", Count, self.refreshed.len() as u64),
             ("RegionsFailed", Count, self.failed.len() as u64),
             ("PublicInterfaces", Count, self.public_interfaces as u64),
             ("AwsCalls", Count, aws_calls),
             ("RefreshMs", Milliseconds, self.wall_ms),
         ];
-        if let Some(archive) = &self.archive {
-            metrics.extend([
-                ("DaysArchived", Count, archive.archived.len() as u64),
-                ("ArchivePending", Count, archive.pending as u64),
-                ("ArchiveFailed", Count, u64::from(archive.error.is_some())),
-            ]);
-        }
         crate::metrics::document("refresh", timestamp_ms, &metrics)
     }
 }

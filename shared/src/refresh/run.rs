@@ -1,19 +1,25 @@
-//! One scheduled run, whole: the account/regions ([`super::refresh`]), AWS's address ranges for
-//! the S3 rule (at most hourly, the last good copy kept), and closed days to the evidence
-//! archive. The function's `main` builds a [`Refresh`] once and calls [`Refresh::run`].
+//! The refresh function's two scheduled runs. [`Refresh::run`]: the account/regions
+//! ([`super::refresh`]) and AWS's address ranges for the S3 rule (at most hourly, the last
+//! good copy kept). [`Refresh::archive`], on its own schedule: closed days to the evidence
+//! archive. The function's `main` builds a [`Refresh`] once and calls one per event.
 
 use time::OffsetDateTime;
 
-use super::archive::{archive_closed_days, ArchiveError};
+use super::archive::{archive_closed_days, ArchiveError, ArchiveReport};
 use super::discovery::{AccountList, Discovery, Resolver};
 use super::ip_ranges::{refresh_s3_ranges, IpRangesSource};
 use super::{refresh_until, RefreshError, RefreshReport};
 use crate::config::{ArchiveConfig, IpRangesConfig, RefreshConfig};
-use crate::store::{ArchiveMarks, EvidenceSink, ReadStore, RefreshStore, StoreError};
+use crate::store::{
+    ArchiveMarks, ClosedDayRows, EvidenceSink, ReadStore, RefreshStore, StoreError,
+};
 
-/// What a run leaves after the account/regions, before the invocation's deadline: reverse DNS,
-/// AWS's ranges and the archive.
+/// What a run leaves after the account/regions, before the invocation's deadline: reverse DNS
+/// and AWS's ranges.
 pub const AFTER_REGIONS: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What an archive run leaves before the invocation's deadline: the last day's upload.
+pub const AFTER_ARCHIVE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +51,12 @@ where
     A: AccountList,
     D: Discovery,
     R: Resolver,
-    S: RefreshStore + ReadStore + ArchiveMarks,
+    S: RefreshStore + ReadStore + ArchiveMarks + ClosedDayRows,
     I: IpRangesSource,
     E: EvidenceSink,
 {
     /// One run at `now`: account/regions (none started that could not finish before
-    /// `deadline`), AWS's ranges, the archive; the report of all three.
+    /// `deadline`) and AWS's ranges.
     pub async fn run(
         &self,
         now: OffsetDateTime,
@@ -67,9 +73,21 @@ where
         .await?;
         report.s3_ranges =
             refresh_s3_ranges(self.ranges, self.store, self.ranges_config, now).await?;
-        if let Some((config, sink)) = self.archive {
-            report.archive = Some(archive_closed_days(self.store, sink, config, now).await?);
-        }
         Ok(report)
+    }
+
+    /// One archive run at `now`, no day begun or finished after `deadline`; `None` without
+    /// `ARCHIVE_BUCKET`.
+    pub async fn archive(
+        &self,
+        now: OffsetDateTime,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<ArchiveReport>, RunError> {
+        let Some((config, sink)) = self.archive else {
+            return Ok(None);
+        };
+        Ok(Some(
+            archive_closed_days(self.store, sink, config, now, deadline).await?,
+        ))
     }
 }

@@ -1,6 +1,6 @@
 //! The store: one port (trait) per use case — [`CounterStore`] for ingest, [`RefreshStore`] for
-//! the refresh, [`ReadStore`] for the API, [`ArchiveMarks`] and [`EvidenceSink`] for the
-//! evidence archive, [`ObjectSource`] for flow logs in S3, [`DeadLetters`] ([`dead_letter`]) for
+//! the refresh, [`ReadStore`] for the API, [`ArchiveMarks`], [`ClosedDayRows`] and [`EvidenceSink`]
+//! for the evidence archive, [`ObjectSource`] for flow logs in S3, [`DeadLetters`] ([`dead_letter`]) for
 //! payloads that can never be counted — and the adapters behind them: Redis
 //! (`redis_adapter/`, [`RedisStore`]) and S3 ([`s3`], feature `s3`). Key names come from
 //! [`keys`] only; the Lua scripts live in `scripts/`.
@@ -273,6 +273,26 @@ pub trait ArchiveMarks: Send + Sync {
         location: &str,
         forget: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The archive's read of a closed day: the account/regions it counted, then each one's rows a
+/// page at a time, so that a day of any size is archived in bounded memory.
+pub trait ClosedDayRows: Send + Sync {
+    /// The account/regions the day's index lists (checked; unreadable members skipped).
+    fn day_pairs(
+        &self,
+        day: &str,
+    ) -> impl Future<Output = Result<Vec<AccountRegion>, StoreError>> + Send;
+    /// Rows `start..start + count` of the (day, account/region) counter, score descending
+    /// (ties: Redis's order), and how many members were read (fewer than `count`: the counter
+    /// ended; an unreadable member is read but not answered).
+    fn rows_page(
+        &self,
+        day: &str,
+        pair: &AccountRegion,
+        start: u64,
+        count: usize,
+    ) -> impl Future<Output = Result<(Vec<Connection>, usize), StoreError>> + Send;
 }
 
 /// How far an S3 object has been counted: its first `chunks` chunks (each counted once, by its

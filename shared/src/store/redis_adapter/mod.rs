@@ -7,6 +7,7 @@
 //! applies only the increments of payloads not seen there before, so a batch delivered twice,
 //! or retried after a lost reply or a partial failure, counts once.
 
+mod archive;
 mod memory;
 mod progress;
 mod read;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::RedisStore;
 use crate::model::{pair_key, Account, RefreshFailure, RegionInventory};
-use crate::store::{keys, ArchiveMarks, RefreshStore, StoreError};
+use crate::store::{keys, RefreshStore, StoreError};
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
 /// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
@@ -189,27 +189,5 @@ impl RefreshStore for RedisStore {
             .arg("fetched_at")
             .query_async(&mut conn)
             .await?)
-    }
-}
-
-impl ArchiveMarks for RedisStore {
-    async fn archived_days(&self) -> Result<HashMap<String, String>, StoreError> {
-        self.hash(keys::ARCHIVED).await
-    }
-
-    async fn mark_archived(
-        &self,
-        day: &str,
-        location: &str,
-        forget: &[String],
-    ) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic().hset(keys::ARCHIVED, day, location).ignore();
-        if !forget.is_empty() {
-            pipe.hdel(keys::ARCHIVED, forget).ignore();
-        }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
     }
 }
