@@ -93,6 +93,7 @@ async fn serve(server: &RedisServer, store: RedisStore) -> ServedApi {
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
+        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     };
     serve_api(

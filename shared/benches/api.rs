@@ -39,6 +39,7 @@ async fn main() {
             timeout: Duration::from_secs(30),
         },
         max_range_days: 31,
+        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     };
     let store = RedisStore::connect(&config.redis).await.unwrap();

@@ -96,6 +96,7 @@ async fn run() {
     let config = ApiConfig {
         redis: redis_config.clone(),
         max_range_days: 31,
+        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     };
     redis.cli(&["CONFIG", "SET", "slowlog-log-slower-than", "50000"]);

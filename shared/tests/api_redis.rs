@@ -35,6 +35,7 @@ fn api_config(url: String) -> ApiConfig {
             timeout: Duration::from_millis(700),
         },
         max_range_days: 31,
+        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     }
 }
@@ -551,24 +552,26 @@ async fn bad_requests_name_the_parameter() {
 #[tokio::test]
 async fn each_request_costs_the_round_trips_its_reads_need() {
     let (_server, api) = started().await;
-    // One account/region: one trip. Every account/region: the days' indexes, then their
-    // counters. Bare addresses among the rows: one more for their resolved names. /endpoints:
-    // one more for the distinct-source estimates. A page of one day: the indexes, each
-    // counter's best rows, then (when a counter was cut off at the page's threshold) the rows
-    // that could still be in the page.
+    // One account/region, one day: one trip. Every account/region: the days' indexes, their
+    // counters' sizes (ZCARD: the API_MAX_ROWS bound, before any row is fetched), then their
+    // rows; one account/region over several days: the sizes, then the rows. Bare addresses
+    // among the rows: one more for their resolved names. /endpoints: one more for the
+    // distinct-source estimates. A page of one day: the indexes, each counter's best rows,
+    // then (when a counter was cut off at the page's threshold) the rows that could still be
+    // in the page.
     for (target, trips) in [
-        ("/connections", 3),
-        ("/connections?from=2026-11-21&to=2026-11-27", 3),
-        ("/connections/111111111111/eu-west-1?from=2026-11-21", 2),
+        ("/connections", 4),
+        ("/connections?from=2026-11-21&to=2026-11-27", 4),
+        ("/connections/111111111111/eu-west-1?from=2026-11-21", 3),
         ("/connections/111111111111/eu-west-1?port=22", 1),
         ("/account-connections?from=2026-11-21", 2),
-        ("/endpoints", 3),
-        ("/public-endpoints?from=2026-11-21", 3),
+        ("/endpoints", 4),
+        ("/public-endpoints?from=2026-11-21", 4),
         ("/accounts", 1),
         ("/days?from=2026-11-21", 2),
         ("/addresses", 1),
         ("/connections?limit=2", 3),
-        ("/connections?limit=2&from=2026-11-26", 3),
+        ("/connections?limit=2&from=2026-11-26", 4),
         ("/connections?date=2026-01-01", 1),
     ] {
         let before = api.store().round_trips();
@@ -1458,4 +1461,67 @@ async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
         assert_eq!(report.rows, lines, "{report:?}");
         assert!(lines > PAGE_ROWS * 5 / 2);
     }
+}
+
+/// A request that would read more rows than `API_MAX_ROWS` is refused with the 400 that names
+/// `limit` — whole reads by their counters' sizes before a row is fetched, filtered reads as
+/// Redis sends the matches, one account/region's day by its cut `ZRANGE` — while the same
+/// questions asked narrowly (a page, one day's top rows) are answered.
+#[tokio::test]
+async fn a_read_larger_than_api_max_rows_is_a_400_naming_limit() {
+    let (server, api) = started().await;
+    let whole = ok_json(&get(&api, "/connections?from=2026-11-21").await);
+    let bounded = |max_rows| {
+        let config = ApiConfig {
+            max_rows,
+            ..api_config(server.url())
+        };
+        async move { Api::new(RedisStore::connect(&config.redis).await.unwrap(), &config) }
+    };
+    let small = bounded(1).await;
+    for target in [
+        "/connections?from=2026-11-21",
+        "/connections",
+        "/connections/111111111111/eu-west-1",
+        "/connections/111111111111/eu-west-1?from=2026-11-21",
+        "/connections?from=2026-11-21&port=443",
+        "/connections?limit=2&from=2026-11-26",
+        "/endpoints",
+    ] {
+        let response = get(&small, target).await;
+        assert_eq!(response.status, 400, "{target}: {}", response.text());
+        let body = response.json();
+        assert_eq!(body["parameter"], "limit", "{target}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("API_MAX_ROWS") && message.contains("fewer days"),
+            "{message}"
+        );
+    }
+    // A page of one day reads what the page needs: answered.
+    let page = get(&small, "/connections?limit=2").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    // The bound is exact: the rows the week's counters hold are answered, one fewer is not;
+    // at the bound, the same answer as without one.
+    let read: usize = api
+        .store()
+        .read(&ReadRequest {
+            days: (21..=27).map(|d| format!("2026-11-{d}")).collect(),
+            ..ReadRequest::default()
+        })
+        .await
+        .unwrap()
+        .days
+        .iter()
+        .flat_map(|d| d.values())
+        .map(Vec::len)
+        .sum();
+    assert!(read > 4, "more rows read than answered: {read}");
+    let short = get(&bounded(read - 1).await, "/connections?from=2026-11-21").await;
+    assert_eq!(short.status, 400, "{}", short.text());
+    let exact = bounded(read).await;
+    assert_eq!(
+        ok_json(&get(&exact, "/connections?from=2026-11-21").await),
+        whole
+    );
 }

@@ -173,6 +173,7 @@ async fn scripts_touch_only_the_keys_they_declare() {
         &ApiConfig {
             redis: config.clone(),
             max_range_days: 31,
+            max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
             networks: Default::default(),
         },
     );

@@ -50,6 +50,13 @@ pub enum ApiError {
         if *gzip { " gzipped" } else { ", and the client does not accept gzip" }
     )]
     TooLarge { bytes: usize, gzip: bool },
+    #[error(
+        "the answer needs at least {rows} rows read, more than the API reads for one request \
+         ({limit}, API_MAX_ROWS); narrow it: fewer days, the filters dest=, port=, source= \
+         (exact, prefix*, or CIDR), one account/region (/connections/{{account_id}}/{{region}}), \
+         or for one day limit=N (top N by score, then cursor= for the next page)"
+    )]
+    TooManyRows { rows: u64, limit: usize },
 }
 
 impl From<TooLarge> for ApiError {
@@ -66,7 +73,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unavailable(_) | ApiError::Timeout(_) => 503,
             // The request asks for more than one answer can carry: the caller narrows it.
-            ApiError::TooLarge { .. } => 400,
+            ApiError::TooLarge { .. } | ApiError::TooManyRows { .. } => 400,
         }
     }
 
@@ -98,7 +105,7 @@ impl ApiError {
         };
         let parameter = match self {
             ApiError::BadRequest { parameter, .. } => Some(*parameter),
-            ApiError::TooLarge { .. } => Some("limit"),
+            ApiError::TooLarge { .. } | ApiError::TooManyRows { .. } => Some("limit"),
             _ => None,
         };
         let body = ErrorBody {

@@ -28,7 +28,7 @@ use time::Date;
 
 use crate::config::ApiConfig;
 use crate::rules::s3_rule;
-use crate::store::{ReadRequest, ReadResult, ReadStore};
+use crate::store::{ReadRequest, ReadResult, ReadStore, StoreError};
 use http::finish;
 use query::{scope, Query};
 use routes::{Cx, ROUTES};
@@ -39,6 +39,8 @@ pub struct Api<S> {
     /// Path template → index of its route in [`ROUTES`].
     router: matchit::Router<usize>,
     max_range_days: u32,
+    /// Rows one request may read ([`ApiConfig::max_rows`]).
+    max_rows: usize,
     networks: crate::rules::classify::Networks,
     /// Upper bound on the store's work for one request: never a hung request.
     deadline: Duration,
@@ -56,6 +58,7 @@ impl<S: ReadStore> Api<S> {
             store,
             router,
             max_range_days: config.max_range_days,
+            max_rows: config.max_rows,
             networks: config.networks.clone(),
             // Connect and answer, each bounded by the Redis timeout, plus one retry's worth.
             deadline: config.redis.timeout * 3,
@@ -166,8 +169,13 @@ impl<S: ReadStore> Api<S> {
         Ok(())
     }
 
-    async fn read(&self, request: ReadRequest) -> Result<ReadResult, ApiError> {
+    /// Every read of a request: bounded in rows and in time.
+    async fn read(&self, mut request: ReadRequest) -> Result<ReadResult, ApiError> {
+        request.max_rows = Some(self.max_rows);
         match tokio::time::timeout(self.deadline, self.store.read(&request)).await {
+            Ok(Err(StoreError::TooManyRows { rows, limit })) => {
+                Err(ApiError::TooManyRows { rows, limit })
+            }
             Ok(result) => Ok(result?),
             Err(_) => Err(ApiError::Timeout(self.deadline)),
         }

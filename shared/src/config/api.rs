@@ -1,6 +1,6 @@
 //! The API function's settings.
 
-use super::defaults::DEFAULT_API_MAX_RANGE_DAYS;
+use super::defaults::{DEFAULT_API_MAX_RANGE_DAYS, DEFAULT_API_MAX_ROWS};
 use super::{ConfigError, Env, RedisConfig};
 use crate::rules::classify::Networks;
 
@@ -10,6 +10,9 @@ pub struct ApiConfig {
     pub redis: RedisConfig,
     /// Longest `from`/`to` range one request may ask for, in days.
     pub max_range_days: u32,
+    /// Rows one request may read from the store (`API_MAX_ROWS`): a larger read is refused
+    /// with a 400 naming `limit` before its rows are fetched, so the function's memory holds.
+    pub max_rows: usize,
     /// The named networks (`NETWORKS`), listed by `/addresses`.
     pub networks: Networks,
 }
@@ -24,6 +27,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 1,
                 3650,
             )?,
+            max_rows: self.number("API_MAX_ROWS", DEFAULT_API_MAX_ROWS, 1_000, 100_000_000)?,
             networks: self.networks()?,
         })
     }

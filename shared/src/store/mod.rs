@@ -55,6 +55,10 @@ pub enum StoreError {
         limit: u64,
         refuse_at_percent: u8,
     },
+    /// The read would fetch more rows than it may ([`ReadRequest::max_rows`]); `rows` is how
+    /// many it found before it stopped (at least that many are there).
+    #[error("the read would fetch at least {rows} rows, more than {limit} (API_MAX_ROWS)")]
+    TooManyRows { rows: u64, limit: usize },
 }
 
 impl StoreError {
@@ -194,6 +198,9 @@ pub struct ReadRequest {
     pub s3_ranges: bool,
     /// What of the days' counters to read: one of the modes, which exclude each other.
     pub rows: Rows,
+    /// Rows this read may fetch at most ([`Rows::All`], [`Rows::Matching`]): a read that
+    /// would fetch more fails with [`StoreError::TooManyRows`] before it holds them.
+    pub max_rows: Option<usize>,
 }
 
 /// What a [`ReadRequest`] reads of each (day, account/region) counter.

@@ -22,11 +22,21 @@ use super::RedisStore;
 use crate::model::{Account, AccountRegion, InterfaceFacts};
 use crate::store::{keys, ReadRequest, ReadResult, ReadStore, Rows, StoreError};
 
-/// Whether the counters' rows come with the first round trip (one account/region, plain rows).
+/// Whether the counters' rows come with the first round trip (one account/region, plain rows;
+/// with `max_rows`, one day only, its `ZRANGE` cut one row past the bound).
 fn rows_up_front(request: &ReadRequest) -> bool {
     request.scope.is_some()
         && top_of(request).is_none()
         && matches!(request.rows, Rows::All | Rows::Top(_))
+        && (request.max_rows.is_none() || request.days.len() == 1)
+}
+
+/// Fails when `rows` found are more than the request may fetch.
+fn within(request: &ReadRequest, rows: u64) -> Result<(), StoreError> {
+    match request.max_rows {
+        Some(limit) if rows > limit as u64 => Err(StoreError::TooManyRows { rows, limit }),
+        _ => Ok(()),
+    }
 }
 
 /// A top-k read applies to one day only.
@@ -112,7 +122,11 @@ impl ReadStore for RedisStore {
             );
         }
         if rows_up_front(request) {
-            cmds.extend(counters.iter().map(|c| zrange(c.key(request))));
+            cmds.extend(
+                counters
+                    .iter()
+                    .map(|c| zrange(c.key(request), request.max_rows)),
+            );
         }
         let mut replies = self.run_all(cmds).await?.into_iter();
         if request.scope.is_none() {
@@ -256,19 +270,36 @@ impl RedisStore {
         }
         if let Some(pattern) = pattern_of(request) {
             let keys = counters.iter().map(|c| c.key(request)).collect();
-            return self.matching_rows(keys, pattern).await;
+            return self.matching_rows(keys, pattern, request.max_rows).await;
         }
-        let replies: Vec<Value> = if request.scope.is_some() {
+        let replies: Vec<Value> = if rows_up_front(request) {
             replies.collect()
         } else {
-            let cmds = counters.iter().map(|c| zrange(c.key(request))).collect();
+            if request.max_rows.is_some() {
+                // The rows are counted (`ZCARD`, one trip) before they are fetched.
+                let cmds = counters
+                    .iter()
+                    .map(|c| redis::cmd("ZCARD").arg(c.key(request)).clone())
+                    .collect();
+                let mut total = 0;
+                for reply in self.run_all(cmds).await? {
+                    total += decode::<u64>(Some(reply), "ZCARD")?;
+                }
+                within(request, total)?;
+            }
+            let cmds = counters
+                .iter()
+                .map(|c| zrange(c.key(request), None))
+                .collect();
             self.run_all(cmds).await?
         };
         let mut replies = replies.into_iter();
-        counters
+        let rows: Vec<Vec<(String, u64)>> = counters
             .iter()
             .map(|_| decode(replies.next(), "a counter"))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        within(request, rows.iter().map(|r| r.len() as u64).sum())?;
+        Ok(rows)
     }
 
     /// The reverse-DNS names the refresh cached for `ips` (host names only).

@@ -26,9 +26,12 @@ impl Counter {
 /// Work per `ZSCAN` call: a day's counter (bounded per endpoint) is scanned in one call.
 const ZSCAN_COUNT: usize = 100_000;
 
-pub(super) fn zrange(key: String) -> Cmd {
+/// Every row of a counter; with `at_most`, one more than that at most (which says the
+/// counter holds more).
+pub(super) fn zrange(key: String, at_most: Option<usize>) -> Cmd {
+    let last = at_most.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut cmd = redis::cmd("ZRANGE");
-    cmd.arg(key).arg(0).arg(-1).arg("WITHSCORES");
+    cmd.arg(key).arg(0).arg(last).arg("WITHSCORES");
     cmd
 }
 
@@ -51,12 +54,15 @@ pub(super) fn zrange_best(key: String, min: u64, max: Option<u64>, count: Option
 impl RedisStore {
     /// The rows of each counter whose member matches `pattern`, filtered by Redis (`ZSCAN …
     /// MATCH`, all counters at once; a counter Redis has not finished in one call — a large
-    /// one, or one being rehashed — is continued in the next round).
+    /// one, or one being rehashed — is continued in the next round). More than `max_rows`
+    /// found after a round fails the read.
     pub(super) async fn matching_rows(
         &self,
         keys: Vec<String>,
         pattern: &str,
+        max_rows: Option<usize>,
     ) -> Result<Vec<Vec<(String, u64)>>, StoreError> {
+        let mut found_rows: u64 = 0;
         let mut rows: Vec<Vec<(String, u64)>> = vec![Vec::new(); keys.len()];
         let mut pending: Vec<(usize, String)> =
             (0..keys.len()).map(|i| (i, "0".to_string())).collect();
@@ -79,10 +85,17 @@ impl RedisStore {
             for ((i, _), reply) in pending.into_iter().zip(replies) {
                 let (cursor, found): (String, Vec<(String, u64)>) =
                     redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                found_rows += found.len() as u64;
                 rows[i].extend(found);
                 if cursor != "0" {
                     next.push((i, cursor));
                 }
+            }
+            if let Some(limit) = max_rows.filter(|l| found_rows > *l as u64) {
+                return Err(StoreError::TooManyRows {
+                    rows: found_rows,
+                    limit,
+                });
             }
             pending = next;
         }

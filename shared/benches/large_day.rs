@@ -1,16 +1,20 @@
-//! The evidence archive of one large closed day: a day of `ROWS` rows (default 1,000,000) over
-//! `PAIRS` account/regions (default 20) in a real redis-server, archived page by page into an
-//! in-memory sink. Prints the run's time, the object's size and the peak heap above the start;
-//! and, for comparison, the peak heap of reading the same day whole (what the archive did
-//! before it read by pages).
+//! One large day: `ROWS` rows (default 1,000,000) over `PAIRS` account/regions (default 20) in
+//! a real redis-server. Prints, each with its time and the peak heap above the start:
 //!
-//! Run: `cargo bench -p connection-tracker --bench archive`
+//! - the evidence archive of the day, page by page into an in-memory sink (and the object's
+//!   size);
+//! - for comparison, the day read whole (what the archive did before it read by pages);
+//! - the API's `/connections` of the day with `API_MAX_ROWS` = `ROWS`: the largest answer
+//!   that bound allows, read, named and serialized (or refused past 6 MB gzipped).
+//!
+//! Run: `cargo bench -p connection-tracker --bench large_day`
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use connection_tracker::config::{ArchiveConfig, RedisConfig};
+use connection_tracker::api::{Api, Request};
+use connection_tracker::config::{ApiConfig, ArchiveConfig, RedisConfig};
 use connection_tracker::model::{Account, Origin};
 use connection_tracker::refresh::archive::archive_closed_days;
 use connection_tracker::store::{
@@ -176,6 +180,40 @@ async fn main() {
     let read: usize = whole.days[0].values().map(Vec::len).sum();
     println!(
         "for comparison, the day read whole: {read} rows in {:.2} s; peak heap above the start {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        peak_since(before) as f64 / (1 << 20) as f64
+    );
+    drop(whole);
+
+    let api_config = ApiConfig {
+        redis: RedisConfig {
+            url: server.url(),
+            cluster: None,
+            timeout: std::time::Duration::from_secs(60),
+        },
+        max_range_days: 31,
+        max_rows: rows,
+        networks: Default::default(),
+    };
+    let api = Api::new(store, &api_config);
+    let before = start_peak();
+    let started = Instant::now();
+    let response = api
+        .handle(
+            Request {
+                method: "GET",
+                path: "/connections",
+                query: "date=2026-11-20",
+                accepts_gzip: true,
+                request_id: "bench",
+            },
+            time::macros::date!(2026 - 11 - 30),
+        )
+        .await;
+    println!(
+        "the API's /connections of the day, API_MAX_ROWS={rows}: status {} ({} body bytes) in {:.2} s; peak heap above the start {:.1} MiB",
+        response.status,
+        response.body.len(),
         started.elapsed().as_secs_f64(),
         peak_since(before) as f64 / (1 << 20) as f64
     );
