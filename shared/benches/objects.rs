@@ -82,6 +82,7 @@ fn main() {
             identity: &object_key.from_awslogs,
             now,
             deadline: None,
+            mark: None,
         };
         let summary = count.gzip_text(reader).await.unwrap().summary;
         let elapsed = started.elapsed().as_secs_f64();

@@ -467,6 +467,7 @@ async fn crafted_parquet_footers_are_refused_by_reason() {
             identity: file,
             now: at(),
             deadline: None,
+            mark: None,
         };
         let mut spool = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut spool, &bytes[1..]).unwrap();

@@ -76,6 +76,7 @@ impl Run<'_> {
             identity: &key.from_awslogs,
             now: self.now,
             deadline: None,
+            mark: None,
         };
         let counted = count.object(&bytes[..]).await;
         match counted {

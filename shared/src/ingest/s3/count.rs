@@ -71,6 +71,9 @@ pub struct ObjectCount<'a, S, D> {
     /// Stop between two chunks once this has passed: what was counted stays counted, the rest
     /// resumes from the object's mark when the message comes again. `None`: read to the end.
     pub deadline: Option<Instant>,
+    /// The object's mark when the caller has just read it (the SQS path looks before it opens
+    /// the object); `None`: read here.
+    pub mark: Option<ObjectMark>,
 }
 
 /// How far one object's count came.
@@ -212,7 +215,10 @@ impl<S: CounterStore + ObjectProgress, D: DeadLetters> ObjectCount<'_, S, D> {
         let store = &self.ingestor.store;
         let ttl = self.ingestor.config.dedup_window;
         let mut total = Summary::default();
-        let mark = store.object_mark(self.identity).await?;
+        let mark = match self.mark {
+            Some(mark) => mark,
+            None => store.object_mark(self.identity).await?,
+        };
         if mark.complete {
             total.skip(ObjectSkip::AlreadyCounted.name());
             return Ok(Counted {

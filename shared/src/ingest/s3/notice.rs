@@ -217,20 +217,21 @@ where
         // copy, so no copy counts twice. A redelivery of a counted object is one lookup.
         let identity = key.from_awslogs.as_str();
         let store = self.ingestor.store();
-        match store.object_mark(identity).await {
+        let mark = match store.object_mark(identity).await {
             Ok(mark) if mark.complete => {
                 total.skip(ObjectSkip::AlreadyCounted.name());
                 return Ok(());
             }
-            Ok(_) => {}
+            Ok(mark) => mark,
             Err(e) => return Err(unread(&ObjectError::Store(e))),
-        }
+        };
         let count = ObjectCount {
             ingestor: self.ingestor,
             key: &key,
             identity,
             now: self.now,
             deadline: self.deadline,
+            mark: Some(mark),
         };
         let outcome = match self.source.open(&notice.bucket, &notice.key).await {
             Ok(reader) => count.object(reader).await,
