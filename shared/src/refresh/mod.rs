@@ -7,22 +7,27 @@ pub mod archive;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod discovery;
+mod dns;
 pub mod ip_ranges;
+mod report;
 pub mod run;
 
+pub use report::{RefreshReport, RegionFailure};
 pub use run::{Refresh, RunError};
+
+use dns::reverse_dns;
+use report::{RegionCounts, RegionError, RegionRun};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::config::RefreshConfig;
-use crate::day::{day_string, rfc3339_micros};
-use crate::model::{pair_key, pair_text, Account, AccountRegion, RefreshFailure};
+use crate::day::rfc3339_micros;
+use crate::model::{pair_key, pair_text, Account, AccountRegion};
 use crate::store::{RefreshStore, StoreError};
 use discovery::{build_region_inventory, AccountList, Discovery, DiscoveryError, Resolver};
 
@@ -34,91 +39,6 @@ pub enum RefreshError {
     Store(#[from] StoreError),
     #[error("no account/region could be refreshed ({failed} failed); first failure: {first}")]
     NothingRefreshed { failed: usize, first: String },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RegionFailure {
-    pub account_id: String,
-    pub region: String,
-    pub kind: &'static str,
-    pub error: String,
-}
-
-/// The function's result: what was refreshed, what failed and why, and the figures.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RefreshReport {
-    pub accounts: usize,
-    pub disabled_accounts: usize,
-    /// `account/region` refreshed.
-    pub refreshed: Vec<String>,
-    pub failed: Vec<RegionFailure>,
-    pub public_interfaces: usize,
-    pub own_addresses: usize,
-    pub formats: usize,
-    /// Sum over account/regions of the time each took: with `wall_ms`, shows the concurrency.
-    pub sum_region_ms: u64,
-    pub wall_ms: u64,
-    pub dns_resolved: usize,
-    pub dns_without_name: usize,
-    pub dns_pending: usize,
-    /// `account/region` not started because the run's deadline came first: the stalest go
-    /// first next run, so every one is refreshed within a bounded number of runs.
-    pub deferred: Vec<String>,
-    /// Account/regions whose describe timed out and were tried once more in the same run.
-    pub retried: usize,
-    /// `account/region` no longer monitored (account removed or disabled, region dropped):
-    /// their entries were removed from the maps.
-    pub dropped: Vec<String>,
-    /// The S3 service's prefixes of AWS's ranges (the S3 rule): filled by [`ip_ranges::refresh_s3_ranges`].
-    pub s3_ranges: ip_ranges::RangesReport,
-}
-
-impl RefreshReport {
-    /// The run's figures as CloudWatch Embedded Metric Format (`RegionsFailed` is the one to
-    /// alarm on); `aws_calls` is what the discovery made during the run.
-    pub fn to_emf(&self, aws_calls: u64, timestamp_ms: i64) -> serde_json::Value {
-        use crate::metrics::Unit::{Count, Milliseconds};
-        let metrics = [
-            ("RegionsRefreshed", Count, self.refreshed.len() as u64),
-            ("RegionsFailed", Count, self.failed.len() as u64),
-            ("PublicInterfaces", Count, self.public_interfaces as u64),
-            ("AwsCalls", Count, aws_calls),
-            ("RefreshMs", Milliseconds, self.wall_ms),
-        ];
-        crate::metrics::document("refresh", timestamp_ms, &metrics)
-    }
-}
-
-/// One account/region's outcome.
-struct RegionRun {
-    account: String,
-    region: String,
-    elapsed: Duration,
-    /// `None`: not started, the deadline was too near.
-    result: Option<Result<RegionCounts, RegionError>>,
-}
-
-/// What one account/region's refresh wrote.
-struct RegionCounts {
-    interfaces: usize,
-    addresses: usize,
-    formats: usize,
-}
-
-/// Why one account/region's refresh failed: the kind `/accounts` shows, and AWS's or Redis's
-/// words.
-struct RegionError {
-    kind: &'static str,
-    error: String,
-}
-
-impl From<DiscoveryError> for RegionError {
-    fn from(e: DiscoveryError) -> Self {
-        RegionError {
-            kind: e.kind(),
-            error: e.to_string(),
-        }
-    }
 }
 
 /// `nat-<zone>.<domain>` for every zone of the region (`DescribeAvailabilityZones`; `a`, `b`,
@@ -346,67 +266,6 @@ async fn drop_stale<S: RefreshStore>(
     Ok(dropped)
 }
 
-impl RefreshReport {
-    /// One account/region's outcome into the figures.
-    fn add(&mut self, run: RegionRun) {
-        self.sum_region_ms += run.elapsed.as_millis() as u64;
-        let Some(result) = run.result else {
-            self.deferred.push(pair_text(&run.account, &run.region));
-            return;
-        };
-        match result {
-            Ok(counts) => {
-                self.refreshed.push(pair_text(&run.account, &run.region));
-                self.public_interfaces += counts.interfaces;
-                self.own_addresses += counts.addresses;
-                self.formats += counts.formats;
-            }
-            Err(RegionError { kind, error }) => {
-                tracing::error!(account = %run.account, region = %run.region, kind, %error, "refresh failed; previous maps kept");
-                self.failed.push(RegionFailure {
-                    account_id: run.account,
-                    region: run.region,
-                    kind,
-                    error,
-                });
-            }
-        }
-    }
-
-    /// The second try of the account/regions that timed out: each replaces its failure.
-    fn retry(&mut self, runs: Vec<RegionRun>) {
-        for run in runs {
-            if run.result.is_none() {
-                continue; // no time left: its first failure stands
-            }
-            self.retried += 1;
-            self.failed.retain(|f| {
-                (f.account_id.as_str(), f.region.as_str()) != (&run.account, &run.region)
-            });
-            self.add(run);
-        }
-    }
-
-    /// What `/accounts` shows of the run: failures, until the account/region refreshes again
-    /// (`replace_region` clears its failure with its new maps).
-    fn failures_to_show(&self) -> Vec<(String, RefreshFailure)> {
-        let at = rfc3339_micros(OffsetDateTime::now_utc());
-        self.failed
-            .iter()
-            .map(|f| {
-                (
-                    pair_key(&f.account_id, &f.region),
-                    RefreshFailure {
-                        at: at.clone(),
-                        kind: f.kind.to_string(),
-                        error: f.error.chars().take(300).collect(),
-                    },
-                )
-            })
-            .collect()
-    }
-}
-
 /// One account/region to describe, and the accounts whose interfaces it leaves to them.
 #[derive(Clone, Copy)]
 struct Describe<'a> {
@@ -454,64 +313,13 @@ async fn refresh_region<D: Discovery, R: Resolver, S: RefreshStore>(
     })
 }
 
-/// Resolves sources that ingest counted without a name (today and yesterday), at most
-/// `dns_max_lookups` per run within `dns_budget`; answers, "no name" too, are cached.
-async fn reverse_dns<R: Resolver, S: RefreshStore>(
-    resolver: &R,
-    store: &S,
-    config: &RefreshConfig,
-    report: &mut RefreshReport,
-) -> Result<(), StoreError> {
-    if config.dns_max_lookups == 0 {
-        return Ok(());
-    }
-    let today = OffsetDateTime::now_utc().date();
-    let mut pending: Vec<String> = Vec::new();
-    for day in [today, today.previous_day().unwrap_or(today)] {
-        pending.extend(store.day_unnamed(&day_string(day)).await?);
-    }
-    pending.sort();
-    pending.dedup();
-    let cached = store.cached_names(&pending).await?;
-    let todo: Vec<IpAddr> = pending
-        .iter()
-        .zip(cached)
-        .filter(|(_, c)| c.is_none())
-        .filter_map(|(ip, _)| ip.parse().ok())
-        .collect();
-    let deadline = Instant::now() + config.dns_budget;
-    let mut answers = Vec::new();
-    let lookups = stream::iter(todo.iter().take(config.dns_max_lookups).copied())
-        .map(|ip| async move { (ip, resolver.reverse(ip).await) })
-        .buffer_unordered(config.concurrency.max(1) * 4);
-    let mut lookups = std::pin::pin!(lookups);
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, lookups.next()).await {
-            Ok(Some((ip, Some(name)))) => {
-                report.dns_resolved += 1;
-                answers.push((ip.to_string(), name, config.dns_ttl.as_secs()));
-            }
-            Ok(Some((ip, None))) => {
-                report.dns_without_name += 1;
-                answers.push((
-                    ip.to_string(),
-                    String::new(),
-                    config.dns_negative_ttl.as_secs(),
-                ));
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
-    report.dns_pending = todo.len() - answers.len();
-    store.put_names(&answers).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::RefreshFailure;
     use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use crate::config::RedisConfig;
     use crate::model::RegionInventory;
