@@ -86,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
         // 2026-11-27T13:00:00Z: the records' day is inside the window.
         now: time::OffsetDateTime::from_unix_timestamp(1_795_784_400).unwrap(),
         deadline: None,
+        mark: None,
     };
     let counted = setup.runtime.block_on(async {
         match how % 3 {
