@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::read::index_pair;
+use super::read::index_pairs;
 use super::rows::to_connections;
 use super::RedisStore;
 use crate::model::{AccountRegion, Connection};
@@ -35,21 +35,11 @@ impl ArchiveMarks for RedisStore {
 impl ClosedDayRows for RedisStore {
     async fn day_pairs(&self, day: &str) -> Result<Vec<AccountRegion>, StoreError> {
         let mut conn = self.conn.clone();
-        let mut members: Vec<String> = redis::cmd("SMEMBERS")
+        let members: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys::day_index(day))
             .query_async(&mut conn)
             .await?;
-        members.sort();
-        Ok(members
-            .iter()
-            .filter_map(|m| {
-                let pair = index_pair(m);
-                if pair.is_none() {
-                    tracing::warn!(member = %m, day, "unreadable index member skipped");
-                }
-                pair
-            })
-            .collect())
+        Ok(index_pairs(members, day))
     }
 
     async fn rows_page(

@@ -166,21 +166,33 @@ fn indexed_counters(
 ) -> Result<Vec<Counter>, StoreError> {
     let mut counters = Vec::new();
     for (d, day) in request.days.iter().enumerate() {
-        let mut members: Vec<String> = decode(replies.next(), &keys::day_index(day))?;
-        members.sort();
-        for member in &members {
-            match index_pair(member) {
-                Some(pair)
-                    if request
-                        .account
-                        .as_deref()
-                        .is_some_and(|a| a != pair.account()) => {}
-                Some(pair) => counters.push(Counter { day: d, pair }),
-                None => tracing::warn!(%member, day, "unreadable index member skipped"),
+        let members: Vec<String> = decode(replies.next(), &keys::day_index(day))?;
+        for pair in index_pairs(members, day) {
+            if request
+                .account
+                .as_deref()
+                .is_none_or(|a| a == pair.account())
+            {
+                counters.push(Counter { day: d, pair });
             }
         }
     }
     Ok(counters)
+}
+
+/// A day index's members as checked account/regions, sorted; unreadable ones skipped (logged).
+pub(super) fn index_pairs(mut members: Vec<String>, day: &str) -> Vec<AccountRegion> {
+    members.sort();
+    members
+        .iter()
+        .filter_map(|member| {
+            let pair = index_pair(member);
+            if pair.is_none() {
+                tracing::warn!(%member, day, "unreadable index member skipped");
+            }
+            pair
+        })
+        .collect()
 }
 
 /// The asked-for hashes (and AWS's ranges) into the result.
