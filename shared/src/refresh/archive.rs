@@ -38,6 +38,8 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error("archive object is not gzip JSON lines: {0}")]
     Decode(String),
+    #[error("could not encode a day's archive object: {0}")]
+    Encode(#[from] std::io::Error),
     #[error(
         "archive object holds more than {limit} bytes of JSON lines; raise the limit to read it"
     )]
@@ -208,7 +210,6 @@ async fn read_day<S: ClosedDayRows>(
     names: &HashMap<String, String>,
     deadline: Option<Instant>,
 ) -> Result<Option<DayObject>, ArchiveError> {
-    let encode = |e: std::io::Error| ArchiveError::Decode(e.to_string());
     if past(deadline) {
         return Ok(None);
     }
@@ -221,7 +222,7 @@ async fn read_day<S: ClosedDayRows>(
                 return Ok(None);
             }
             let (rows, read) = store.rows_page(day, &pair, start, PAGE_ROWS).await?;
-            object.push(&pair, name, &rows).map_err(encode)?;
+            object.push(&pair, name, &rows)?;
             if read < PAGE_ROWS {
                 break;
             }
@@ -291,9 +292,7 @@ where
             continue;
         }
         let count = object.rows();
-        let object = object
-            .finish()
-            .map_err(|e| ArchiveError::Decode(e.to_string()))?;
+        let object = object.finish()?;
         let size = object.len();
         written += 1;
         match sink.put_once(&key(&config.prefix, day), object).await {
