@@ -101,7 +101,8 @@ score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY:111111111111:eu-west-1}:conn
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
 log "the api function: over HTTP at /lambda-url/api/ and with HTTP API events"
 API="http://127.0.0.1:$lambda_port/lambda-url/api"
-status_of() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
+# The status code, or it followed by curl's exit code when the transfer did not complete.
+status_of() { curl -s --max-time 60 -o "$work/body" -w '%{http_code}' "$@" || echo " curl exit $?"; }
 [ "$(status_of "$API/health")" = 200 ] && [ "$(cat "$work/body")" = OK ] || fail "/health: $(cat "$work/body")"
 [ "$(status_of "$API/connections?date=$DAY")" = 200 ] || fail "/connections: $(cat "$work/body")"
 jq -e --arg lb "$alb_dns" '

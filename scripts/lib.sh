@@ -12,7 +12,15 @@ CARGO_FUZZ_VERSION=0.13.2
 SCHEMATHESIS_VERSION=4.32.5
 PYARROW_VERSION=26.0.1
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each step's line says how far into the run it starts (seconds since the first script's start,
+# from /proc/uptime: the fake clock does not move it), so a slow CI run shows where its time went.
+read -r CT_UPTIME0 _ </proc/uptime
+export CT_T0=${CT_T0:-${CT_UPTIME0%.*}}
+log() {
+  local up
+  read -r up _ </proc/uptime
+  printf '\033[1m==> [%5ss] %s\033[0m\n' "$((${up%.*} - CT_T0))" "$*" >&2
+}
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then
@@ -116,10 +124,20 @@ wait_port() { # wait_port port seconds what
   done
 }
 
+# The servers this script started stop with it: TERM to each one's process group, then, for any
+# still there after 15 s, KILL. Only they are waited for, so a stuck server cannot hold the run.
 PIDS=()
 cleanup() {
+  [ ${#PIDS[@]} -gt 0 ] || return 0
+  local pid reaper
   for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  (
+    sleep 15
+    for pid in "${PIDS[@]}"; do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
+  ) &
+  reaper=$!
+  wait "${PIDS[@]}" 2>/dev/null || true
+  kill "$reaper" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
