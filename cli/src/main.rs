@@ -2,6 +2,8 @@
 //! subcommand's work is in `cmd/` (connections, graph, scan-endpoints, ui) or in the
 //! `ctrack_cli` library (replay, accounts, the client, report, scan, graph), on top of the
 //! `connection_tracker` library.
+// A function fits on a screen (clippy.toml): denied outside the tests, in the one clippy run.
+#![cfg_attr(not(test), deny(clippy::too_many_lines))]
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

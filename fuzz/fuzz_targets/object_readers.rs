@@ -8,11 +8,13 @@
 use std::sync::OnceLock;
 
 use connection_tracker::config::Env;
+use connection_tracker::config::Parking;
 use connection_tracker::ingest::s3::{parse_key, ObjectCount, ObjectError};
 use connection_tracker::ingest::Ingestor;
-use connection_tracker::model::InventorySnapshot;
+use connection_tracker::model::{AccountRegion, InventorySnapshot};
 use connection_tracker::store::{
-    CounterStore, MemoryUse, ObjectMark, ObjectProgress, StoreError, WriteBatch, WriteOutcome,
+    CounterStore, MemoryUse, ObjectMark, ObjectProgress, ParkOutcome, ParkedBlob, ParkedLines,
+    ParkedPage, StoreError, WriteBatch, WriteOutcome,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -31,6 +33,34 @@ impl CounterStore for Nowhere {
             applied: batch.days.len() as u64,
             duplicates: 0,
         })
+    }
+}
+
+/// Parks nothing (the S3 path parks no lines; an empty inventory knows no account).
+impl ParkedLines for Nowhere {
+    async fn park(
+        &self,
+        _pair: &AccountRegion,
+        entries: &[ParkedBlob],
+        _bound: Parking,
+    ) -> Result<ParkOutcome, StoreError> {
+        Ok(ParkOutcome {
+            parked: 0,
+            refused: entries.iter().map(|e| u64::from(e.lines)).sum(),
+        })
+    }
+    async fn parked_pairs(&self) -> Result<Vec<AccountRegion>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn parked_page(
+        &self,
+        _pair: &AccountRegion,
+        _cursor: u64,
+    ) -> Result<ParkedPage, StoreError> {
+        Ok(ParkedPage::default())
+    }
+    async fn unpark(&self, _pair: &AccountRegion, _payloads: &[&str]) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

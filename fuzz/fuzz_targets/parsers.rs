@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(text::ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
     assert_eq!(text::ipv6(data), s.parse::<Ipv6Addr>().ok(), "{s:?}");
     assert_eq!(text::ipv4(data), s.parse::<Ipv4Addr>().ok(), "{s:?}");
-    assert_eq!(text::unsigned(data, u64::MAX), s.parse::<u64>().ok(), "{s:?}");
+    assert_eq!(
+        text::unsigned(data, u64::MAX),
+        s.parse::<u64>().ok(),
+        "{s:?}"
+    );
     assert_eq!(
         text::unsigned(data, u16::MAX.into()),
         s.parse::<u16>().ok().map(u64::from),

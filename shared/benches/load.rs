@@ -132,6 +132,7 @@ async fn run() {
         shared_vpc_owners: vec![],
         limits: RowLimits::default(),
         cache: Default::default(),
+        parking: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 64 << 20,
         flow_log_format: None,

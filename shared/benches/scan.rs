@@ -62,6 +62,7 @@ async fn main() {
         shared_vpc_owners: vec![],
         limits: RowLimits::default(),
         cache: Default::default(),
+        parking: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 1 << 30,
         flow_log_format: None,

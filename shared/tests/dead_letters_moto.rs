@@ -34,6 +34,7 @@ fn config(url: String) -> IngestConfig {
         shared_vpc_owners: vec![],
         limits: Default::default(),
         cache: Default::default(),
+        parking: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 4 * 1024 * 1024,
         flow_log_format: None,

@@ -1,7 +1,7 @@
 //! Every key a Lua script touches is one it was given in KEYS. ElastiCache (Serverless
 //! included) and Redis Cluster require it; a one-node test server does not check, so this test
 //! watches the server (`MONITOR`) while every store operation runs — ingest writes (folding
-//! included), the refresh's region replacement and removal, every API route — and compares each
+//! included), parked lines, the refresh's region replacement and removal, every API route — and compares each
 //! command run inside a script with the KEYS of the script that ran it.
 
 use std::collections::HashSet;
@@ -10,10 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use connection_tracker::api::{route_paths, Api, Request};
-use connection_tracker::config::{ApiConfig, RedisConfig, RowLimits};
-use connection_tracker::model::{Account, RegionInventory};
+use connection_tracker::config::{ApiConfig, Parking, RedisConfig, RowLimits};
+use connection_tracker::model::{Account, AccountRegion, RegionInventory};
 use connection_tracker::store::{
-    keys, CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
+    keys, CounterStore, DayWrite, Increment, ParkedBlob, ParkedLines, PayloadWrite, RedisStore,
+    RefreshStore, WriteBatch,
 };
 use connection_tracker::testing::{interface, RedisServer};
 
@@ -167,6 +168,23 @@ async fn scripts_touch_only_the_keys_they_declare() {
     store.write(&batch).await.unwrap();
     store.write(&batch).await.unwrap();
     let _ = store.day_unnamed("2026-11-27").await.unwrap();
+    // Parked lines: parked (one within the bound, one past it, one again), read back, removed.
+    let pair = AccountRegion::new(a, "eu-west-1").unwrap();
+    let blob = |payload: &str, lines| ParkedBlob {
+        payload: payload.into(),
+        lines,
+        blob: "H4sI".into(),
+    };
+    let bound = Parking {
+        max_lines_per_account_region: 3,
+        ttl: Duration::from_secs(60),
+    };
+    let parked = [blob("p1", 2), blob("p2", 2), blob("p1", 2)];
+    store.park(&pair, &parked, bound).await.unwrap();
+    let page = store.parked_page(&pair, 0).await.unwrap();
+    assert_eq!(page.entries, vec![blob("p1", 2)]);
+    store.unpark(&pair, &["p1"]).await.unwrap();
+    assert!(store.parked_pairs().await.unwrap().is_empty());
     // Every API route.
     let api = Api::new(
         store,

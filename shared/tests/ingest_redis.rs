@@ -45,6 +45,7 @@ fn config(url: String, ttl_secs: u64) -> IngestConfig {
         shared_vpc_owners: vec![],
         limits: Default::default(),
         cache: Default::default(),
+        parking: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 4 * 1024 * 1024,
         flow_log_format: None,
@@ -1700,4 +1701,266 @@ async fn at_the_cache_limit_batches_are_refused_not_evicted_and_later_count_once
         let total: u64 = rows.values().flatten().map(|c| c.score).sum();
         assert_eq!(total, 2_000, "day {day}: every record of batch {b} once");
     }
+}
+
+/// Interfaces the refresh finds only after their lines arrived: an ALB's new node (in the
+/// account/region whose known interfaces share its message) and a new instance (alone in its
+/// own messages, one log stream per interface as VPC Flow Logs writes them).
+fn new_interfaces() -> InventoryFile {
+    let mut node = interface(
+        "eni-alb-new",
+        A,
+        "eu-west-1",
+        "ELB app/shop/50dc6c495c0c9188",
+        "10.0.1.13",
+        "52.16.0.13",
+    );
+    node.lb_dns_name = Some("shop-123.eu-west-1.elb.amazonaws.com".into());
+    let mut box1 = interface(
+        "eni-new1",
+        A,
+        "eu-west-1",
+        "Primary network interface",
+        "10.0.2.21",
+        "52.16.0.21",
+    );
+    box1.instance_name = Some("box1".into());
+    let mut box2 = interface(
+        "eni-new2",
+        A,
+        "eu-west-1",
+        "Primary network interface",
+        "10.0.2.22",
+        "52.16.0.22",
+    );
+    box2.instance_name = Some("box2".into());
+    InventoryFile {
+        interfaces: vec![node, box1, box2],
+        addresses: BTreeMap::new(),
+        formats: BTreeMap::new(),
+    }
+}
+
+/// The score of one row of A's day, 0 when there is none.
+async fn score_of(ingestor: &Ingestor<RedisStore>, source: &str, dest: &str, port: u16) -> u64 {
+    let got = ingestor.store().day_connections(DAY).await.unwrap();
+    got.get("111111111111/eu-west-1")
+        .into_iter()
+        .flatten()
+        .find(|c| c.source == source && c.dest == dest && c.dest_port == DestPort::Port(port))
+        .map_or(0, |c| c.score)
+}
+
+#[tokio::test]
+async fn lines_of_an_interface_found_later_are_parked_and_counted_once() {
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let shop = "shop-123.eu-west-1.elb.amazonaws.com";
+    // X1: the ALB's known node and its new one, in one message (their account/region counted
+    // lines of X1 at first); X2 and X3: the new instances' own messages.
+    let x1 = [
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-alb-new",
+            "8.8.4.4",
+            "10.0.1.13",
+            443,
+            NOON,
+            "ACCEPT",
+        ),
+        v2(
+            A,
+            "eni-alb-new",
+            "8.8.4.4",
+            "10.0.1.13",
+            443,
+            NOON + 5,
+            "ACCEPT",
+        ),
+    ];
+    let x2 = [v2(
+        A,
+        "eni-new1",
+        "9.9.9.9",
+        "10.0.2.21",
+        22,
+        NOON,
+        "ACCEPT",
+    )];
+    let x3 = [v2(
+        A,
+        "eni-new2",
+        "1.1.1.1",
+        "10.0.2.22",
+        3306,
+        NOON,
+        "ACCEPT",
+    )];
+    let first = ingestor.handle(event(&x1), now()).await.unwrap().summary;
+    assert_eq!((first.counted, first.parked), (1, 2), "{first:?}");
+    assert_eq!(first.skipped["unknown_interface"], 2);
+    for x in [&x2, &x3] {
+        let s = ingestor.handle(event(x), now()).await.unwrap().summary;
+        assert_eq!((s.counted, s.parked, s.park_refused), (0, 1, 0), "{s:?}");
+    }
+    // Before the refresh has found them, the scheduled run leaves them waiting.
+    let run = ingestor.unpark(now(), None).await;
+    assert_eq!(
+        (run.counted, run.waiting, run.expired),
+        (0, 4, 0),
+        "{run:?}"
+    );
+    assert_eq!(score_of(&ingestor, "8.8.4.4", shop, 443).await, 0);
+
+    ingestor
+        .store()
+        .put_inventory(&new_interfaces())
+        .await
+        .unwrap();
+    // Redelivered after the refresh, before the scheduled run: X1 counts nothing more (its id
+    // is in the account/region's day already), X3 counts its line as new.
+    let again = ingestor.handle(event(&x1), now()).await.unwrap().summary;
+    assert_eq!((again.counted, again.duplicates), (3, 1), "{again:?}");
+    assert_eq!(score_of(&ingestor, "8.8.4.4", shop, 443).await, 0);
+    ingestor.handle(event(&x3), now()).await.unwrap();
+    assert_eq!(
+        score_of(&ingestor, "1.1.1.1", "box2/52.16.0.22", 3306).await,
+        1
+    );
+
+    let run = ingestor.unpark(now(), None).await;
+    assert_eq!(
+        (run.counted, run.waiting, run.stopped.clone()),
+        (4, 0, None),
+        "{run:?}"
+    );
+    let rows = [
+        ("8.8.8.8", shop, 443, 1),
+        ("8.8.4.4", shop, 443, 2),
+        ("9.9.9.9", "box1/52.16.0.21", 22, 1),
+        ("1.1.1.1", "box2/52.16.0.22", 3306, 1),
+    ];
+    for (source, dest, port, want) in rows {
+        assert_eq!(
+            score_of(&ingestor, source, dest, port).await,
+            want,
+            "{source} → {dest}"
+        );
+    }
+    // Nothing is left to take back, and the parked key and its index are gone.
+    let run = ingestor.unpark(now(), None).await;
+    assert_eq!((run.counted, run.waiting), (0, 0), "{run:?}");
+    let pair = connection_tracker::model::AccountRegion::new(A, "eu-central-1").unwrap();
+    assert_eq!(
+        server.cli(&["EXISTS", &keys::parked_lines(&pair)]).trim(),
+        "0"
+    );
+    assert_eq!(server.cli(&["SCARD", keys::PARKED_PAIRS]).trim(), "0");
+    // Every payload redelivered once more: nothing counts twice.
+    for x in [&x1[..], &x2[..], &x3[..]] {
+        ingestor.handle(event(x), now()).await.unwrap();
+    }
+    for (source, dest, port, want) in rows {
+        assert_eq!(
+            score_of(&ingestor, source, dest, port).await,
+            want,
+            "{source} → {dest}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parked_lines_stay_within_their_bound_and_expire() {
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 0);
+    cfg.parking.max_lines_per_account_region = 5;
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg.clone());
+    // A flood: one Kinesis batch of 3 records, 4 lines each, every line of another interface
+    // nobody knows (a crafted burst, or a scale-out of hundreds of nodes).
+    let datas: Vec<String> = (0..3)
+        .map(|r| {
+            let lines: Vec<String> = (0..4)
+                .map(|i| {
+                    v2(
+                        A,
+                        &format!("eni-flood{r}{i}"),
+                        "8.8.8.8",
+                        "10.9.0.1",
+                        80,
+                        NOON,
+                        "ACCEPT",
+                    )
+                })
+                .collect();
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            encode_payload(
+                logs_message(A, "/vpc/flow-logs", &refs, NOON * 1000)
+                    .to_string()
+                    .as_bytes(),
+            )
+        })
+        .collect();
+    let batch = FlowEvent::from_value(&kinesis_event(&datas)).unwrap();
+    let s = ingestor.handle(batch, now()).await.unwrap().summary;
+    assert_eq!(s.skipped["unknown_interface"], 12);
+    // The bound of 5 holds the first record's 4 lines and one of the second's; the other 7
+    // stay skipped, refused and said.
+    assert_eq!((s.parked, s.park_refused), (5, 7), "{s:?}");
+    // An account the refresh does not know is not parked at all (its lines cannot name keys).
+    let stranger = logs_message(
+        "999999999999",
+        "/vpc/flow-logs",
+        &[&v2(
+            "999999999999",
+            "eni-x",
+            "8.8.8.8",
+            "10.9.0.1",
+            80,
+            NOON,
+            "ACCEPT",
+        )],
+        NOON * 1000,
+    );
+    let s = ingestor
+        .handle(
+            FlowEvent::from_value(&logs_event(&stranger)).unwrap(),
+            now(),
+        )
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((s.parked, s.park_refused), (0, 0), "{s:?}");
+    let pair = connection_tracker::model::AccountRegion::new(A, "eu-central-1").unwrap();
+    assert_eq!(
+        server
+            .cli(&["HGET", &keys::parked_lines(&pair), "#"])
+            .trim(),
+        "5"
+    );
+    assert_eq!(
+        server.cli(&["SMEMBERS", keys::PARKED_PAIRS]).trim(),
+        format!("{A}:eu-central-1")
+    );
+    // Within its TTL it waits; past it, it is dropped and said.
+    let run = ingestor.unpark(now(), None).await;
+    assert_eq!((run.waiting, run.expired), (5, 0), "{run:?}");
+    let later = now() + cfg.parking.ttl;
+    let run = ingestor.unpark(later, None).await;
+    assert_eq!(
+        (run.counted, run.waiting, run.expired),
+        (0, 0, 5),
+        "{run:?}"
+    );
+    assert_eq!(
+        server.cli(&["EXISTS", &keys::parked_lines(&pair)]).trim(),
+        "0"
+    );
+    assert_eq!(server.cli(&["SCARD", keys::PARKED_PAIRS]).trim(), "0");
+    // The room is free again.
+    let again = FlowEvent::from_value(&kinesis_event(&datas[..1])).unwrap();
+    let s = ingestor.handle(again, now()).await.unwrap().summary;
+    assert_eq!(s.parked, 4, "{s:?}");
 }

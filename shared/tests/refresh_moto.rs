@@ -73,6 +73,7 @@ fn ingest_config(redis: &RedisConfig, shared_vpc_owners: &[&str]) -> IngestConfi
         shared_vpc_owners: shared_vpc_owners.iter().map(|a| a.to_string()).collect(),
         limits: Default::default(),
         cache: Default::default(),
+        parking: Default::default(),
         dead_letter: None,
         max_batch_decompressed_bytes: 1 << 30,
         flow_log_format: None,

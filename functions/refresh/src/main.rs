@@ -2,6 +2,8 @@
 //! flow-log formats in every account and region and writes the maps ingest and the API read;
 //! keeps AWS's address ranges current; on its own schedule (`{"archive": …}`), writes closed
 //! days to the evidence archive. All logic lives in `connection_tracker::refresh`.
+// A function fits on a screen (clippy.toml): denied outside the tests, in the one clippy run.
+#![cfg_attr(not(test), deny(clippy::too_many_lines))]
 
 use connection_tracker::config::{secret, Env};
 use connection_tracker::metrics;

@@ -22,6 +22,10 @@ pub const DEFAULT_MAX_PORTS_PER_ENDPOINT: u32 = 256;
 pub const DEFAULT_MAX_ENDPOINTS_PER_ACCOUNT_REGION: u32 = 10_000;
 /// Below the 80 % alarm's next step: room for the batches in flight when the line is crossed.
 pub const DEFAULT_CACHE_REFUSE_AT_PERCENT: u8 = 90;
+/// Lines of interfaces the refresh has not seen yet, parked per account/region until it has.
+pub const DEFAULT_MAX_PARKED_LINES_PER_ACCOUNT_REGION: u32 = 100_000;
+/// How long a parked line waits for the refresh (which runs every 5 minutes).
+pub const DEFAULT_PARKED_LINES_TTL_SECONDS: u64 = 3_600;
 pub const DEFAULT_ARCHIVE_PREFIX: &str = "connections/";
 pub const DEFAULT_ARCHIVE_AFTER_HOURS: u64 = 48;
 pub const DEFAULT_ARCHIVE_MAX_DAYS_PER_RUN: usize = 7;

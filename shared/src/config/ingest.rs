@@ -68,6 +68,28 @@ impl Default for CacheLimit {
     }
 }
 
+/// Lines of interfaces the refresh has not seen yet (a new load-balancer node, an instance just
+/// launched): parked, bounded, and counted once the refresh has found the interface
+/// (`docs/rules.md`, "New interfaces").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parking {
+    /// Lines parked per account/region at most (`MAX_PARKED_LINES_PER_ACCOUNT_REGION`; 0: off);
+    /// later ones stay skipped as `unknown_interface`.
+    pub max_lines_per_account_region: u32,
+    /// How long a parked line waits (`PARKED_LINES_TTL_SECONDS`); then it is dropped, counted
+    /// as `parked_expired`.
+    pub ttl: Duration,
+}
+
+impl Default for Parking {
+    fn default() -> Self {
+        Parking {
+            max_lines_per_account_region: DEFAULT_MAX_PARKED_LINES_PER_ACCOUNT_REGION,
+            ttl: Duration::from_secs(DEFAULT_PARKED_LINES_TTL_SECONDS),
+        }
+    }
+}
+
 /// Settings of the ingest path (the Lambda function and `ctrack replay`).
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
@@ -80,6 +102,7 @@ pub struct IngestConfig {
     pub shared_vpc_owners: Vec<String>,
     pub limits: RowLimits,
     pub cache: CacheLimit,
+    pub parking: Parking,
     /// Where payloads that can never be counted are kept (`DEAD_LETTER_BUCKET`).
     pub dead_letter: Option<DeadLetterConfig>,
     /// Decompressed bytes of one Kinesis batch, summed over its records
@@ -208,6 +231,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             shared_vpc_owners: self.shared_vpc_owners()?,
             limits: self.row_limits()?,
             cache: self.cache_limit()?,
+            parking: Parking {
+                max_lines_per_account_region: self.number(
+                    "MAX_PARKED_LINES_PER_ACCOUNT_REGION",
+                    DEFAULT_MAX_PARKED_LINES_PER_ACCOUNT_REGION,
+                    0,
+                    10_000_000,
+                )?,
+                ttl: Duration::from_secs(self.number(
+                    "PARKED_LINES_TTL_SECONDS",
+                    DEFAULT_PARKED_LINES_TTL_SECONDS,
+                    60,
+                    86_400,
+                )?),
+            },
             dead_letter: self.dead_letter()?,
             max_batch_decompressed_bytes: self.number(
                 "MAX_BATCH_DECOMPRESSED_BYTES",

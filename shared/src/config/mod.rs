@@ -20,7 +20,7 @@ pub use api::ApiConfig;
 pub use common::RedisConfig;
 pub use defaults::*;
 pub use env::Env;
-pub use ingest::{CacheLimit, DeadLetterConfig, IngestConfig, RowLimits};
+pub use ingest::{CacheLimit, DeadLetterConfig, IngestConfig, Parking, RowLimits};
 pub use refresh::{ArchiveConfig, IpRangesConfig, OrganizationConfig, RefreshConfig};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

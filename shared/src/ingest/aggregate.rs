@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 
 use super::inventory::{Interface, Inventory};
+use super::parking::{CountedPair, HeldLine, Room};
 use super::payload::LogsMessage;
 use super::summary::Summary;
 use crate::model::is_region;
@@ -15,7 +16,7 @@ use crate::rules::reason::{reasons, Flag, Reject};
 
 reasons! {
     /// Why a parsed line does not count: a counter of the summary's `skipped`, by its name.
-    enum Skip {
+    pub(super) enum Skip {
         FormatLacksAction => "format_lacks_action",
         NotAccepted => "not_accepted",
         MissingFields => "missing_fields",
@@ -60,6 +61,8 @@ pub struct Aggregate<'a> {
     /// Account/regions whose interfaces' records were read, counted or not: their
     /// `last_update` moves (a quiet account with healthy flow logs is not stale).
     pub(super) read: BTreeSet<(&'a str, &'a str)>,
+    /// Where lines of interfaces not found yet are held to be parked (`None`: they are not).
+    pub(super) room: Option<Room>,
     pub summary: Summary,
 }
 
@@ -100,10 +103,22 @@ struct Lines<'a, 'm> {
     window: Window,
     /// The account/region last marked read (most lines of a message share one).
     last_read: Option<(&'a str, &'a str)>,
+    /// A parked message's lines: where its payload counted lines before, whose lines count
+    /// under `unit + 1` (see [`Aggregate::add_parked`]).
+    counted_before: Option<&'m [CountedPair]>,
     skips: [u64; Skip::ALL.len()],
 }
 
 impl Lines<'_, '_> {
+    /// The payload a counted line is filed under: the message's, or for a parked message in a
+    /// (day, account/region) its payload counted lines in at first, the parked entry's.
+    fn unit_for(&self, day: i64, account: &str, region: &str) -> u32 {
+        match self.counted_before {
+            Some(before) if before.iter().any(|c| c.is(day, account, region)) => self.unit + 1,
+            _ => self.unit,
+        }
+    }
+
     /// Whether the message's owner may speak for the interface: its own, or one in a VPC it
     /// owns when it is a listed shared-VPC owner (`docs/rules.md`, "Shared VPCs").
     fn may_speak_for(&self, interface: &Interface) -> bool {
@@ -143,13 +158,41 @@ pub fn aggregate<'a>(
 impl<'a> Aggregate<'a> {
     /// Parses, classifies and counts one more message of the batch as payload `unit`. Borrows
     /// nothing of the message: its bytes may go once this returns, so a batch of many payloads
-    /// holds one decoded payload at a time.
+    /// holds one decoded payload at a time. With a [`Room`], the lines of interfaces the
+    /// refresh has not found yet are held there, to be parked once the batch is written.
     pub fn add(
         &mut self,
         inventory: &'a Inventory,
         ctx: &Context<'a>,
         unit: u32,
         message: &LogsMessage<'_>,
+    ) {
+        self.add_lines(inventory, ctx, unit, message, None);
+    }
+
+    /// Counts a parked message: each line under payload `unit` (the payload the lines came
+    /// in), except where that payload counted lines before (`counted`, by day and
+    /// account/region): there under `unit + 1`, the parked entry's own id — so a redelivery
+    /// of the payload and the parked entry count each line once between them
+    /// (`docs/rules.md`, "New interfaces"). Nothing is held.
+    pub fn add_parked(
+        &mut self,
+        inventory: &'a Inventory,
+        ctx: &Context<'a>,
+        unit: u32,
+        message: &LogsMessage<'_>,
+        counted: &[CountedPair],
+    ) {
+        self.add_lines(inventory, ctx, unit, message, Some(counted));
+    }
+
+    fn add_lines(
+        &mut self,
+        inventory: &'a Inventory,
+        ctx: &Context<'a>,
+        unit: u32,
+        message: &LogsMessage<'_>,
+        counted_before: Option<&[CountedPair]>,
     ) {
         if message.is_control() {
             self.summary.control_messages += 1;
@@ -171,10 +214,18 @@ impl<'a> Aggregate<'a> {
             unit,
             window: Window::at(ctx),
             last_read: None,
+            counted_before,
             // Counted in an array (about half the lines of a busy estate are skipped); the
             // summary's map gets the totals once the message is done.
             skips: [0u64; Skip::ALL.len()],
         };
+        // Lines of interfaces not found yet are parked for messages that name no format of
+        // their own (CloudWatch Logs, Kinesis) from accounts the refresh knows.
+        let parks = self.room.is_some()
+            && counted_before.is_none()
+            && message.format.is_none()
+            && inventory.accounts.contains(message.owner.as_ref());
+        let mut held: Vec<HeldLine> = Vec::new();
         for event in &message.log_events {
             // One event carries one record; tolerate several lines per event.
             for line in event.message.lines().filter(|l| !l.trim().is_empty()) {
@@ -184,9 +235,17 @@ impl<'a> Aggregate<'a> {
                     Err(Miss::Rejected(why)) => {
                         *self.summary.rejected.entry(why.name()).or_default() += 1
                     }
-                    Err(Miss::Skipped(why)) => lines.skips[why as usize] += 1,
+                    Err(Miss::Skipped(why)) => {
+                        lines.skips[why as usize] += 1;
+                        if parks && why == Skip::UnknownInterface {
+                            self.hold(&mut held, event.timestamp, line);
+                        }
+                    }
                 }
             }
+        }
+        if let (Some(room), false) = (&mut self.room, held.is_empty()) {
+            room.keep(unit, message, held);
         }
         for (why, n) in Skip::ALL.iter().zip(lines.skips) {
             if n > 0 {
@@ -301,7 +360,7 @@ impl<'a> Aggregate<'a> {
             Region::Borrowed("unknown")
         };
         let key = ConnKey {
-            unit: lines.unit,
+            unit: lines.unit_for(day, account, self.region(region)),
             day,
             account,
             region,
@@ -312,6 +371,16 @@ impl<'a> Aggregate<'a> {
         *self.counts.entry(key).or_default() += 1;
         self.summary.counted += 1;
         Ok(())
+    }
+
+    /// Holds a line of an interface not found yet, while the room lasts.
+    fn hold(&mut self, held: &mut Vec<HeldLine>, timestamp: u64, line: &str) {
+        if self.room.as_mut().is_some_and(|room| room.take(line.len())) {
+            held.push(HeldLine {
+                timestamp,
+                message: line.to_string(),
+            });
+        }
     }
 
     /// One more counted line with something to look at.

@@ -91,6 +91,7 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
         let inventory = tokio::sync::OnceCell::new();
         let ctx = self.context(now);
         let mut agg = Aggregate::default();
+        agg.room = self.room();
         let mut ids: Vec<PayloadId> = Vec::with_capacity(arrivals.len());
         let mut ends = Vec::with_capacity(arrivals.len());
         let mut decompressed = 0usize;
@@ -138,7 +139,16 @@ impl<S: CounterStore, D: DeadLetters> Ingestor<S, D> {
             Ok(Summary::default())
         } else {
             let ids: Vec<&str> = ids.iter().map(PayloadId::as_str).collect();
-            self.write_counts(&ids, &agg, now).await
+            match self.write_counts(&ids, &agg, now).await {
+                // Parked only once counted (`parking`): a failed write comes again whole.
+                Ok(mut summary) => {
+                    let parked = self.park_held(&mut agg, &ids, now).await;
+                    summary.parked = parked.parked;
+                    summary.park_refused = parked.refused;
+                    Ok(summary)
+                }
+                Err(e) => Err(e),
+            }
         };
         Batch {
             ends,

@@ -2,7 +2,7 @@
 //! (with destination names worked out once per load, not once per record), our own public
 //! addresses, flow-log formats by log group, and the named networks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use foldhash::HashMap as FastMap;
@@ -73,6 +73,9 @@ pub struct Inventory {
     pub own_addresses: FastMap<IpAddr, String>,
     pub formats: HashMap<String, FlowLogFormat>,
     pub networks: Networks,
+    /// The accounts the refresh found interfaces of: only their logs' lines of interfaces not
+    /// found yet are parked (`docs/rules.md`, "New interfaces").
+    pub accounts: BTreeSet<String>,
 }
 
 impl Inventory {
@@ -84,9 +87,13 @@ impl Inventory {
     ) -> (Inventory, Vec<InventoryProblem>) {
         let mut problems = Vec::new();
         let mut interfaces = FastMap::default();
+        let mut accounts = BTreeSet::new();
         for (id, json) in &snapshot.interfaces {
             match serde_json::from_str::<InterfaceFacts>(json) {
                 Ok(facts) => {
+                    if !accounts.contains(&facts.account_id) {
+                        accounts.insert(facts.account_id.clone());
+                    }
                     interfaces.insert(id.clone(), Interface::new(&facts));
                 }
                 Err(e) => problems.push(InventoryProblem::Interface {
@@ -122,6 +129,7 @@ impl Inventory {
                 own_addresses,
                 formats,
                 networks,
+                accounts,
             },
             problems,
         )
@@ -129,6 +137,7 @@ impl Inventory {
 
     /// Adds or replaces one interface (tests and tools).
     pub fn insert_interface(&mut self, facts: &InterfaceFacts) {
+        self.accounts.insert(facts.account_id.clone());
         self.interfaces
             .insert(facts.interface_id.clone(), Interface::new(facts));
     }
@@ -168,6 +177,7 @@ mod tests {
         let (inv, problems) = Inventory::from_snapshot(&snapshot, Networks::default());
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert_eq!(inv.interfaces.len(), 1);
+        assert_eq!(inv.accounts, BTreeSet::from(["123456789012".to_string()]));
         // A NAT gateway's name contains "NAT": dropped whatever the address.
         let iface = &inv.interfaces["eni-good"];
         let nat = Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into());

@@ -13,6 +13,7 @@ mod batch;
 mod event;
 mod headroom;
 pub mod inventory;
+mod parking;
 pub mod payload;
 pub mod redrive;
 pub mod s3;
@@ -23,6 +24,7 @@ mod write_plan;
 pub use aggregate::{aggregate, Aggregate, Context};
 pub use event::{LogsBatch, LogsEventEnd, Outcome, Reply};
 pub use headroom::failure_emf;
+pub use parking::UnparkReport;
 pub use summary::Summary;
 pub use write_plan::WritePolicy;
 

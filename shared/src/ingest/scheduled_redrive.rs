@@ -4,13 +4,14 @@
 //! outage longer than Lambda's retries needs no person. A record older than the dedup window
 //! is left (it could count twice) and counted as `left_too_old`; one that is no flow-log event
 //! is left as `unreadable`; the alarm watches both. A store failure ends the run: the next one
-//! takes it up.
+//! takes it up. The same run then counts the parked lines whose interface the refresh has
+//! found since (`Ingestor::unpark`).
 
 use std::time::Instant;
 
 use super::payload::FlowEvent;
 use super::redrive::unwrap_event;
-use super::{Ingestor, LogsEventEnd};
+use super::{Ingestor, LogsEventEnd, UnparkReport};
 use crate::metrics::{self, Unit};
 use crate::store::{CounterStore, DeadLetters, FailureRecords};
 
@@ -34,23 +35,47 @@ pub struct RedriveReport {
     pub retried_later: u64,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
+    /// What the same run did with the parked lines.
+    pub parked: UnparkReport,
 }
 
 impl RedriveReport {
     /// The run's figures as an EMF document: `Redriven`, `RedriveLeftTooOld`,
-    /// `RedriveUnreadable`, `RedriveRetriedLater`.
+    /// `RedriveUnreadable`, `RedriveRetriedLater`, and the parked lines' (`ParkedCounted`, …).
     pub fn to_emf(&self, timestamp_ms: i64) -> serde_json::Value {
-        metrics::document(
-            "ingest",
-            timestamp_ms,
-            &[
-                ("Redriven", Unit::Count, self.redriven),
-                ("RedriveLeftTooOld", Unit::Count, self.left_too_old),
-                ("RedriveUnreadable", Unit::Count, self.unreadable),
-                ("RedriveRetriedLater", Unit::Count, self.retried_later),
-            ],
-        )
+        let mut figures = vec![
+            ("Redriven", Unit::Count, self.redriven),
+            ("RedriveLeftTooOld", Unit::Count, self.left_too_old),
+            ("RedriveUnreadable", Unit::Count, self.unreadable),
+            ("RedriveRetriedLater", Unit::Count, self.retried_later),
+        ];
+        figures.extend(self.parked.metrics());
+        metrics::document("ingest", timestamp_ms, &figures)
     }
+}
+
+/// The scheduled run: the failure records redriven (where there is a failure bucket), then the
+/// parked lines taken back, both until `deadline`.
+pub async fn scheduled<S, D, F>(
+    ingestor: &Ingestor<S, D>,
+    records: Option<&F>,
+    now: time::OffsetDateTime,
+    deadline: Option<Instant>,
+) -> RedriveReport
+where
+    S: CounterStore,
+    D: DeadLetters,
+    F: FailureRecords,
+{
+    let mut report = match records {
+        Some(records) => redrive(ingestor, records, now, deadline).await,
+        None => RedriveReport {
+            stopped: Some("no failure bucket (DEAD_LETTER_BUCKET)".into()),
+            ..RedriveReport::default()
+        },
+    };
+    report.parked = ingestor.unpark(now, deadline).await;
+    report
 }
 
 /// How one record ended.

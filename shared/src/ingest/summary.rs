@@ -32,6 +32,11 @@ pub struct Summary {
     /// Of those, the payloads kept whole in the dead-letter store (acknowledged, not retried);
     /// the others failed the event or were reported as Kinesis item failures.
     pub dead_lettered: u64,
+    /// Lines of interfaces the refresh has not found yet, parked to be counted once it has
+    /// (`docs/rules.md`, "New interfaces"); they are among `skipped.unknown_interface`.
+    pub parked: u64,
+    /// Such lines not parked: the account/region's bound was reached, or the store failed.
+    pub park_refused: u64,
     /// UTC days (`YYYY-MM-DD`) that got counts.
     pub days: BTreeSet<String>,
     pub duration_ms: u64,
@@ -62,6 +67,8 @@ impl Summary {
         self.connections += other.connections;
         self.duplicates += other.duplicates;
         self.dead_lettered += other.dead_lettered;
+        self.parked += other.parked;
+        self.park_refused += other.park_refused;
         self.duration_ms += other.duration_ms;
         self.days.extend(other.days.iter().cloned());
         for (map, from) in [
@@ -92,6 +99,8 @@ impl Summary {
             ("Duplicates", self.duplicates),
             ("FailedPayloads", self.failed_payloads.values().sum()),
             ("DeadLettered", self.dead_lettered),
+            ("Parked", self.parked),
+            ("ParkRefused", self.park_refused),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), Count, value))
@@ -134,7 +143,7 @@ mod tests {
             assert!(doc[dim.as_str().unwrap()].is_string());
         }
         let metrics = directive["Metrics"].as_array().unwrap();
-        assert_eq!(metrics.len(), 13);
+        assert_eq!(metrics.len(), 15);
         assert_eq!(doc["Skipped.unknown_interface"], 3);
         assert_eq!(doc["Flagged.account_mismatch"], 1);
         assert_eq!(doc["Rejected.field_count"], 2);

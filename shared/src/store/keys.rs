@@ -26,13 +26,15 @@
 //! | `ct:{inv}:archived` | hash | day → where the evidence archive holds it (`s3://…`, or `empty`) |
 //! | `ct:{inv}:members:KIND:ACCOUNT:REGION` | set | the interface ids / addresses / formats one account/region owns in the maps above |
 //! | `ct:{obj:H}:chunks` | string | how far an S3 object was counted: `CHUNKS` or `CHUNKS done` (H: the payload-id hash of its key from `AWSLogs/` on), with the dedup window's TTL |
+//! | `ct:{park:ACCOUNT:REGION}:lines` | hash | parked lines of interfaces not found yet: payload id → `LINES:ENTRY`, `#` → lines parked; expires `PARKED_LINES_TTL_SECONDS` after the last park |
+//! | `ct:{park}:pairs` | set | `ACCOUNT:REGION` pairs with parked lines |
 //! | `ct:{dns}:ptr:IP` | string | reverse-DNS name of a source address (`""`: none), with a TTL |
 //! | `ct:{dns}:names` | hash | address → its resolved name, for `/addresses` (names only) |
 //! | `ct:{dns}:names-until` | sorted set | address → when its entry in `names` expires (Unix seconds) |
 //!
 //! Every per-day key expires `RETENTION_DAYS` after its day ends.
 
-use crate::model::{pair_key, DestPort, OTHER};
+use crate::model::{pair_key, AccountRegion, DestPort, OTHER};
 use crate::rules::classify::Name;
 
 pub const PREFIX: &str = "ct";
@@ -99,6 +101,16 @@ pub fn object_progress(identity: &str) -> String {
     let h = crate::model::PayloadId::of(format!("object\n{identity}").as_bytes());
     format!("{PREFIX}:{{obj:{h}}}:chunks")
 }
+
+/// Lines of one account/region whose interface the refresh has not found yet, parked until it
+/// has: payload id → `LINES:ENTRY` (the entry: JSON, gzip, base64), and `#` → lines parked.
+/// Tagged by the pair, so pairs spread over a cluster's slots.
+pub fn parked_lines(pair: &AccountRegion) -> String {
+    format!("{PREFIX}:{{park:{}}}:lines", pair.key())
+}
+
+/// The account/regions with parked lines (`ACCOUNT:REGION`).
+pub const PARKED_PAIRS: &str = "ct:{park}:pairs";
 
 pub const INTERFACES: &str = "ct:{inv}:interfaces";
 pub const ADDRESSES: &str = "ct:{inv}:addresses";

@@ -1,7 +1,8 @@
 //! The store: one port (trait) per use case — [`CounterStore`] for ingest, [`RefreshStore`] for
 //! the refresh, [`ReadStore`] for the API, [`ArchiveMarks`], [`ClosedDayRows`] and [`EvidenceSink`]
 //! for the evidence archive, [`ObjectSource`] for flow logs in S3, [`DeadLetters`] ([`dead_letter`]) for
-//! payloads that can never be counted — and the adapters behind them: Redis
+//! payloads that can never be counted, [`ParkedLines`] ([`parking`]) for lines of interfaces not
+//! found yet — and the adapters behind them: Redis
 //! (`redis_adapter/`, [`RedisStore`]) and S3 ([`s3`], feature `s3`). Key names come from
 //! [`keys`] only; the Lua scripts live in `scripts/`.
 //!
@@ -13,11 +14,13 @@
 
 pub mod dead_letter;
 pub mod keys;
+pub mod parking;
 mod redis_adapter;
 #[cfg(feature = "s3")]
 pub mod s3;
 
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetters, NoDeadLetters};
+pub use parking::{ParkOutcome, ParkedBlob, ParkedLines, ParkedPage};
 
 pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
 
@@ -157,8 +160,9 @@ pub struct MemoryUse {
     pub limit: Option<u64>,
 }
 
-/// The ingest path's view of the store: load the inventory, see how full it is, write a batch.
-pub trait CounterStore: Send + Sync {
+/// The ingest path's view of the store: load the inventory, see how full it is, write a batch,
+/// park the lines of interfaces not found yet.
+pub trait CounterStore: ParkedLines + Send + Sync {
     fn load_inventory(&self) -> impl Future<Output = Result<InventorySnapshot, StoreError>> + Send;
     /// Each node's memory use (a cluster's primaries evict on their own).
     fn memory(&self) -> impl Future<Output = Result<Vec<MemoryUse>, StoreError>> + Send;

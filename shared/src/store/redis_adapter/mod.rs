@@ -9,6 +9,7 @@
 
 mod archive;
 mod memory;
+mod parking;
 mod progress;
 mod read;
 mod refresh;
