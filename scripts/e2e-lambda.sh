@@ -48,8 +48,10 @@ start_lambda_watch "$lambda_port" "$work" \
   "AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,DNS_MAX_LOOKUPS=0,INVENTORY_TTL_SECONDS=0" \
   "DEAD_LETTER_BUCKET=$BUCKET,AWS_IP_RANGES_URL=file://$ROOT/events/ip-ranges.json"
 
-invoke() { cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
-invoke_fn() { local f=$1; shift; cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }
+# Every call has a time limit: a reply that never comes fails the run here, in minutes, not at
+# CI's limit (stop 37's CI spent its last hour on one answer that never arrived).
+invoke() { timeout 300 cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" ingest -o json "$@"; }
+invoke_fn() { local f=$1; shift; timeout 300 cargo lambda invoke -A 127.0.0.1 -P "$lambda_port" "$f" -o json "$@"; }
 fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/watch.log" >&2; exit 1; }
 
 out=$(invoke --data-file events/ingest-cloudwatch-logs.json) || fail "CloudWatch Logs event: $out"
@@ -101,8 +103,12 @@ score=$(redis-cli -p "$redis_port" ZSCORE "ct:{$DAY:111111111111:eu-west-1}:conn
 grep -q '"_aws"' "$work/watch.log" || fail "no Embedded Metric Format line in the function's output"
 log "the api function: over HTTP at /lambda-url/api/ and with HTTP API events"
 API="http://127.0.0.1:$lambda_port/lambda-url/api"
-# The status code, or it followed by curl's exit code when the transfer did not complete.
-status_of() { curl -s --max-time 60 -o "$work/body" -w '%{http_code}' "$@" || echo " curl exit $?"; }
+# The status code, or it followed by curl's exit code when the transfer did not complete; an
+# answer that stalls is asked for again (twice) after 30 s.
+status_of() {
+  curl -s --max-time 30 --retry 2 --retry-delay 1 -o "$work/body" -w '%{http_code}' "$@" \
+    || echo " curl exit $?"
+}
 [ "$(status_of "$API/health")" = 200 ] && [ "$(cat "$work/body")" = OK ] || fail "/health: $(cat "$work/body")"
 [ "$(status_of "$API/connections?date=$DAY")" = 200 ] || fail "/connections: $(cat "$work/body")"
 jq -e --arg lb "$alb_dns" '

@@ -33,16 +33,17 @@ cargo test --workspace --no-run
 cargo build -p ingest -p refresh -p api -p ctrack-cli
 
 # Fuzzing (cargo-fuzz, libFuzzer with AddressSanitizer; RUSTC_BOOTSTRAP lets stable Rust take
-# the sanitizer flags). Briefly here, FUZZ_SECONDS per target; long runs: fuzz/README.md. Before
-# the fake clock: ASan must be the first library loaded, and the targets do not read the clock.
+# the sanitizer flags). Briefly here, FUZZ_SECONDS (20) per target; long runs: fuzz/README.md.
+# Before the fake clock: ASan must be the first library loaded, and the targets do not read the
+# clock.
 command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
-log "fuzz targets: build, then ${FUZZ_SECONDS:-30} s each"
+log "fuzz targets: build, then ${FUZZ_SECONDS:-20} s each"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
 for target in event_decode flowlog_lines aggregate_write parsers logs_message object_readers; do
   corpus=$(mktemp -d) out=$(mktemp) dict=()
   [ -f "fuzz/$target.dict" ] && dict=("-dict=$target.dict")
   if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \
-    -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=1024 -print_final_stats=1 "${dict[@]}") >"$out" 2>&1; then
+    -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=1024 -print_final_stats=1 "${dict[@]}") >"$out" 2>&1; then
     tail -n 60 "$out" >&2
     echo "fuzz target $target failed; the input is in fuzz/artifacts/$target" >&2
     exit 1
@@ -51,10 +52,12 @@ for target in event_decode flowlog_lines aggregate_write parsers logs_message ob
   rm -rf "$corpus" "$out"
 done
 
+# Time limits far above a slow machine's run (here: 3 and 2 minutes), so that a hang fails
+# the run with its step named instead of running into CI's limit.
 fake_clock_near_midnight
 log "cargo test"
-cargo test --workspace
+timeout 2400 cargo test --workspace
 fake_clock_near_midnight
 log "end to end through cargo lambda"
-CT_PREBUILT=1 scripts/e2e-lambda.sh
+CT_PREBUILT=1 timeout 1800 scripts/e2e-lambda.sh
 log "all tests passed"

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 
 use super::inventory::{Interface, Inventory};
-use super::parking::{CountedPair, HeldLine, Room};
+use super::held::{CountedPair, HeldLine, Room};
 use super::payload::LogsMessage;
 use super::summary::Summary;
 use crate::model::is_region;

@@ -4,7 +4,9 @@
 //!   write loop CloudWatch Logs events and Kinesis records stream through;
 //! - [`aggregate`]: pure (no I/O), borrows everything; [`inventory`]: the refresh's maps as the
 //!   hot path reads them; [`payload`]: decoding, size-capped; [`s3`]: flow logs delivered to S3;
-//!   [`redrive`]: failure records back into events.
+//!   [`redrive`]: failure records back into events;
+//! - `held` and `parking`: lines of interfaces the refresh has not found yet, held while a
+//!   batch is counted, parked once it is written, counted by the scheduled run.
 //!
 //! [`Ingestor`] adds the store, the inventory cache and the failure semantics of each shape.
 
@@ -12,6 +14,7 @@ mod aggregate;
 mod batch;
 mod event;
 mod headroom;
+mod held;
 pub mod inventory;
 mod parking;
 pub mod payload;
