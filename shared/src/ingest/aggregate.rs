@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 
-use super::inventory::{Interface, Inventory};
 use super::held::{CountedPair, HeldLine, Room};
+use super::inventory::{Interface, Inventory};
 use super::payload::LogsMessage;
 use super::summary::Summary;
 use crate::model::is_region;

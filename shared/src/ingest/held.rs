@@ -10,6 +10,10 @@ use super::payload::LogsMessage;
 /// bounded when every line of a large Kinesis batch is of a new interface.
 pub const MAX_HELD_BYTES_PER_BATCH: usize = 4 << 20;
 
+/// A longer line is not held: a flow-log record is a few hundred bytes, and the bound on parked
+/// lines is a bound on their bytes only if each line is bounded.
+pub const MAX_HELD_LINE_BYTES: usize = 1024;
+
 /// One line held back, with its event's timestamp (ms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldLine {
@@ -64,7 +68,7 @@ impl Room {
 
     /// Whether one more line of `len` bytes fits (if not, it is refused).
     pub fn take(&mut self, len: usize) -> bool {
-        if self.lines == 0 || self.bytes < len {
+        if self.lines == 0 || self.bytes < len || len > MAX_HELD_LINE_BYTES {
             self.refused += 1;
             return false;
         }
@@ -81,5 +85,26 @@ impl Room {
             log_stream: message.log_stream.to_string(),
             lines,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_holds_lines_within_its_lines_bytes_and_line_length() {
+        let mut room = Room::new(3);
+        let takes: Vec<bool> = [100, MAX_HELD_LINE_BYTES + 1, MAX_HELD_LINE_BYTES, 10, 10]
+            .iter()
+            .map(|&len| room.take(len))
+            .collect();
+        // The second is too long; the fifth finds no line left.
+        assert_eq!(takes, [true, false, true, true, false]);
+        assert_eq!(room.refused, 2);
+        let mut room = Room::new(u32::MAX);
+        let lines = MAX_HELD_BYTES_PER_BATCH / MAX_HELD_LINE_BYTES;
+        assert!((0..lines).all(|_| room.take(MAX_HELD_LINE_BYTES)));
+        assert!(!room.take(1), "the batch's bytes are spent");
     }
 }
