@@ -18,7 +18,7 @@ pub use run::{Refresh, RunError};
 use dns::reverse_dns;
 use report::{RegionCounts, RegionError, RegionRun};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -115,7 +115,7 @@ where
     let mut jobs = jobs(&enabled, &config.regions);
     let refreshed = store.refreshed().await?;
     report.dropped = drop_stale(store, &jobs, &refreshed).await?;
-    stalest_first(&mut jobs, &refreshed);
+    stalest_first(&mut jobs, &refreshed, &store.waiting().await?);
     let monitored: BTreeSet<String> = enabled.iter().map(|a| a.id.clone()).collect();
     let runs = run_jobs(
         &jobs,
@@ -178,15 +178,18 @@ where
     Ok(report)
 }
 
-/// Orders the jobs by their last successful refresh, oldest first (never refreshed before
-/// all), ties by account and region.
-fn stalest_first(jobs: &mut [(&Account, String)], refreshed: &HashMap<String, String>) {
+/// Orders the jobs: those with lines waiting for interfaces not found yet first, then by their
+/// last successful refresh, oldest first (never refreshed before all), ties by account and
+/// region.
+fn stalest_first(
+    jobs: &mut [(&Account, String)],
+    refreshed: &HashMap<String, String>,
+    waiting: &HashSet<String>,
+) {
     jobs.sort_by_cached_key(|(a, r)| {
-        let last = refreshed
-            .get(&pair_key(&a.id, r))
-            .cloned()
-            .unwrap_or_default();
-        (last, a.id.clone(), r.clone())
+        let pair = pair_key(&a.id, r);
+        let last = refreshed.get(&pair).cloned().unwrap_or_default();
+        (!waiting.contains(&pair), last, a.id.clone(), r.clone())
     });
 }
 
@@ -343,6 +346,9 @@ mod tests {
         }
         async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
             Ok(self.refreshed.lock().unwrap().clone())
+        }
+        async fn waiting(&self) -> Result<HashSet<String>, StoreError> {
+            Ok(HashSet::new())
         }
         async fn replace_region(
             &self,
@@ -696,6 +702,42 @@ mod tests {
                 "odd-us-east-1.111111111111.example.org"
             ]
         );
+    }
+
+    #[test]
+    fn account_regions_with_waiting_lines_go_first_then_the_stalest() {
+        let a = account("111111111111", &["eu-west-1", "us-east-1"]);
+        let b = account("222222222222", &["eu-west-1"]);
+        let mut jobs = vec![
+            (&a, "eu-west-1".to_string()),
+            (&a, "us-east-1".to_string()),
+            (&b, "eu-west-1".to_string()),
+        ];
+        let refreshed: HashMap<String, String> = [
+            ("111111111111:eu-west-1", "2026-11-27T10:00:00Z"),
+            ("111111111111:us-east-1", "2026-11-27T09:00:00Z"),
+            ("222222222222:eu-west-1", "2026-11-27T11:00:00Z"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let order = |jobs: &[(&Account, String)]| -> Vec<String> {
+            jobs.iter().map(|(a, r)| pair_key(&a.id, r)).collect()
+        };
+        stalest_first(&mut jobs, &refreshed, &HashSet::new());
+        let stalest = [
+            "111111111111:us-east-1",
+            "111111111111:eu-west-1",
+            "222222222222:eu-west-1",
+        ];
+        assert_eq!(order(&jobs), stalest);
+        let waiting = HashSet::from(["222222222222:eu-west-1".to_string()]);
+        stalest_first(&mut jobs, &refreshed, &waiting);
+        let first = [
+            "222222222222:eu-west-1",
+            "111111111111:us-east-1",
+            "111111111111:eu-west-1",
+        ];
+        assert_eq!(order(&jobs), first);
     }
 
     /// A simulated estate on a virtual clock: 2,000 account/regions, every describe call 200 ms

@@ -24,7 +24,7 @@ pub use parking::{ParkOutcome, ParkedBlob, ParkedLines, ParkedPage};
 
 pub use redis_adapter::{CountingConn, LazyRedisStore, RedisStore};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 pub use crate::config::RowLimits;
@@ -388,6 +388,9 @@ pub trait RefreshStore: Send + Sync {
     /// `ACCOUNT:REGION` → time of its last successful refresh.
     fn refreshed(&self)
         -> impl Future<Output = Result<HashMap<String, String>, StoreError>> + Send;
+    /// The account/regions (`ACCOUNT:REGION`) with lines parked for interfaces not found yet:
+    /// the refresh takes them first (`docs/rules.md`, "New interfaces").
+    fn waiting(&self) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
     /// Replaces one account/region's entries in the maps, atomically, and stamps its refresh.
     fn replace_region(
         &self,

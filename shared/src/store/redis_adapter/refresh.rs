@@ -1,7 +1,7 @@
 //! The refresh port on Redis: accounts, each account/region's maps replaced atomically, and
 //! the reverse-DNS cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::RedisStore;
 use crate::model::{pair_key, Account, RefreshFailure, RegionInventory};
@@ -105,6 +105,14 @@ impl RefreshStore for RedisStore {
     /// `ACCOUNT:REGION` → time of the last successful refresh.
     async fn refreshed(&self) -> Result<HashMap<String, String>, StoreError> {
         self.hash(keys::REFRESHED).await
+    }
+
+    async fn waiting(&self) -> Result<HashSet<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("SMEMBERS")
+            .arg(keys::PARKED_PAIRS)
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// Cached reverse-DNS answers: `None` not cached, `Some("")` cached as nameless.
