@@ -54,6 +54,19 @@ def seed_region(endpoint, account, region, n, extra):
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     sg = ec2.create_security_group(GroupName="public", Description="public", VpcId=vpc)["GroupId"]
     db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
+    # The public group's ingress: three rules open to the internet (a block, IPv6, a prefix
+    # list), one from a private block and one from another group (neither reviewed).
+    office = ec2.create_managed_prefix_list(PrefixListName="office", MaxEntries=5, AddressFamily="IPv4",
+                                            Entries=[{"Cidr": "85.1.0.0/16"}])["PrefixList"]["PrefixListId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh"}]},
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "PrefixListIds": [{"PrefixListId": office}]},
+        {"IpProtocol": "tcp", "FromPort": 10022, "ToPort": 10022, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": db_sg}]},
+    ])
+    out["ingress"] = {sg: [["tcp", 22, 22, "0.0.0.0/0"], ["tcp", 443, 443, "::/0"],
+                           ["tcp", 8443, 8443, office + "=85.1.0.0/16"]]}
     k = [10]
 
     def eip():

@@ -105,6 +105,7 @@ async fn fill(store: &RedisStore) {
             ("52.0.0.9".into(), format!("{A}/eu-west-1/nat-eu-west-1a")),
         ]),
         formats: BTreeMap::new(),
+        ingress: BTreeMap::new(),
     };
     store
         .replace_region(A, "eu-west-1", &inventory, "2026-11-27T09:00:00.000000Z")

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use connection_tracker::api::{route_paths, Api, Request};
 use connection_tracker::config::{ApiConfig, Parking, RedisConfig, RowLimits};
-use connection_tracker::model::{Account, AccountRegion, RegionInventory};
+use connection_tracker::model::{Account, AccountRegion, IngressRule, RegionInventory, RuleSource};
 use connection_tracker::store::{
     keys, CounterStore, DayWrite, Increment, ParkedBlob, ParkedLines, PayloadWrite, RedisStore,
     RefreshStore, WriteBatch,
@@ -105,6 +105,20 @@ async fn scripts_touch_only_the_keys_they_declare() {
             formats: [(
                 format!("{a}:/vpc/logs"),
                 "${version} ${account-id}".to_string(),
+            )]
+            .into(),
+            ingress: [(
+                format!("sg-{n}"),
+                vec![IngressRule {
+                    rule_id: format!("sgr-{n}"),
+                    group_id: format!("sg-{n}"),
+                    group_name: "web".into(),
+                    description: String::new(),
+                    protocol: "tcp".into(),
+                    from_port: 22,
+                    to_port: 22,
+                    source: RuleSource::Cidr("0.0.0.0/0".into()),
+                }],
             )]
             .into(),
         };

@@ -10,8 +10,8 @@ use aws_config::SdkConfig;
 use connection_tracker::config::{IngestConfig, RedisConfig, RefreshConfig};
 use connection_tracker::ingest::payload::FlowEvent;
 use connection_tracker::ingest::Ingestor;
-use connection_tracker::model::Account;
 use connection_tracker::model::InterfaceFacts;
+use connection_tracker::model::{Account, IngressRule, RuleSource};
 use connection_tracker::refresh::aws::{AwsDiscovery, DynamoAccounts, SystemResolver};
 use connection_tracker::refresh::discovery::{AccountList, Discovery, DiscoveryError, RegionFacts};
 use connection_tracker::refresh::{refresh, RefreshError};
@@ -175,6 +175,41 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
         .collect();
     assert_eq!(stored, [A, B, C], "the disabled account is not listed");
     assert_eq!(store.refreshed().await.unwrap().len(), 6);
+    // Each region's public group with the rules that open it to the internet, sources
+    // resolved; the rule from a private block and the one from another group are not kept, nor
+    // the database's group (no rule from outside).
+    let mut conn = store.connection();
+    let ingress: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys::INGRESS)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ingress.len(), 6, "{ingress:?}");
+    for region in estate.as_array().unwrap() {
+        for (group, want) in region["ingress"].as_object().unwrap() {
+            let rules: Vec<IngressRule> = serde_json::from_str(&ingress[group]).unwrap();
+            let got: Vec<Value> = rules
+                .iter()
+                .map(|r| {
+                    assert!(
+                        r.rule_id.starts_with("sgr-") && r.group_name == "public",
+                        "{r:?}"
+                    );
+                    let source = match &r.source {
+                        RuleSource::Cidr(c) => c.clone(),
+                        RuleSource::PrefixList { id, cidrs } => format!("{id}={}", cidrs.join(",")),
+                        RuleSource::Group(g) => g.clone(),
+                    };
+                    serde_json::json!([r.protocol, r.from_port, r.to_port, source])
+                })
+                .collect();
+            let mut want = want.as_array().unwrap().clone();
+            want.sort_by_key(|v| v[1].as_i64());
+            let mut got = got;
+            got.sort_by_key(|v| v[1].as_i64());
+            assert_eq!(got, want, "{group}");
+        }
+    }
 
     let snapshot = store.load_inventory().await.unwrap();
     let facts = facts_by_id(&snapshot.interfaces);

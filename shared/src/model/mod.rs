@@ -11,8 +11,10 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod exposure;
 mod ids;
 mod port;
+pub use exposure::{IngressRule, RuleSource};
 pub use ids::{
     is_account_id, is_bucket_name, is_organization_unit, is_region, is_role_arn, own_name,
     pair_key, pair_text, AccountRegion, PayloadId,
@@ -102,6 +104,10 @@ pub struct InterfaceFacts {
     /// Endpoint host of the RDS instance that owns the interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rds_endpoint: Option<String>,
+    /// The interface's security groups (a load balancer's, a database's): their ingress rules
+    /// are the exposure review's (`RegionInventory::ingress`). None for an NLB without groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
 }
 
 impl InterfaceFacts {
@@ -132,6 +138,7 @@ impl InterfaceFacts {
             instance_name: None,
             lb_dns_name: None,
             rds_endpoint: None,
+            security_groups: Vec::new(),
         }
     }
 }
@@ -144,6 +151,9 @@ pub struct RegionInventory {
     pub addresses: BTreeMap<String, String>,
     /// `account:log-group` → `LogFormat`
     pub formats: BTreeMap<String, String>,
+    /// Security group id → its ingress rules that open to the internet, for the groups of the
+    /// region's public interfaces (`docs/rules.md`, "Exposure").
+    pub ingress: BTreeMap<String, Vec<IngressRule>>,
 }
 
 /// An inventory as a file (`events/inventory.json`): what the refresh would write, for replays

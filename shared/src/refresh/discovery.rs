@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
 
-use crate::model::{Account, InterfaceFacts, RegionInventory};
+use crate::model::{Account, IngressRule, InterfaceFacts, RegionInventory};
+use crate::rules::exposure::opens_to_internet;
 
 /// A network interface as DescribeNetworkInterfaces returns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,6 +94,8 @@ pub struct RegionFacts {
     pub databases: Vec<RawDatabase>,
     pub own_addresses: Vec<RawOwnAddress>,
     pub flow_logs: Vec<RawFlowLog>,
+    /// Every ingress rule of the region's security groups (`ec2:DescribeSecurityGroupRules`).
+    pub ingress_rules: Vec<IngressRule>,
 }
 
 /// How RDS interfaces were tied to their databases (the docs explain the rules).
@@ -153,6 +156,34 @@ fn files_here(iface: &RawInterface, account: &Account, monitored: &BTreeSet<Stri
     }
 }
 
+/// The ingress rules that open the interfaces' groups to the internet, by group
+/// (`docs/rules.md`, "Exposure"): rules from private blocks or other groups are not reviewed.
+fn ingress_of(
+    interfaces: &[InterfaceFacts],
+    rules: &[IngressRule],
+) -> BTreeMap<String, Vec<IngressRule>> {
+    let groups: BTreeSet<&str> = interfaces
+        .iter()
+        .flat_map(|i| i.security_groups.iter().map(String::as_str))
+        .collect();
+    let mut ingress: BTreeMap<String, Vec<IngressRule>> = BTreeMap::new();
+    for rule in rules
+        .iter()
+        .filter(|r| groups.contains(r.group_id.as_str()))
+    {
+        if opens_to_internet(rule) {
+            ingress
+                .entry(rule.group_id.clone())
+                .or_default()
+                .push(rule.clone());
+        }
+    }
+    for group_rules in ingress.values_mut() {
+        group_rules.sort();
+    }
+    ingress
+}
+
 /// Turns one account/region's describe results into the maps ingest reads; `monitored` are
 /// the enabled accounts' ids. Pure.
 pub fn build_region_inventory(
@@ -211,8 +242,10 @@ pub fn build_region_inventory(
                 .map(|n| n.to_string()),
             lb_dns_name,
             rds_endpoint,
+            security_groups: iface.security_groups.clone(),
         });
     }
+    inventory.ingress = ingress_of(&inventory.interfaces, &facts.ingress_rules);
     for own in &facts.own_addresses {
         inventory.addresses.insert(
             own.public_ip.to_string(),
@@ -321,6 +354,7 @@ pub trait Resolver: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::RuleSource;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -475,6 +509,43 @@ mod tests {
                 "${version} ${srcaddr}".to_string()
             )])
         );
+    }
+
+    #[test]
+    fn only_rules_that_open_a_public_interfaces_group_to_the_internet_are_kept() {
+        let rule = |id: &str, group: &str, source: RuleSource| IngressRule {
+            rule_id: id.into(),
+            group_id: group.into(),
+            group_name: group.into(),
+            description: String::new(),
+            protocol: "tcp".into(),
+            from_port: 22,
+            to_port: 22,
+            source,
+        };
+        let cidr = |c: &str| RuleSource::Cidr(c.into());
+        let rules = [
+            rule("sgr-world", "sg-web", cidr("0.0.0.0/0")),
+            rule("sgr-office", "sg-web", cidr("85.1.0.0/16")),
+            rule("sgr-inside", "sg-web", cidr("10.0.0.0/8")),
+            rule("sgr-peer", "sg-web", RuleSource::Group("sg-app".into())),
+            rule("sgr-other", "sg-unused", cidr("0.0.0.0/0")),
+        ];
+        let mut web = crate::testing::interface(
+            "eni-web",
+            "111111111111",
+            "eu-west-1",
+            "Primary network interface",
+            "10.0.1.5",
+            "52.0.1.5",
+        );
+        web.security_groups = vec!["sg-web".into()];
+        let ingress = ingress_of(&[web], &rules);
+        let kept: Vec<(&str, &str)> = ingress
+            .iter()
+            .flat_map(|(g, rs)| rs.iter().map(move |r| (g.as_str(), r.rule_id.as_str())))
+            .collect();
+        assert_eq!(kept, [("sg-web", "sgr-office"), ("sg-web", "sgr-world")]);
     }
 
     #[test]

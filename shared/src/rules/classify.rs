@@ -79,6 +79,47 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether every address of `block` is private ([`is_private`]): a block inside one private
+/// block, or made only of private blocks. `0.0.0.0/0`, `52.0.0.0/8` and `172.0.0.0/8` are
+/// not; `10.1.0.0/16` and `fc00::/8` are.
+pub fn is_private_block(block: IpNetwork) -> bool {
+    match block {
+        IpNetwork::V4(n) => covered(
+            &PRIVATE.v4,
+            u128::from(u32::from(n.network())),
+            n.prefix(),
+            32,
+        ),
+        IpNetwork::V6(n) => covered(&PRIVATE.v6, u128::from(n.network()), n.prefix(), 128),
+    }
+}
+
+/// Whether the block `net/prefix` (in a `bits`-wide space) lies within the union of `blocks`
+/// (network, mask): inside one, or each of its halves covered. Halves are taken only where a
+/// private block lies inside the half, so the depth is bounded by `bits`.
+fn covered<T: Copy + Into<u128>>(blocks: &[(T, T)], net: u128, prefix: u8, bits: u8) -> bool {
+    let width = u32::from(bits - prefix);
+    let mine = match prefix {
+        0 => 0,
+        _ => (u128::MAX << (128 - prefix)) >> (128 - bits),
+    };
+    let mut inside = false;
+    for &(p_net, p_mask) in blocks {
+        let (p_net, p_mask): (u128, u128) = (p_net.into(), p_mask.into());
+        let p_prefix = p_mask.count_ones() as u8;
+        if p_prefix <= prefix && net & p_mask == p_net {
+            return true;
+        }
+        // A private block inside this one: the halves may be covered between them.
+        inside |= p_prefix > prefix && p_net & mine == net;
+    }
+    if !inside || width == 0 {
+        return false;
+    }
+    let half = 1u128 << (width - 1);
+    covered(blocks, net, prefix + 1, bits) && covered(blocks, net | half, prefix + 1, bits)
+}
+
 /// Named networks from `NETWORKS`, matched longest prefix first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Networks {
@@ -284,6 +325,21 @@ fn is_dropped_destination(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block made of private blocks (no one of which holds it) is private too.
+    #[test]
+    fn a_block_covered_by_its_halves_is_covered() {
+        let halves: [(u32, u32); 2] = [(0x0A00_0000, 0xFF80_0000), (0x0A80_0000, 0xFF80_0000)];
+        assert!(
+            covered(&halves, 0x0A00_0000, 8, 32),
+            "10/8 = 10/9 + 10.128/9"
+        );
+        assert!(
+            !covered(&halves[..1], 0x0A00_0000, 8, 32),
+            "only its first half"
+        );
+        assert!(!covered(&halves, 0, 0, 32), "the whole space");
+    }
 
     #[test]
     fn private_addresses_match_python_ipaddress() {

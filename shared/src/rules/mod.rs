@@ -2,6 +2,7 @@
 //! (private sources, source and destination names, what is dropped). Table-tested; no I/O.
 
 pub mod classify;
+pub mod exposure;
 pub mod flowlog;
 pub mod reason;
 pub mod s3_rule;

@@ -19,6 +19,7 @@
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
 //! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
 //! | `ct:{inv}:formats` | hash | `ACCOUNT:log-group` → flow-log `LogFormat` |
+//! | `ct:{inv}:ingress` | hash | security group id → JSON array of its ingress rules that open to the internet (`IngressRule`) |
 //! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
 //! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
 //! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |
@@ -115,6 +116,8 @@ pub const PARKED_PAIRS: &str = "ct:{park}:pairs";
 pub const INTERFACES: &str = "ct:{inv}:interfaces";
 pub const ADDRESSES: &str = "ct:{inv}:addresses";
 pub const FORMATS: &str = "ct:{inv}:formats";
+/// Security group id → JSON array of its ingress rules that open to the internet.
+pub const INGRESS: &str = "ct:{inv}:ingress";
 pub const ACCOUNTS: &str = "ct:{inv}:accounts";
 pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
 pub const REFRESHED: &str = "ct:{inv}:refreshed";

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{call_error, ip, name_tag};
+use crate::model::{IngressRule, RuleSource};
 use crate::refresh::discovery::{
     DiscoveryError, RawDatabase, RawFlowLog, RawInstance, RawInterface, RawLoadBalancer,
     RawOwnAddress, Resolver,
@@ -326,6 +327,119 @@ pub(super) async fn flow_logs(
                 });
             }
         }
+    }
+    Ok(out)
+}
+
+/// ec2:DescribeSecurityGroupRules and ec2:DescribeSecurityGroups (their names), then
+/// ec2:GetManagedPrefixListEntries for each prefix list a rule names: every ingress rule of the
+/// region, with its source resolved (the exposure review's input).
+pub(super) async fn ingress_rules(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<IngressRule>, DiscoveryError> {
+    let (raw, names) = tokio::try_join!(
+        security_group_rules(ec2, page, calls),
+        security_group_names(ec2, page, calls)
+    )?;
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for id in raw.iter().filter_map(|r| r.prefix_list_id()) {
+        if !lists.contains_key(id) {
+            lists.insert(id.to_string(), prefix_list_cidrs(ec2, id, calls).await?);
+        }
+    }
+    let rules = raw.iter().filter(|r| r.is_egress() != Some(true));
+    Ok(rules
+        .filter_map(|r| {
+            let source = if let Some(cidr) = r.cidr_ipv4().or(r.cidr_ipv6()) {
+                RuleSource::Cidr(cidr.to_string())
+            } else if let Some(id) = r.prefix_list_id() {
+                RuleSource::PrefixList {
+                    id: id.to_string(),
+                    cidrs: lists.get(id).cloned().unwrap_or_default(),
+                }
+            } else {
+                RuleSource::Group(r.referenced_group_info()?.group_id()?.to_string())
+            };
+            let group_id = r.group_id()?.to_string();
+            Some(IngressRule {
+                rule_id: r.security_group_rule_id()?.to_string(),
+                group_name: names.get(&group_id).cloned().unwrap_or_default(),
+                group_id,
+                description: r.description().unwrap_or_default().to_string(),
+                protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: r.from_port().unwrap_or(-1),
+                to_port: r.to_port().unwrap_or(-1),
+                source,
+            })
+        })
+        .collect())
+}
+
+async fn security_group_rules(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<Vec<aws_sdk_ec2::types::SecurityGroupRule>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_security_group_rules()
+        .set_max_results(page)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeSecurityGroupRules"))?;
+        out.extend(page.security_group_rules().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// Group id → group name.
+async fn security_group_names(
+    ec2: &aws_sdk_ec2::Client,
+    page: Option<i32>,
+    calls: &AtomicU64,
+) -> Result<BTreeMap<String, String>, DiscoveryError> {
+    let mut out = BTreeMap::new();
+    let mut pages = ec2
+        .describe_security_groups()
+        .set_max_results(page)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:DescribeSecurityGroups"))?;
+        for g in page.security_groups() {
+            if let (Some(id), Some(name)) = (g.group_id(), g.group_name()) {
+                out.insert(id.to_string(), name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn prefix_list_cidrs(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    calls: &AtomicU64,
+) -> Result<Vec<String>, DiscoveryError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .get_managed_prefix_list_entries()
+        .prefix_list_id(id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = page.map_err(call_error("ec2:GetManagedPrefixListEntries"))?;
+        out.extend(
+            page.entries()
+                .iter()
+                .filter_map(|e| e.cidr())
+                .map(str::to_string),
+        );
     }
     Ok(out)
 }

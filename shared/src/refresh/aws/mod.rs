@@ -141,13 +141,14 @@ impl<R: Resolver> Discovery for AwsDiscovery<R> {
         let rds = aws_sdk_rds::Client::new(&config);
         let (calls, page) = (&*self.calls, self.page_size);
         let (
-            (zones, vpc_owners),
+            (zones, vpc_owners, ingress_rules),
             (interfaces, instances, classic, v2, databases, own_addresses, flow_logs),
         ) = tokio::try_join!(
             async {
                 tokio::try_join!(
                     describe::availability_zones(&ec2, calls),
                     describe::vpc_owners(&ec2, page, calls),
+                    describe::ingress_rules(&ec2, page, calls),
                 )
             },
             async {
@@ -173,6 +174,7 @@ impl<R: Resolver> Discovery for AwsDiscovery<R> {
             databases,
             own_addresses,
             flow_logs,
+            ingress_rules,
         })
     }
 }

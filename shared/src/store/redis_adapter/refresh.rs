@@ -8,10 +8,10 @@ use crate::model::{pair_key, Account, RefreshFailure, RegionInventory};
 use crate::store::{keys, RefreshStore, StoreError};
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
-/// the old entries or the new ones, never a mix. For each map: KEYS[i] is the map, KEYS[i+3]
-/// the set of fields this account/region owns. ARGV: refreshed field, time, then per map a count
-/// and field/value pairs. KEYS[7] is the refreshed hash, KEYS[8] the failures (its field is
-/// cleared: this refresh succeeded).
+/// the old entries or the new ones, never a mix. For each map (interfaces, addresses, formats,
+/// ingress rules): KEYS[i] is the map, KEYS[i+4] the set of fields this account/region owns.
+/// ARGV: refreshed field, time, then per map a count and field/value pairs. KEYS[9] is the
+/// refreshed hash, KEYS[10] the failures (its field is cleared: this refresh succeeded).
 const REPLACE_REGION_SCRIPT: &str = include_str!("../scripts/replace_region.lua");
 
 /// Caches reverse-DNS answers and keeps the list `/addresses` shows, in one slot (`{dns}`).
@@ -28,13 +28,15 @@ impl RefreshStore for RedisStore {
     ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REPLACE_REGION_SCRIPT)
-            .arg(8)
+            .arg(10)
             .arg(keys::INTERFACES)
             .arg(keys::ADDRESSES)
             .arg(keys::FORMATS)
+            .arg(keys::INGRESS)
             .arg(keys::region_members("interfaces", account, region))
             .arg(keys::region_members("addresses", account, region))
             .arg(keys::region_members("formats", account, region))
+            .arg(keys::region_members("ingress", account, region))
             .arg(keys::REFRESHED)
             .arg(keys::REFRESH_FAILED)
             .arg(pair_key(account, region))
@@ -52,6 +54,12 @@ impl RefreshStore for RedisStore {
         cmd.arg(inventory.formats.len());
         for (group, format) in &inventory.formats {
             cmd.arg(group).arg(format);
+        }
+        cmd.arg(inventory.ingress.len());
+        for (group, rules) in &inventory.ingress {
+            let json =
+                serde_json::to_string(rules).map_err(|e| StoreError::Reply(e.to_string()))?;
+            cmd.arg(group).arg(json);
         }
         let mut conn = self.conn.clone();
         cmd.query_async::<()>(&mut conn).await?;
