@@ -106,6 +106,7 @@ async fn fill(store: &RedisStore) {
         ]),
         formats: BTreeMap::new(),
         ingress: BTreeMap::new(),
+        private_interfaces: Default::default(),
     };
     store
         .replace_region(A, "eu-west-1", &inventory, "2026-11-27T09:00:00.000000Z")

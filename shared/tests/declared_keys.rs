@@ -121,6 +121,7 @@ async fn scripts_touch_only_the_keys_they_declare() {
                 }],
             )]
             .into(),
+            private_interfaces: [format!("eni-private-{n}")].into(),
         };
         store
             .replace_region(a, "eu-west-1", &inventory, "2026-11-27T00:00:00.000000Z")

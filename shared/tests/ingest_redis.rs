@@ -908,9 +908,9 @@ async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
                 .map(|n| n.parse::<u64>().unwrap())
                 .unwrap_or(0)
         };
-        // The first batch also loads the inventory (one pipelined read); later ones use the
-        // cache. Besides, a batch may read the cache's fill (`INFO memory`, at most once, and
-        // not again within a second while it is well below the line).
+        // The first batch also loads the inventory (one pipelined read of its four maps);
+        // later ones use the cache. Besides, a batch may read the cache's fill (`INFO memory`,
+        // at most once, and not again within a second while it is well below the line).
         let fill_reads = calls("info");
         assert!(fill_reads <= 1, "{stats}");
         let want = if size == 1 { 2 } else { 1 };
@@ -921,7 +921,7 @@ async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
         assert_eq!(calls("eval"), 2 * days, "{stats}");
         // last_update once, and each day's script writes its endpoints' counts once.
         assert!(calls("hset") <= 1 + days, "{stats}");
-        assert_eq!(calls("hgetall"), if size == 1 { 3 } else { 0 });
+        assert_eq!(calls("hgetall"), if size == 1 { 4 } else { 0 });
     }
 }
 
@@ -1932,6 +1932,35 @@ async fn parked_lines_stay_within_their_bound_and_expire() {
         .await
         .unwrap()
         .summary;
+    assert_eq!((s.parked, s.park_refused), (0, 0), "{s:?}");
+    // Lines of an interface the refresh found without a public address are their own reason,
+    // and a private source never counts: neither is held, whatever the room.
+    server.cli(&[
+        "HSET",
+        keys::PRIVATE_INTERFACES,
+        "eni-inside",
+        &format!("{A}:eu-west-1"),
+    ]);
+    let inside = [
+        v2(A, "eni-inside", "8.8.8.8", "10.0.9.9", 443, NOON, "ACCEPT"),
+        v2(A, "eni-inside", "9.9.9.9", "10.0.9.9", 443, NOON, "ACCEPT"),
+        v2(
+            A,
+            "eni-brand-new",
+            "10.0.0.1",
+            "10.0.9.8",
+            443,
+            NOON,
+            "ACCEPT",
+        ),
+    ];
+    let s = ingestor
+        .handle(event(&inside), now())
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(s.skipped["private_interface"], 2, "{s:?}");
+    assert_eq!(s.skipped["unknown_interface"], 1, "{s:?}");
     assert_eq!((s.parked, s.park_refused), (0, 0), "{s:?}");
     let pair = connection_tracker::model::AccountRegion::new(A, "eu-central-1").unwrap();
     assert_eq!(

@@ -185,6 +185,17 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
         .await
         .unwrap();
     assert_eq!(ingress.len(), 6, "{ingress:?}");
+    // The interfaces without a public address are listed as such, each under its region.
+    let private: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys::PRIVATE_INTERFACES)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for region in estate.as_array().unwrap() {
+        let id = s(&region["interfaces"]["private"]["id"]);
+        let pair = format!("{}:{}", s(&region["account"]), s(&region["region"]));
+        assert_eq!(private.get(&id), Some(&pair), "{id}");
+    }
     for region in estate.as_array().unwrap() {
         for (group, want) in region["ingress"].as_object().unwrap() {
             let rules: Vec<IngressRule> = serde_json::from_str(&ingress[group]).unwrap();

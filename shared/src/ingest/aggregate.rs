@@ -2,6 +2,7 @@
 //! the one write. Borrows everything, no I/O, no clock (the day and "now" are handed in).
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 
@@ -21,6 +22,7 @@ reasons! {
         NotAccepted => "not_accepted",
         MissingFields => "missing_fields",
         UnknownInterface => "unknown_interface",
+        PrivateInterface => "private_interface",
         ForeignInterface => "foreign_interface",
         PrivateSource => "private_source",
         S3ToInstance => "s3_to_instance",
@@ -70,6 +72,9 @@ pub struct Aggregate<'a> {
 enum Miss {
     Rejected(Reject),
     Skipped(Skip),
+    /// Of an interface the refresh has not found, from a public source: skipped as
+    /// `unknown_interface`, and held to be parked.
+    Unplaced,
 }
 
 /// The days a line may count on, worked out once per message.
@@ -106,10 +111,25 @@ struct Lines<'a, 'm> {
     /// A parked message's lines: where its payload counted lines before, whose lines count
     /// under `unit + 1` (see [`Aggregate::add_parked`]).
     counted_before: Option<&'m [CountedPair]>,
+    /// Whether lines of interfaces not found yet are held (see [`Aggregate::add`]).
+    parks: bool,
     skips: [u64; Skip::ALL.len()],
 }
 
 impl Lines<'_, '_> {
+    /// Why a line of an interface not in the inventory does not count: a private interface's,
+    /// or one not found yet — held to be parked when its source is public (a private source
+    /// never counts, whatever the interface).
+    fn unplaced(&self, interface_id: Option<&str>, src: IpAddr) -> Miss {
+        if interface_id.is_some_and(|id| self.inventory.private_interfaces.contains(id)) {
+            Miss::Skipped(Skip::PrivateInterface)
+        } else if self.parks && !classify::is_private(src) {
+            Miss::Unplaced
+        } else {
+            Miss::Skipped(Skip::UnknownInterface)
+        }
+    }
+
     /// The payload a counted line is filed under: the message's, or for a parked message in a
     /// (day, account/region) its payload counted lines in at first, the parked entry's.
     fn unit_for(&self, day: i64, account: &str, region: &str) -> u32 {
@@ -215,16 +235,16 @@ impl<'a> Aggregate<'a> {
             window: Window::at(ctx),
             last_read: None,
             counted_before,
+            // Lines of interfaces not found yet are parked for messages that name no format of
+            // their own (CloudWatch Logs, Kinesis) from accounts the refresh knows.
+            parks: self.room.is_some()
+                && counted_before.is_none()
+                && message.format.is_none()
+                && inventory.accounts.contains(message.owner.as_ref()),
             // Counted in an array (about half the lines of a busy estate are skipped); the
             // summary's map gets the totals once the message is done.
             skips: [0u64; Skip::ALL.len()],
         };
-        // Lines of interfaces not found yet are parked for messages that name no format of
-        // their own (CloudWatch Logs, Kinesis) from accounts the refresh knows.
-        let parks = self.room.is_some()
-            && counted_before.is_none()
-            && message.format.is_none()
-            && inventory.accounts.contains(message.owner.as_ref());
         let mut held: Vec<HeldLine> = Vec::new();
         for event in &message.log_events {
             // One event carries one record; tolerate several lines per event.
@@ -235,11 +255,10 @@ impl<'a> Aggregate<'a> {
                     Err(Miss::Rejected(why)) => {
                         *self.summary.rejected.entry(why.name()).or_default() += 1
                     }
-                    Err(Miss::Skipped(why)) => {
-                        lines.skips[why as usize] += 1;
-                        if parks && why == Skip::UnknownInterface {
-                            self.hold(&mut held, event.timestamp, line);
-                        }
+                    Err(Miss::Skipped(why)) => lines.skips[why as usize] += 1,
+                    Err(Miss::Unplaced) => {
+                        lines.skips[Skip::UnknownInterface as usize] += 1;
+                        self.hold(&mut held, event.timestamp, line);
                     }
                 }
             }
@@ -306,7 +325,9 @@ impl<'a> Aggregate<'a> {
         ) else {
             return Err(Miss::Skipped(Skip::MissingFields));
         };
-        let interface = interface.ok_or(Miss::Skipped(Skip::UnknownInterface))?;
+        let Some(interface) = interface else {
+            return Err(lines.unplaced(record.interface_id, src));
+        };
         // The message's owner is set by CloudWatch Logs, not by whoever wrote the line: a log
         // group may speak only for its own account's interfaces, or for any account's when its
         // owner runs a shared VPC.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use foldhash::HashMap as FastMap;
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 
 use crate::model::{InterfaceFacts, InventorySnapshot};
 use crate::rules::classify::{self, Destination, Networks};
@@ -76,6 +76,9 @@ pub struct Inventory {
     /// The accounts the refresh found interfaces of: only their logs' lines of interfaces not
     /// found yet are parked (`docs/rules.md`, "New interfaces").
     pub accounts: BTreeSet<String>,
+    /// Interfaces the refresh found without a public address: their lines are
+    /// `private_interface`, not lines of an interface not found yet.
+    pub private_interfaces: FastSet<String>,
 }
 
 impl Inventory {
@@ -130,6 +133,7 @@ impl Inventory {
                 formats,
                 networks,
                 accounts,
+                private_interfaces: snapshot.private_interfaces.keys().cloned().collect(),
             },
             problems,
         )
@@ -173,11 +177,16 @@ mod tests {
                 ("flows".into(), "${version} ${srcaddr}".into()),
                 ("broken".into(), "${version".into()),
             ]),
+            private_interfaces: HashMap::from([(
+                "eni-inside".into(),
+                "123456789012:eu-west-1".into(),
+            )]),
         };
         let (inv, problems) = Inventory::from_snapshot(&snapshot, Networks::default());
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert_eq!(inv.interfaces.len(), 1);
         assert_eq!(inv.accounts, BTreeSet::from(["123456789012".to_string()]));
+        assert!(inv.private_interfaces.contains("eni-inside"));
         // A NAT gateway's name contains "NAT": dropped whatever the address.
         let iface = &inv.interfaces["eni-good"];
         let nat = Destination::Dropped("Interface for NAT Gateway nat-1/52.0.0.9".into());

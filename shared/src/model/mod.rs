@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use schemars::JsonSchema;
@@ -154,6 +154,9 @@ pub struct RegionInventory {
     /// Security group id → its ingress rules that open to the internet, for the groups of the
     /// region's public interfaces (`docs/rules.md`, "Exposure").
     pub ingress: BTreeMap<String, Vec<IngressRule>>,
+    /// The region's interfaces without a public address: their lines never count, and are
+    /// not parked as lines of an interface not found yet (`docs/rules.md`, "New interfaces").
+    pub private_interfaces: BTreeSet<String>,
 }
 
 /// An inventory as a file (`events/inventory.json`): what the refresh would write, for replays
@@ -179,6 +182,8 @@ pub struct InventorySnapshot {
     pub addresses: HashMap<String, String>,
     /// `account:log-group` → `LogFormat`
     pub formats: HashMap<String, String>,
+    /// interface id → `ACCOUNT:REGION`, for interfaces with no public address
+    pub private_interfaces: HashMap<String, String>,
 }
 
 /// One counted connection of a day, as the API shows it.

@@ -246,6 +246,12 @@ pub fn build_region_inventory(
         });
     }
     inventory.ingress = ingress_of(&inventory.interfaces, &facts.ingress_rules);
+    inventory.private_interfaces = facts
+        .interfaces
+        .iter()
+        .filter(|i| !i.is_public() && files_here(i, account, monitored))
+        .map(|i| i.id.clone())
+        .collect();
     for own in &facts.own_addresses {
         inventory.addresses.insert(
             own.public_ip.to_string(),

@@ -20,6 +20,7 @@
 //! | `ct:{inv}:addresses` | hash | our public address → `account/region/name` |
 //! | `ct:{inv}:formats` | hash | `ACCOUNT:log-group` → flow-log `LogFormat` |
 //! | `ct:{inv}:ingress` | hash | security group id → JSON array of its ingress rules that open to the internet (`IngressRule`) |
+//! | `ct:{inv}:private-interfaces` | hash | interface id → `ACCOUNT:REGION` of interfaces without a public address (their lines are `private_interface`, never parked) |
 //! | `ct:{inv}:accounts` | hash | account id → account JSON (name, regions) |
 //! | `ct:{inv}:last-update` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last counted batch |
 //! | `ct:{inv}:refreshed` | hash | `ACCOUNT:REGION` → RFC 3339 time of the last successful refresh |
@@ -118,6 +119,8 @@ pub const ADDRESSES: &str = "ct:{inv}:addresses";
 pub const FORMATS: &str = "ct:{inv}:formats";
 /// Security group id → JSON array of its ingress rules that open to the internet.
 pub const INGRESS: &str = "ct:{inv}:ingress";
+/// Interface id → `ACCOUNT:REGION`, for interfaces without a public address.
+pub const PRIVATE_INTERFACES: &str = "ct:{inv}:private-interfaces";
 pub const ACCOUNTS: &str = "ct:{inv}:accounts";
 pub const LAST_UPDATE: &str = "ct:{inv}:last-update";
 pub const REFRESHED: &str = "ct:{inv}:refreshed";

@@ -200,6 +200,7 @@ fn load_inventory(path: &str, networks: String) -> Result<Inventory, String> {
             .collect(),
         addresses: file.addresses.into_iter().collect(),
         formats: file.formats.into_iter().collect(),
+        private_interfaces: Default::default(),
     };
     let networks = Env(move |name: &str| (name == "NETWORKS").then(|| networks.clone()))
         .networks()

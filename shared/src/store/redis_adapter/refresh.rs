@@ -9,9 +9,10 @@ use crate::store::{keys, RefreshStore, StoreError};
 
 /// Replaces what one account/region owns in the shared inventory maps, atomically: readers see
 /// the old entries or the new ones, never a mix. For each map (interfaces, addresses, formats,
-/// ingress rules): KEYS[i] is the map, KEYS[i+4] the set of fields this account/region owns.
-/// ARGV: refreshed field, time, then per map a count and field/value pairs. KEYS[9] is the
-/// refreshed hash, KEYS[10] the failures (its field is cleared: this refresh succeeded).
+/// ingress rules, private interfaces): KEYS[i] is the map, KEYS[i+5] the set of fields this
+/// account/region owns. ARGV: refreshed field, time, then per map a count and field/value
+/// pairs. KEYS[11] is the refreshed hash, KEYS[12] the failures (its field is cleared: this
+/// refresh succeeded).
 const REPLACE_REGION_SCRIPT: &str = include_str!("../scripts/replace_region.lua");
 
 /// Caches reverse-DNS answers and keeps the list `/addresses` shows, in one slot (`{dns}`).
@@ -28,15 +29,17 @@ impl RefreshStore for RedisStore {
     ) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(REPLACE_REGION_SCRIPT)
-            .arg(10)
+            .arg(12)
             .arg(keys::INTERFACES)
             .arg(keys::ADDRESSES)
             .arg(keys::FORMATS)
             .arg(keys::INGRESS)
+            .arg(keys::PRIVATE_INTERFACES)
             .arg(keys::region_members("interfaces", account, region))
             .arg(keys::region_members("addresses", account, region))
             .arg(keys::region_members("formats", account, region))
             .arg(keys::region_members("ingress", account, region))
+            .arg(keys::region_members("private-interfaces", account, region))
             .arg(keys::REFRESHED)
             .arg(keys::REFRESH_FAILED)
             .arg(pair_key(account, region))
@@ -60,6 +63,11 @@ impl RefreshStore for RedisStore {
             let json =
                 serde_json::to_string(rules).map_err(|e| StoreError::Reply(e.to_string()))?;
             cmd.arg(group).arg(json);
+        }
+        cmd.arg(inventory.private_interfaces.len());
+        let pair = pair_key(account, region);
+        for id in &inventory.private_interfaces {
+            cmd.arg(id).arg(&pair);
         }
         let mut conn = self.conn.clone();
         cmd.query_async::<()>(&mut conn).await?;

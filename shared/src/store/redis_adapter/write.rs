@@ -33,7 +33,8 @@ const INDEX_DAY_SCRIPT: &str = include_str!("../scripts/index_day.lua");
 impl CounterStore for RedisStore {
     async fn load_inventory(&self) -> Result<InventorySnapshot, StoreError> {
         let mut conn = self.conn.clone();
-        let (interfaces, addresses, formats): (
+        let (interfaces, addresses, formats, private_interfaces): (
+            HashMap<String, String>,
             HashMap<String, String>,
             HashMap<String, String>,
             HashMap<String, String>,
@@ -41,12 +42,14 @@ impl CounterStore for RedisStore {
             .hgetall(keys::INTERFACES)
             .hgetall(keys::ADDRESSES)
             .hgetall(keys::FORMATS)
+            .hgetall(keys::PRIVATE_INTERFACES)
             .query_async(&mut conn)
             .await?;
         Ok(InventorySnapshot {
             interfaces,
             addresses,
             formats,
+            private_interfaces,
         })
     }
 

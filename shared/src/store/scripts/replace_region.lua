@@ -11,8 +11,8 @@ local function still_ours(map, field)
 end
 
 local i = 3
-for m = 1, 4 do
-  local map, members = KEYS[m], KEYS[m + 4]
+for m = 1, 5 do
+  local map, members = KEYS[m], KEYS[m + 5]
   local old = redis.call('SMEMBERS', members)
   for _, field in ipairs(old) do
     if still_ours(map, field) then redis.call('HDEL', map, field) end
@@ -25,7 +25,7 @@ for m = 1, 4 do
     i = i + 2
   end
 end
-redis.call('HSET', KEYS[9], ARGV[1], ARGV[2])
--- A refresh that succeeds ends the account/region's failure (KEYS[10]), with its new maps.
-redis.call('HDEL', KEYS[10], ARGV[1])
+redis.call('HSET', KEYS[11], ARGV[1], ARGV[2])
+-- A refresh that succeeds ends the account/region's failure (KEYS[12]), with its new maps.
+redis.call('HDEL', KEYS[12], ARGV[1])
 return 1
