@@ -33,18 +33,15 @@ const INDEX_DAY_SCRIPT: &str = include_str!("../scripts/index_day.lua");
 impl CounterStore for RedisStore {
     async fn load_inventory(&self) -> Result<InventorySnapshot, StoreError> {
         let mut conn = self.conn.clone();
-        let (interfaces, addresses, formats, private_interfaces): (
-            HashMap<String, String>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-        ) = redis::pipe()
-            .hgetall(keys::INTERFACES)
-            .hgetall(keys::ADDRESSES)
-            .hgetall(keys::FORMATS)
-            .hgetall(keys::PRIVATE_INTERFACES)
-            .query_async(&mut conn)
-            .await?;
+        type Map = HashMap<String, String>;
+        let (interfaces, addresses, formats, private_interfaces): (Map, Map, Map, Map) =
+            redis::pipe()
+                .hgetall(keys::INTERFACES)
+                .hgetall(keys::ADDRESSES)
+                .hgetall(keys::FORMATS)
+                .hgetall(keys::PRIVATE_INTERFACES)
+                .query_async(&mut conn)
+                .await?;
         Ok(InventorySnapshot {
             interfaces,
             addresses,
