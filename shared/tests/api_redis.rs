@@ -1530,3 +1530,227 @@ async fn a_read_larger_than_api_max_rows_is_a_400_naming_limit() {
         whole
     );
 }
+
+const DB: &str = "111111111111/eu-west-1/db.abc.eu-west-1.rds.amazonaws.com";
+
+/// An instance whose group opens 22, 8443 and 443 (IPv6) to the world and 9000 to a prefix
+/// list, a database whose group opens 5433 to the world, an NLB without groups, and a quiet
+/// account/region that sent no records.
+async fn fill_exposure(store: &RedisStore) {
+    use connection_tracker::model::{IngressRule, RuleSource};
+    let rule = |group: &str, id: &str, port: i32, source: RuleSource| IngressRule {
+        rule_id: id.into(),
+        group_id: group.into(),
+        group_name: group.trim_start_matches("sg-").into(),
+        description: String::new(),
+        protocol: "tcp".into(),
+        from_port: port,
+        to_port: port,
+        source,
+    };
+    let world = || RuleSource::Cidr("0.0.0.0/0".into());
+    let web = InterfaceFacts {
+        instance_name: Some("web".into()),
+        security_groups: vec!["sg-web".into()],
+        ..facts("eni-web", "", "10.0.1.5", "52.0.0.5")
+    };
+    let db = InterfaceFacts {
+        rds_endpoint: Some("db.abc.eu-west-1.rds.amazonaws.com".into()),
+        security_groups: vec!["sg-db".into()],
+        ..facts("eni-db", "RDSNetworkInterface", "10.0.2.7", "52.0.0.7")
+    };
+    let nlb = InterfaceFacts {
+        interface_type: "network_load_balancer".into(),
+        lb_dns_name: Some("nlb-1.elb.eu-west-1.amazonaws.com".into()),
+        ..facts("eni-nlb", "ELB net/nlb-1/abc", "10.0.3.8", "52.0.0.8")
+    };
+    let inventory = RegionInventory {
+        interfaces: vec![web, db, nlb],
+        ingress: BTreeMap::from([
+            (
+                "sg-web".to_string(),
+                vec![
+                    rule("sg-web", "sgr-ssh", 22, world()),
+                    rule("sg-web", "sgr-https", 8443, world()),
+                    rule("sg-web", "sgr-v6", 443, RuleSource::Cidr("::/0".into())),
+                    rule(
+                        "sg-web",
+                        "sgr-pl",
+                        9000,
+                        RuleSource::PrefixList {
+                            id: "pl-1".into(),
+                            cidrs: vec!["85.1.0.0/16".into()],
+                        },
+                    ),
+                ],
+            ),
+            (
+                "sg-db".to_string(),
+                vec![rule("sg-db", "sgr-pg", 5433, world())],
+            ),
+        ]),
+        ..RegionInventory::default()
+    };
+    store
+        .replace_region(A, "eu-west-1", &inventory, "2026-11-27T09:00:00.000000Z")
+        .await
+        .unwrap();
+    let quiet = RegionInventory {
+        interfaces: vec![InterfaceFacts {
+            security_groups: vec!["sg-b".into()],
+            ..interface("eni-b", B, "us-east-1", "", "10.1.0.5", "54.0.0.5")
+        }],
+        ingress: BTreeMap::from([("sg-b".to_string(), vec![rule("sg-b", "sgr-b", 22, world())])]),
+        ..RegionInventory::default()
+    };
+    store
+        .replace_region(B, "us-east-1", &quiet, "2026-11-27T09:00:01.000000Z")
+        .await
+        .unwrap();
+    let day = |day: &str, rows: &[(&str, &str, u16, u64)]| DayWrite {
+        day: day.into(),
+        expire_at: 4_000_000_000,
+        seen_ttl_secs: 86_400,
+        unnamed_ttl_secs: 86_400,
+        payloads: vec![PayloadWrite {
+            id: if day.ends_with("25") { "p25" } else { "p27" },
+            increments: rows
+                .iter()
+                .map(|&(source, dest, port, count)| Increment {
+                    account: A,
+                    region: "eu-west-1",
+                    member: keys::connection_member(source, dest, port),
+                    count,
+                    bare_ip: None,
+                })
+                .collect(),
+        }],
+    };
+    let web = "web/52.0.0.5";
+    let db = &format!("{A}/eu-west-1/db.abc.eu-west-1.rds.amazonaws.com");
+    let nlb = "nlb-1.elb.eu-west-1.amazonaws.com";
+    let batch = WriteBatch {
+        days: vec![
+            day(
+                "2026-11-25",
+                &[
+                    ("8.8.8.8", web, 8443, 3),
+                    ("office", db, 5433, 2),
+                    ("85.1.2.3", web, 9000, 4),
+                    ("2001:db8::1", web, 443, 1),
+                ],
+            ),
+            day(
+                "2026-11-27",
+                &[("8.8.8.8", web, 8443, 1), ("8.8.4.4", nlb, 80, 6)],
+            ),
+        ],
+        touched: vec![(A, "eu-west-1")],
+        now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
+        limits: Default::default(),
+    };
+    store.write(&batch).await.unwrap();
+}
+
+#[tokio::test]
+async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
+    let server = RedisServer::start();
+    let mut config = api_config(server.url());
+    config.networks = connection_tracker::rules::classify::Networks::new(vec![(
+        "office".into(),
+        "85.2.0.0/16".parse().unwrap(),
+    )]);
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    fill_exposure(&store).await;
+    let api = Api::new(store, &config);
+    // Without a range: the last API_MAX_RANGE_DAYS days, so the 25th counts.
+    let all = ok_json(&get(&api, "/exposure").await);
+    let verdicts: Vec<(String, String, String, u64)> = all
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|endpoints| endpoints.as_array().unwrap())
+        .flat_map(|e| {
+            e["rules"].as_array().unwrap().iter().map(|r| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    r["rule"]["rule_id"].as_str().unwrap().to_string(),
+                    r["verdict"].as_str().unwrap().to_string(),
+                    r["score"].as_u64().unwrap(),
+                )
+            })
+        })
+        .collect();
+    let expected = [
+        (DB, "sgr-pg", "narrow", 2),
+        ("web/52.0.0.5", "sgr-ssh", "unused", 0),
+        ("web/52.0.0.5", "sgr-https", "used", 4),
+        ("web/52.0.0.5", "sgr-v6", "used", 1),
+        ("web/52.0.0.5", "sgr-pl", "used", 4),
+        ("54.0.0.5", "sgr-b", "no_flow_log", 0),
+    ];
+    let expected: Vec<(String, String, String, u64)> = expected
+        .iter()
+        .map(|&(e, r, v, s)| (e.into(), r.into(), v.into(), s))
+        .collect();
+    assert_eq!(verdicts, expected);
+    let pairs = all.as_object().unwrap();
+    let web = pairs[&format!("{A}/eu-west-1")]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "web/52.0.0.5")
+        .unwrap();
+    assert_eq!(web["security_groups"], json!(["sg-web"]));
+    assert_eq!(
+        web["rules"][1],
+        json!({"rule": {"rule_id": "sgr-https", "group_id": "sg-web", "group_name": "web",
+            "protocol": "tcp", "from_port": 8443, "to_port": 8443,
+            "source": {"cidr": "0.0.0.0/0"}},
+            "verdict": "used", "score": 4, "first_day": "2026-11-25", "last_day": "2026-11-27",
+            "top_sources": [{"source": "8.8.8.8", "dest_port": 8443, "score": 4}],
+            "suggestion": "keep: sources from the internet use it"})
+    );
+    assert_eq!(
+        web["rules"][0]["suggestion"],
+        "aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web \
+         --security-group-rule-ids sgr-ssh"
+    );
+    // The NLB has no groups: its traffic is what no rule explains.
+    let one = ok_json(&get(&api, &format!("/exposure/{A}/eu-west-1")).await);
+    let nlb = one
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "load_balancer")
+        .unwrap();
+    assert_eq!(
+        (&nlb["security_groups"], &nlb["rules"], &nlb["unexplained"]),
+        (
+            &json!([]),
+            &json!([]),
+            &json!([{"source": "8.8.4.4", "dest_port": 80, "score": 6}])
+        )
+    );
+    // A range without the 25th: 8443 used on the 27th only; 9000 and 5433 now unused.
+    let late = ok_json(
+        &get(
+            &api,
+            &format!("/exposure/{A}/eu-west-1?date=2026-11-27&verdict=unused"),
+        )
+        .await,
+    );
+    let unused: Vec<&str> = late
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["rules"].as_array().unwrap())
+        .map(|r| r["rule"]["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(unused, ["sgr-pg", "sgr-ssh", "sgr-v6", "sgr-pl"]);
+    let ssh = ok_json(&get(&api, "/exposure?port=22").await);
+    assert_eq!(ssh.as_object().unwrap().len(), 2);
+    let bad = get(&api, "/exposure?verdict=closed").await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(bad.json()["parameter"], "verdict");
+}

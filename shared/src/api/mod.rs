@@ -9,6 +9,7 @@
 //! - [`query`]: parameter checks; [`views`]: each answer, pure; [`openapi`]: the document.
 
 mod error;
+mod exposure;
 mod http;
 mod openapi;
 mod query;

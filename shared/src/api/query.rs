@@ -10,7 +10,7 @@ use time::Date;
 
 use super::error::ApiError;
 use crate::day;
-use crate::model::{is_account_id, AccountRegion, Connection, DestPort};
+use crate::model::{is_account_id, AccountRegion, Connection, DestPort, Verdict};
 use crate::store::keys;
 
 /// The most rows one page may ask for.
@@ -208,15 +208,7 @@ impl Query {
     }
 
     pub(super) fn filter(&self) -> Result<RowFilter, ApiError> {
-        let port = match self.get("port") {
-            None => None,
-            Some(v) => Some(v.parse::<DestPort>().map_err(|_| {
-                ApiError::bad(
-                    "port",
-                    format!("port {v:?} is not a port number (0-65535) nor `other`"),
-                )
-            })?),
-        };
+        let port = self.port()?;
         let min_score = match self.get("min_score") {
             None => 0,
             Some(v) => v.parse::<u64>().map_err(|_| {
@@ -378,6 +370,49 @@ impl Query {
             ));
         }
         Ok(day::range(from, to).map(day::day_string).collect())
+    }
+
+    /// The days asked for, or, when neither `date` nor `from`/`to` is given, the last
+    /// `max_days` days up to `today` (the exposure review's default).
+    pub(super) fn days_or_recent(
+        &self,
+        today: Date,
+        max_days: u32,
+    ) -> Result<Vec<String>, ApiError> {
+        if ["date", "from", "to"].iter().any(|n| self.get(n).is_some()) {
+            return self.days(today, max_days);
+        }
+        let from = today - time::Duration::days(i64::from(max_days.max(1)) - 1);
+        Ok(day::range(from, today).map(day::day_string).collect())
+    }
+
+    /// `verdict`: the verdicts to keep (`unused,narrow`); empty keeps all.
+    pub(super) fn verdicts(&self) -> Result<BTreeSet<Verdict>, ApiError> {
+        self.list("verdict")
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                    ApiError::bad(
+                        "verdict",
+                        format!("verdict {v:?} is not one of {}", Verdict::NAMES.join(", ")),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// `port`: the one port asked for, if any.
+    pub(super) fn port(&self) -> Result<Option<DestPort>, ApiError> {
+        self.get("port")
+            .map(|v| {
+                v.parse::<DestPort>().map_err(|_| {
+                    ApiError::bad(
+                        "port",
+                        format!("port {v:?} is not a port number (0-65535) nor `other`"),
+                    )
+                })
+            })
+            .transpose()
     }
 }
 

@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{EndpointConnection, EndpointKind};
+
 /// Where an ingress rule lets traffic in from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +49,73 @@ impl IngressRule {
     }
 }
 
+/// What the review concludes of one rule that opens an endpoint to the internet
+/// (`docs/rules.md`, "Exposure").
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No connection was counted on its ports from inside its source range: close it.
+    Unused,
+    /// Every source that used it is one of our named networks or own addresses: allow those.
+    Narrow,
+    /// Sources from the internet used it: keep it.
+    Used,
+    /// The account/region had no flow-log records in the range: it cannot be judged.
+    NoFlowLog,
+    /// The endpoint's traffic is not counted (a NAT gateway, a jump host): it cannot be judged.
+    NotCounted,
+}
+
+impl Verdict {
+    /// The names the API and ctrack take (`verdict=`), as serialized.
+    pub const NAMES: [&'static str; 5] = ["unused", "narrow", "used", "no_flow_log", "not_counted"];
+}
+
+/// One rule of an endpoint, reviewed against the connections counted in the range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RuleReview {
+    pub rule: IngressRule,
+    pub verdict: Verdict,
+    /// Records on the rule's ports from sources inside its range, over the range.
+    pub score: u64,
+    /// The first and last day (`YYYY-MM-DD`) such a record was counted, if any was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_day: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_day: Option<String>,
+    /// Those sources, busiest first (at most [`TOP_SOURCES`]).
+    pub top_sources: Vec<EndpointConnection>,
+    /// With `narrow`: the named networks and own addresses that used it, to allow instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub narrow_to: Vec<String>,
+    /// What a person might do, to review first: the AWS CLI change for `unused`.
+    pub suggestion: String,
+}
+
+/// Sources listed per rule at most.
+pub const TOP_SOURCES: usize = 10;
+
+/// One public endpoint, its rules that open it to the internet and what each was used for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ExposedEndpoint {
+    pub name: String,
+    pub kind: EndpointKind,
+    pub account_id: String,
+    pub region: String,
+    pub interface_ids: Vec<String>,
+    /// The interfaces' security groups (none: an NLB without groups).
+    pub security_groups: Vec<String>,
+    pub rules: Vec<RuleReview>,
+    /// Connections no rule that opens it to the internet lets in (its port or its source
+    /// outside every rule: an NLB without groups, an inventory behind the change), busiest
+    /// first: traffic no rule explains.
+    pub unexplained: Vec<EndpointConnection>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +131,28 @@ mod tests {
             to_port,
             source: RuleSource::Cidr("0.0.0.0/0".into()),
         }
+    }
+
+    #[test]
+    fn verdict_names_are_the_serialized_ones() {
+        let all = [
+            Verdict::Unused,
+            Verdict::Narrow,
+            Verdict::Used,
+            Verdict::NoFlowLog,
+            Verdict::NotCounted,
+        ];
+        let names: Vec<String> = all
+            .iter()
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names, Verdict::NAMES);
     }
 
     #[test]

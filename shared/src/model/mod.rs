@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod exposure;
 mod ids;
 mod port;
-pub use exposure::{IngressRule, RuleSource};
+pub use exposure::{ExposedEndpoint, IngressRule, RuleReview, RuleSource, Verdict, TOP_SOURCES};
 pub use ids::{
     is_account_id, is_bucket_name, is_organization_unit, is_region, is_role_arn, own_name,
     pair_key, pair_text, AccountRegion, PayloadId,

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use super::StoreError;
-use crate::model::{Account, AccountRegion, Connection, InterfaceFacts, RefreshFailure};
+use crate::model::{
+    Account, AccountRegion, Connection, IngressRule, InterfaceFacts, RefreshFailure,
+};
 
 /// What one API request needs from Redis, read with plain commands: one round trip for one
 /// account/region, two for every account/region (the days' indexes, then their counters), one
@@ -28,6 +30,9 @@ pub struct ReadRequest {
     pub resolved_names: bool,
     /// The public interfaces the refresh found.
     pub interfaces: bool,
+    /// The ingress rules that open their groups to the internet, and each account/region's
+    /// last counted batch (the exposure review).
+    pub ingress: bool,
     /// Each endpoint's distinct-source estimate (a third round trip).
     pub distinct_sources: bool,
     /// Addresses whose reverse-DNS names (cached by the refresh) to read.
@@ -87,6 +92,9 @@ pub struct ReadResult {
     pub addresses: HashMap<String, String>,
     /// Sorted by interface id; unreadable entries are logged and left out.
     pub interfaces: Vec<InterfaceFacts>,
+    /// With `ingress`: security group id → its rules that open to the internet; unreadable
+    /// entries are logged and left out.
+    pub ingress: BTreeMap<String, Vec<IngressRule>>,
     /// `account/region` → `dest\tport` → distinct sources on the busiest requested day
     /// (HyperLogLog estimate, ±0.81 %); filled when asked for.
     pub distinct_sources: HashMap<String, HashMap<String, u64>>,

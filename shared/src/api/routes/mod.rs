@@ -10,6 +10,7 @@ mod changes;
 mod connections;
 mod days;
 mod endpoints;
+mod exposure;
 mod health;
 mod openapi_document;
 mod public_endpoints;
@@ -80,6 +81,11 @@ impl Cx<'_> {
     pub fn days(&self, max_days: u32) -> Result<Vec<String>, ApiError> {
         self.query.days(self.today, max_days)
     }
+
+    /// The days asked for, or the last `max_days` days when none are.
+    pub fn days_or_recent(&self, max_days: u32) -> Result<Vec<String>, ApiError> {
+        self.query.days_or_recent(self.today, max_days)
+    }
 }
 
 /// The shared parameter lists.
@@ -103,6 +109,7 @@ pub(super) const ROWS: &[&str] = match ALL_ROWS.split_first() {
     None => &[],
 };
 pub(super) const ENDPOINTS: &[&str] = &["date", "from", "to", "dest", "port"];
+pub(super) const EXPOSURE: &[&str] = &["date", "from", "to", "verdict", "port"];
 
 /// The table: each line a route's declaration and the function that answers it. It makes
 /// [`ROUTES`] (router, parameter checks, OpenAPI) and [`call`] (dispatch by table index).
@@ -143,6 +150,8 @@ table! {
     account_connections::SPEC => account_connections::answer,
     public_endpoints::ALL => public_endpoints::answer,
     public_endpoints::OF => public_endpoints::answer,
+    exposure::ALL => exposure::answer,
+    exposure::OF => exposure::answer,
 }
 
 /// The path templates the router serves.

@@ -13,13 +13,13 @@
 //!
 //! Each step is one round trip (one per node in a cluster, sent at once).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redis::{Cmd, Value};
 
 use super::rows::{to_connections, zrange, Counter};
 use super::RedisStore;
-use crate::model::{Account, AccountRegion, InterfaceFacts};
+use crate::model::{Account, AccountRegion, IngressRule, InterfaceFacts};
 use crate::store::{keys, ReadRequest, ReadResult, ReadStore, Rows, StoreError};
 
 /// Whether the counters' rows come with the first round trip (one account/region, plain rows;
@@ -59,12 +59,13 @@ fn pattern_of(request: &ReadRequest) -> Option<&str> {
 fn hashes_of(request: &ReadRequest) -> Vec<&'static str> {
     [
         (request.accounts, keys::ACCOUNTS),
-        (request.accounts, keys::LAST_UPDATE),
+        (request.accounts || request.ingress, keys::LAST_UPDATE),
         (request.refreshed || request.accounts, keys::REFRESHED),
         (request.accounts, keys::REFRESH_FAILED),
         (request.addresses, keys::ADDRESSES),
         (request.resolved_names, keys::RESOLVED_NAMES),
         (request.interfaces, keys::INTERFACES),
+        (request.ingress, keys::INGRESS),
     ]
     .into_iter()
     .filter_map(|(wanted, key)| wanted.then_some(key))
@@ -213,6 +214,7 @@ fn take_hashes(
             keys::RESOLVED_NAMES => {
                 result.resolved_names = map.into_iter().filter(|(_, n)| is_host_name(n)).collect()
             }
+            keys::INGRESS => result.ingress = parse_ingress(map),
             _ => result.interfaces = parse_interfaces(map),
         }
     }
@@ -394,6 +396,19 @@ pub(super) fn parse_accounts(map: HashMap<String, String>) -> Vec<Account> {
         .collect();
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     accounts
+}
+
+/// The stored ingress rules by group; an entry that does not parse is logged and left out.
+fn parse_ingress(map: HashMap<String, String>) -> BTreeMap<String, Vec<IngressRule>> {
+    map.into_iter()
+        .filter_map(|(group, json)| match serde_json::from_str(&json) {
+            Ok(rules) => Some((group, rules)),
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "skipping unreadable ingress rules");
+                None
+            }
+        })
+        .collect()
 }
 
 fn parse_interfaces(map: HashMap<String, String>) -> Vec<InterfaceFacts> {

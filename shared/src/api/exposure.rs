@@ -1,0 +1,543 @@
+//! The exposure review (`docs/rules.md`, "Exposure"), pure: each public endpoint's rules that
+//! open it to the internet, held against the connections counted on it in the range.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+
+use super::views::{public_endpoints, sum_days};
+use crate::model::{
+    pair_key, AccountRegion, Connection, DestPort, EndpointConnection, ExposedEndpoint,
+    IngressRule, InterfaceFacts, PublicEndpoint, RuleReview, RuleSource, Verdict, TOP_SOURCES,
+};
+
+/// The answer's filters: `verdict=` (empty keeps all) and `port=`.
+pub(super) struct Wanted {
+    pub verdicts: BTreeSet<Verdict>,
+    pub port: Option<DestPort>,
+}
+
+/// The review narrowed to the rules with a wanted verdict that open the wanted port, and the
+/// unexplained traffic on that port; an endpoint left with neither is dropped when a filter
+/// was given.
+pub(super) fn keep(
+    mut reviewed: BTreeMap<String, Vec<ExposedEndpoint>>,
+    wanted: &Wanted,
+) -> BTreeMap<String, Vec<ExposedEndpoint>> {
+    if wanted.verdicts.is_empty() && wanted.port.is_none() {
+        return reviewed;
+    }
+    for endpoints in reviewed.values_mut() {
+        for endpoint in endpoints.iter_mut() {
+            endpoint.rules.retain(|r| {
+                (wanted.verdicts.is_empty() || wanted.verdicts.contains(&r.verdict))
+                    && wanted.port.is_none_or(|p| opens(&r.rule, p))
+            });
+            endpoint.unexplained.retain(|c| {
+                wanted.verdicts.is_empty() && wanted.port.is_none_or(|p| c.dest_port == p)
+            });
+        }
+        endpoints.retain(|e| !e.rules.is_empty() || !e.unexplained.is_empty());
+    }
+    reviewed
+}
+use crate::rules::classify::Networks;
+use crate::rules::exposure::opens_to_internet;
+
+/// What the review reads.
+pub(super) struct Inputs<'a> {
+    pub interfaces: &'a [InterfaceFacts],
+    /// Security group id → its rules that open to the internet.
+    pub ingress: &'a BTreeMap<String, Vec<IngressRule>>,
+    /// The requested days (`YYYY-MM-DD`), in order, and each one's rows by `account/region`.
+    pub days: Vec<(String, BTreeMap<String, Vec<Connection>>)>,
+    pub networks: &'a Networks,
+    /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
+    pub last_updates: &'a HashMap<String, String>,
+}
+
+/// A counted source as the review sees it: ours (a named network, an own address) or the
+/// internet's, with its block where the name tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Source {
+    ours: bool,
+    block: Option<IpNetwork>,
+}
+
+fn source_of(name: &str, networks: &Networks) -> Source {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Source {
+            ours: false,
+            block: Some(IpNetwork::from(ip)),
+        };
+    }
+    if let Ok(block) = name.parse::<IpNetwork>() {
+        return Source {
+            ours: false,
+            block: Some(block),
+        };
+    }
+    if let Some((_, block)) = networks.entries().find(|(n, _)| *n == name) {
+        return Source {
+            ours: true,
+            block: Some(*block),
+        };
+    }
+    if AccountRegion::parse_prefix(name).is_some() {
+        return Source {
+            ours: true,
+            block: None,
+        };
+    }
+    // A resolved name is shown `host/ip`.
+    let ip = name
+        .rsplit_once('/')
+        .and_then(|(_, ip)| ip.parse::<IpAddr>().ok());
+    Source {
+        ours: false,
+        block: ip.map(IpNetwork::from),
+    }
+}
+
+/// Whether a source may lie inside a rule's range: its block overlaps one of the rule's, or
+/// its address is not known (a reverse-DNS name, `other`, an own address): better `used` than
+/// a wrong `unused`.
+fn inside(rule: &IngressRule, source: Source) -> bool {
+    let Some(block) = source.block else {
+        return true;
+    };
+    let overlaps = |cidr: &String| {
+        cidr.parse::<IpNetwork>().map_or(true, |r| {
+            r.contains(block.network()) || block.contains(r.network())
+        })
+    };
+    match &rule.source {
+        RuleSource::Cidr(cidr) => overlaps(cidr),
+        RuleSource::PrefixList { cidrs, .. } => cidrs.iter().any(overlaps),
+        RuleSource::Group(_) => false,
+    }
+}
+
+/// Whether a rule lets in a row's port (`other`, folded ports: only a rule of every port).
+fn opens(rule: &IngressRule, port: DestPort) -> bool {
+    match port {
+        DestPort::Port(p) => rule.opens_port(p),
+        DestPort::Other => rule.opens_port(0) && rule.opens_port(u16::MAX),
+    }
+}
+
+/// The review of every public endpoint, by `account/region`.
+pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoint>> {
+    let merged = sum_days(inputs.days.iter().map(|(_, d)| d.clone()).collect(), []);
+    let groups_of: HashMap<&str, &[String]> = inputs
+        .interfaces
+        .iter()
+        .map(|f| (f.interface_id.as_str(), f.security_groups.as_slice()))
+        .collect();
+    let first_day = inputs.days.first().map_or("", |(d, _)| d.as_str());
+    let reporting: BTreeSet<&str> = inputs
+        .days
+        .iter()
+        .flat_map(|(_, rows)| rows.iter())
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(pair, _)| pair.as_str())
+        .collect();
+    let mut out = BTreeMap::new();
+    for (pair, endpoints) in public_endpoints(inputs.interfaces, &merged) {
+        let reviewed = endpoints
+            .into_iter()
+            .map(|endpoint| {
+                let groups: BTreeSet<String> = endpoint
+                    .interface_ids
+                    .iter()
+                    .flat_map(|id| groups_of.get(id.as_str()).copied().unwrap_or_default())
+                    .cloned()
+                    .collect();
+                // Records in the range, or a batch counted since it began.
+                let flow_logs = reporting.contains(pair.as_str())
+                    || inputs
+                        .last_updates
+                        .get(&pair_key(&endpoint.account_id, &endpoint.region))
+                        .is_some_and(|at| at.as_str() >= first_day);
+                let days = days_of(&inputs.days, &pair, &endpoint.name);
+                review_endpoint(endpoint, groups, inputs, flow_logs, &days)
+            })
+            .collect();
+        out.insert(pair, reviewed);
+    }
+    out
+}
+
+/// An endpoint's rows per requested day.
+fn days_of<'a>(
+    days: &'a [(String, BTreeMap<String, Vec<Connection>>)],
+    pair: &str,
+    dest: &str,
+) -> Vec<(&'a str, Vec<&'a Connection>)> {
+    days.iter()
+        .map(|(day, rows)| {
+            let rows = rows.get(pair).into_iter().flatten();
+            (day.as_str(), rows.filter(|c| c.dest == dest).collect())
+        })
+        .collect()
+}
+
+fn review_endpoint(
+    endpoint: PublicEndpoint,
+    groups: BTreeSet<String>,
+    inputs: &Inputs<'_>,
+    flow_logs: bool,
+    days: &[(&str, Vec<&Connection>)],
+) -> ExposedEndpoint {
+    let rules: Vec<&IngressRule> = groups
+        .iter()
+        .flat_map(|g| inputs.ingress.get(g).into_iter().flatten())
+        .filter(|r| opens_to_internet(r))
+        .collect();
+    let mut unexplained: Vec<EndpointConnection> = endpoint
+        .connections
+        .iter()
+        .filter(|c| {
+            let source = source_of(&c.source, inputs.networks);
+            !rules
+                .iter()
+                .any(|r| opens(r, c.dest_port) && inside(r, source))
+        })
+        .cloned()
+        .collect();
+    unexplained.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.source.cmp(&b.source)));
+    let reviews = rules
+        .iter()
+        .map(|rule| {
+            let used = |c: &EndpointConnection| {
+                opens(rule, c.dest_port) && inside(rule, source_of(&c.source, inputs.networks))
+            };
+            let used_on = |rows: &Vec<&Connection>| {
+                rows.iter().any(|c| {
+                    opens(rule, c.dest_port) && inside(rule, source_of(&c.source, inputs.networks))
+                })
+            };
+            let used_days: Vec<&str> = days
+                .iter()
+                .filter(|(_, rows)| used_on(rows))
+                .map(|(d, _)| *d)
+                .collect();
+            let mut sources: Vec<EndpointConnection> = endpoint
+                .connections
+                .iter()
+                .filter(|c| used(c))
+                .cloned()
+                .collect();
+            let context = RuleContext {
+                endpoint: &endpoint,
+                flow_logs,
+                networks: inputs.networks,
+            };
+            judge(rule, &mut sources, &used_days, &context)
+        })
+        .collect();
+    ExposedEndpoint {
+        name: endpoint.name,
+        kind: endpoint.kind,
+        account_id: endpoint.account_id,
+        region: endpoint.region,
+        interface_ids: endpoint.interface_ids,
+        security_groups: groups.into_iter().collect(),
+        rules: reviews,
+        unexplained,
+    }
+}
+
+/// What a rule's verdict depends on besides its own rows.
+struct RuleContext<'a> {
+    endpoint: &'a PublicEndpoint,
+    flow_logs: bool,
+    networks: &'a Networks,
+}
+
+/// One rule's verdict and suggestion, from the rows that used it.
+fn judge(
+    rule: &IngressRule,
+    sources: &mut Vec<EndpointConnection>,
+    used_days: &[&str],
+    cx: &RuleContext<'_>,
+) -> RuleReview {
+    let score = sources.iter().map(|c| c.score).sum();
+    sources.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.source.cmp(&b.source)));
+    let ours: BTreeSet<String> = sources
+        .iter()
+        .filter(|c| source_of(&c.source, cx.networks).ours)
+        .map(|c| c.source.clone())
+        .collect();
+    let verdict = if !cx.endpoint.counted {
+        Verdict::NotCounted
+    } else if !sources.is_empty()
+        && sources
+            .iter()
+            .all(|c| source_of(&c.source, cx.networks).ours)
+    {
+        Verdict::Narrow
+    } else if !sources.is_empty() {
+        Verdict::Used
+    } else if !cx.flow_logs {
+        Verdict::NoFlowLog
+    } else {
+        Verdict::Unused
+    };
+    let suggestion = match verdict {
+        Verdict::Unused => format!(
+            "aws ec2 revoke-security-group-ingress --region {} --group-id {} --security-group-rule-ids {}",
+            cx.endpoint.region, rule.group_id, rule.rule_id
+        ),
+        Verdict::Narrow => format!(
+            "allow only {} instead",
+            ours.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        Verdict::Used => "keep: sources from the internet use it".to_string(),
+        Verdict::NoFlowLog => format!(
+            "turn flow logs on for {}/{} to judge it",
+            cx.endpoint.account_id, cx.endpoint.region
+        ),
+        Verdict::NotCounted => "its traffic is not counted: judge it by hand".to_string(),
+    };
+    sources.truncate(TOP_SOURCES);
+    RuleReview {
+        rule: rule.clone(),
+        verdict,
+        score,
+        first_day: used_days.first().map(|d| d.to_string()),
+        last_day: used_days.last().map(|d| d.to_string()),
+        top_sources: std::mem::take(sources),
+        narrow_to: if verdict == Verdict::Narrow {
+            ours.into_iter().collect()
+        } else {
+            Vec::new()
+        },
+        suggestion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::interface;
+
+    const A: &str = "111111111111";
+    const B: &str = "222222222222";
+
+    fn rule(id: &str, from_port: i32, to_port: i32, source: RuleSource) -> IngressRule {
+        IngressRule {
+            rule_id: id.into(),
+            group_id: "sg-web".into(),
+            group_name: "web".into(),
+            description: String::new(),
+            protocol: "tcp".into(),
+            from_port,
+            to_port,
+            source,
+        }
+    }
+
+    fn cidr(block: &str) -> RuleSource {
+        RuleSource::Cidr(block.into())
+    }
+
+    fn row(source: &str, port: u16, score: u64) -> Connection {
+        Connection::new(source, "web/52.0.0.5", port, score)
+    }
+
+    fn pair_rows(rows: Vec<Connection>) -> BTreeMap<String, Vec<Connection>> {
+        BTreeMap::from([(format!("{A}/eu-west-1"), rows)])
+    }
+
+    /// One instance with six rules in A/eu-west-1, traffic on two days; one quiet instance in
+    /// B/us-east-1 that sent no records; a NAT gateway, whose traffic is not counted.
+    fn reviewed(networks: &Networks) -> BTreeMap<String, Vec<ExposedEndpoint>> {
+        let web = InterfaceFacts {
+            instance_name: Some("web".into()),
+            security_groups: vec!["sg-web".into()],
+            ..interface("eni-web", A, "eu-west-1", "", "10.0.1.5", "52.0.0.5")
+        };
+        let nat = InterfaceFacts {
+            interface_type: "nat_gateway".into(),
+            security_groups: vec!["sg-web".into()],
+            ..interface("eni-nat", A, "eu-west-1", "NAT", "10.0.0.9", "52.0.0.9")
+        };
+        let quiet = InterfaceFacts {
+            security_groups: vec!["sg-b".into()],
+            ..interface("eni-b", B, "us-east-1", "", "10.1.0.5", "54.0.0.5")
+        };
+        let list = |id: &str, cidrs: &[&str]| RuleSource::PrefixList {
+            id: id.into(),
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+        };
+        let ingress = BTreeMap::from([
+            (
+                "sg-web".to_string(),
+                vec![
+                    rule("sgr-ssh", 22, 22, cidr("0.0.0.0/0")),
+                    rule("sgr-https", 8443, 8443, cidr("0.0.0.0/0")),
+                    rule("sgr-v6", 443, 443, cidr("::/0")),
+                    rule("sgr-pg", 5433, 5433, cidr("0.0.0.0/0")),
+                    rule("sgr-pl", 9000, 9000, list("pl-1", &["85.1.0.0/16"])),
+                    rule("sgr-inside", 3000, 3000, RuleSource::Group("sg-x".into())),
+                ],
+            ),
+            (
+                "sg-b".to_string(),
+                vec![IngressRule {
+                    group_id: "sg-b".into(),
+                    ..rule("sgr-b", 22, 22, cidr("0.0.0.0/0"))
+                }],
+            ),
+        ]);
+        let days = vec![
+            (
+                "2026-11-26".to_string(),
+                pair_rows(vec![
+                    row("8.8.8.8", 80, 5),
+                    row("85.1.2.3", 9000, 4),
+                    row("8.8.8.8", 8443, 3),
+                    row("office", 5433, 2),
+                    row("2001:db8::1", 443, 1),
+                    row("8.8.4.4", 9000, 1),
+                    row("8.8.8.8", 443, 7),
+                ]),
+            ),
+            (
+                "2026-11-27".to_string(),
+                pair_rows(vec![row("8.8.8.8", 8443, 1)]),
+            ),
+        ];
+        let interfaces = [web, nat, quiet];
+        review(&Inputs {
+            interfaces: &interfaces,
+            ingress: &ingress,
+            days,
+            networks,
+            last_updates: &HashMap::new(),
+        })
+    }
+
+    #[test]
+    fn each_rule_gets_the_verdict_its_traffic_earns() {
+        let networks = Networks::new(vec![("office".into(), "85.2.0.0/16".parse().unwrap())]);
+        let all = reviewed(&networks);
+        let web = &all[&format!("{A}/eu-west-1")]
+            .iter()
+            .find(|e| e.name == "web/52.0.0.5")
+            .unwrap();
+        // Each rule as `id verdict score first..last` (days of the month).
+        let got: Vec<String> = web
+            .rules
+            .iter()
+            .map(|r| {
+                let day = |d: &Option<String>| d.as_deref().map_or("-", |d| &d[8..]).to_string();
+                let verdict = serde_json::to_value(r.verdict).unwrap();
+                let (first, last) = (day(&r.first_day), day(&r.last_day));
+                format!(
+                    "{} {} {} {first}..{last}",
+                    r.rule.rule_id,
+                    verdict.as_str().unwrap(),
+                    r.score
+                )
+            })
+            .collect();
+        // A rule from another group is no part of the review; an IPv4 source does not use an
+        // IPv6 rule; 8.8.4.4 is outside the prefix list.
+        assert_eq!(
+            got,
+            [
+                "sgr-ssh unused 0 -..-",
+                "sgr-https used 4 26..27",
+                "sgr-v6 used 1 26..26",
+                "sgr-pg narrow 2 26..26",
+                "sgr-pl used 4 26..26",
+            ]
+        );
+        let by_id = |id: &str| web.rules.iter().find(|r| r.rule.rule_id == id).unwrap();
+        assert_eq!(
+            by_id("sgr-ssh").suggestion,
+            "aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web \
+             --security-group-rule-ids sgr-ssh"
+        );
+        assert_eq!(by_id("sgr-pg").narrow_to, ["office"]);
+        assert_eq!(
+            by_id("sgr-https").top_sources,
+            [EndpointConnection {
+                source: "8.8.8.8".into(),
+                dest_port: DestPort::Port(8443),
+                score: 4
+            }]
+        );
+        // Port 80 has no rule, 443 only an IPv6 one, 9000 one for another block: traffic no
+        // rule explains, busiest first.
+        let unexplained: Vec<(&str, u16, u64)> = web
+            .unexplained
+            .iter()
+            .map(|c| (c.source.as_str(), c.dest_port.number().unwrap(), c.score))
+            .collect();
+        assert_eq!(
+            unexplained,
+            [
+                ("8.8.8.8", 443, 7),
+                ("8.8.8.8", 80, 5),
+                ("8.8.4.4", 9000, 1)
+            ]
+        );
+        let nat = &all[&format!("{A}/eu-west-1")]
+            .iter()
+            .find(|e| e.interface_ids == ["eni-nat"])
+            .unwrap();
+        assert!(nat.rules.iter().all(|r| r.verdict == Verdict::NotCounted));
+        let quiet = &all[&format!("{B}/us-east-1")][0];
+        assert_eq!(quiet.rules[0].verdict, Verdict::NoFlowLog);
+        assert!(quiet.rules[0].suggestion.contains("flow logs"));
+    }
+
+    #[test]
+    fn filters_keep_the_wanted_verdicts_and_ports() {
+        let networks = Networks::new(vec![("office".into(), "85.2.0.0/16".parse().unwrap())]);
+        let ids = |wanted: Wanted| -> Vec<String> {
+            keep(reviewed(&networks), &wanted)
+                .values()
+                .flatten()
+                .flat_map(|e| e.rules.iter().map(|r| r.rule.rule_id.clone()))
+                .collect()
+        };
+        let unused = Wanted {
+            verdicts: BTreeSet::from([Verdict::Unused, Verdict::NoFlowLog]),
+            port: None,
+        };
+        assert_eq!(ids(unused), ["sgr-ssh", "sgr-b"]);
+        let ssh = Wanted {
+            verdicts: BTreeSet::new(),
+            port: Some(DestPort::Port(22)),
+        };
+        // The NAT gateway's copy of the rule is listed too (not counted).
+        assert_eq!(ids(ssh), ["sgr-ssh", "sgr-ssh", "sgr-b"]);
+    }
+
+    #[test]
+    fn a_source_is_ours_or_the_internets() {
+        let networks = Networks::new(vec![("office".into(), "85.2.0.0/16".parse().unwrap())]);
+        let cases = [
+            ("8.8.8.8", false, Some("8.8.8.8/32")),
+            ("8.8.0.0/16", false, Some("8.8.0.0/16")),
+            ("office", true, Some("85.2.0.0/16")),
+            ("111111111111/eu-west-1/nat-a", true, None),
+            (
+                "crawl.example.org/66.249.66.1",
+                false,
+                Some("66.249.66.1/32"),
+            ),
+            ("other", false, None),
+        ];
+        for (name, ours, block) in cases {
+            let got = source_of(name, &networks);
+            assert_eq!(got.ours, ours, "{name}");
+            assert_eq!(got.block.map(|b| b.to_string()).as_deref(), block, "{name}");
+        }
+    }
+}
