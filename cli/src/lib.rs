@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod archive;
 pub mod client;
+pub mod exposure;
 pub mod graph;
 pub mod replay;
 pub mod report;

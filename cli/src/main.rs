@@ -72,6 +72,14 @@ enum Command {
         #[command(flatten)]
         options: cmd::connections::Options,
     },
+    /// The exposure review: every rule that opens a public endpoint to the internet, whether
+    /// the range's connections used it, and what to do (GET /exposure).
+    Exposure {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        options: cmd::exposure::Options,
+    },
     /// Probe every endpoint that got connections: HTTPS GET on 443/8443, HTTP otherwise,
     /// certificates not verified. 401/403 (protected) shows green.
     ScanEndpoints {
@@ -296,6 +304,7 @@ async fn main() -> Result<()> {
             ctrack_cli::replay::replay(&sources, inventory.as_deref(), options).await
         }
         Command::Connections { api, options } => cmd::connections::run(api, options).await,
+        Command::Exposure { api, options } => cmd::exposure::run(api, options).await,
         Command::ScanEndpoints {
             api,
             public_only,

@@ -269,39 +269,41 @@ pub fn render(rows: &[Row], format: Format) -> String {
         Format::Tsv => to_tsv(&header, rows.iter().map(cells)),
         Format::Text => {
             let table: Vec<Vec<String>> = rows.iter().map(cells).collect();
-            let mut widths: Vec<usize> = header.iter().map(|c| c.len()).collect();
-            for row in &table {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let numeric: Vec<bool> = header
-                .iter()
-                .map(|c| matches!(*c, "dest_port" | "score"))
-                .collect();
-            let line = |cells: &[String]| {
-                let parts: Vec<String> = cells
-                    .iter()
-                    .zip(&widths)
-                    .zip(&numeric)
-                    .map(|((c, &w), &right)| {
-                        if right {
-                            format!("{c:>w$}")
-                        } else {
-                            format!("{c:<w$}")
-                        }
-                    })
-                    .collect();
-                parts.join("  ").trim_end().to_string() + "\n"
-            };
-            let header: Vec<String> = header.iter().map(|c| c.to_string()).collect();
-            let mut out = line(&header);
-            for row in &table {
-                out.push_str(&line(row));
-            }
-            out
+            to_table(&header, &table, &["dest_port", "score"])
         }
     }
+}
+
+/// An aligned table: a header line, then a line per row; the `numeric` columns right-aligned.
+pub fn to_table(header: &[&str], table: &[Vec<String>], numeric: &[&str]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|c| c.len()).collect();
+    for row in table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let right: Vec<bool> = header.iter().map(|c| numeric.contains(c)).collect();
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .zip(&right)
+            .map(|((c, &w), &right)| {
+                if right {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_string() + "\n"
+    };
+    let header: Vec<String> = header.iter().map(|c| c.to_string()).collect();
+    let mut out = line(&header);
+    for row in table {
+        out.push_str(&line(row));
+    }
+    out
 }
 
 #[cfg(test)]

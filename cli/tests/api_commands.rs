@@ -1,4 +1,4 @@
-//! `ctrack connections | scan-endpoints | graph | accounts` against the API served from a real
+//! `ctrack connections | exposure | scan-endpoints | graph | accounts` against the API served from a real
 //! redis-server (data put through ingest by `ctrack replay`), local HTTP servers that answer
 //! 401, 200, hang or refuse, and moto's DynamoDB.
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 use connection_tracker::api::Api;
 use connection_tracker::config::{ApiConfig, RedisConfig};
 use connection_tracker::model::Account;
+use connection_tracker::rules::classify::Networks;
 use connection_tracker::store::keys;
 use connection_tracker::store::{CounterStore, Increment, RedisStore, RefreshStore};
 use connection_tracker::testing::{
@@ -86,6 +87,11 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
 
 /// The API over `store`, served over HTTP, with 2026-11-27 as today.
 async fn serve(server: &RedisServer, store: RedisStore) -> ServedApi {
+    serve_with(server, store, Default::default()).await
+}
+
+/// The same, knowing these named networks.
+async fn serve_with(server: &RedisServer, store: RedisStore, networks: Networks) -> ServedApi {
     let config = ApiConfig {
         redis: RedisConfig {
             url: server.url(),
@@ -94,7 +100,7 @@ async fn serve(server: &RedisServer, store: RedisStore) -> ServedApi {
         },
         max_range_days: 31,
         max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
-        networks: Default::default(),
+        networks,
     };
     serve_api(
         Api::new(store, &config),
@@ -1614,4 +1620,96 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     assert!(page.contains("No accounts are monitored yet"), "{page}");
     let page = dom(format!("{url}#/connections?date=2026-10-01"), None).await;
     assert!(page.contains("Nothing here for this day."), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exposure_prints_each_rule_its_verdict_and_the_commands_to_review() {
+    use connection_tracker::testing::exposure;
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    exposure::fill(&store).await;
+    let api = serve_with(&redis, store, exposure::networks()).await;
+    let (code, out, err) = ctrack(
+        &[],
+        &[
+            "exposure",
+            &api.url,
+            "--account-region",
+            &format!("{}/eu-west-1", exposure::A),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let expected = format!(
+        "{a}/eu-west-1\n\
+endpoint                                                   group_id  rule_id    ports     source              verdict      score  last_day    suggestion\n\
+{db}  sg-db     sgr-pg     tcp/5433  0.0.0.0/0           narrow           2  2026-11-25  allow only office instead\n\
+nlb-1.elb.eu-west-1.amazonaws.com                                               80        8.8.4.4             unexplained      6              no rule that opens it to the internet lets this in: check the inventory\n\
+web/52.0.0.5                                               sg-web    sgr-ssh    tcp/22    0.0.0.0/0           unused           0              aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web --security-group-rule-ids sgr-ssh\n\
+web/52.0.0.5                                               sg-web    sgr-https  tcp/8443  0.0.0.0/0           used             4  2026-11-27  keep: sources from the internet use it\n\
+web/52.0.0.5                                               sg-web    sgr-v6     tcp/443   ::/0                used             1  2026-11-25  keep: sources from the internet use it\n\
+web/52.0.0.5                                               sg-web    sgr-pl     tcp/9000  pl-1 (85.1.0.0/16)  used             4  2026-11-25  keep: sources from the internet use it\n\n",
+        a = exposure::A,
+        db = exposure::DB
+    );
+    assert_eq!(out, expected);
+    // CSV: a header and a line per rule or row, the quiet account/region's rule among them.
+    let (code, out, _) = ctrack(
+        &[],
+        &[
+            "exposure",
+            &api.url,
+            "-o",
+            "csv",
+            "--verdict",
+            "no_flow_log",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!(
+            "account_id,region,endpoint,group_id,rule_id,ports,source,verdict,score,last_day,suggestion\n\
+             {b},us-east-1,54.0.0.5,sg-b,sgr-b,tcp/22,0.0.0.0/0,no_flow_log,0,,turn flow logs on for {b}/us-east-1 to judge it\n",
+            b = exposure::B
+        )
+    );
+    // The script: the unused rule's revocation, with what it closes; nothing run.
+    let (code, out, _) = ctrack(&[], &["exposure", &api.url, "--commands"]);
+    assert_eq!(code, 0);
+    let commands: Vec<&str> = out.lines().filter(|l| l.starts_with("aws ")).collect();
+    assert_eq!(
+        commands,
+        ["aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web --security-group-rule-ids sgr-ssh"]
+    );
+    assert!(out.starts_with("#!/bin/sh\n"), "{out}");
+    assert!(
+        out.contains(
+            "# sg-web tcp/22 from 0.0.0.0/0 on web/52.0.0.5 (111111111111/eu-west-1): unused\n"
+        ),
+        "{out}"
+    );
+    // Findings make status 4; none (only used rules on 8443) make 0.
+    let (code, _, _) = ctrack(&[], &["exposure", &api.url, "--fail-on-findings"]);
+    assert_eq!(code, 4);
+    let (code, out, _) = ctrack(
+        &[],
+        &[
+            "exposure",
+            &api.url,
+            "--fail-on-findings",
+            "--port",
+            "8443",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        json[format!("{}/eu-west-1", exposure::A)][0]["rules"][0]["rule"]["rule_id"],
+        "sgr-https"
+    );
+    let (code, _, err) = ctrack(&[], &["exposure", &api.url, "--account-region", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ACCOUNT/REGION"), "{err}");
 }

@@ -1531,137 +1531,13 @@ async fn a_read_larger_than_api_max_rows_is_a_400_naming_limit() {
     );
 }
 
-const DB: &str = "111111111111/eu-west-1/db.abc.eu-west-1.rds.amazonaws.com";
-
-/// An instance whose group opens 22, 8443 and 443 (IPv6) to the world and 9000 to a prefix
-/// list, a database whose group opens 5433 to the world, an NLB without groups, and a quiet
-/// account/region that sent no records.
-async fn fill_exposure(store: &RedisStore) {
-    use connection_tracker::model::{IngressRule, RuleSource};
-    let rule = |group: &str, id: &str, port: i32, source: RuleSource| IngressRule {
-        rule_id: id.into(),
-        group_id: group.into(),
-        group_name: group.trim_start_matches("sg-").into(),
-        description: String::new(),
-        protocol: "tcp".into(),
-        from_port: port,
-        to_port: port,
-        source,
-    };
-    let world = || RuleSource::Cidr("0.0.0.0/0".into());
-    let web = InterfaceFacts {
-        instance_name: Some("web".into()),
-        security_groups: vec!["sg-web".into()],
-        ..facts("eni-web", "", "10.0.1.5", "52.0.0.5")
-    };
-    let db = InterfaceFacts {
-        rds_endpoint: Some("db.abc.eu-west-1.rds.amazonaws.com".into()),
-        security_groups: vec!["sg-db".into()],
-        ..facts("eni-db", "RDSNetworkInterface", "10.0.2.7", "52.0.0.7")
-    };
-    let nlb = InterfaceFacts {
-        interface_type: "network_load_balancer".into(),
-        lb_dns_name: Some("nlb-1.elb.eu-west-1.amazonaws.com".into()),
-        ..facts("eni-nlb", "ELB net/nlb-1/abc", "10.0.3.8", "52.0.0.8")
-    };
-    let inventory = RegionInventory {
-        interfaces: vec![web, db, nlb],
-        ingress: BTreeMap::from([
-            (
-                "sg-web".to_string(),
-                vec![
-                    rule("sg-web", "sgr-ssh", 22, world()),
-                    rule("sg-web", "sgr-https", 8443, world()),
-                    rule("sg-web", "sgr-v6", 443, RuleSource::Cidr("::/0".into())),
-                    rule(
-                        "sg-web",
-                        "sgr-pl",
-                        9000,
-                        RuleSource::PrefixList {
-                            id: "pl-1".into(),
-                            cidrs: vec!["85.1.0.0/16".into()],
-                        },
-                    ),
-                ],
-            ),
-            (
-                "sg-db".to_string(),
-                vec![rule("sg-db", "sgr-pg", 5433, world())],
-            ),
-        ]),
-        ..RegionInventory::default()
-    };
-    store
-        .replace_region(A, "eu-west-1", &inventory, "2026-11-27T09:00:00.000000Z")
-        .await
-        .unwrap();
-    let quiet = RegionInventory {
-        interfaces: vec![InterfaceFacts {
-            security_groups: vec!["sg-b".into()],
-            ..interface("eni-b", B, "us-east-1", "", "10.1.0.5", "54.0.0.5")
-        }],
-        ingress: BTreeMap::from([("sg-b".to_string(), vec![rule("sg-b", "sgr-b", 22, world())])]),
-        ..RegionInventory::default()
-    };
-    store
-        .replace_region(B, "us-east-1", &quiet, "2026-11-27T09:00:01.000000Z")
-        .await
-        .unwrap();
-    let day = |day: &str, rows: &[(&str, &str, u16, u64)]| DayWrite {
-        day: day.into(),
-        expire_at: 4_000_000_000,
-        seen_ttl_secs: 86_400,
-        unnamed_ttl_secs: 86_400,
-        payloads: vec![PayloadWrite {
-            id: if day.ends_with("25") { "p25" } else { "p27" },
-            increments: rows
-                .iter()
-                .map(|&(source, dest, port, count)| Increment {
-                    account: A,
-                    region: "eu-west-1",
-                    member: keys::connection_member(source, dest, port),
-                    count,
-                    bare_ip: None,
-                })
-                .collect(),
-        }],
-    };
-    let web = "web/52.0.0.5";
-    let db = &format!("{A}/eu-west-1/db.abc.eu-west-1.rds.amazonaws.com");
-    let nlb = "nlb-1.elb.eu-west-1.amazonaws.com";
-    let batch = WriteBatch {
-        days: vec![
-            day(
-                "2026-11-25",
-                &[
-                    ("8.8.8.8", web, 8443, 3),
-                    ("office", db, 5433, 2),
-                    ("85.1.2.3", web, 9000, 4),
-                    ("2001:db8::1", web, 443, 1),
-                ],
-            ),
-            day(
-                "2026-11-27",
-                &[("8.8.8.8", web, 8443, 1), ("8.8.4.4", nlb, 80, 6)],
-            ),
-        ],
-        touched: vec![(A, "eu-west-1")],
-        now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
-        limits: Default::default(),
-    };
-    store.write(&batch).await.unwrap();
-}
-
 #[tokio::test]
 async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
     let server = RedisServer::start();
     let mut config = api_config(server.url());
-    config.networks = connection_tracker::rules::classify::Networks::new(vec![(
-        "office".into(),
-        "85.2.0.0/16".parse().unwrap(),
-    )]);
+    config.networks = connection_tracker::testing::exposure::networks();
     let store = RedisStore::connect(&config.redis).await.unwrap();
-    fill_exposure(&store).await;
+    connection_tracker::testing::exposure::fill(&store).await;
     let api = Api::new(store, &config);
     // Without a range: the last API_MAX_RANGE_DAYS days, so the 25th counts.
     let all = ok_json(&get(&api, "/exposure").await);
@@ -1682,7 +1558,12 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
         })
         .collect();
     let expected = [
-        (DB, "sgr-pg", "narrow", 2),
+        (
+            connection_tracker::testing::exposure::DB,
+            "sgr-pg",
+            "narrow",
+            2,
+        ),
         ("web/52.0.0.5", "sgr-ssh", "unused", 0),
         ("web/52.0.0.5", "sgr-https", "used", 4),
         ("web/52.0.0.5", "sgr-v6", "used", 1),

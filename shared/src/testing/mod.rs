@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod estate;
 mod events;
+pub mod exposure;
 pub mod flow_mix;
 mod http;
 mod moto_server;
