@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::interface;
+use super::{interface, one_payload};
 use crate::model::{IngressRule, InterfaceFacts, RegionInventory, RuleSource};
-use crate::store::{
-    keys, CounterStore, DayWrite, Increment, PayloadWrite, RedisStore, RefreshStore, WriteBatch,
-};
+use crate::store::{keys, CounterStore, Increment, RedisStore, RefreshStore, WriteBatch};
 
 pub const A: &str = "111111111111";
 pub const B: &str = "222222222222";
@@ -120,44 +118,35 @@ pub async fn fill(store: &RedisStore) {
         .replace_region(B, "us-east-1", &quiet, "2026-11-27T09:00:01.000000Z")
         .await
         .unwrap();
-    let day = |day: &str, rows: &[(&str, &str, u16, u64)]| DayWrite {
-        day: day.into(),
-        expire_at: 4_000_000_000,
-        seen_ttl_secs: 86_400,
-        unnamed_ttl_secs: 86_400,
-        payloads: vec![PayloadWrite {
-            id: if day.ends_with("25") { "p25" } else { "p27" },
-            increments: rows
-                .iter()
-                .map(|&(source, dest, port, count)| Increment {
-                    account: A,
-                    region: "eu-west-1",
-                    member: keys::connection_member(source, dest, port),
-                    count,
-                    bare_ip: None,
-                })
-                .collect(),
-        }],
+    let day = |day: &'static str, rows: &[(&'static str, &str, u16, u64)]| {
+        let increments = rows
+            .iter()
+            .map(|&(source, dest, port, count)| Increment {
+                account: A,
+                region: "eu-west-1",
+                member: keys::connection_member(source, dest, port),
+                count,
+                bare_ip: None,
+            })
+            .collect();
+        one_payload(day, day, increments).days
     };
-    let web = "web/52.0.0.5";
-    let db = DB;
-    let nlb = "nlb-1.elb.eu-west-1.amazonaws.com";
-    let batch = WriteBatch {
-        days: vec![
-            day(
-                "2026-11-25",
-                &[
-                    ("8.8.8.8", web, 8443, 3),
-                    ("office", db, 5433, 2),
-                    ("85.1.2.3", web, 9000, 4),
-                    ("2001:db8::1", web, 443, 1),
-                ],
-            ),
-            day(
-                "2026-11-27",
-                &[("8.8.8.8", web, 8443, 1), ("8.8.4.4", nlb, 80, 6)],
-            ),
+    let (web, nlb) = ("web/52.0.0.5", "nlb-1.elb.eu-west-1.amazonaws.com");
+    let mut days = day(
+        "2026-11-25",
+        &[
+            ("8.8.8.8", web, 8443, 3),
+            ("office", DB, 5433, 2),
+            ("85.1.2.3", web, 9000, 4),
+            ("2001:db8::1", web, 443, 1),
         ],
+    );
+    days.extend(day(
+        "2026-11-27",
+        &[("8.8.8.8", web, 8443, 1), ("8.8.4.4", nlb, 80, 6)],
+    ));
+    let batch = WriteBatch {
+        days,
         touched: vec![(A, "eu-west-1")],
         now_rfc3339: "2026-11-27T10:01:02.123456Z".into(),
         limits: Default::default(),
