@@ -1331,15 +1331,6 @@ async fn the_dashboard_renders_each_view_in_chromium() {
         )])
         .await
         .unwrap();
-    let serve_ui = |base: String| async move {
-        let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let ui = ctrack_cli::ui::Ui::new(client, port, vec![443, 0]).unwrap();
-        let url = ui.url();
-        tokio::spawn(ui.serve(listener));
-        url
-    };
     let url = serve_ui(api.url.clone()).await;
     let shots = std::env::var_os("CTRACK_UI_SCREENSHOTS")
         .map(PathBuf::from)
@@ -1348,39 +1339,10 @@ async fn the_dashboard_renders_each_view_in_chromium() {
     println!("screenshots of the dashboard: {}", shots.display());
     // The page's DOM once its script has run, and a picture of it (`shot`, if named).
     let dom = |link: String, shot: Option<(String, u32)>| {
-        let shots = shots.clone();
-        async move {
-            let profile = tempfile::tempdir().unwrap();
-            let mut command = tokio::process::Command::new("chromium");
-            command.args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--virtual-time-budget=15000",
-                "--dump-dom",
-            ]);
-            let width = shot.as_ref().map_or(1280, |(_, width)| *width);
-            command.arg(format!("--window-size={width},900"));
-            if let Some((name, _)) = shot {
-                command.arg(format!(
-                    "--screenshot={}",
-                    shots.join(format!("{name}.png")).display()
-                ));
-            }
-            let out = command
-                .arg(format!("--user-data-dir={}", profile.path().display()))
-                .arg(&link)
-                .output()
-                .await
-                .expect("chromium runs (apt-get install chromium)");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
+        chromium_dom(
+            link,
+            shot.map(|(name, width)| (shots.join(format!("{name}.png")), width)),
+        )
     };
     for (view, expected, absent) in [
         (
@@ -1712,4 +1674,96 @@ web/52.0.0.5                                               sg-web    sgr-pl     
     let (code, _, err) = ctrack(&[], &["exposure", &api.url, "--account-region", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("ACCOUNT/REGION"), "{err}");
+}
+
+/// ctrack ui in front of the API at `base`; its printed URL (with the session token).
+async fn serve_ui(base: String) -> String {
+    let client = ApiClient::new(&base, Auth::None, Duration::from_secs(5)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ui = ctrack_cli::ui::Ui::new(client, port, vec![443, 0]).unwrap();
+    let url = ui.url();
+    tokio::spawn(ui.serve(listener));
+    url
+}
+
+/// The DOM headless Chromium has once the page's script ran, and a picture of it (`shot`: the
+/// file and the window's width).
+async fn chromium_dom(link: String, shot: Option<(PathBuf, u32)>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new("chromium");
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+    ]);
+    let width = shot.as_ref().map_or(1280, |(_, width)| *width);
+    command.arg(format!("--window-size={width},900"));
+    if let Some((file, _)) = shot {
+        command.arg(format!("--screenshot={}", file.display()));
+    }
+    let out = command
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(&link)
+        .output()
+        .await
+        .expect("chromium runs (apt-get install chromium)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Exposure view of the exposure estate: each rule with its verdict and suggestion, the
+/// verdict filter from the link, the unexplained traffic.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exposure_view_shows_each_rule_its_verdict_and_what_to_do() {
+    use connection_tracker::testing::exposure;
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    exposure::fill(&store).await;
+    let api = serve_with(&redis, store, exposure::networks()).await;
+    let url = serve_ui(api.url.clone()).await;
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exposure-rules.png");
+    let page = chromium_dom(
+        format!("{url}#/exposure?date=2026-11-27"),
+        Some((shot, 1280)),
+    )
+    .await;
+    assert!(!page.contains("Cannot show this view"), "{page}");
+    assert!(
+        page.contains("Rules open to the internet, 2026-10-28 to 2026-11-27"),
+        "{page}"
+    );
+    for text in [
+        "<span class=\"verdict unused\">unused</span>",
+        "<code>aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web --security-group-rule-ids sgr-ssh</code>",
+        "<span class=\"verdict narrow\">narrow</span>",
+        "<code>allow only office instead</code>",
+        "pl-1 (85.1.0.0/16)",
+        "<span class=\"verdict no_flow_log\">no_flow_log</span>",
+        "<span class=\"verdict unexplained\">unexplained</span>",
+    ] {
+        assert!(page.contains(text), "{text} missing in\n{page}");
+    }
+    // The link's filter: unused rules only.
+    let unused = chromium_dom(
+        format!("{url}#/exposure?date=2026-11-27&verdict=unused"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        unused.matches("<span class=\"verdict ").count(),
+        1,
+        "{unused}"
+    );
+    assert!(
+        unused.contains("sgr-ssh") && !unused.contains("sgr-https"),
+        "{unused}"
+    );
 }

@@ -189,8 +189,14 @@ const views = {
 
   async exposure(params) {
     const range = rangeOf(params);
-    const { body } = await api("/public-endpoints", new URLSearchParams(range.query));
-    const rows = flatten(body).map((e) => ({ ...e, addresses: (e.public_ips || []).join(" "), traffic: e.score || 0 }));
+    // The rules are judged over the picked range, or the API's longest when one day is picked:
+    // a day without traffic says little about a rule.
+    const reviewed = range.n > 1 ? range : rangeOf(new URLSearchParams({ date: range.to, days: String(MAX_RANGE_DAYS) }));
+    const [endpoints, review] = await Promise.all([
+      api("/public-endpoints", new URLSearchParams(range.query)),
+      api("/exposure", new URLSearchParams(reviewed.query)),
+    ]);
+    const rows = flatten(endpoints.body).map((e) => ({ ...e, addresses: (e.public_ips || []).join(" "), traffic: e.score || 0 }));
     const search = el("input", { type: "search", placeholder: "filter…", "aria-label": "Filter endpoints", value: params.get("q") || "" });
     const holder = el("div");
     const show = () => {
@@ -205,7 +211,8 @@ const views = {
     search.addEventListener("input", show);
     show();
     return [el("p", {}, `Every public interface the refresh found; endpoints without traffic (${range.text}) are greyed.`),
-      el("div", { class: "filters" }, search), holder];
+      el("div", { class: "filters" }, search), holder,
+      ...rulesReview(review.body, reviewed.text, params)];
   },
 
   async connections(params) {
@@ -343,6 +350,57 @@ const views = {
       connectionsTable(connections)];
   },
 };
+
+// The exposure review: each rule that opens an endpoint to the internet, its verdict and what
+// to do, and the traffic no rule explains; the verdict filter lives in the URL.
+const VERDICTS = ["unused", "narrow", "used", "no_flow_log", "not_counted", "unexplained"];
+
+function ruleLines(byPair) {
+  const lines = [];
+  for (const e of flatten(byPair)) {
+    for (const r of e.rules) {
+      const rule = r.rule;
+      const source = rule.source.cidr || rule.source.group || (rule.source.prefix_list ? `${rule.source.prefix_list.id} (${rule.source.prefix_list.cidrs.join(" ")})` : "");
+      const ports = rule.protocol === "-1" ? "all" : rule.from_port === rule.to_port ? `${rule.protocol}/${rule.from_port}` : `${rule.protocol}/${rule.from_port}-${rule.to_port}`;
+      lines.push({ pair: e.pair, endpoint: e.name, group: rule.group_id, rule: rule.rule_id, ports, source,
+        verdict: r.verdict, score: r.score, last_day: r.last_day || "", suggestion: r.suggestion });
+    }
+    for (const c of e.unexplained) {
+      lines.push({ pair: e.pair, endpoint: e.name, group: "", rule: "", ports: String(c.dest_port), source: c.source,
+        verdict: "unexplained", score: c.score, last_day: "", suggestion: "no rule that opens it to the internet lets this in" });
+    }
+  }
+  return lines;
+}
+
+function rulesReview(byPair, text, params) {
+  const lines = ruleLines(byPair);
+  const wanted = params.get("verdict") || "";
+  const select = el("select", { "aria-label": "Verdict", id: "verdict" },
+    el("option", { value: "" }, "every verdict"), ...VERDICTS.map((v) => el("option", { value: v }, v)));
+  select.value = wanted;
+  select.addEventListener("change", () => {
+    const p = new URLSearchParams(params);
+    if (select.value) p.set("verdict", select.value); else p.delete("verdict");
+    go("exposure", p);
+  });
+  const shown = lines.filter((l) => !wanted || l.verdict === wanted);
+  const count = (v) => lines.filter((l) => l.verdict === v).length;
+  return [el("h2", {}, `Rules open to the internet, ${text}`),
+    el("div", { class: "cards" },
+      el("div", { class: `card${count("unused") ? " alert" : ""}` }, el("b", {}, count("unused")), "unused: close them"),
+      el("div", { class: "card" }, el("b", {}, count("narrow")), "used only by our networks: narrow them"),
+      el("div", { class: "card" }, el("b", {}, count("unexplained")), "connections no rule explains")),
+    el("div", { class: "filters" }, el("label", {}, "verdict ", select)),
+    table([
+      { key: "pair", title: "account/region" }, { key: "endpoint", title: "endpoint" },
+      { key: "group", title: "group" }, { key: "rule", title: "rule" }, { key: "ports", title: "ports" },
+      { key: "source", title: "from" },
+      { key: "verdict", title: "verdict", cell: (l) => el("span", { class: `verdict ${l.verdict}` }, l.verdict) },
+      { key: "score", title: "score", num: true }, { key: "last_day", title: "last used" },
+      { key: "suggestion", title: "suggestion", cell: (l) => el("code", {}, l.suggestion) },
+    ], shown)];
+}
 
 function connectionsTable(rows) {
   return table([
