@@ -2,6 +2,9 @@
 //! redis-server; 100 requests per route through the API handler (routing, one Redis round
 //! trip, summing, JSON, gzip). Prints median and p99 latency and the answer sizes.
 //!
+//! The estate's 1,000 load balancers (5 per account/region) each have 5 rules open to the
+//! internet, for `/exposure`.
+//!
 //! Run: `cargo bench -p connection-tracker --bench api`. ACCOUNTS=n, CONNECTIONS=n,
 //! REQUESTS=n and REQUESTS_HEAVY=n change the sizes; ROUTES=text runs only the routes whose
 //! label contains it.
@@ -64,6 +67,7 @@ async fn main() {
     let api = Api::new(store, &config);
     let week = format!("from={}&to={}", days[0], days[6]);
     let one = format!("/connections/{}/eu-west-1", ids[0]);
+    let exposure_one = format!("/exposure/{}/eu-west-1", ids[0]);
     // (label, path, query, requests): all-account 7-day answers are refused by size (see
     // BENCHMARKS.md), and take seconds each, so they run fewer times.
     let heavy = env_or("REQUESTS_HEAVY", 20);
@@ -117,6 +121,31 @@ async fn main() {
             "/public-endpoints",
             String::new(),
             requests,
+        ),
+        (
+            "/public-endpoints (7 days)",
+            "/public-endpoints",
+            week.clone(),
+            heavy,
+        ),
+        (
+            "/exposure (1 day)",
+            "/exposure",
+            "date=2026-11-27".into(),
+            requests,
+        ),
+        ("/exposure (7 days)", "/exposure", week.clone(), heavy),
+        (
+            "/exposure/{id}/{region} (7 days)",
+            &exposure_one,
+            week.clone(),
+            requests,
+        ),
+        (
+            "/exposure (default: 31 days)",
+            "/exposure",
+            String::new(),
+            heavy,
         ),
     ];
     println!(

@@ -393,6 +393,83 @@ async fn discovers_every_kind_then_ingest_names(redis_url: String) {
     let mut rows = rows;
     rows.sort();
     assert_eq!(rows, want);
+    exposure_of_b(&config.redis, b_eu).await;
+}
+
+/// The exposure review over what the refresh found in moto and ingest counted: the public
+/// group opens 22 (0.0.0.0/0), 443 (::/0) and 8443 (a prefix list) on the load balancers;
+/// nothing from the internet reached those ports from inside those ranges, so each is unused,
+/// and the traffic that came in is what no rule opening them to the internet explains.
+async fn exposure_of_b(redis: &RedisConfig, b_eu: &Value) {
+    let store = RedisStore::connect(redis).await.unwrap();
+    let config = connection_tracker::config::ApiConfig {
+        redis: redis.clone(),
+        max_range_days: 31,
+        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
+        networks: Networks::default(),
+    };
+    let api = connection_tracker::api::Api::new(store, &config);
+    let response = api
+        .handle(
+            connection_tracker::api::Request {
+                method: "GET",
+                path: &format!("/exposure/{B}/eu-west-1"),
+                query: "date=2026-11-27",
+                accepts_gzip: false,
+                request_id: "moto",
+            },
+            time::macros::date!(2026 - 11 - 27),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let endpoints: Vec<connection_tracker::model::ExposedEndpoint> =
+        serde_json::from_str(&response.text()).unwrap();
+    let i = &b_eu["interfaces"];
+    let of = |kind: &str| {
+        let id = s(&i[kind]["id"]);
+        endpoints
+            .iter()
+            .find(|e| e.interface_ids.contains(&id))
+            .unwrap_or_else(|| panic!("{kind} not reviewed: {endpoints:?}"))
+    };
+    let verdicts = |kind: &str| -> Vec<String> {
+        let mut v: Vec<String> = of(kind)
+            .rules
+            .iter()
+            .map(|r| format!("{} {:?}", r.rule.from_port, r.verdict))
+            .collect();
+        v.sort();
+        v
+    };
+    let unexplained = |kind: &str| -> Vec<String> {
+        of(kind)
+            .unexplained
+            .iter()
+            .map(|c| format!("{} {} {}", c.source, c.dest_port, c.score))
+            .collect()
+    };
+    for kind in ["alb", "classic_elb"] {
+        assert_eq!(
+            verdicts(kind),
+            ["22 Unused", "443 Unused", "8443 Unused"],
+            "{kind}"
+        );
+        assert!(of(kind).rules[0].suggestion.starts_with(
+            "aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-"
+        ));
+    }
+    // An IPv4 source on 443 is outside ::/0; port 80 has no rule.
+    assert_eq!(unexplained("alb"), ["8.8.8.8 443 1"]);
+    assert_eq!(unexplained("classic_elb"), ["198.199.70.1 80 1"]);
+    // The database's group lets in no one from the internet; the instance has the VPC's
+    // default group: what reached them is unexplained.
+    assert!(of("rds").rules.is_empty());
+    assert_eq!(
+        unexplained("rds"),
+        [format!("{A}/eu-west-1/nat-eu-west-1a 5432 1")]
+    );
+    assert!(of("ec2_eip").rules.is_empty());
+    assert_eq!(unexplained("ec2_eip"), ["8.8.8.8 22 1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

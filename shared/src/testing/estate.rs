@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{interface, Rng};
-use crate::model::{InterfaceFacts, RegionInventory};
+use crate::model::{IngressRule, InterfaceFacts, RegionInventory, RuleSource};
 use crate::store::{keys, CounterStore, Increment, RedisStore, RefreshStore, WriteBatch};
 
 pub const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
@@ -16,6 +16,36 @@ pub struct Estate {
     pub ids: Vec<String>,
     pub days: Vec<String>,
     pub fill_seconds: f64,
+}
+
+/// A load balancer group's five rules open to the internet: 443, 80 and 22 from anywhere,
+/// 5432 from a prefix list, 8443 from any IPv6 address.
+fn rules(group: &str) -> Vec<IngressRule> {
+    let rule = |n: usize, port: i32, source: RuleSource| IngressRule {
+        rule_id: format!("sgr-{}{n}", group.trim_start_matches("sg-")),
+        group_id: group.to_string(),
+        group_name: group.to_string(),
+        description: String::new(),
+        protocol: "tcp".into(),
+        from_port: port,
+        to_port: port,
+        source,
+    };
+    let world = || RuleSource::Cidr("0.0.0.0/0".into());
+    vec![
+        rule(0, 443, world()),
+        rule(1, 80, world()),
+        rule(2, 22, world()),
+        rule(
+            3,
+            5432,
+            RuleSource::PrefixList {
+                id: "pl-0a1b".into(),
+                cidrs: vec!["85.1.0.0/16".into(), "85.2.0.0/16".into()],
+            },
+        ),
+        rule(4, 8443, RuleSource::Cidr("::/0".into())),
+    ]
 }
 
 /// The account id of the estate's `n`th account.
@@ -75,13 +105,16 @@ pub async fn fill(store: &RedisStore, accounts: usize, per_pair: usize, days: &[
         }
     }
     let fill_seconds = t.elapsed().as_secs_f64();
-    // The refresh's view: each account/region's five load balancers, for /public-endpoints.
+    // The refresh's view: each account/region's five load balancers, for /public-endpoints,
+    // each in its own group with five rules open to the internet, for /exposure.
     for (n, id) in ids.iter().enumerate() {
         for (r, region) in REGIONS.iter().enumerate() {
+            let group = |i: usize| format!("sg-{n}{r}{i}");
             let interfaces: Vec<InterfaceFacts> = (0..5)
                 .map(|i| InterfaceFacts {
                     lb_dns_name: Some(format!("app-{i}-{id}.{region}.elb.amazonaws.com")),
                     interface_type: "interface".into(),
+                    security_groups: vec![group(i)],
                     ..interface(
                         &format!("eni-{n}-{r}-{i}"),
                         id,
@@ -98,6 +131,7 @@ pub async fn fill(store: &RedisStore, accounts: usize, per_pair: usize, days: &[
                     region,
                     &RegionInventory {
                         interfaces,
+                        ingress: (0..5).map(|i| (group(i), rules(&group(i)))).collect(),
                         ..Default::default()
                     },
                     "2026-11-27T09:00:00.000000Z",
