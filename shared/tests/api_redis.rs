@@ -16,7 +16,7 @@ use connection_tracker::store::{
     CounterStore, DayWrite, Increment, LazyRedisStore, PayloadWrite, ReadRequest, ReadStore,
     RedisStore, WriteBatch,
 };
-use connection_tracker::testing::{interface, one_payload, RedisCluster, RedisServer};
+use connection_tracker::testing::{increments, interface, one_payload, RedisCluster, RedisServer};
 use serde_json::json;
 use time::macros::date;
 use time::Date;
@@ -130,16 +130,7 @@ async fn fill(store: &RedisStore) {
         unnamed_ttl_secs: 86_400,
         payloads: vec![PayloadWrite {
             id: "unit",
-            increments: rows
-                .iter()
-                .map(|&(source, dest, port, count)| Increment {
-                    account: A,
-                    region: "eu-west-1",
-                    member: keys::connection_member(source, dest, port),
-                    count,
-                    bare_ip: None,
-                })
-                .collect(),
+            increments: increments(A, "eu-west-1", rows),
         }],
     };
     let batch = WriteBatch {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{interface, one_payload};
+use super::{increments, interface, one_payload, TestRow};
 use crate::model::{IngressRule, InterfaceFacts, RegionInventory, RuleSource};
-use crate::store::{keys, CounterStore, Increment, RedisStore, RefreshStore, WriteBatch};
+use crate::store::{CounterStore, RedisStore, RefreshStore, WriteBatch};
 
 pub const A: &str = "111111111111";
 pub const B: &str = "222222222222";
@@ -118,18 +118,8 @@ pub async fn fill(store: &RedisStore) {
         .replace_region(B, "us-east-1", &quiet, "2026-11-27T09:00:01.000000Z")
         .await
         .unwrap();
-    let day = |day: &'static str, rows: &[(&'static str, &str, u16, u64)]| {
-        let increments = rows
-            .iter()
-            .map(|&(source, dest, port, count)| Increment {
-                account: A,
-                region: "eu-west-1",
-                member: keys::connection_member(source, dest, port),
-                count,
-                bare_ip: None,
-            })
-            .collect();
-        one_payload(day, day, increments).days
+    let day = |day: &'static str, rows: &[TestRow<'_>]| {
+        one_payload(day, day, increments(A, "eu-west-1", rows)).days
     };
     let (web, nlb) = ("web/52.0.0.5", "nlb-1.elb.eu-west-1.amazonaws.com");
     let mut days = day(

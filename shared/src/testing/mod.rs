@@ -19,6 +19,26 @@ pub use redis_server::{RedisCluster, RedisServer};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+/// A row of a test's day: source, destination, port, count.
+pub type TestRow<'r> = (&'r str, &'r str, u16, u64);
+
+/// Named rows as one account/region's increments (no bare address: never folded).
+pub fn increments<'a>(
+    account: &'a str,
+    region: &'a str,
+    rows: &[TestRow<'_>],
+) -> Vec<crate::store::Increment<'a>> {
+    rows.iter()
+        .map(|&(source, dest, port, count)| crate::store::Increment {
+            account,
+            region,
+            member: crate::store::keys::connection_member(source, dest, port),
+            count,
+            bare_ip: None,
+        })
+        .collect()
+}
+
 /// A batch of one payload on one day, as tests and benchmarks write rows straight into the
 /// store: counters kept far beyond any test's clock, bookkeeping for a day, no account/region
 /// stamped (set `touched`, `now_rfc3339` or `limits` with `..one_payload(…)`).
