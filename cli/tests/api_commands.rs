@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use connection_tracker::api::Api;
+use connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS;
 use connection_tracker::config::{ApiConfig, RedisConfig};
 use connection_tracker::model::Account;
 use connection_tracker::rules::classify::Networks;
@@ -87,11 +88,16 @@ async fn api_with_samples(server: &RedisServer) -> ServedApi {
 
 /// The API over `store`, served over HTTP, with 2026-11-27 as today.
 async fn serve(server: &RedisServer, store: RedisStore) -> ServedApi {
-    serve_with(server, store, Default::default()).await
+    serve_with(server, store, Default::default(), DEFAULT_API_MAX_ROWS).await
 }
 
-/// The same, knowing these named networks.
-async fn serve_with(server: &RedisServer, store: RedisStore, networks: Networks) -> ServedApi {
+/// The same, knowing these named networks, reading at most `max_rows` rows a request.
+async fn serve_with(
+    server: &RedisServer,
+    store: RedisStore,
+    networks: Networks,
+    max_rows: usize,
+) -> ServedApi {
     let config = ApiConfig {
         redis: RedisConfig {
             url: server.url(),
@@ -99,7 +105,7 @@ async fn serve_with(server: &RedisServer, store: RedisStore, networks: Networks)
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
-        max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
+        max_rows,
         networks,
     };
     serve_api(
@@ -1590,7 +1596,7 @@ async fn exposure_prints_each_rule_its_verdict_and_the_commands_to_review() {
     let redis = RedisServer::start();
     let store = store(&redis).await;
     exposure::fill(&store).await;
-    let api = serve_with(&redis, store, exposure::networks()).await;
+    let api = serve_with(&redis, store, exposure::networks(), DEFAULT_API_MAX_ROWS).await;
     let (code, out, err) = ctrack(
         &[],
         &[
@@ -1727,7 +1733,7 @@ async fn the_exposure_view_shows_each_rule_its_verdict_and_what_to_do() {
     let redis = RedisServer::start();
     let store = store(&redis).await;
     exposure::fill(&store).await;
-    let api = serve_with(&redis, store, exposure::networks()).await;
+    let api = serve_with(&redis, store, exposure::networks(), DEFAULT_API_MAX_ROWS).await;
     let url = serve_ui(api.url.clone()).await;
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exposure-rules.png");
     let page = chromium_dom(
@@ -1766,4 +1772,20 @@ async fn the_exposure_view_shows_each_rule_its_verdict_and_what_to_do() {
         unused.contains("sgr-ssh") && !unused.contains("sgr-https"),
         "{unused}"
     );
+    // An API that reads fewer rows a request than the 31 days hold: the picked day's review,
+    // said so, and the endpoints' table all the same.
+    let small = serve_with(&redis, self::store(&redis).await, exposure::networks(), 5).await;
+    let url = serve_ui(small.url.clone()).await;
+    let page = chromium_dom(format!("{url}#/exposure?date=2026-11-27"), None).await;
+    assert!(
+        page.contains("Rules open to the internet, 2026-11-27<"),
+        "{page}"
+    );
+    assert!(
+        page.contains("The review of 2026-10-28 to 2026-11-27 was refused"),
+        "{page}"
+    );
+    assert!(page.contains("API_MAX_ROWS"), "{page}");
+    assert!(page.contains("nlb-1.elb.eu-west-1.amazonaws.com"), "{page}");
+    assert!(!page.contains("Cannot"), "{page}");
 }

@@ -194,7 +194,7 @@ const views = {
     const reviewed = range.n > 1 ? range : rangeOf(new URLSearchParams({ date: range.to, days: String(MAX_RANGE_DAYS) }));
     const [endpoints, review] = await Promise.all([
       api("/public-endpoints", new URLSearchParams(range.query)),
-      api("/exposure", new URLSearchParams(reviewed.query)),
+      reviewOf(reviewed, range),
     ]);
     const rows = flatten(endpoints.body).map((e) => ({ ...e, addresses: (e.public_ips || []).join(" "), traffic: e.score || 0 }));
     const search = el("input", { type: "search", placeholder: "filter…", "aria-label": "Filter endpoints", value: params.get("q") || "" });
@@ -212,7 +212,7 @@ const views = {
     show();
     return [el("p", {}, `Every public interface the refresh found; endpoints without traffic (${range.text}) are greyed.`),
       el("div", { class: "filters" }, search), holder,
-      ...rulesReview(review.body, reviewed.text, params)];
+      ...rulesReview(review, params)];
   },
 
   async connections(params) {
@@ -373,7 +373,28 @@ function ruleLines(byPair) {
   return lines;
 }
 
-function rulesReview(byPair, text, params) {
+// The review over `wide`; when the API refuses it (more rows than it reads for one request),
+// over the picked range instead, saying so; when that fails too, the reason, in place of it.
+async function reviewOf(wide, picked) {
+  try {
+    return { body: (await api("/exposure", new URLSearchParams(wide.query))).body, text: wide.text };
+  } catch (error) {
+    if (wide === picked) return { body: {}, text: picked.text, error: error.message };
+    try {
+      const { body } = await api("/exposure", new URLSearchParams(picked.query));
+      return { body, text: picked.text, note: `The review of ${wide.text} was refused (${error.message}); this is ${picked.text} only.` };
+    } catch (again) {
+      return { body: {}, text: picked.text, error: again.message };
+    }
+  }
+}
+
+function rulesReview(review, params) {
+  const { body: byPair, text } = review;
+  if (review.error) {
+    return [el("h2", {}, `Rules open to the internet, ${text}`),
+      el("div", { class: "error", role: "alert" }, el("strong", {}, "Cannot review the rules. "), review.error)];
+  }
   const lines = ruleLines(byPair);
   const wanted = params.get("verdict") || "";
   const select = el("select", { "aria-label": "Verdict", id: "verdict" },
@@ -387,6 +408,7 @@ function rulesReview(byPair, text, params) {
   const shown = lines.filter((l) => !wanted || l.verdict === wanted);
   const count = (v) => lines.filter((l) => l.verdict === v).length;
   return [el("h2", {}, `Rules open to the internet, ${text}`),
+    ...(review.note ? [el("p", { class: "note" }, review.note)] : []),
     el("div", { class: "cards" },
       el("div", { class: `card${count("unused") ? " alert" : ""}` }, el("b", {}, count("unused")), "unused: close them"),
       el("div", { class: "card" }, el("b", {}, count("narrow")), "used only by our networks: narrow them"),
