@@ -136,6 +136,7 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
         .map(|f| (f.interface_id.as_str(), f.security_groups.as_slice()))
         .collect();
     let first_day = inputs.days.first().map_or("", |(d, _)| d.as_str());
+    let index = by_dest(&inputs.days);
     let reporting: BTreeSet<&str> = inputs
         .days
         .iter()
@@ -160,7 +161,7 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
                         .last_updates
                         .get(&pair_key(&endpoint.account_id, &endpoint.region))
                         .is_some_and(|at| at.as_str() >= first_day);
-                let days = days_of(&inputs.days, &pair, &endpoint.name);
+                let days = days_of(&index, &inputs.days, &pair, &endpoint.name);
                 review_endpoint(endpoint, groups, inputs, flow_logs, &days)
             })
             .collect();
@@ -169,16 +170,38 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
     out
 }
 
+/// The requested days' rows by `(account/region, destination)`, each list by day: every row
+/// looked at once, whatever the number of endpoints.
+type ByDest<'a> = HashMap<(&'a str, &'a str), Vec<Vec<&'a Connection>>>;
+
+fn by_dest(days: &[(String, BTreeMap<String, Vec<Connection>>)]) -> ByDest<'_> {
+    let mut index: ByDest<'_> = HashMap::new();
+    for (at, (_, rows)) in days.iter().enumerate() {
+        for (pair, list) in rows {
+            for c in list {
+                index
+                    .entry((pair.as_str(), c.dest.as_str()))
+                    .or_insert_with(|| vec![Vec::new(); days.len()])[at]
+                    .push(c);
+            }
+        }
+    }
+    index
+}
+
 /// An endpoint's rows per requested day.
 fn days_of<'a>(
+    index: &ByDest<'a>,
     days: &'a [(String, BTreeMap<String, Vec<Connection>>)],
     pair: &str,
     dest: &str,
 ) -> Vec<(&'a str, Vec<&'a Connection>)> {
+    let rows = index.get(&(pair, dest));
     days.iter()
-        .map(|(day, rows)| {
-            let rows = rows.get(pair).into_iter().flatten();
-            (day.as_str(), rows.filter(|c| c.dest == dest).collect())
+        .enumerate()
+        .map(|(at, (day, _))| {
+            let on_day = rows.and_then(|r| r.get(at)).cloned().unwrap_or_default();
+            (day.as_str(), on_day)
         })
         .collect()
 }
