@@ -56,13 +56,6 @@ const COLUMNS: [&str; 11] = [
 /// What `verdict` a line with no rule carries.
 pub const UNEXPLAINED: &str = "unexplained";
 
-fn verdict_name(verdict: Verdict) -> String {
-    serde_json::to_value(verdict)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn ports(review: &RuleReview) -> String {
     let rule = &review.rule;
     match (rule.protocol.as_str(), rule.from_port, rule.to_port) {
@@ -109,7 +102,7 @@ pub fn lines(review: &Review) -> Vec<Line> {
                     ..line(
                         r.rule.group_id.clone(),
                         r.rule.rule_id.clone(),
-                        verdict_name(r.verdict),
+                        r.verdict.name().to_string(),
                     )
                 });
             }

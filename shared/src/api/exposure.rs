@@ -127,6 +127,12 @@ fn opens(rule: &IngressRule, port: DestPort) -> bool {
     }
 }
 
+/// Whether a rule lets in a row: its port, from its source (the one test of "used" and of
+/// "unexplained").
+fn lets_in(rule: &IngressRule, port: DestPort, source: &str, networks: &Networks) -> bool {
+    opens(rule, port) && inside(rule, source_of(source, networks))
+}
+
 /// The review of every public endpoint, by `account/region`.
 pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoint>> {
     let merged = sum_days(inputs.days.iter().map(|(_, d)| d.clone()).collect(), []);
@@ -222,10 +228,9 @@ fn review_endpoint(
         .connections
         .iter()
         .filter(|c| {
-            let source = source_of(&c.source, inputs.networks);
             !rules
                 .iter()
-                .any(|r| opens(r, c.dest_port) && inside(r, source))
+                .any(|r| lets_in(r, c.dest_port, &c.source, inputs.networks))
         })
         .cloned()
         .collect();
@@ -233,23 +238,18 @@ fn review_endpoint(
     let reviews = rules
         .iter()
         .map(|rule| {
-            let used = |c: &EndpointConnection| {
-                opens(rule, c.dest_port) && inside(rule, source_of(&c.source, inputs.networks))
-            };
-            let used_on = |rows: &Vec<&Connection>| {
-                rows.iter().any(|c| {
-                    opens(rule, c.dest_port) && inside(rule, source_of(&c.source, inputs.networks))
-                })
-            };
             let used_days: Vec<&str> = days
                 .iter()
-                .filter(|(_, rows)| used_on(rows))
+                .filter(|(_, rows)| {
+                    rows.iter()
+                        .any(|c| lets_in(rule, c.dest_port, &c.source, inputs.networks))
+                })
                 .map(|(d, _)| *d)
                 .collect();
             let mut sources: Vec<EndpointConnection> = endpoint
                 .connections
                 .iter()
-                .filter(|c| used(c))
+                .filter(|c| lets_in(rule, c.dest_port, &c.source, inputs.networks))
                 .cloned()
                 .collect();
             let context = RuleContext {
@@ -457,12 +457,12 @@ mod tests {
             .iter()
             .map(|r| {
                 let day = |d: &Option<String>| d.as_deref().map_or("-", |d| &d[8..]).to_string();
-                let verdict = serde_json::to_value(r.verdict).unwrap();
+
                 let (first, last) = (day(&r.first_day), day(&r.last_day));
                 format!(
                     "{} {} {} {first}..{last}",
                     r.rule.rule_id,
-                    verdict.as_str().unwrap(),
+                    r.verdict.name(),
                     r.score
                 )
             })

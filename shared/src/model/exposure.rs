@@ -71,6 +71,11 @@ pub enum Verdict {
 impl Verdict {
     /// The names the API and ctrack take (`verdict=`), as serialized.
     pub const NAMES: [&'static str; 5] = ["unused", "narrow", "used", "no_flow_log", "not_counted"];
+
+    /// Its name, as serialized (the variants are declared in the order of [`Self::NAMES`]).
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// One rule of an endpoint, reviewed against the connections counted in the range.
@@ -153,6 +158,7 @@ mod tests {
             })
             .collect();
         assert_eq!(names, Verdict::NAMES);
+        assert_eq!(all.map(Verdict::name), Verdict::NAMES);
     }
 
     #[test]
