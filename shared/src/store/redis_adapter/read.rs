@@ -398,42 +398,35 @@ pub(super) fn parse_accounts(map: HashMap<String, String>) -> Vec<Account> {
     accounts
 }
 
-/// The stored ingress rules by group; an entry that does not parse is logged and left out.
-fn parse_ingress(map: HashMap<String, String>) -> BTreeMap<String, Vec<IngressRule>> {
+/// A hash's JSON values that parse, by field; an entry that does not is logged (as `what`)
+/// and left out.
+fn parse_values<T: serde::de::DeserializeOwned>(
+    map: HashMap<String, String>,
+    what: &'static str,
+) -> impl Iterator<Item = (String, T)> {
     map.into_iter()
-        .filter_map(|(group, json)| match serde_json::from_str(&json) {
-            Ok(rules) => Some((group, rules)),
+        .filter_map(move |(field, json)| match serde_json::from_str(&json) {
+            Ok(value) => Some((field, value)),
             Err(e) => {
-                tracing::warn!(%group, error = %e, "skipping unreadable ingress rules");
+                tracing::warn!(%field, error = %e, "skipping unreadable {what}");
                 None
             }
         })
-        .collect()
+}
+
+/// The stored ingress rules by group.
+fn parse_ingress(map: HashMap<String, String>) -> BTreeMap<String, Vec<IngressRule>> {
+    parse_values(map, "ingress rules").collect()
 }
 
 fn parse_interfaces(map: HashMap<String, String>) -> Vec<InterfaceFacts> {
-    let mut interfaces: Vec<InterfaceFacts> = map
-        .into_iter()
-        .filter_map(|(id, json)| match serde_json::from_str(&json) {
-            Ok(facts) => Some(facts),
-            Err(e) => {
-                tracing::warn!(interface = %id, error = %e, "unreadable interface facts skipped");
-                None
-            }
-        })
+    let mut interfaces: Vec<InterfaceFacts> = parse_values(map, "interface facts")
+        .map(|(_, facts)| facts)
         .collect();
     interfaces.sort_by(|a, b| a.interface_id.cmp(&b.interface_id));
     interfaces
 }
 
 fn parse_failures(map: HashMap<String, String>) -> HashMap<String, crate::model::RefreshFailure> {
-    map.into_iter()
-        .filter_map(|(pair, json)| match serde_json::from_str(&json) {
-            Ok(failure) => Some((pair, failure)),
-            Err(e) => {
-                tracing::warn!(%pair, error = %e, "unreadable refresh failure skipped");
-                None
-            }
-        })
-        .collect()
+    parse_values(map, "refresh failure").collect()
 }
