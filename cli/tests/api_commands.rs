@@ -105,6 +105,7 @@ async fn serve_with(
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
+        retention_days: 90,
         max_rows,
         networks,
     };

@@ -42,6 +42,7 @@ async fn main() {
             timeout: Duration::from_secs(30),
         },
         max_range_days: 31,
+        retention_days: 90,
         max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     };

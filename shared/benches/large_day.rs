@@ -192,6 +192,7 @@ async fn main() {
             timeout: std::time::Duration::from_secs(60),
         },
         max_range_days: 31,
+        retention_days: 90,
         max_rows: rows,
         networks: Default::default(),
     };

@@ -96,6 +96,7 @@ async fn run() {
     let config = ApiConfig {
         redis: redis_config.clone(),
         max_range_days: 31,
+        retention_days: 90,
         max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     };

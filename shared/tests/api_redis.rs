@@ -37,6 +37,7 @@ fn api_config(url: String) -> ApiConfig {
             timeout: Duration::from_secs(5),
         },
         max_range_days: 31,
+        retention_days: 90,
         max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Default::default(),
     }
@@ -1530,7 +1531,7 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
     let store = RedisStore::connect(&config.redis).await.unwrap();
     connection_tracker::testing::exposure::fill(&store).await;
     let api = Api::new(store, &config);
-    // Without a range: the last API_MAX_RANGE_DAYS days, so the 25th counts.
+    // Without a range: the whole retention, so the 25th counts.
     let all = ok_json(&get(&api, "/exposure").await);
     let verdicts: Vec<(String, String, String, u64)> = all
         .as_object()
@@ -1558,7 +1559,9 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
         ("web/52.0.0.5", "sgr-ssh", "unused", 0),
         ("web/52.0.0.5", "sgr-https", "used", 4),
         ("web/52.0.0.5", "sgr-v6", "used", 1),
-        ("web/52.0.0.5", "sgr-pl", "used", 4),
+        // Its sources on the 25th may be inside its list or not: only that day's rows tell,
+        // and they are not read without a range.
+        ("web/52.0.0.5", "sgr-pl", "used", 0),
         ("54.0.0.5", "sgr-b", "no_flow_log", 0),
     ];
     let expected: Vec<(String, String, String, u64)> = expected
@@ -1580,8 +1583,60 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
             "protocol": "tcp", "from_port": 8443, "to_port": 8443,
             "source": {"cidr": "0.0.0.0/0"}},
             "verdict": "used", "score": 4, "first_day": "2026-11-25", "last_day": "2026-11-27",
-            "top_sources": [{"source": "8.8.8.8", "dest_port": 8443, "score": 4}],
+            "top_sources": [{"source": "8.8.8.8", "dest_port": 8443, "score": 1}],
             "suggestion": "keep: sources from the internet use it"})
+    );
+    // Its verdict, days and score are the sums' over the retention; its top sources the last
+    // day's rows. Asked with a range, the range's rows: the same verdicts, all the sources.
+    let ranged = ok_json(&get(&api, "/exposure?from=2026-11-25").await);
+    let https = &ranged[format!("{A}/eu-west-1")]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "web/52.0.0.5")
+        .unwrap()["rules"][1];
+    assert_eq!(
+        (&https["score"], &https["top_sources"]),
+        (
+            &json!(4),
+            &json!([{"source": "8.8.8.8", "dest_port": 8443, "score": 4}])
+        )
+    );
+    let pl = |review: &serde_json::Value| {
+        review[format!("{A}/eu-west-1")]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "web/52.0.0.5")
+            .unwrap()["rules"][3]
+            .clone()
+    };
+    assert_eq!(pl(&ranged)["score"], 4);
+    assert!(pl(&all)["suggestion"]
+        .as_str()
+        .unwrap()
+        .contains("only the rows of those days tell"));
+    // Days written before ingest kept the sums (here: their sums deleted) are judged from
+    // their rows, which are then read: the same answers, and the prefix-list rule settled.
+    for key in server
+        .cli(&["KEYS", "ct:*:used"])
+        .lines()
+        .filter(|k| !k.is_empty())
+    {
+        server.cli(&["DEL", key]);
+    }
+    let mut before = all.clone();
+    for endpoint in before[format!("{A}/eu-west-1")].as_array_mut().unwrap() {
+        if endpoint["name"] == "web/52.0.0.5" {
+            // (Its top sources are still the last day's rows: none.)
+            endpoint["rules"][3] = pl(&ranged);
+            endpoint["rules"][3]["top_sources"] = json!([]);
+        }
+    }
+    assert_eq!(ok_json(&get(&api, "/exposure").await), before);
+    assert_eq!(
+        ok_json(&get(&api, "/exposure?from=2026-11-25").await),
+        ranged
     );
     assert_eq!(
         web["rules"][0]["suggestion"],

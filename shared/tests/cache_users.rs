@@ -202,6 +202,7 @@ async fn the_product_runs_as_the_template_users(port: u16, cluster: bool) {
         &ApiConfig {
             redis: reader_config.clone(),
             max_range_days: 31,
+            retention_days: 90,
             max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
             networks: Default::default(),
         },

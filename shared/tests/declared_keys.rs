@@ -206,6 +206,7 @@ async fn scripts_touch_only_the_keys_they_declare() {
         &ApiConfig {
             redis: config.clone(),
             max_range_days: 31,
+            retention_days: 90,
             max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
             networks: Default::default(),
         },

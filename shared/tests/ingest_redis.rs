@@ -1572,6 +1572,7 @@ async fn a_port_scan_and_unseen_addresses_stay_bounded_and_exact() {
                 timeout: Duration::from_secs(5),
             },
             max_range_days: 31,
+            retention_days: 90,
             max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
             networks: Networks::default(),
         },

@@ -405,6 +405,7 @@ async fn exposure_of_b(redis: &RedisConfig, b_eu: &Value) {
     let config = connection_tracker::config::ApiConfig {
         redis: redis.clone(),
         max_range_days: 31,
+        retention_days: 90,
         max_rows: connection_tracker::config::defaults::DEFAULT_API_MAX_ROWS,
         networks: Networks::default(),
     };

@@ -14,6 +14,8 @@
 //!   that endpoint;
 //! - a named source is counted on its row (never folded itself); an own `account/region/name`
 //!   is summed by `account/region` too;
+//! - every counted row adds its count to the exposure review's sum of its (routed) endpoint and
+//!   kind of source: unnamed by address family (`⇥4`, `⇥6`), or the named source (`⇥=NAME`);
 //! - a payload id counted before counts nothing;
 //! - every source of a counted row, kept or folded, is in its endpoint's distinct-source
 //!   estimate (a HyperLogLog: compared with one built from the model's sources).
@@ -97,6 +99,8 @@ struct Model {
     kept: BTreeMap<String, u64>,
     unnamed: BTreeSet<String>,
     own: BTreeMap<String, u64>,
+    /// The exposure review's sums: `endpoint⇥4`/`⇥6` (unnamed, by family), `endpoint⇥=NAME`.
+    used: BTreeMap<String, u64>,
     /// Distinct sources by endpoint (`dest⇥port`).
     sources: BTreeMap<String, BTreeSet<String>>,
 }
@@ -140,6 +144,12 @@ impl Model {
         for r in rows {
             let endpoint = self.route(r.dest, r.port);
             let member = format!("{}\t{endpoint}", r.source);
+            let class = match r.source.parse::<IpAddr>() {
+                Ok(ip) if ip.is_ipv6() => "6".to_string(),
+                Ok(_) => "4".to_string(),
+                Err(_) => format!("={}", r.source),
+            };
+            *self.used.entry(format!("{endpoint}\t{class}")).or_default() += r.count;
             self.sources
                 .entry(endpoint.clone())
                 .or_default()
@@ -211,6 +221,7 @@ async fn stored(server: &RedisServer) -> Model {
             .map(String::from)
             .collect(),
         own: map(server.cli(&["HGETALL", &keys::own_sources(DAY, A, R)])),
+        used: map(server.cli(&["HGETALL", &keys::used(DAY, A, R)])),
         sources: BTreeMap::new(),
     }
 }

@@ -40,6 +40,7 @@ pub struct Api<S> {
     /// Path template → index of its route in [`ROUTES`].
     router: matchit::Router<usize>,
     max_range_days: u32,
+    retention_days: u32,
     /// Rows one request may read ([`ApiConfig::max_rows`]).
     max_rows: usize,
     networks: crate::rules::classify::Networks,
@@ -59,6 +60,7 @@ impl<S: ReadStore> Api<S> {
             store,
             router,
             max_range_days: config.max_range_days,
+            retention_days: config.retention_days,
             max_rows: config.max_rows,
             networks: config.networks.clone(),
             // Connect and answer, each bounded by the Redis timeout, plus one retry's worth.

@@ -372,6 +372,11 @@ impl Query {
         Ok(day::range(from, to).map(day::day_string).collect())
     }
 
+    /// Whether `date`, `from` or `to` is given.
+    pub(super) fn names_days(&self) -> bool {
+        ["date", "from", "to"].iter().any(|n| self.get(n).is_some())
+    }
+
     /// The days asked for, or, when neither `date` nor `from`/`to` is given, the last
     /// `max_days` days up to `today` (the exposure review's default).
     pub(super) fn days_or_recent(
@@ -379,7 +384,7 @@ impl Query {
         today: Date,
         max_days: u32,
     ) -> Result<Vec<String>, ApiError> {
-        if ["date", "from", "to"].iter().any(|n| self.get(n).is_some()) {
+        if self.names_days() {
             return self.days(today, max_days);
         }
         let from = today - time::Duration::days(i64::from(max_days.max(1)) - 1);

@@ -10,6 +10,9 @@ pub struct ApiConfig {
     pub redis: RedisConfig,
     /// Longest `from`/`to` range one request may ask for, in days.
     pub max_range_days: u32,
+    /// `RETENTION_DAYS`: the exposure review's default range (the summaries it reads are
+    /// small; its rows are read for the last day only).
+    pub retention_days: u32,
     /// Rows one request may read from the store (`API_MAX_ROWS`): a larger read is refused
     /// with a 400 naming `limit` before its rows are fetched, so the function's memory holds.
     pub max_rows: usize,
@@ -27,6 +30,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 1,
                 3650,
             )?,
+            retention_days: self.retention_days()?,
             max_rows: self.number("API_MAX_ROWS", DEFAULT_API_MAX_ROWS, 1_000, 100_000_000)?,
             networks: self.networks()?,
         })

@@ -14,6 +14,7 @@
 //! | `ct:{DAY:ACCOUNT:REGION}:unnamed` | set | public source addresses counted without a name (for reverse DNS) |
 //! | `ct:{DAY:ACCOUNT:REGION}:own` | hash | our own sources' `ACCOUNT/REGION` → summed score |
 //! | `ct:{DAY:ACCOUNT:REGION}:kept` | hash | `dest\tport` → bare-IP sources kept exactly (present: admitted); `dest\tport\tp` → prefixes; `dest\t#` → ports; `#` → endpoints |
+//! | `ct:{DAY:ACCOUNT:REGION}:used` | hash | `dest\tport\t4` / `\t6` → score of unnamed internet sources by family; `dest\tport\t=NAME` → score of a named source (the exposure review's sums) |
 //! | `ct:{DAY:ACCOUNT:REGION}:hll:H` | HyperLogLog | distinct sources of one endpoint (H: xxh3 of `dest\tport`) |
 //! | `ct:{DAY}:index` | set | `ACCOUNT:REGION` pairs with counters that day |
 //! | `ct:{inv}:interfaces` | hash | interface id → `InterfaceFacts` JSON |
@@ -74,6 +75,13 @@ pub fn own_sources(day: &str, account: &str, region: &str) -> String {
 /// How many bare-IP sources (and prefixes) each endpoint of an account/region keeps exactly.
 pub fn kept(day: &str, account: &str, region: &str) -> String {
     format!("{}:kept", slot_tag(day, account, region))
+}
+
+/// What the exposure review reads of a day instead of its rows: per endpoint (`dest\tport`,
+/// folded as its rows are) the score of its unnamed internet sources by family
+/// (`dest\tport\t4`, `\t6`) and of each named source (`dest\tport\t=NAME`).
+pub fn used(day: &str, account: &str, region: &str) -> String {
+    format!("{}:used", slot_tag(day, account, region))
 }
 
 /// The distinct-source estimate of one endpoint (`dest\tport`, as [`split_source`] gives it);
@@ -262,6 +270,7 @@ mod tests {
             unnamed(day, a, r),
             kept(day, a, r),
             own_sources(day, a, r),
+            used(day, a, r),
             endpoint_sources(day, a, r, "web/52.1.2.3\t443"),
         ] {
             assert_eq!(slot(&key), s, "{key}");

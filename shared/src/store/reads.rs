@@ -64,6 +64,9 @@ pub enum Rows {
     OwnSources,
     /// Instead of the rows: per day, how many rows each account/region has (`ZCARD`).
     RowCounts,
+    /// Instead of the rows: per (day, account/region) the exposure review's sums ingest keeps
+    /// ([`keys::used`](crate::store::keys::used)).
+    Usage,
 }
 
 /// A top-k read of one day: see [`Rows::Top`].
@@ -110,6 +113,10 @@ pub struct ReadResult {
     /// With `own_sources`, per requested day: `account/region` → the source's `account/region`
     /// → score (in place of `days`).
     pub own_sources: Vec<BTreeMap<String, HashMap<String, u64>>>,
+    /// With [`Rows::Usage`], per requested day: `account/region` → the review's sums by field
+    /// (`dest\tport\tCLASS`); an account/region listed with none was written before they were
+    /// kept.
+    pub usage: Vec<BTreeMap<String, HashMap<String, u64>>>,
 }
 
 /// The reads the API makes.

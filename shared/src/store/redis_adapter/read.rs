@@ -6,8 +6,8 @@
 //! 2. the counters of each (day, account/region) the indexes list, all at once: `ZRANGE`; or,
 //!    with a row filter Redis can apply (port, dest, an exact or prefix source), `ZSCAN …
 //!    MATCH` so Redis sends only the matching rows; for one page of one day, the best rows
-//!    only (`ZRANGE … BYSCORE REV LIMIT`); for `/account-connections`, the sums ingest keeps
-//!    (`HGETALL` of the `own` hashes) instead of rows;
+//!    only (`ZRANGE … BYSCORE REV LIMIT`); for `/account-connections` and the exposure review,
+//!    the sums ingest keeps (`HGETALL` of the `own` or `used` hashes) instead of rows;
 //! 3. with `names`, the reverse-DNS names the refresh cached for those addresses (`MGET`);
 //! 4. with `distinct_sources`, each endpoint's HyperLogLog (`PFCOUNT`), all at once.
 //!
@@ -139,7 +139,10 @@ impl ReadStore for RedisStore {
         };
         take_hashes(request, &hashes, &mut replies, &mut result)?;
         // 2. The counters (or, for our own sources and row counts, what ingest keeps of them).
-        if matches!(request.rows, Rows::OwnSources | Rows::RowCounts) {
+        if matches!(
+            request.rows,
+            Rows::OwnSources | Rows::RowCounts | Rows::Usage
+        ) {
             self.sums(request, &counters, &mut result).await?;
             return Ok(result);
         }
@@ -230,43 +233,48 @@ fn take_hashes(
 }
 
 impl RedisStore {
-    /// Instead of rows: the sums ingest keeps of our own sources (`own`), or each counter's
-    /// row count (`ZCARD`).
+    /// Instead of rows: the sums ingest keeps of our own sources (`own`) or for the exposure
+    /// review (`used`), or each counter's row count (`ZCARD`).
     async fn sums(
         &self,
         request: &ReadRequest,
         counters: &[Counter],
         result: &mut ReadResult,
     ) -> Result<(), StoreError> {
-        let own_sources = request.rows == Rows::OwnSources;
+        let hash = |c: &Counter| {
+            let (day, account, region) = (&request.days[c.day], c.pair.account(), c.pair.region());
+            match request.rows {
+                Rows::Usage => keys::used(day, account, region),
+                _ => keys::own_sources(day, account, region),
+            }
+        };
         let cmds = counters
             .iter()
-            .map(|c| match own_sources {
-                true => redis::cmd("HGETALL")
-                    .arg(keys::own_sources(
-                        &request.days[c.day],
-                        c.pair.account(),
-                        c.pair.region(),
-                    ))
-                    .clone(),
-                false => redis::cmd("ZCARD").arg(c.key(request)).clone(),
+            .map(|c| match request.rows {
+                Rows::RowCounts => redis::cmd("ZCARD").arg(c.key(request)).clone(),
+                _ => redis::cmd("HGETALL").arg(hash(c)).clone(),
             })
             .collect();
         let replies = self.run_all(cmds).await?;
-        if own_sources {
-            result.own_sources = vec![Default::default(); request.days.len()];
-        } else {
-            result.row_counts = vec![Default::default(); request.days.len()];
+        let n = request.days.len();
+        match request.rows {
+            Rows::RowCounts => result.row_counts = vec![Default::default(); n],
+            Rows::Usage => result.usage = vec![Default::default(); n],
+            _ => result.own_sources = vec![Default::default(); n],
         }
         for (c, reply) in counters.iter().zip(replies) {
-            if own_sources {
-                let sums: HashMap<String, u64> =
-                    redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.own_sources[c.day].insert(c.pair.to_string(), sums);
-            } else {
+            let pair = c.pair.to_string();
+            if request.rows == Rows::RowCounts {
                 let rows: u64 = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                result.row_counts[c.day].insert(c.pair.to_string(), rows);
+                result.row_counts[c.day].insert(pair, rows);
+                continue;
             }
+            let sums: HashMap<String, u64> =
+                redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+            match request.rows {
+                Rows::Usage => result.usage[c.day].insert(pair, sums),
+                _ => result.own_sources[c.day].insert(pair, sums),
+            };
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use crate::store::{
 };
 
 /// One account/region's day of a batch. KEYS: seen, unnamed, connections, kept, own sources,
-/// then per endpoint its distinct-source HyperLogLog, then per destination the HyperLogLog of
+/// used (the exposure review's sums), then per endpoint its distinct-source HyperLogLog, then per destination the HyperLogLog of
 /// its folded ports, then that of the folded endpoints. ARGV: expire_at (counters), seen TTL,
 /// unnamed TTL (seconds), the five [`RowLimits`], the destination count and per destination
 /// its name and folded ports' key number, the folded endpoints' key number, the group count,
@@ -305,13 +305,15 @@ fn pair_script(
     groups: &[Group<'_, '_>],
     limits: &RowLimits,
 ) -> Cmd {
-    // KEYS is 1-based: seen, unnamed, connections, kept, own sources, then the HyperLogLogs.
+    // KEYS is 1-based: seen, unnamed, connections, kept, own sources, used, then the
+    // HyperLogLogs.
     let mut keys_list: Vec<String> = vec![
         keys::seen(&day.day, account, region),
         keys::unnamed(&day.day, account, region),
         keys::connections(&day.day, account, region),
         keys::kept(&day.day, account, region),
         keys::own_sources(&day.day, account, region),
+        keys::used(&day.day, account, region),
     ];
     let mut endpoint_keys: FastMap<&str, usize> = FastMap::default();
     let mut hll_of = Vec::new();

@@ -104,6 +104,22 @@ local function note(hll, source)
 end
 local kept_now = {}
 local own_sums = {}
+-- What the exposure review reads instead of rows (KEYS[6], `used`): per endpoint, the score of
+-- its unnamed internet sources by family (`dest⇥port⇥4`, `⇥6`) and of each named source
+-- (`dest⇥port⇥=NAME`), summed here and added once at the end.
+local used = {}
+local function use(endpoint, source, prefix, c)
+  local class
+  if prefix == '' then
+    class = '=' .. source
+  elseif string.find(source, ':', 1, true) then
+    class = '6'
+  else
+    class = '4'
+  end
+  local field = endpoint .. '\t' .. class
+  used[field] = (used[field] or 0) + c
+end
 local flags = {}
 local function seen_state(first, k)
   -- 1: none of the group's payloads was counted before (now marked), 0: all were, 2: some were.
@@ -141,6 +157,7 @@ for _ = 1, n_groups do
         endpoint, hll = r[1], r[2]
         member = source .. '\t' .. endpoint
       end
+      use(endpoint, source, prefix, c)
       if prefix ~= '' then
         -- A bare address: counted on its row when kept already; else kept while its endpoint
         -- has room, else its prefix, else `other`. Every record lands in exactly one row, so
@@ -207,6 +224,21 @@ if #kept_now > 0 then
       unnamed_added = true
     end
   end
+end
+-- The review's sums: read once, added, written once.
+local used_fields = {}
+for field, _ in pairs(used) do used_fields[#used_fields + 1] = field end
+if #used_fields > 0 then
+  local out = {}
+  sliced('HMGET', KEYS[6], used_fields, 1, #used_fields, function(values)
+    for _, v in ipairs(values) do
+      local field = used_fields[#out / 2 + 1]
+      out[#out + 1] = field
+      out[#out + 1] = (tonumber(v) or 0) + used[field]
+    end
+  end)
+  sliced('HSET', KEYS[6], out, 1, #out)
+  redis.call('EXPIREAT', KEYS[6], expire_at)
 end
 local own_added = false
 for own, sum in pairs(own_sums) do

@@ -6,11 +6,17 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
+pub(super) mod usage;
+
+use usage::{Use, UsedBy};
+
 use super::views::{public_endpoints, sum_days};
 use crate::model::{
     pair_key, AccountRegion, Connection, DestPort, EndpointConnection, ExposedEndpoint,
     IngressRule, InterfaceFacts, PublicEndpoint, RuleReview, RuleSource, Verdict, TOP_SOURCES,
 };
+use crate::rules::classify::Networks;
+use crate::rules::exposure::opens_to_internet;
 
 /// The answer's filters: `verdict=` (empty keeps all) and `port=`.
 pub(super) struct Wanted {
@@ -42,16 +48,22 @@ pub(super) fn keep(
     }
     reviewed
 }
-use crate::rules::classify::Networks;
-use crate::rules::exposure::opens_to_internet;
+/// A day (`YYYY-MM-DD`) and its items by `account/region`.
+pub(super) type Day<T> = (String, BTreeMap<String, Vec<T>>);
 
 /// What the review reads.
 pub(super) struct Inputs<'a> {
     pub interfaces: &'a [InterfaceFacts],
     /// Security group id → its rules that open to the internet.
     pub ingress: &'a BTreeMap<String, Vec<IngressRule>>,
-    /// The requested days (`YYYY-MM-DD`), in order, and each one's rows by `account/region`.
-    pub days: Vec<(String, BTreeMap<String, Vec<Connection>>)>,
+    /// The range's days, in order, and each one's sums ([`usage`]): what the verdicts, days
+    /// and scores are judged from.
+    pub usage: Vec<Day<Use>>,
+    /// The days whose rows were read, in order: to judge rules with a narrower source than a
+    /// whole address family.
+    pub days: Vec<Day<Connection>>,
+    /// Those of them whose rows show (named): top sources and unexplained traffic.
+    pub shown: BTreeSet<String>,
     pub networks: &'a Networks,
     /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
     pub last_updates: &'a HashMap<String, String>,
@@ -133,22 +145,60 @@ fn lets_in(rule: &IngressRule, port: DestPort, source: &str, networks: &Networks
     opens(rule, port) && inside(rule, source_of(source, networks))
 }
 
+/// Whether a rule's range holds a kind of source: surely, maybe (a narrower block than its
+/// whole family: only the rows can tell), or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Reach {
+    No,
+    Maybe,
+    Yes,
+}
+
+fn reach(rule: &IngressRule, by: &UsedBy, networks: &Networks) -> Reach {
+    let family = match by {
+        UsedBy::Named(name) if inside(rule, source_of(name, networks)) => return Reach::Yes,
+        UsedBy::Named(_) => return Reach::No,
+        UsedBy::Internet(family) => *family,
+    };
+    let blocks: Vec<&String> = match &rule.source {
+        RuleSource::Cidr(cidr) => vec![cidr],
+        RuleSource::PrefixList { cidrs, .. } => cidrs.iter().collect(),
+        RuleSource::Group(_) => Vec::new(),
+    };
+    blocks
+        .into_iter()
+        .map(|b| match b.parse::<IpNetwork>() {
+            Err(_) => Reach::Yes,
+            Ok(block) if !family.may_be_in(&block) => Reach::No,
+            Ok(block) if block.prefix() == 0 => Reach::Yes,
+            Ok(_) => Reach::Maybe,
+        })
+        .max()
+        .unwrap_or(Reach::No)
+}
+
 /// The review of every public endpoint, by `account/region`.
 pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoint>> {
-    let merged = sum_days(inputs.days.iter().map(|(_, d)| d.clone()).collect(), []);
+    let shown = inputs
+        .days
+        .iter()
+        .filter(|(day, _)| inputs.shown.contains(day));
+    let merged = sum_days(shown.map(|(_, d)| d.clone()).collect(), []);
     let groups_of: HashMap<&str, &[String]> = inputs
         .interfaces
         .iter()
         .map(|f| (f.interface_id.as_str(), f.security_groups.as_slice()))
         .collect();
-    let first_day = inputs.days.first().map_or("", |(d, _)| d.as_str());
-    let index = by_dest(&inputs.days);
+    let first_day = inputs.usage.first().map_or("", |(d, _)| d.as_str());
+    let rows = by_dest(&inputs.days, |c| &c.dest);
+    let sums = by_dest(&inputs.usage, |u| &u.dest);
     let reporting: BTreeSet<&str> = inputs
-        .days
+        .usage
         .iter()
-        .flat_map(|(_, rows)| rows.iter())
-        .filter(|(_, rows)| !rows.is_empty())
+        .flat_map(|(_, sums)| sums.iter())
+        .filter(|(_, sums)| !sums.is_empty())
         .map(|(pair, _)| pair.as_str())
+        .chain(merged.keys().map(String::as_str))
         .collect();
     let mut out = BTreeMap::new();
     for (pair, endpoints) in public_endpoints(inputs.interfaces, &merged) {
@@ -167,8 +217,11 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
                         .last_updates
                         .get(&pair_key(&endpoint.account_id, &endpoint.region))
                         .is_some_and(|at| at.as_str() >= first_day);
-                let days = days_of(&index, &inputs.days, &pair, &endpoint.name);
-                review_endpoint(endpoint, groups, inputs, flow_logs, &days)
+                let seen = Seen {
+                    sums: days_of(&sums, &inputs.usage, &pair, &endpoint.name),
+                    rows: days_of(&rows, &inputs.days, &pair, &endpoint.name),
+                };
+                review_endpoint(endpoint, groups, inputs, flow_logs, &seen)
             })
             .collect();
         out.insert(pair, reviewed);
@@ -176,40 +229,102 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
     out
 }
 
-/// The requested days' rows by `(account/region, destination)`, each list by day: every row
-/// looked at once, whatever the number of endpoints.
-type ByDest<'a> = HashMap<(&'a str, &'a str), Vec<Vec<&'a Connection>>>;
+/// The days' items by `(account/region, destination)`, each list by day: every item looked at
+/// once, whatever the number of endpoints.
+type ByDest<'a, T> = HashMap<(&'a str, &'a str), Vec<Vec<&'a T>>>;
 
-fn by_dest(days: &[(String, BTreeMap<String, Vec<Connection>>)]) -> ByDest<'_> {
-    let mut index: ByDest<'_> = HashMap::new();
-    for (at, (_, rows)) in days.iter().enumerate() {
-        for (pair, list) in rows {
-            for c in list {
+fn by_dest<T>(days: &[Day<T>], dest: impl Fn(&T) -> &String) -> ByDest<'_, T> {
+    let mut index: ByDest<'_, T> = HashMap::new();
+    for (at, (_, items)) in days.iter().enumerate() {
+        for (pair, list) in items {
+            for item in list {
                 index
-                    .entry((pair.as_str(), c.dest.as_str()))
+                    .entry((pair.as_str(), dest(item).as_str()))
                     .or_insert_with(|| vec![Vec::new(); days.len()])[at]
-                    .push(c);
+                    .push(item);
             }
         }
     }
     index
 }
 
-/// An endpoint's rows per requested day.
-fn days_of<'a>(
-    index: &ByDest<'a>,
-    days: &'a [(String, BTreeMap<String, Vec<Connection>>)],
+/// An endpoint's items per day.
+fn days_of<'a, T>(
+    index: &ByDest<'a, T>,
+    days: &'a [Day<T>],
     pair: &str,
     dest: &str,
-) -> Vec<(&'a str, Vec<&'a Connection>)> {
-    let rows = index.get(&(pair, dest));
+) -> Vec<(&'a str, Vec<&'a T>)> {
+    let items = index.get(&(pair, dest));
     days.iter()
         .enumerate()
         .map(|(at, (day, _))| {
-            let on_day = rows.and_then(|r| r.get(at)).cloned().unwrap_or_default();
+            let on_day = items.and_then(|r| r.get(at)).cloned().unwrap_or_default();
             (day.as_str(), on_day)
         })
         .collect()
+}
+
+/// What was counted on one endpoint: its sums per day of the range, its rows per day read.
+struct Seen<'a> {
+    sums: Vec<(&'a str, Vec<&'a Use>)>,
+    rows: Vec<(&'a str, Vec<&'a Connection>)>,
+}
+
+/// What a rule's sums and rows say: the days it was used, its score, the named sources of ours
+/// that used it, whether internet sources did, and whether that is only because rows that
+/// could tell were not read.
+#[derive(Default)]
+struct Tally<'a> {
+    days: BTreeSet<&'a str>,
+    score: u64,
+    ours: BTreeSet<String>,
+    internet: bool,
+    unsure: bool,
+}
+
+fn tally<'a>(rule: &IngressRule, seen: &Seen<'a>, networks: &Networks) -> Tally<'a> {
+    let mut t = Tally::default();
+    let mut maybe = BTreeSet::new();
+    for (day, sums) in &seen.sums {
+        for u in sums.iter().filter(|u| opens(rule, u.port)) {
+            match reach(rule, &u.by, networks) {
+                Reach::Yes => {
+                    t.days.insert(*day);
+                    t.score += u.score;
+                    match &u.by {
+                        UsedBy::Named(n) if source_of(n, networks).ours => {
+                            t.ours.insert(n.clone());
+                        }
+                        _ => t.internet = true,
+                    }
+                }
+                Reach::Maybe => {
+                    maybe.insert(*day);
+                }
+                Reach::No => {}
+            }
+        }
+    }
+    // A narrower rule's unnamed sources: inside its blocks or not, as the day's rows tell; a
+    // day whose rows were not read counts as used (better `used` than a wrong `unused`).
+    for day in maybe {
+        let Some((_, rows)) = seen.rows.iter().find(|(d, _)| *d == day) else {
+            t.days.insert(day);
+            t.internet = true;
+            t.unsure = true;
+            continue;
+        };
+        let hits = rows.iter().filter(|c| {
+            !source_of(&c.source, networks).ours && lets_in(rule, c.dest_port, &c.source, networks)
+        });
+        for c in hits {
+            t.days.insert(day);
+            t.internet = true;
+            t.score += c.score;
+        }
+    }
+    t
 }
 
 fn review_endpoint(
@@ -217,7 +332,7 @@ fn review_endpoint(
     groups: BTreeSet<String>,
     inputs: &Inputs<'_>,
     flow_logs: bool,
-    days: &[(&str, Vec<&Connection>)],
+    seen: &Seen<'_>,
 ) -> ExposedEndpoint {
     let rules: Vec<&IngressRule> = groups
         .iter()
@@ -235,30 +350,14 @@ fn review_endpoint(
         .cloned()
         .collect();
     unexplained.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.source.cmp(&b.source)));
+    let context = RuleContext {
+        endpoint: &endpoint,
+        flow_logs,
+        networks: inputs.networks,
+    };
     let reviews = rules
         .iter()
-        .map(|rule| {
-            let used_days: Vec<&str> = days
-                .iter()
-                .filter(|(_, rows)| {
-                    rows.iter()
-                        .any(|c| lets_in(rule, c.dest_port, &c.source, inputs.networks))
-                })
-                .map(|(d, _)| *d)
-                .collect();
-            let mut sources: Vec<EndpointConnection> = endpoint
-                .connections
-                .iter()
-                .filter(|c| lets_in(rule, c.dest_port, &c.source, inputs.networks))
-                .cloned()
-                .collect();
-            let context = RuleContext {
-                endpoint: &endpoint,
-                flow_logs,
-                networks: inputs.networks,
-            };
-            judge(rule, &mut sources, &used_days, &context)
-        })
+        .map(|rule| judge(rule, &tally(rule, seen, inputs.networks), &context))
         .collect();
     ExposedEndpoint {
         name: endpoint.name,
@@ -272,37 +371,30 @@ fn review_endpoint(
     }
 }
 
-/// What a rule's verdict depends on besides its own rows.
+/// What a rule's verdict depends on besides its own use.
 struct RuleContext<'a> {
     endpoint: &'a PublicEndpoint,
     flow_logs: bool,
     networks: &'a Networks,
 }
 
-/// One rule's verdict and suggestion, from the rows that used it.
-fn judge(
-    rule: &IngressRule,
-    sources: &mut Vec<EndpointConnection>,
-    used_days: &[&str],
-    cx: &RuleContext<'_>,
-) -> RuleReview {
-    let score = sources.iter().map(|c| c.score).sum();
-    sources.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.source.cmp(&b.source)));
-    let ours: BTreeSet<String> = sources
+/// One rule's verdict and suggestion, from its tally; its top sources from the rows read.
+fn judge(rule: &IngressRule, t: &Tally<'_>, cx: &RuleContext<'_>) -> RuleReview {
+    let mut sources: Vec<EndpointConnection> = cx
+        .endpoint
+        .connections
         .iter()
-        .filter(|c| source_of(&c.source, cx.networks).ours)
-        .map(|c| c.source.clone())
+        .filter(|c| lets_in(rule, c.dest_port, &c.source, cx.networks))
+        .cloned()
         .collect();
+    sources.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.source.cmp(&b.source)));
+    sources.truncate(TOP_SOURCES);
     let verdict = if !cx.endpoint.counted {
         Verdict::NotCounted
-    } else if !sources.is_empty()
-        && sources
-            .iter()
-            .all(|c| source_of(&c.source, cx.networks).ours)
-    {
-        Verdict::Narrow
-    } else if !sources.is_empty() {
+    } else if t.internet {
         Verdict::Used
+    } else if !t.ours.is_empty() {
+        Verdict::Narrow
     } else if !cx.flow_logs {
         Verdict::NoFlowLog
     } else {
@@ -315,8 +407,9 @@ fn judge(
         ),
         Verdict::Narrow => format!(
             "allow only {} instead",
-            ours.iter().cloned().collect::<Vec<_>>().join(", ")
+            t.ours.iter().cloned().collect::<Vec<_>>().join(", ")
         ),
+        Verdict::Used if t.unsure => "keep: internet sources used its ports; whether from inside its blocks, only the rows of those days tell (ask for them with from/to)".to_string(),
         Verdict::Used => "keep: sources from the internet use it".to_string(),
         Verdict::NoFlowLog => format!(
             "turn flow logs on for {}/{} to judge it",
@@ -324,16 +417,15 @@ fn judge(
         ),
         Verdict::NotCounted => "its traffic is not counted: judge it by hand".to_string(),
     };
-    sources.truncate(TOP_SOURCES);
     RuleReview {
         rule: rule.clone(),
         verdict,
-        score,
-        first_day: used_days.first().map(|d| d.to_string()),
-        last_day: used_days.last().map(|d| d.to_string()),
-        top_sources: std::mem::take(sources),
+        score: t.score,
+        first_day: t.days.first().map(|d| d.to_string()),
+        last_day: t.days.last().map(|d| d.to_string()),
+        top_sources: sources,
         narrow_to: if verdict == Verdict::Narrow {
-            ours.into_iter().collect()
+            t.ours.iter().cloned().collect()
         } else {
             Vec::new()
         },
@@ -370,6 +462,19 @@ mod tests {
         Connection::new(source, "web/52.0.0.5", port, score)
     }
 
+    /// The sums ingest keeps of these days.
+    fn sums_of(days: &[Day<Connection>]) -> Vec<Day<Use>> {
+        days.iter()
+            .map(|(day, pairs)| {
+                let sums = pairs
+                    .iter()
+                    .map(|(pair, rows)| (pair.clone(), usage::of_rows(rows)))
+                    .collect();
+                (day.clone(), sums)
+            })
+            .collect()
+    }
+
     fn pair_rows(rows: Vec<Connection>) -> BTreeMap<String, Vec<Connection>> {
         BTreeMap::from([(format!("{A}/eu-west-1"), rows)])
     }
@@ -377,6 +482,14 @@ mod tests {
     /// One instance with six rules in A/eu-west-1, traffic on two days; one quiet instance in
     /// B/us-east-1 that sent no records; a NAT gateway, whose traffic is not counted.
     fn reviewed(networks: &Networks) -> BTreeMap<String, Vec<ExposedEndpoint>> {
+        reviewed_with(networks, 2)
+    }
+
+    /// The same, judged from both days' sums with the rows of the last `rows_read` days.
+    fn reviewed_with(
+        networks: &Networks,
+        rows_read: usize,
+    ) -> BTreeMap<String, Vec<ExposedEndpoint>> {
         let web = InterfaceFacts {
             instance_name: Some("web".into()),
             security_groups: vec!["sg-web".into()],
@@ -415,7 +528,7 @@ mod tests {
                 }],
             ),
         ]);
-        let days = vec![
+        let mut days = vec![
             (
                 "2026-11-26".to_string(),
                 pair_rows(vec![
@@ -437,7 +550,12 @@ mod tests {
         review(&Inputs {
             interfaces: &interfaces,
             ingress: &ingress,
-            days,
+            usage: sums_of(&days),
+            shown: days[days.len() - rows_read..]
+                .iter()
+                .map(|(day, _)| day.clone())
+                .collect(),
+            days: days.split_off(days.len() - rows_read),
             networks,
             last_updates: &HashMap::new(),
         })
@@ -451,22 +569,7 @@ mod tests {
             .iter()
             .find(|e| e.name == "web/52.0.0.5")
             .unwrap();
-        // Each rule as `id verdict score first..last` (days of the month).
-        let got: Vec<String> = web
-            .rules
-            .iter()
-            .map(|r| {
-                let day = |d: &Option<String>| d.as_deref().map_or("-", |d| &d[8..]).to_string();
-
-                let (first, last) = (day(&r.first_day), day(&r.last_day));
-                format!(
-                    "{} {} {} {first}..{last}",
-                    r.rule.rule_id,
-                    r.verdict.name(),
-                    r.score
-                )
-            })
-            .collect();
+        let got = summary(&web.rules);
         // A rule from another group is no part of the review; an IPv4 source does not use an
         // IPv6 rule; 8.8.4.4 is outside the prefix list.
         assert_eq!(
@@ -517,6 +620,99 @@ mod tests {
         let quiet = &all[&format!("{B}/us-east-1")][0];
         assert_eq!(quiet.rules[0].verdict, Verdict::NoFlowLog);
         assert!(quiet.rules[0].suggestion.contains("flow logs"));
+    }
+
+    /// Each rule as `id verdict score first..last` (days of the month).
+    fn summary(rules: &[RuleReview]) -> Vec<String> {
+        let day = |d: &Option<String>| d.as_deref().map_or("-", |d| &d[8..]).to_string();
+        rules
+            .iter()
+            .map(|r| {
+                let (first, last) = (day(&r.first_day), day(&r.last_day));
+                format!(
+                    "{} {} {} {first}..{last}",
+                    r.rule.rule_id,
+                    r.verdict.name(),
+                    r.score
+                )
+            })
+            .collect()
+    }
+
+    /// The default review: every day's sums, the last day's rows. A rule of a whole family is
+    /// judged from the sums alone; the prefix-list rule's sources of day 26 could be inside its
+    /// block or not, and that day's rows were not read: `used`, and it says why.
+    #[test]
+    fn the_sums_judge_the_days_whose_rows_are_not_read() {
+        let networks = Networks::new(vec![("office".into(), "85.2.0.0/16".parse().unwrap())]);
+        let all = reviewed_with(&networks, 1);
+        let web = all[&format!("{A}/eu-west-1")]
+            .iter()
+            .find(|e| e.name == "web/52.0.0.5")
+            .unwrap();
+        assert_eq!(
+            summary(&web.rules),
+            [
+                "sgr-ssh unused 0 -..-",
+                "sgr-https used 4 26..27",
+                "sgr-v6 used 1 26..26",
+                "sgr-pg narrow 2 26..26",
+                "sgr-pl used 0 26..26",
+            ]
+        );
+        let by_id = |id: &str| web.rules.iter().find(|r| r.rule.rule_id == id).unwrap();
+        assert_eq!(by_id("sgr-pg").narrow_to, ["office"]);
+        assert!(by_id("sgr-pl")
+            .suggestion
+            .contains("only the rows of those days tell"));
+        assert!(!by_id("sgr-https").suggestion.contains("rows"));
+        // Top sources and unexplained traffic are the rows read: the 27th's.
+        let top: Vec<(&str, u64)> = by_id("sgr-https")
+            .top_sources
+            .iter()
+            .map(|c| (c.source.as_str(), c.score))
+            .collect();
+        assert_eq!(top, [("8.8.8.8", 1)]);
+        assert!(by_id("sgr-v6").top_sources.is_empty());
+        assert!(web.unexplained.is_empty());
+    }
+
+    /// A narrower rule whose family's sources all came from outside its block, on a day whose
+    /// rows were read: `unused`, not `used`.
+    #[test]
+    fn rows_read_settle_a_narrower_rule() {
+        let networks = Networks::new(Vec::new());
+        let web = InterfaceFacts {
+            security_groups: vec!["sg-web".into()],
+            ..interface("eni-web", A, "eu-west-1", "", "10.0.1.5", "52.0.0.5")
+        };
+        let ingress = BTreeMap::from([(
+            "sg-web".to_string(),
+            vec![rule(
+                "sgr-pl",
+                9000,
+                9000,
+                RuleSource::PrefixList {
+                    id: "pl-1".into(),
+                    cidrs: vec!["85.1.0.0/16".into()],
+                },
+            )],
+        )]);
+        let days = vec![(
+            "2026-11-26".to_string(),
+            pair_rows(vec![row("8.8.4.4", 9000, 3), row("85.1.0.7", 80, 1)]),
+        )];
+        let all = review(&Inputs {
+            interfaces: &[web],
+            ingress: &ingress,
+            usage: sums_of(&days),
+            shown: BTreeSet::from(["2026-11-26".to_string()]),
+            days,
+            networks: &networks,
+            last_updates: &HashMap::new(),
+        });
+        let web = &all[&format!("{A}/eu-west-1")][0];
+        assert_eq!(summary(&web.rules), ["sgr-pl unused 0 -..-"]);
     }
 
     #[test]
