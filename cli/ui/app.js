@@ -189,9 +189,13 @@ const views = {
 
   async exposure(params) {
     const range = rangeOf(params);
-    // The rules are judged over the picked range, or the API's longest when one day is picked:
-    // a day without traffic says little about a rule.
-    const reviewed = range.n > 1 ? range : rangeOf(new URLSearchParams({ date: range.to, days: String(MAX_RANGE_DAYS) }));
+    // The rules are judged over the picked range; with no day picked, over the whole retention
+    // (the API's default: its sums, the last day's rows); for one past day, over the API's
+    // longest range up to it: a day without traffic says little about a rule.
+    const retention = { query: {}, text: "the whole retention (top sources: the last day)" };
+    const reviewed = range.n > 1 ? range
+      : !params.get("date") ? retention
+        : rangeOf(new URLSearchParams({ date: range.to, days: String(MAX_RANGE_DAYS) }));
     const [endpoints, review] = await Promise.all([
       api("/public-endpoints", new URLSearchParams(range.query)),
       reviewOf(reviewed, range),
