@@ -1599,6 +1599,37 @@ async fn a_port_scan_and_unseen_addresses_stay_bounded_and_exact() {
         folded.map(|c| c["score"].clone()),
         Some(serde_json::json!(65_535 - 256 + 20_000))
     );
+    // The exposure review's sums follow the rows' bounds: one field per kept port and the
+    // folded one (unnamed IPv4 sources), every record in one of them.
+    let used = server.cli(&[
+        "HGETALL",
+        &connection_tracker::store::keys::used(DAY, A, "eu-west-1"),
+    ]);
+    let lines: Vec<&str> = used.lines().collect();
+    let web_sums: Vec<(&str, u64)> = lines
+        .chunks(2)
+        .filter(|p| p.len() == 2 && p[0].starts_with("web/52.16.0.20\t"))
+        .map(|p| (p[0], p[1].parse().unwrap()))
+        .collect();
+    assert_eq!(web_sums.len(), 257, "{web_sums:?}");
+    assert!(
+        web_sums.iter().all(|(f, _)| f.ends_with("\t4")),
+        "{web_sums:?}"
+    );
+    assert_eq!(web_sums.iter().map(|(_, n)| n).sum::<u64>(), 85_535 + 10);
+    let review = api
+        .handle(
+            Request {
+                method: "GET",
+                path: "/exposure",
+                query: "",
+                accepts_gzip: false,
+                request_id: "scan-review",
+            },
+            time::macros::date!(2026 - 11 - 27),
+        )
+        .await;
+    assert_eq!(review.status, 200, "{}", review.text());
 }
 
 #[tokio::test]
