@@ -919,8 +919,10 @@ async fn one_batch_is_at_most_two_round_trips_whatever_its_size() {
         // update, all sent together; nothing else per record.
         let days = if size == 1 { 1 } else { 2 };
         assert_eq!(calls("eval"), 2 * days, "{stats}");
-        // last_update once, and each day's script writes its endpoints' counts once.
-        assert!(calls("hset") <= 1 + days, "{stats}");
+        // last_update once, and each day's script writes its endpoints' counts once and the
+        // exposure review's sums once (read once with HMGET).
+        assert!(calls("hset") <= 1 + 2 * days, "{stats}");
+        assert_eq!(calls("hmget"), days, "{stats}");
         assert_eq!(calls("hgetall"), if size == 1 { 4 } else { 0 });
     }
 }

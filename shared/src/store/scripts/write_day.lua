@@ -106,19 +106,23 @@ local kept_now = {}
 local own_sums = {}
 -- What the exposure review reads instead of rows (KEYS[6], `used`): per endpoint, the score of
 -- its unnamed internet sources by family (`dest⇥port⇥4`, `⇥6`) and of each named source
--- (`dest⇥port⇥=NAME`), summed here and added once at the end.
+-- (`dest⇥port⇥=NAME`). Summed here per endpoint as {IPv4, IPv6, {name → sum}} (no string
+-- built per row), added to the hash once at the end.
 local used = {}
 local function use(endpoint, source, prefix, c)
-  local class
-  if prefix == '' then
-    class = '=' .. source
-  elseif string.find(source, ':', 1, true) then
-    class = '6'
-  else
-    class = '4'
+  local e = used[endpoint]
+  if not e then
+    e = {0, 0, {}}
+    used[endpoint] = e
   end
-  local field = endpoint .. '\t' .. class
-  used[field] = (used[field] or 0) + c
+  if prefix == '' then
+    local named = e[3]
+    named[source] = (named[source] or 0) + c
+  elseif string.find(prefix, ':', 1, true) then
+    e[2] = e[2] + c
+  else
+    e[1] = e[1] + c
+  end
 end
 local flags = {}
 local function seen_state(first, k)
@@ -226,15 +230,25 @@ if #kept_now > 0 then
   end
 end
 -- The review's sums: read once, added, written once.
-local used_fields = {}
-for field, _ in pairs(used) do used_fields[#used_fields + 1] = field end
+local used_fields, used_sums = {}, {}
+local function used_field(field, sum)
+  if sum > 0 then
+    used_fields[#used_fields + 1] = field
+    used_sums[#used_sums + 1] = sum
+  end
+end
+for endpoint, e in pairs(used) do
+  used_field(endpoint .. '\t4', e[1])
+  used_field(endpoint .. '\t6', e[2])
+  for source, sum in pairs(e[3]) do used_field(endpoint .. '\t=' .. source, sum) end
+end
 if #used_fields > 0 then
   local out = {}
   sliced('HMGET', KEYS[6], used_fields, 1, #used_fields, function(values)
     for _, v in ipairs(values) do
-      local field = used_fields[#out / 2 + 1]
-      out[#out + 1] = field
-      out[#out + 1] = (tonumber(v) or 0) + used[field]
+      local k = #out / 2 + 1
+      out[#out + 1] = used_fields[k]
+      out[#out + 1] = (tonumber(v) or 0) + used_sums[k]
     end
   end)
   sliced('HSET', KEYS[6], out, 1, #out)
