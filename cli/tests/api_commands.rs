@@ -904,6 +904,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         after_hours: 48,
         max_days_per_run: 2,
         retention_days: retention,
+        networks: Default::default(),
     };
     // A run whose deadline has come writes nothing and marks nothing: the next run does it.
     let late = archive_closed_days(&store, &bucket, &config, now, Some(Instant::now()))

@@ -147,6 +147,7 @@ async fn main() {
         after_hours: 48,
         max_days_per_run: 7,
         retention_days: 10,
+        networks: Default::default(),
     };
     let now = time::macros::datetime!(2026-11-30 00:00 UTC);
     let sink = Sizes::default();

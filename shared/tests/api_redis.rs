@@ -1386,6 +1386,7 @@ async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
             after_hours: 48,
             max_days_per_run: 7,
             retention_days: 10,
+            networks: Default::default(),
         };
         let now = time::macros::datetime!(2026-11-30 00:00 UTC);
         let report = archive_closed_days(&store, &sink, &archive, now, None)
@@ -1452,8 +1453,9 @@ async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
             .0
             .lock()
             .unwrap()
-            .values()
-            .map(|o| decode_day(o, 1 << 30).unwrap().len())
+            .iter()
+            .filter(|(key, _)| key.ends_with("/connections.jsonl.gz"))
+            .map(|(_, o)| decode_day(o, 1 << 30).unwrap().len())
             .sum();
         assert_eq!(report.rows, lines, "{report:?}");
         assert!(lines > PAGE_ROWS * 5 / 2);
@@ -1680,4 +1682,55 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
     let bad = get(&api, "/exposure?verdict=closed").await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(bad.json()["parameter"], "verdict");
+}
+
+/// The evidence archive keeps each closed day's exposure review beside its rows: for every
+/// account/region the day counted or the inventory lists, exactly what
+/// `/exposure?date=DAY` answers from the same counters.
+#[tokio::test]
+async fn the_archive_keeps_each_days_exposure_review_as_the_api_answers_it() {
+    use connection_tracker::config::ArchiveConfig;
+    use connection_tracker::refresh::archive::{archive_closed_days, decode_review};
+
+    let server = RedisServer::start();
+    let mut config = api_config(server.url());
+    config.networks = connection_tracker::testing::exposure::networks();
+    let store = RedisStore::connect(&config.redis).await.unwrap();
+    connection_tracker::testing::exposure::fill(&store).await;
+    let sink = Objects::default();
+    let archive = ArchiveConfig {
+        bucket: "evidence".into(),
+        prefix: "connections/".into(),
+        after_hours: 48,
+        max_days_per_run: 7,
+        retention_days: 10,
+        networks: config.networks.clone(),
+    };
+    let now = time::macros::datetime!(2026-11-30 00:00 UTC);
+    let report = archive_closed_days(&store, &sink, &archive, now, None)
+        .await
+        .unwrap();
+    assert_eq!(report.archived, ["2026-11-25", "2026-11-27"], "{report:?}");
+    let api = Api::new(RedisStore::connect(&config.redis).await.unwrap(), &config);
+    let mut reviewed = 0;
+    for day in ["2026-11-25", "2026-11-27"] {
+        let object =
+            sink.0.lock().unwrap()[&format!("connections/day={day}/exposure.jsonl.gz")].clone();
+        let lines = decode_review(&object, 1 << 20).unwrap();
+        let mut archived: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for line in &lines {
+            assert_eq!(line.date, day);
+            let pair = format!("{}/{}", line.endpoint.account_id, line.endpoint.region);
+            archived
+                .entry(pair)
+                .or_default()
+                .push(serde_json::to_value(&line.endpoint).unwrap());
+        }
+        reviewed += lines.len();
+        let answer = ok_json(&get(&api, &format!("/exposure?date={day}")).await);
+        assert_eq!(serde_json::to_value(&archived).unwrap(), answer, "{day}");
+        // Both account/regions: B counted nothing (`no_flow_log`), its endpoint still reviewed.
+        assert_eq!(archived.len(), 2, "{day}");
+    }
+    assert_eq!(report.reviewed, reviewed);
 }

@@ -6,6 +6,7 @@ use super::defaults::*;
 use super::env::BUCKET_NAME;
 use super::{ConfigError, Env, RedisConfig};
 use crate::model::{is_bucket_name, is_organization_unit, is_region, is_role_arn};
+use crate::rules::classify::Networks;
 
 /// Settings of the refresh function.
 #[derive(Clone, Debug)]
@@ -64,6 +65,9 @@ pub struct ArchiveConfig {
     pub max_days_per_run: usize,
     /// Days older than this are gone from Redis: not archived any more.
     pub retention_days: u32,
+    /// Named networks (`NETWORKS`), as ingest and the API know them: the day's exposure review
+    /// tells a rule used only from them (`narrow`).
+    pub networks: Networks,
 }
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
@@ -134,6 +138,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 400,
             )?,
             retention_days: self.retention_days()?,
+            networks: self.networks()?,
         }))
     }
 

@@ -14,6 +14,11 @@
 //!   — with the account's name at archive time; account/region by account/region, each one's
 //!   rows score descending. A day is read [`PAGE_ROWS`] rows at a time and compressed as it is
 //!   read: a run holds one page and one compressed object, whatever the day's size.
+//! - Beside it, `PREFIX/day=YYYY-MM-DD/exposure.jsonl.gz`: the day's exposure review
+//!   (`docs/rules.md`, "Exposure"), one endpoint per line, as `/exposure?date=DAY` answers it
+//!   from the same counters (sources as counted) against the inventory at archive time, for
+//!   every account/region the day counted or the inventory lists. Written first, so a day is
+//!   marked only when both are there.
 //! - The archive runs on its own schedule (`{"archive": …}` events to the refresh function)
 //!   with the invocation's deadline: a day not finished in time is read again next run.
 
@@ -24,10 +29,13 @@ use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 use tokio::time::Instant;
 
+use crate::api::{review_day, Estate};
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
-use crate::model::{AccountRegion, Connection, ConnectionRow};
-use crate::store::{ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadStore, StoreError};
+use crate::model::{AccountRegion, Connection, ConnectionRow, ExposedEndpoint};
+use crate::store::{
+    ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadResult, ReadStore, Rows, StoreError,
+};
 
 /// The mark of a closed day that had no rows: nothing is written for it.
 pub const EMPTY: &str = "empty";
@@ -55,8 +63,9 @@ pub struct ArchiveReport {
     pub already_there: usize,
     /// Closed days without rows (marked, nothing written).
     pub empty: usize,
-    /// Rows and compressed bytes written now.
+    /// Rows, endpoints reviewed and compressed bytes written now.
     pub rows: usize,
+    pub reviewed: usize,
     pub bytes: usize,
     /// Closed days still to archive after this run (`ARCHIVE_MAX_DAYS_PER_RUN`, the deadline,
     /// or the bucket refusing).
@@ -87,6 +96,11 @@ pub fn key(prefix: &str, day: &str) -> String {
     format!("{prefix}day={day}/connections.jsonl.gz")
 }
 
+/// The day's exposure review beside its rows.
+pub fn review_key(prefix: &str, day: &str) -> String {
+    format!("{prefix}day={day}/exposure.jsonl.gz")
+}
+
 /// The days Redis still holds that are closed at `now`, oldest first: from today −
 /// `retention_days` through the last day that ended `after_hours` ago.
 pub fn closed_days(now: OffsetDateTime, retention_days: u32, after_hours: u64) -> Vec<Date> {
@@ -103,20 +117,40 @@ pub fn closed_days(now: OffsetDateTime, retention_days: u32, after_hours: u64) -
     crate::day::range(first, last).collect()
 }
 
+/// Gzip JSON lines as they are written: only the compressed bytes stay in memory.
+struct JsonLines {
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+    lines: usize,
+}
+
+impl JsonLines {
+    fn new() -> Self {
+        JsonLines {
+            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()),
+            lines: 0,
+        }
+    }
+
+    fn push(&mut self, line: &impl Serialize) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.gz, line)?;
+        self.gz.write_all(b"\n")?;
+        self.lines += 1;
+        Ok(())
+    }
+}
+
 /// A day's object as it is built: gzip JSON lines, an account/region at a time, a page of rows
 /// at a time; only the compressed bytes stay in memory.
 pub struct DayObject {
     day: String,
-    gz: flate2::write::GzEncoder<Vec<u8>>,
-    rows: usize,
+    lines: JsonLines,
 }
 
 impl DayObject {
     pub fn new(day: &str) -> Self {
         DayObject {
             day: day.to_string(),
-            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()),
-            rows: 0,
+            lines: JsonLines::new(),
         }
     }
 
@@ -128,7 +162,7 @@ impl DayObject {
         rows: &[Connection],
     ) -> std::io::Result<()> {
         for c in rows {
-            let line = ConnectionRow {
+            self.lines.push(&ConnectionRow {
                 date: Some(self.day.clone()),
                 account_id: pair.account().to_string(),
                 account_name: account_name.to_string(),
@@ -137,29 +171,53 @@ impl DayObject {
                 dest_port: c.dest_port,
                 source: c.source.clone(),
                 score: c.score,
-            };
-            serde_json::to_writer(&mut self.gz, &line)?;
-            self.gz.write_all(b"\n")?;
+            })?;
         }
-        self.rows += rows.len();
         Ok(())
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.lines.lines
     }
 
     /// The compressed object.
     pub fn finish(self) -> std::io::Result<Vec<u8>> {
-        self.gz.finish()
+        self.lines.gz.finish()
     }
 }
 
+/// One line of a day's exposure review: an endpoint and its reviewed rules, with the day and
+/// the account's name.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ReviewLine {
+    pub date: String,
+    pub account_name: String,
+    #[serde(flatten)]
+    pub endpoint: ExposedEndpoint,
+}
+
+/// Rows of one account/region a day's review holds at most; beyond, the review of that
+/// account/region is judged from the day's sums alone (narrower rules as on days whose rows
+/// are not read) and its top sources left empty.
+pub const REVIEW_ROWS: usize = 100_000;
+
 /// The rows of one archived day; at most `limit` bytes of JSON lines are decompressed.
 pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ConnectionRow>, ArchiveError> {
+    decode_lines(object, limit)
+}
+
+/// The endpoints of one archived day's review; at most `limit` bytes are decompressed.
+pub fn decode_review(object: &[u8], limit: u64) -> Result<Vec<ReviewLine>, ArchiveError> {
+    decode_lines(object, limit)
+}
+
+fn decode_lines<T: serde::de::DeserializeOwned>(
+    object: &[u8],
+    limit: u64,
+) -> Result<Vec<T>, ArchiveError> {
     let decoder = flate2::read::GzDecoder::new(object);
     let mut bounded = std::io::BufReader::new(decoder.take(limit + 1));
-    let mut rows = Vec::new();
+    let mut lines = Vec::new();
     let mut line = String::new();
     let mut read: u64 = 0;
     loop {
@@ -177,11 +235,11 @@ pub fn decode_day(object: &[u8], limit: u64) -> Result<Vec<ConnectionRow>, Archi
         if line.trim().is_empty() {
             continue;
         }
-        let row: ConnectionRow = serde_json::from_str(&line)
-            .map_err(|e| ArchiveError::Decode(format!("line {}: {e}", rows.len() + 1)))?;
-        rows.push(row);
+        let parsed: T = serde_json::from_str(&line)
+            .map_err(|e| ArchiveError::Decode(format!("line {}: {e}", lines.len() + 1)))?;
+        lines.push(parsed);
     }
-    Ok(rows)
+    Ok(lines)
 }
 
 /// Rows read from Redis per round trip. A page and the compressed object are what a day
@@ -202,34 +260,114 @@ fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 
+/// What a run reads once for every day's review: the inventory, the accounts' names and each
+/// account/region's last counted batch.
+struct RunFacts<'a> {
+    estate: Estate<'a>,
+    names: HashMap<String, String>,
+}
+
+/// A closed day as built: its rows and its review.
+struct DayObjects {
+    rows: DayObject,
+    review: JsonLines,
+}
+
 /// Reads `day` a page at a time into its object, account/region by account/region (sorted),
-/// each one's rows score descending; `None` when the deadline came first.
-async fn read_day<S: ClosedDayRows>(
+/// each one's rows score descending, and reviews each account/region the day counted or the
+/// inventory lists; `None` when the deadline came first.
+async fn read_day<S: ReadStore + ClosedDayRows>(
     store: &S,
     day: &str,
-    names: &HashMap<String, String>,
+    facts: &RunFacts<'_>,
     deadline: Option<Instant>,
-) -> Result<Option<DayObject>, ArchiveError> {
+) -> Result<Option<DayObjects>, ArchiveError> {
     if past(deadline) {
         return Ok(None);
     }
-    let mut object = DayObject::new(day);
-    for pair in store.day_pairs(day).await? {
-        let name = names.get(pair.account()).map_or("", String::as_str);
-        let mut start = 0;
-        loop {
-            if past(deadline) {
-                return Ok(None);
-            }
-            let (rows, read) = store.rows_page(day, &pair, start, PAGE_ROWS).await?;
-            object.push(&pair, name, &rows)?;
-            if read < PAGE_ROWS {
-                break;
-            }
-            start += PAGE_ROWS as u64;
+    let mut sums = store
+        .read(&ReadRequest {
+            days: vec![day.to_string()],
+            rows: Rows::Usage,
+            ..ReadRequest::default()
+        })
+        .await?
+        .usage
+        .pop()
+        .unwrap_or_default();
+    let counted = store.day_pairs(day).await?;
+    let mut pairs: Vec<AccountRegion> = facts
+        .estate
+        .interfaces
+        .iter()
+        .filter_map(|f| AccountRegion::new(&f.account_id, &f.region))
+        .chain(counted.iter().cloned())
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut objects = DayObjects {
+        rows: DayObject::new(day),
+        review: JsonLines::new(),
+    };
+    for pair in pairs {
+        let name = facts.names.get(pair.account()).map_or("", String::as_str);
+        let mut kept = Some(Vec::new());
+        if counted.contains(&pair) {
+            kept = match read_pair(store, day, (&pair, name), &mut objects.rows, deadline).await? {
+                PairRows::Kept(rows) => Some(rows),
+                PairRows::TooMany => None,
+                PairRows::Late => return Ok(None),
+            };
+        }
+        let pair_sums = sums.remove(&pair.to_string()).unwrap_or_default();
+        for endpoint in review_day(&facts.estate, day, &pair, pair_sums, kept) {
+            objects.review.push(&ReviewLine {
+                date: day.to_string(),
+                account_name: name.to_string(),
+                endpoint,
+            })?;
         }
     }
-    Ok(Some(object))
+    Ok(Some(objects))
+}
+
+/// What reading one (day, account/region) left for its review.
+enum PairRows {
+    /// Its rows, when at most [`REVIEW_ROWS`].
+    Kept(Vec<Connection>),
+    /// More than that: the review goes by the sums.
+    TooMany,
+    /// The deadline came first.
+    Late,
+}
+
+/// One (day, account/region)'s rows, score descending, a page at a time into `object`.
+async fn read_pair<S: ClosedDayRows>(
+    store: &S,
+    day: &str,
+    (pair, name): (&AccountRegion, &str),
+    object: &mut DayObject,
+    deadline: Option<Instant>,
+) -> Result<PairRows, ArchiveError> {
+    let mut kept = Some(Vec::new());
+    let mut start = 0;
+    loop {
+        if past(deadline) {
+            return Ok(PairRows::Late);
+        }
+        let (rows, read) = store.rows_page(day, pair, start, PAGE_ROWS).await?;
+        object.push(pair, name, &rows)?;
+        kept = kept
+            .filter(|k: &Vec<Connection>| k.len() + rows.len() <= REVIEW_ROWS)
+            .map(|mut k| {
+                k.extend(rows);
+                k
+            });
+        if read < PAGE_ROWS {
+            return Ok(kept.map_or(PairRows::TooMany, PairRows::Kept));
+        }
+        start += PAGE_ROWS as u64;
+    }
 }
 
 /// Archives the closed days not archived yet, oldest first, at most `max_days_per_run`, none
@@ -267,41 +405,56 @@ where
     if todo.is_empty() {
         return Ok(report);
     }
-    let accounts = store
+    let facts = store
         .read(&ReadRequest {
             accounts: true,
+            interfaces: true,
+            ingress: true,
             ..ReadRequest::default()
         })
-        .await?
-        .accounts;
-    let names: HashMap<String, String> = accounts.into_iter().map(|a| (a.id, a.name)).collect();
+        .await?;
+    let ReadResult {
+        accounts,
+        interfaces,
+        ingress,
+        last_updates,
+        ..
+    } = facts;
+    let facts = RunFacts {
+        estate: Estate {
+            interfaces: &interfaces,
+            ingress: &ingress,
+            networks: &config.networks,
+            last_updates: &last_updates,
+        },
+        names: accounts.into_iter().map(|a| (a.id, a.name)).collect(),
+    };
     let mut written = 0;
     for day in todo {
         // Days without rows cost one read and no write: only days with rows count.
         if written == config.max_days_per_run {
             break;
         }
-        let Some(object) = read_day(store, day, &names, deadline).await? else {
+        let Some(objects) = read_day(store, day, &facts, deadline).await? else {
             report.stopped = Some(ArchiveStop::Deadline);
             break;
         };
-        if object.rows() == 0 {
+        if objects.rows.rows() == 0 {
             store.mark_archived(day, EMPTY, &forget).await?;
             report.empty += 1;
             report.pending -= 1;
             continue;
         }
-        let count = object.rows();
-        let object = object.finish()?;
-        let size = object.len();
+        let (count, reviewed) = (objects.rows.rows(), objects.review.lines);
         written += 1;
-        match sink.put_once(&key(&config.prefix, day), object).await {
-            Ok((location, written)) => {
+        match put_day(sink, &config.prefix, day, objects).await {
+            Ok((location, written, size)) => {
                 store.mark_archived(day, &location, &forget).await?;
                 report.pending -= 1;
                 if written {
                     report.archived.push(day.clone());
                     report.rows += count;
+                    report.reviewed += reviewed;
                     report.bytes += size;
                 } else {
                     report.already_there += 1;
@@ -315,6 +468,22 @@ where
         }
     }
     Ok(report)
+}
+
+/// Writes a day's review, then its rows (the mark's location): where the rows are, whether
+/// they were written now, and the bytes written now.
+async fn put_day<E: EvidenceSink>(
+    sink: &E,
+    prefix: &str,
+    day: &str,
+    objects: DayObjects,
+) -> Result<(String, bool, usize), String> {
+    let review = objects.review.gz.finish().map_err(|e| e.to_string())?;
+    let rows = objects.rows.finish().map_err(|e| e.to_string())?;
+    let size = review.len() + rows.len();
+    let (_, review_now) = sink.put_once(&review_key(prefix, day), review).await?;
+    let (location, rows_now) = sink.put_once(&key(prefix, day), rows).await?;
+    Ok((location, review_now || rows_now, size))
 }
 
 #[cfg(test)]

@@ -229,6 +229,58 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
     out
 }
 
+/// What a day's review is held against besides its counters: the inventory, the named
+/// networks and each account/region's last counted batch.
+pub struct Estate<'a> {
+    pub interfaces: &'a [InterfaceFacts],
+    /// Security group id → its rules that open to the internet.
+    pub ingress: &'a BTreeMap<String, Vec<IngressRule>>,
+    pub networks: &'a Networks,
+    /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
+    pub last_updates: &'a HashMap<String, String>,
+}
+
+/// One account/region's review of one day, as `GET /exposure/{account_id}/{region}?date=DAY`
+/// answers it from the same counters, sources as counted (no reverse-DNS names): judged from
+/// the day's sums (`sums`; made from `rows` for a day written before ingest kept them), its
+/// rows showing top sources and settling narrower rules. Without `rows` (more than a reader
+/// holds), narrower rules are judged as on days whose rows are not read.
+pub fn review_day(
+    estate: &Estate<'_>,
+    day: &str,
+    pair: &AccountRegion,
+    sums: HashMap<String, u64>,
+    rows: Option<Vec<Connection>>,
+) -> Vec<ExposedEndpoint> {
+    let key = pair.to_string();
+    let interfaces: Vec<InterfaceFacts> = estate
+        .interfaces
+        .iter()
+        .filter(|f| f.account_id == pair.account() && f.region == pair.region())
+        .cloned()
+        .collect();
+    let mut uses = usage::parse(sums);
+    if uses.is_empty() {
+        uses = usage::of_rows(rows.as_deref().unwrap_or_default());
+    }
+    let shown: BTreeSet<String> = rows.iter().map(|_| day.to_string()).collect();
+    let inputs = Inputs {
+        interfaces: &interfaces,
+        ingress: estate.ingress,
+        usage: vec![(day.to_string(), BTreeMap::from([(key.clone(), uses)]))],
+        // An account/region listed with no rows would count as reporting.
+        days: rows
+            .filter(|rows| !rows.is_empty())
+            .map(|rows| (day.to_string(), BTreeMap::from([(key.clone(), rows)])))
+            .into_iter()
+            .collect(),
+        shown,
+        networks: estate.networks,
+        last_updates: estate.last_updates,
+    };
+    review(&inputs).remove(&key).unwrap_or_default()
+}
+
 /// The days' items by `(account/region, destination)`, each list by day: every item looked at
 /// once, whatever the number of endpoints.
 type ByDest<'a, T> = HashMap<(&'a str, &'a str), Vec<Vec<&'a T>>>;
