@@ -863,6 +863,7 @@ async fn connections_of_a_day_larger_than_a_page_are_read_page_by_page() {
 /// printed for the same range, for days Redis may no longer hold.
 #[tokio::test(flavor = "multi_thread")]
 async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
+    use connection_tracker::api::review_day;
     use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, ArchiveStop, EMPTY};
     use connection_tracker::store::s3::S3Bucket;
@@ -907,16 +908,22 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         networks: Default::default(),
     };
     // A run whose deadline has come writes nothing and marks nothing: the next run does it.
-    let late = archive_closed_days(&store, &bucket, &config, now, Some(Instant::now()))
-        .await
-        .unwrap();
+    let late = archive_closed_days(
+        &store,
+        &bucket,
+        (&config, review_day),
+        now,
+        Some(Instant::now()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (late.stopped, late.archived.len(), late.pending),
         (Some(ArchiveStop::Deadline), 0, 8),
         "2026-11-20..27 wait"
     );
     assert!(store.archived_days().await.unwrap().is_empty());
-    let first = archive_closed_days(&store, &bucket, &config, now, None)
+    let first = archive_closed_days(&store, &bucket, (&config, review_day), now, None)
         .await
         .unwrap();
     assert_eq!(
@@ -931,7 +938,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
     let mut runs = vec![first];
     while runs.last().unwrap().pending > 0 {
         runs.push(
-            archive_closed_days(&store, &bucket, &config, now, None)
+            archive_closed_days(&store, &bucket, (&config, review_day), now, None)
                 .await
                 .unwrap(),
         );
@@ -943,7 +950,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         ["2026-11-24", "2026-11-25", "2026-11-27"],
         "each day written once"
     );
-    let again = archive_closed_days(&store, &bucket, &config, now, None)
+    let again = archive_closed_days(&store, &bucket, (&config, review_day), now, None)
         .await
         .unwrap();
     assert!(again.archived.is_empty() && again.pending == 0, "{again:?}");
@@ -969,7 +976,7 @@ async fn closed_days_are_archived_once_and_read_back_as_the_api_gave_them() {
         archived[0]
     ));
     redis.cli(&["HDEL", keys::ARCHIVED, &archived[0]]);
-    let remarked = archive_closed_days(&store, &bucket, &config, now, None)
+    let remarked = archive_closed_days(&store, &bucket, (&config, review_day), now, None)
         .await
         .unwrap();
     assert_eq!(

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use connection_tracker::api::review_day;
 use connection_tracker::api::{Api, Request};
 use connection_tracker::config::{ApiConfig, ArchiveConfig, RedisConfig};
 use connection_tracker::model::{Account, Origin};
@@ -153,7 +154,7 @@ async fn main() {
     let sink = Sizes::default();
     let before = start_peak();
     let started = Instant::now();
-    let report = archive_closed_days(&store, &sink, &config, now, None)
+    let report = archive_closed_days(&store, &sink, (&config, review_day), now, None)
         .await
         .unwrap();
     let elapsed = started.elapsed().as_secs_f64();

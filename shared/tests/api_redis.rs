@@ -1348,6 +1348,7 @@ impl connection_tracker::store::EvidenceSink for Objects {
 /// exactly the rows a whole read of the day gives.
 #[tokio::test]
 async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
+    use connection_tracker::api::review_day;
     use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, decode_day, PAGE_ROWS};
 
@@ -1389,7 +1390,7 @@ async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
             networks: Default::default(),
         };
         let now = time::macros::datetime!(2026-11-30 00:00 UTC);
-        let report = archive_closed_days(&store, &sink, &archive, now, None)
+        let report = archive_closed_days(&store, &sink, (&archive, review_day), now, None)
             .await
             .unwrap();
         assert!(
@@ -1689,6 +1690,7 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
 /// `/exposure?date=DAY` answers from the same counters.
 #[tokio::test]
 async fn the_archive_keeps_each_days_exposure_review_as_the_api_answers_it() {
+    use connection_tracker::api::review_day;
     use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, decode_review};
 
@@ -1707,7 +1709,7 @@ async fn the_archive_keeps_each_days_exposure_review_as_the_api_answers_it() {
         networks: config.networks.clone(),
     };
     let now = time::macros::datetime!(2026-11-30 00:00 UTC);
-    let report = archive_closed_days(&store, &sink, &archive, now, None)
+    let report = archive_closed_days(&store, &sink, (&archive, review_day), now, None)
         .await
         .unwrap();
     assert_eq!(report.archived, ["2026-11-25", "2026-11-27"], "{report:?}");

@@ -13,7 +13,7 @@ use connection_tracker::refresh::aws::{
 use connection_tracker::refresh::ip_ranges::UrlSource;
 use std::time::Duration;
 
-use connection_tracker::refresh::run::{AFTER_ARCHIVE, AFTER_REGIONS};
+use connection_tracker::refresh::run::{ArchiveTo, AFTER_ARCHIVE, AFTER_REGIONS};
 use connection_tracker::refresh::Refresh;
 use connection_tracker::store::s3::S3Bucket;
 use connection_tracker::store::RedisStore;
@@ -54,7 +54,11 @@ async fn main() -> Result<(), Error> {
         config: &config,
         ranges: &ranges,
         ranges_config: &ranges_config,
-        archive: archive.as_ref().map(|(c, bucket)| (*c, bucket)),
+        archive: archive.as_ref().map(|(config, sink)| ArchiveTo {
+            config,
+            sink,
+            review: connection_tracker::api::review_day,
+        }),
     };
     let (run, discovery) = (&run, &discovery);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

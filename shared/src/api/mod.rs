@@ -17,7 +17,7 @@ mod routes;
 mod views;
 
 pub use error::ApiError;
-pub use exposure::{review_day, Estate};
+pub use exposure::review_day;
 pub use http::{accepts_gzip, Request, Response, MAX_RESPONSE_BYTES};
 pub use openapi::openapi;
 pub use routes::route_paths;

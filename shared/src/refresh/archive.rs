@@ -29,10 +29,10 @@ use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
 use tokio::time::Instant;
 
-use crate::api::{review_day, Estate};
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
 use crate::model::{AccountRegion, Connection, ConnectionRow, ExposedEndpoint};
+use crate::rules::exposure::Estate;
 use crate::store::{
     ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadResult, ReadStore, Rows, StoreError,
 };
@@ -196,6 +196,18 @@ pub struct ReviewLine {
     pub endpoint: ExposedEndpoint,
 }
 
+/// How one account/region's day is reviewed for exposure (`docs/rules.md`, "Exposure"): the
+/// API's review, `api::review_day`, handed in by the caller, so that the use cases stay side by
+/// side (`docs/ARCHITECTURE.md`). Arguments: the estate, the day, the pair, the day's sums, its
+/// rows (`None`: more than [`REVIEW_ROWS`]).
+pub type ReviewDay = fn(
+    &Estate<'_>,
+    &str,
+    &AccountRegion,
+    HashMap<String, u64>,
+    Option<Vec<Connection>>,
+) -> Vec<ExposedEndpoint>;
+
 /// Rows of one account/region a day's review holds at most; beyond, the review of that
 /// account/region is judged from the day's sums alone (narrower rules as on days whose rows
 /// are not read) and its top sources left empty.
@@ -265,6 +277,7 @@ fn past(deadline: Option<Instant>) -> bool {
 struct RunFacts<'a> {
     estate: Estate<'a>,
     names: HashMap<String, String>,
+    review: ReviewDay,
 }
 
 /// A closed day as built: its rows and its review.
@@ -320,7 +333,7 @@ async fn read_day<S: ReadStore + ClosedDayRows>(
             };
         }
         let pair_sums = sums.remove(&pair.to_string()).unwrap_or_default();
-        for endpoint in review_day(&facts.estate, day, &pair, pair_sums, kept) {
+        for endpoint in (facts.review)(&facts.estate, day, &pair, pair_sums, kept) {
             objects.review.push(&ReviewLine {
                 date: day.to_string(),
                 account_name: name.to_string(),
@@ -376,7 +389,7 @@ async fn read_pair<S: ClosedDayRows>(
 pub async fn archive_closed_days<S, E>(
     store: &S,
     sink: &E,
-    config: &ArchiveConfig,
+    (config, review): (&ArchiveConfig, ReviewDay),
     now: OffsetDateTime,
     deadline: Option<Instant>,
 ) -> Result<ArchiveReport, ArchiveError>
@@ -428,6 +441,7 @@ where
             last_updates: &last_updates,
         },
         names: accounts.into_iter().map(|a| (a.id, a.name)).collect(),
+        review,
     };
     let mut written = 0;
     for day in todo {

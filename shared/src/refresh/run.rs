@@ -5,7 +5,7 @@
 
 use time::OffsetDateTime;
 
-use super::archive::{archive_closed_days, ArchiveError, ArchiveReport};
+use super::archive::{archive_closed_days, ArchiveError, ArchiveReport, ReviewDay};
 use super::discovery::{AccountList, Discovery, Resolver};
 use super::ip_ranges::{refresh_s3_ranges, IpRangesSource};
 use super::{refresh_until, RefreshError, RefreshReport};
@@ -43,7 +43,15 @@ pub struct Refresh<'a, A, D, R, S, I, E> {
     pub ranges: &'a I,
     pub ranges_config: &'a IpRangesConfig,
     /// The evidence archive (`ARCHIVE_BUCKET`), when configured.
-    pub archive: Option<(&'a ArchiveConfig, &'a E)>,
+    pub archive: Option<ArchiveTo<'a, E>>,
+}
+
+/// Where and how closed days are archived.
+pub struct ArchiveTo<'a, E> {
+    pub config: &'a ArchiveConfig,
+    pub sink: &'a E,
+    /// The day's exposure review (`connection_tracker::api::review_day`).
+    pub review: ReviewDay,
 }
 
 impl<A, D, R, S, I, E> Refresh<'_, A, D, R, S, I, E>
@@ -83,11 +91,12 @@ where
         now: OffsetDateTime,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<ArchiveReport>, RunError> {
-        let Some((config, sink)) = self.archive else {
+        let Some(to) = &self.archive else {
             return Ok(None);
         };
+        let how = (to.config, to.review);
         Ok(Some(
-            archive_closed_days(self.store, sink, config, now, deadline).await?,
+            archive_closed_days(self.store, to.sink, how, now, deadline).await?,
         ))
     }
 }

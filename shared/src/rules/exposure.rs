@@ -1,10 +1,12 @@
 //! Which ingress rules open an endpoint to the internet (`docs/rules.md`, "Exposure"): those
 //! whose source holds any address that is not private (rule 4's blocks). Pure.
 
+use std::collections::{BTreeMap, HashMap};
+
 use ipnetwork::IpNetwork;
 
-use super::classify::is_private_block;
-use crate::model::{IngressRule, RuleSource};
+use super::classify::{is_private_block, Networks};
+use crate::model::{IngressRule, InterfaceFacts, RuleSource};
 
 /// Whether a rule's source lets in any non-private address: a block (or a prefix list holding
 /// one) not wholly private. Another group's members are inside: not the internet. A block that
@@ -19,6 +21,17 @@ pub fn opens_to_internet(rule: &IngressRule) -> bool {
         RuleSource::PrefixList { cidrs, .. } => cidrs.iter().any(open),
         RuleSource::Group(_) => false,
     }
+}
+
+/// What a day's review is held against besides its counters: the inventory, the named
+/// networks and each account/region's last counted batch.
+pub struct Estate<'a> {
+    pub interfaces: &'a [InterfaceFacts],
+    /// Security group id → its rules that open to the internet.
+    pub ingress: &'a BTreeMap<String, Vec<IngressRule>>,
+    pub networks: &'a Networks,
+    /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
+    pub last_updates: &'a HashMap<String, String>,
 }
 
 #[cfg(test)]

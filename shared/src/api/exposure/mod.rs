@@ -16,7 +16,7 @@ use crate::model::{
     IngressRule, InterfaceFacts, PublicEndpoint, RuleReview, RuleSource, Verdict, TOP_SOURCES,
 };
 use crate::rules::classify::Networks;
-use crate::rules::exposure::opens_to_internet;
+use crate::rules::exposure::{opens_to_internet, Estate};
 
 /// The answer's filters: `verdict=` (empty keeps all) and `port=`.
 pub(super) struct Wanted {
@@ -227,17 +227,6 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
         out.insert(pair, reviewed);
     }
     out
-}
-
-/// What a day's review is held against besides its counters: the inventory, the named
-/// networks and each account/region's last counted batch.
-pub struct Estate<'a> {
-    pub interfaces: &'a [InterfaceFacts],
-    /// Security group id → its rules that open to the internet.
-    pub ingress: &'a BTreeMap<String, Vec<IngressRule>>,
-    pub networks: &'a Networks,
-    /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
-    pub last_updates: &'a HashMap<String, String>,
 }
 
 /// One account/region's review of one day, as `GET /exposure/{account_id}/{region}?date=DAY`
