@@ -143,7 +143,7 @@ async fn main() {
             requests,
         ),
         (
-            "/exposure (default: 31 days)",
+            "/exposure (default: the retention)",
             "/exposure",
             String::new(),
             heavy,

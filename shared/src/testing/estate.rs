@@ -85,12 +85,14 @@ pub async fn fill(store: &RedisStore, accounts: usize, per_pair: usize, days: &[
                         };
                         let dest = format!("app-{}-{id}.{region}.elb.amazonaws.com", i % 5);
                         let port = [443u16, 443, 443, 80, 22, 5432][(r >> 40) as usize % 6];
+                        // Addresses as ingest writes them: bare (bounds, the review's sums).
+                        let bare_ip = source.parse().ok();
                         Increment {
                             account: id,
                             region,
                             member: keys::connection_member(source, dest, port),
                             count: 1 + (r >> 48) % 50,
-                            bare_ip: None,
+                            bare_ip,
                         }
                     })
                     .collect();
