@@ -1343,13 +1343,26 @@ impl connection_tracker::store::EvidenceSink for Objects {
     }
 }
 
+/// The archive of the tests: days closed 48 h after they end, ten days kept.
+fn archive_config(
+    networks: connection_tracker::rules::classify::Networks,
+) -> connection_tracker::config::ArchiveConfig {
+    connection_tracker::config::ArchiveConfig {
+        bucket: "evidence".into(),
+        prefix: "connections/".into(),
+        after_hours: 48,
+        max_days_per_run: 7,
+        retention_days: 10,
+        networks,
+    }
+}
+
 /// A closed day larger than a page (`archive::PAGE_ROWS`) is archived whole, every row once with
 /// its count, from a single server and from a three-master cluster alike: the object holds
 /// exactly the rows a whole read of the day gives.
 #[tokio::test]
 async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
     use connection_tracker::api::review_day;
-    use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, decode_day, PAGE_ROWS};
 
     let single = RedisServer::start();
@@ -1381,14 +1394,7 @@ async fn a_day_larger_than_a_page_is_archived_whole_page_by_page() {
             .await
             .unwrap();
         let sink = Objects::default();
-        let archive = ArchiveConfig {
-            bucket: "evidence".into(),
-            prefix: "connections/".into(),
-            after_hours: 48,
-            max_days_per_run: 7,
-            retention_days: 10,
-            networks: Default::default(),
-        };
+        let archive = archive_config(Default::default());
         let now = time::macros::datetime!(2026-11-30 00:00 UTC);
         let report = archive_closed_days(&store, &sink, (&archive, review_day), now, None)
             .await
@@ -1526,13 +1532,20 @@ async fn a_read_larger_than_api_max_rows_is_a_400_naming_limit() {
     );
 }
 
-#[tokio::test]
-async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
+/// A redis-server holding the exposure estate (`testing::exposure`), and the API's settings
+/// with its named networks.
+async fn exposure_estate() -> (RedisServer, ApiConfig, RedisStore) {
     let server = RedisServer::start();
     let mut config = api_config(server.url());
     config.networks = connection_tracker::testing::exposure::networks();
     let store = RedisStore::connect(&config.redis).await.unwrap();
     connection_tracker::testing::exposure::fill(&store).await;
+    (server, config, store)
+}
+
+#[tokio::test]
+async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
+    let (server, config, store) = exposure_estate().await;
     let api = Api::new(store, &config);
     // Without a range: the whole retention, so the 25th counts.
     let all = ok_json(&get(&api, "/exposure").await);
@@ -1691,23 +1704,11 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
 #[tokio::test]
 async fn the_archive_keeps_each_days_exposure_review_as_the_api_answers_it() {
     use connection_tracker::api::review_day;
-    use connection_tracker::config::ArchiveConfig;
     use connection_tracker::refresh::archive::{archive_closed_days, decode_review};
 
-    let server = RedisServer::start();
-    let mut config = api_config(server.url());
-    config.networks = connection_tracker::testing::exposure::networks();
-    let store = RedisStore::connect(&config.redis).await.unwrap();
-    connection_tracker::testing::exposure::fill(&store).await;
+    let (_server, config, store) = exposure_estate().await;
     let sink = Objects::default();
-    let archive = ArchiveConfig {
-        bucket: "evidence".into(),
-        prefix: "connections/".into(),
-        after_hours: 48,
-        max_days_per_run: 7,
-        retention_days: 10,
-        networks: config.networks.clone(),
-    };
+    let archive = archive_config(config.networks.clone());
     let now = time::macros::datetime!(2026-11-30 00:00 UTC);
     let report = archive_closed_days(&store, &sink, (&archive, review_day), now, None)
         .await
