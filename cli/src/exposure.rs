@@ -35,11 +35,13 @@ pub struct Line {
     pub source: String,
     pub verdict: String,
     pub score: u64,
+    /// Distinct sources (the API's estimate, `used` rules only); empty when not known.
+    pub sources: String,
     pub last_day: String,
     pub suggestion: String,
 }
 
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 12] = [
     "account_id",
     "region",
     "endpoint",
@@ -49,6 +51,7 @@ const COLUMNS: [&str; 11] = [
     "source",
     "verdict",
     "score",
+    "sources",
     "last_day",
     "suggestion",
 ];
@@ -89,6 +92,7 @@ pub fn lines(review: &Review) -> Vec<Line> {
                 ports: String::new(),
                 source: String::new(),
                 score: 0,
+                sources: String::new(),
                 last_day: String::new(),
                 suggestion: String::new(),
             };
@@ -97,6 +101,10 @@ pub fn lines(review: &Review) -> Vec<Line> {
                     ports: ports(r),
                     source: source(r),
                     score: r.score,
+                    sources: r
+                        .distinct_sources
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
                     last_day: r.last_day.clone().unwrap_or_default(),
                     suggestion: r.suggestion.clone(),
                     ..line(
@@ -141,6 +149,7 @@ fn cells(l: &Line) -> Vec<String> {
         l.source.clone(),
         l.verdict.clone(),
         l.score.to_string(),
+        l.sources.clone(),
         l.last_day.clone(),
         l.suggestion.clone(),
     ]
@@ -164,7 +173,7 @@ pub fn render(review: &Review, format: ExposureFormat) -> String {
             }
             for ((account, region), table) in by_pair {
                 out.push_str(&format!("{account}/{region}\n"));
-                out.push_str(&to_table(&COLUMNS[2..], &table, &["score"]));
+                out.push_str(&to_table(&COLUMNS[2..], &table, &["score", "sources"]));
                 out.push('\n');
             }
             out

@@ -1618,13 +1618,13 @@ async fn exposure_prints_each_rule_its_verdict_and_the_commands_to_review() {
     assert_eq!(code, 0, "{err}");
     let expected = format!(
         "{a}/eu-west-1\n\
-endpoint                                                   group_id  rule_id    ports     source              verdict      score  last_day    suggestion\n\
-{db}  sg-db     sgr-pg     tcp/5433  0.0.0.0/0           narrow           2  2026-11-25  allow only office instead\n\
-nlb-1.elb.eu-west-1.amazonaws.com                                               80        8.8.4.4             unexplained      6              no rule that opens it to the internet lets this in: check the inventory\n\
-web/52.0.0.5                                               sg-web    sgr-ssh    tcp/22    0.0.0.0/0           unused           0              aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web --security-group-rule-ids sgr-ssh\n\
-web/52.0.0.5                                               sg-web    sgr-https  tcp/8443  0.0.0.0/0           used             4  2026-11-27  keep: sources from the internet use it\n\
-web/52.0.0.5                                               sg-web    sgr-v6     tcp/443   ::/0                used             1  2026-11-25  keep: sources from the internet use it\n\
-web/52.0.0.5                                               sg-web    sgr-pl     tcp/9000  pl-1 (85.1.0.0/16)  used             0  2026-11-25  keep: internet sources used its ports; whether from inside its blocks, only the rows of those days tell (ask for them with from/to)\n\n",
+endpoint                                                   group_id  rule_id    ports     source              verdict      score  sources  last_day    suggestion\n\
+{db}  sg-db     sgr-pg     tcp/5433  0.0.0.0/0           narrow           2           2026-11-25  allow only office instead\n\
+nlb-1.elb.eu-west-1.amazonaws.com                                               80        8.8.4.4             unexplained      6                       no rule that opens it to the internet lets this in: check the inventory\n\
+web/52.0.0.5                                               sg-web    sgr-ssh    tcp/22    0.0.0.0/0           unused           0                       aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-web --security-group-rule-ids sgr-ssh\n\
+web/52.0.0.5                                               sg-web    sgr-https  tcp/8443  0.0.0.0/0           used             4        1  2026-11-27  keep: sources from the internet use it\n\
+web/52.0.0.5                                               sg-web    sgr-v6     tcp/443   ::/0                used             1           2026-11-25  keep: sources from the internet use it\n\
+web/52.0.0.5                                               sg-web    sgr-pl     tcp/9000  pl-1 (85.1.0.0/16)  used             0           2026-11-25  keep: internet sources used its ports; whether from inside its blocks, only the rows of those days tell (ask for them with from/to)\n\n",
         a = exposure::A,
         db = exposure::DB
     );
@@ -1645,8 +1645,8 @@ web/52.0.0.5                                               sg-web    sgr-pl     
     assert_eq!(
         out,
         format!(
-            "account_id,region,endpoint,group_id,rule_id,ports,source,verdict,score,last_day,suggestion\n\
-             {b},us-east-1,54.0.0.5,sg-b,sgr-b,tcp/22,0.0.0.0/0,no_flow_log,0,,turn flow logs on for {b}/us-east-1 to judge it\n",
+            "account_id,region,endpoint,group_id,rule_id,ports,source,verdict,score,sources,last_day,suggestion\n\
+             {b},us-east-1,54.0.0.5,sg-b,sgr-b,tcp/22,0.0.0.0/0,no_flow_log,0,,,turn flow logs on for {b}/us-east-1 to judge it\n",
             b = exposure::B
         )
     );
@@ -1766,6 +1766,16 @@ async fn the_exposure_view_shows_each_rule_its_verdict_and_what_to_do() {
     ] {
         assert!(page.contains(text), "{text} missing in\n{page}");
     }
+    // 8443's row: its score over the range and its sources' estimate (the last day's).
+    let https = page
+        .split("<tr")
+        .find(|row| row.contains("sgr-https"))
+        .unwrap_or_default();
+    assert!(
+        page.contains("sources (est.)")
+            && https.contains("<td class=\"num\">4</td><td class=\"num\">1</td>"),
+        "{https}"
+    );
     // The link's filter: unused rules only.
     let unused = chromium_dom(
         format!("{url}#/exposure?date=2026-11-27&verdict=unused"),

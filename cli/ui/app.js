@@ -367,11 +367,11 @@ function ruleLines(byPair) {
       const source = rule.source.cidr || rule.source.group || (rule.source.prefix_list ? `${rule.source.prefix_list.id} (${rule.source.prefix_list.cidrs.join(" ")})` : "");
       const ports = rule.protocol === "-1" ? "all" : rule.from_port === rule.to_port ? `${rule.protocol}/${rule.from_port}` : `${rule.protocol}/${rule.from_port}-${rule.to_port}`;
       lines.push({ pair: e.pair, endpoint: e.name, group: rule.group_id, rule: rule.rule_id, ports, source,
-        verdict: r.verdict, score: r.score, last_day: r.last_day || "", suggestion: r.suggestion });
+        verdict: r.verdict, score: r.score, sources: r.distinct_sources ?? "", last_day: r.last_day || "", suggestion: r.suggestion });
     }
     for (const c of e.unexplained) {
       lines.push({ pair: e.pair, endpoint: e.name, group: "", rule: "", ports: String(c.dest_port), source: c.source,
-        verdict: "unexplained", score: c.score, last_day: "", suggestion: "no rule that opens it to the internet lets this in" });
+        verdict: "unexplained", score: c.score, sources: "", last_day: "", suggestion: "no rule that opens it to the internet lets this in" });
     }
   }
   return lines;
@@ -423,7 +423,8 @@ function rulesReview(review, params) {
       { key: "group", title: "group" }, { key: "rule", title: "rule" }, { key: "ports", title: "ports" },
       { key: "source", title: "from" },
       { key: "verdict", title: "verdict", cell: (l) => el("span", { class: `verdict ${l.verdict}` }, l.verdict) },
-      { key: "score", title: "score", num: true }, { key: "last_day", title: "last used" },
+      { key: "score", title: "score", num: true },
+      { key: "sources", title: "sources (est.)", num: true }, { key: "last_day", title: "last used" },
       { key: "suggestion", title: "suggestion", cell: (l) => el("code", {}, l.suggestion) },
     ], shown)];
 }

@@ -1599,6 +1599,8 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
             "protocol": "tcp", "from_port": 8443, "to_port": 8443,
             "source": {"cidr": "0.0.0.0/0"}},
             "verdict": "used", "score": 4, "first_day": "2026-11-25", "last_day": "2026-11-27",
+            // One source on 8443 on the last day, the day whose rows are read.
+            "distinct_sources": 1,
             "top_sources": [{"source": "8.8.8.8", "dest_port": 8443, "score": 1}],
             "suggestion": "keep: sources from the internet use it"})
     );
@@ -1647,6 +1649,8 @@ async fn exposure_reviews_each_rule_against_the_traffic_it_let_in() {
             // (Its top sources are still the last day's rows: none.)
             endpoint["rules"][3] = pl(&ranged);
             endpoint["rules"][3]["top_sources"] = json!([]);
+            // The 25th's rows are read now, so its IPv6 source is estimated.
+            endpoint["rules"][2]["distinct_sources"] = json!(1);
         }
     }
     assert_eq!(ok_json(&get(&api, "/exposure").await), before);

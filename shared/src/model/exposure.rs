@@ -93,6 +93,11 @@ pub struct RuleReview {
     pub last_day: Option<String>,
     /// Those sources, busiest first (at most [`TOP_SOURCES`]).
     pub top_sources: Vec<EndpointConnection>,
+    /// With `used`: distinct sources on the endpoint's ports the rule opens, on the busiest day
+    /// whose rows were read (a HyperLogLog per port, ±0.81 %, summed over the ports: a source on
+    /// two ports counts twice, and a narrower rule's count holds sources outside it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_sources: Option<u64>,
     /// With `narrow`: the named networks and own addresses that used it, to allow instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub narrow_to: Vec<String>,

@@ -22,7 +22,7 @@
 //! - The archive runs on its own schedule (`{"archive": …}` events to the refresh function)
 //!   with the invocation's deadline: a day not finished in time is read again next run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
@@ -32,9 +32,10 @@ use tokio::time::Instant;
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
 use crate::model::{AccountRegion, Connection, ConnectionRow, ExposedEndpoint};
-use crate::rules::exposure::Estate;
+use crate::rules::exposure::{DayCounters, Estate};
 use crate::store::{
-    ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadResult, ReadStore, Rows, StoreError,
+    keys, ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadResult, ReadStore, Rows,
+    StoreError,
 };
 
 /// The mark of a closed day that had no rows: nothing is written for it.
@@ -198,15 +199,8 @@ pub struct ReviewLine {
 
 /// How one account/region's day is reviewed for exposure (`docs/rules.md`, "Exposure"): the
 /// API's review, `api::review_day`, handed in by the caller, so that the use cases stay side by
-/// side (`docs/ARCHITECTURE.md`). Arguments: the estate, the day, the pair, the day's sums, its
-/// rows (`None`: more than [`REVIEW_ROWS`]).
-pub type ReviewDay = fn(
-    &Estate<'_>,
-    &str,
-    &AccountRegion,
-    HashMap<String, u64>,
-    Option<Vec<Connection>>,
-) -> Vec<ExposedEndpoint>;
+/// side (`docs/ARCHITECTURE.md`).
+pub type ReviewDay = fn(&Estate<'_>, &str, &AccountRegion, DayCounters) -> Vec<ExposedEndpoint>;
 
 /// Rows of one account/region a day's review holds at most; beyond, the review of that
 /// account/region is judged from the day's sums alone (narrower rules as on days whose rows
@@ -324,16 +318,21 @@ async fn read_day<S: ReadStore + ClosedDayRows>(
     };
     for pair in pairs {
         let name = facts.names.get(pair.account()).map_or("", String::as_str);
-        let mut kept = Some(Vec::new());
+        let mut counters = DayCounters {
+            sums: sums.remove(&pair.to_string()).unwrap_or_default(),
+            rows: Some(Vec::new()),
+            distinct: HashMap::new(),
+        };
         if counted.contains(&pair) {
-            kept = match read_pair(store, day, (&pair, name), &mut objects.rows, deadline).await? {
-                PairRows::Kept(rows) => Some(rows),
-                PairRows::TooMany => None,
-                PairRows::Late => return Ok(None),
+            let read = read_pair(store, day, (&pair, name), &mut objects.rows, deadline).await?;
+            let Some(read) = read else {
+                return Ok(None);
             };
+            let endpoints = read.endpoints.into_iter().collect();
+            counters.distinct = store.distinct_sources(day, &pair, endpoints).await?;
+            counters.rows = read.rows;
         }
-        let pair_sums = sums.remove(&pair.to_string()).unwrap_or_default();
-        for endpoint in (facts.review)(&facts.estate, day, &pair, pair_sums, kept) {
+        for endpoint in (facts.review)(&facts.estate, day, &pair, counters) {
             objects.review.push(&ReviewLine {
                 date: day.to_string(),
                 account_name: name.to_string(),
@@ -344,40 +343,44 @@ async fn read_day<S: ReadStore + ClosedDayRows>(
     Ok(Some(objects))
 }
 
-/// What reading one (day, account/region) left for its review.
-enum PairRows {
-    /// Its rows, when at most [`REVIEW_ROWS`].
-    Kept(Vec<Connection>),
-    /// More than that: the review goes by the sums.
-    TooMany,
-    /// The deadline came first.
-    Late,
+/// What reading one (day, account/region) left for its review: its rows, when at most
+/// [`REVIEW_ROWS`], and the endpoints they count on (bounded as the day's endpoints are).
+struct PairRead {
+    rows: Option<Vec<Connection>>,
+    endpoints: BTreeSet<String>,
 }
 
-/// One (day, account/region)'s rows, score descending, a page at a time into `object`.
+/// One (day, account/region)'s rows, score descending, a page at a time into `object`; `None`
+/// when the deadline came first.
 async fn read_pair<S: ClosedDayRows>(
     store: &S,
     day: &str,
     (pair, name): (&AccountRegion, &str),
     object: &mut DayObject,
     deadline: Option<Instant>,
-) -> Result<PairRows, ArchiveError> {
-    let mut kept = Some(Vec::new());
+) -> Result<Option<PairRead>, ArchiveError> {
+    let mut read_so_far = PairRead {
+        rows: Some(Vec::new()),
+        endpoints: BTreeSet::new(),
+    };
     let mut start = 0;
     loop {
         if past(deadline) {
-            return Ok(PairRows::Late);
+            return Ok(None);
         }
         let (rows, read) = store.rows_page(day, pair, start, PAGE_ROWS).await?;
         object.push(pair, name, &rows)?;
-        kept = kept
-            .filter(|k: &Vec<Connection>| k.len() + rows.len() <= REVIEW_ROWS)
+        let endpoints = rows.iter().map(|c| keys::endpoint(&c.dest, c.dest_port));
+        read_so_far.endpoints.extend(endpoints);
+        read_so_far.rows = read_so_far
+            .rows
+            .filter(|k| k.len() + rows.len() <= REVIEW_ROWS)
             .map(|mut k| {
                 k.extend(rows);
                 k
             });
         if read < PAGE_ROWS {
-            return Ok(kept.map_or(PairRows::TooMany, PairRows::Kept));
+            return Ok(Some(read_so_far));
         }
         start += PAGE_ROWS as u64;
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use ipnetwork::IpNetwork;
 
 use super::classify::{is_private_block, Networks};
-use crate::model::{IngressRule, InterfaceFacts, RuleSource};
+use crate::model::{Connection, IngressRule, InterfaceFacts, RuleSource};
 
 /// Whether a rule's source lets in any non-private address: a block (or a prefix list holding
 /// one) not wholly private. Another group's members are inside: not the internet. A block that
@@ -32,6 +32,17 @@ pub struct Estate<'a> {
     pub networks: &'a Networks,
     /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
     pub last_updates: &'a HashMap<String, String>,
+}
+
+/// One (day, account/region)'s counters, as a day's review reads them.
+#[derive(Clone, Debug, Default)]
+pub struct DayCounters {
+    /// The review's sums by field (`dest⇥port⇥CLASS`); empty: written before they were kept.
+    pub sums: HashMap<String, u64>,
+    /// Its rows; `None`: more than a reader holds.
+    pub rows: Option<Vec<Connection>>,
+    /// `dest⇥port` → distinct sources (HyperLogLog estimate).
+    pub distinct: HashMap<String, u64>,
 }
 
 #[cfg(test)]

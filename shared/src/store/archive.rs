@@ -41,6 +41,14 @@ pub trait ClosedDayRows: Send + Sync {
         start: u64,
         count: usize,
     ) -> impl Future<Output = Result<(Vec<Connection>, usize), StoreError>> + Send;
+    /// The distinct-source estimate of each of `endpoints` (`dest⇥port`) of the (day,
+    /// account/region), by endpoint.
+    fn distinct_sources(
+        &self,
+        day: &str,
+        pair: &AccountRegion,
+        endpoints: Vec<String>,
+    ) -> impl Future<Output = Result<HashMap<String, u64>, StoreError>> + Send;
 }
 
 /// Where closed days are kept as evidence (an S3 bucket).

@@ -16,7 +16,7 @@ use crate::model::{
     IngressRule, InterfaceFacts, PublicEndpoint, RuleReview, RuleSource, Verdict, TOP_SOURCES,
 };
 use crate::rules::classify::Networks;
-use crate::rules::exposure::{opens_to_internet, Estate};
+use crate::rules::exposure::{opens_to_internet, DayCounters, Estate};
 
 /// The answer's filters: `verdict=` (empty keeps all) and `port=`.
 pub(super) struct Wanted {
@@ -67,6 +67,9 @@ pub(super) struct Inputs<'a> {
     pub networks: &'a Networks,
     /// `ACCOUNT:REGION` → time of its last counted batch (RFC 3339).
     pub last_updates: &'a HashMap<String, String>,
+    /// `account/region` → `dest⇥port` → distinct sources on the busiest day whose rows were
+    /// read (empty: not read).
+    pub distinct: &'a HashMap<String, HashMap<String, u64>>,
 }
 
 /// A counted source as the review sees it: ours (a named network, an own address) or the
@@ -192,6 +195,7 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
     let first_day = inputs.usage.first().map_or("", |(d, _)| d.as_str());
     let rows = by_dest(&inputs.days, |c| &c.dest);
     let sums = by_dest(&inputs.usage, |u| &u.dest);
+    let estimates = estimates_by_dest(inputs.distinct);
     let reporting: BTreeSet<&str> = inputs
         .usage
         .iter()
@@ -220,6 +224,7 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
                 let seen = Seen {
                     sums: days_of(&sums, &inputs.usage, &pair, &endpoint.name),
                     rows: days_of(&rows, &inputs.days, &pair, &endpoint.name),
+                    distinct: estimates_of(&estimates, &pair, &endpoint.name),
                 };
                 review_endpoint(endpoint, groups, inputs, flow_logs, &seen)
             })
@@ -231,15 +236,14 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
 
 /// One account/region's review of one day, as `GET /exposure/{account_id}/{region}?date=DAY`
 /// answers it from the same counters, sources as counted (no reverse-DNS names): judged from
-/// the day's sums (`sums`; made from `rows` for a day written before ingest kept them), its
-/// rows showing top sources and settling narrower rules. Without `rows` (more than a reader
-/// holds), narrower rules are judged as on days whose rows are not read.
+/// the day's sums (made from the rows for a day written before ingest kept them), its rows
+/// showing top sources and settling narrower rules. Without rows (more than a reader holds),
+/// narrower rules are judged as on days whose rows are not read.
 pub fn review_day(
     estate: &Estate<'_>,
     day: &str,
     pair: &AccountRegion,
-    sums: HashMap<String, u64>,
-    rows: Option<Vec<Connection>>,
+    counters: DayCounters,
 ) -> Vec<ExposedEndpoint> {
     let key = pair.to_string();
     let interfaces: Vec<InterfaceFacts> = estate
@@ -248,11 +252,17 @@ pub fn review_day(
         .filter(|f| f.account_id == pair.account() && f.region == pair.region())
         .cloned()
         .collect();
+    let DayCounters {
+        sums,
+        rows,
+        distinct,
+    } = counters;
     let mut uses = usage::parse(sums);
     if uses.is_empty() {
         uses = usage::of_rows(rows.as_deref().unwrap_or_default());
     }
     let shown: BTreeSet<String> = rows.iter().map(|_| day.to_string()).collect();
+    let distinct = HashMap::from([(key.clone(), distinct)]);
     let inputs = Inputs {
         interfaces: &interfaces,
         ingress: estate.ingress,
@@ -266,6 +276,7 @@ pub fn review_day(
         shown,
         networks: estate.networks,
         last_updates: estate.last_updates,
+        distinct: &distinct,
     };
     review(&inputs).remove(&key).unwrap_or_default()
 }
@@ -289,6 +300,36 @@ fn by_dest<T>(days: &[Day<T>], dest: impl Fn(&T) -> &String) -> ByDest<'_, T> {
     index
 }
 
+/// The distinct-source estimates by `(account/region, destination)`: each port's.
+fn estimates_by_dest(
+    distinct: &HashMap<String, HashMap<String, u64>>,
+) -> HashMap<(&str, &str), Vec<(DestPort, u64)>> {
+    let mut index: HashMap<(&str, &str), Vec<(DestPort, u64)>> = HashMap::new();
+    for (pair, endpoints) in distinct {
+        for (endpoint, n) in endpoints {
+            let Some((dest, port)) = endpoint.rsplit_once('\t') else {
+                continue;
+            };
+            if let Ok(port) = port.parse::<DestPort>() {
+                index
+                    .entry((pair.as_str(), dest))
+                    .or_default()
+                    .push((port, *n));
+            }
+        }
+    }
+    index
+}
+
+/// One endpoint's ports' estimates.
+fn estimates_of(
+    index: &HashMap<(&str, &str), Vec<(DestPort, u64)>>,
+    pair: &str,
+    dest: &str,
+) -> Vec<(DestPort, u64)> {
+    index.get(&(pair, dest)).cloned().unwrap_or_default()
+}
+
 /// An endpoint's items per day.
 fn days_of<'a, T>(
     index: &ByDest<'a, T>,
@@ -310,6 +351,8 @@ fn days_of<'a, T>(
 struct Seen<'a> {
     sums: Vec<(&'a str, Vec<&'a Use>)>,
     rows: Vec<(&'a str, Vec<&'a Connection>)>,
+    /// Its ports' distinct-source estimates.
+    distinct: Vec<(DestPort, u64)>,
 }
 
 /// What a rule's sums and rows say: the days it was used, its score, the named sources of ours
@@ -395,6 +438,7 @@ fn review_endpoint(
         endpoint: &endpoint,
         flow_logs,
         networks: inputs.networks,
+        distinct: &seen.distinct,
     };
     let reviews = rules
         .iter()
@@ -417,6 +461,7 @@ struct RuleContext<'a> {
     endpoint: &'a PublicEndpoint,
     flow_logs: bool,
     networks: &'a Networks,
+    distinct: &'a [(DestPort, u64)],
 }
 
 /// One rule's verdict and suggestion, from its tally; its top sources from the rows read.
@@ -465,6 +510,10 @@ fn judge(rule: &IngressRule, t: &Tally<'_>, cx: &RuleContext<'_>) -> RuleReview 
         first_day: t.days.first().map(|d| d.to_string()),
         last_day: t.days.last().map(|d| d.to_string()),
         top_sources: sources,
+        distinct_sources: (verdict == Verdict::Used)
+            .then(|| cx.distinct.iter().filter(|(p, _)| opens(rule, *p)))
+            .map(|ports| ports.map(|(_, n)| n).sum::<u64>())
+            .filter(|n| *n > 0),
         narrow_to: if verdict == Verdict::Narrow {
             t.ours.iter().cloned().collect()
         } else {
@@ -599,6 +648,7 @@ mod tests {
             days: days.split_off(days.len() - rows_read),
             networks,
             last_updates: &HashMap::new(),
+            distinct: &HashMap::new(),
         })
     }
 
@@ -751,6 +801,7 @@ mod tests {
             days,
             networks: &networks,
             last_updates: &HashMap::new(),
+            distinct: &HashMap::new(),
         });
         let web = &all[&format!("{A}/eu-west-1")][0];
         assert_eq!(summary(&web.rules), ["sgr-pl unused 0 -..-"]);

@@ -4,7 +4,7 @@
 //! retention (`RETENTION_DAYS`), judged from the sums ingest keeps, and the rows (top sources,
 //! unexplained traffic) are the last day's; with them, the range's rows are read too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Answer, Cx, RouteSpec};
 use crate::api::error::ApiError;
@@ -71,7 +71,7 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
         true => range.clone(),
         false => range.last().cloned().into_iter().collect(),
     };
-    let days = rows_of(api, &cx.scope, &mut sums, &shown).await?;
+    let (days, distinct) = rows_of(api, &cx.scope, &mut sums, &shown).await?;
     let inputs = Inputs {
         interfaces: &read.interfaces,
         ingress: &read.ingress,
@@ -80,6 +80,7 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
         shown: shown.into_iter().collect(),
         networks: &api.networks,
         last_updates: &read.last_updates,
+        distinct: &distinct,
     };
     let mut reviewed = keep(review(&inputs), &wanted);
     Ok(match &cx.scope {
@@ -88,15 +89,18 @@ pub(super) async fn answer<S: ReadStore>(api: &Api<S>, cx: Cx<'_>) -> Result<Res
     })
 }
 
-/// The rows of the `shown` days, named; and, for a day written before ingest kept the sums (an
-/// account/region listed without any), its sums made from its rows, read in the same request
-/// (and kept to judge narrower rules).
+/// The days' rows and the endpoints' distinct-source estimates on the busiest of them.
+type RowsRead = (Vec<Day<Connection>>, HashMap<String, HashMap<String, u64>>);
+
+/// The rows of the `shown` days, named, with their endpoints' distinct-source estimates; and,
+/// for a day written before ingest kept the sums (an account/region listed without any), its
+/// sums made from its rows, read in the same request (and kept to judge narrower rules).
 async fn rows_of<S: ReadStore>(
     api: &Api<S>,
     scope: &Option<AccountRegion>,
     sums: &mut [Day<Use>],
     shown: &[String],
-) -> Result<Vec<Day<Connection>>, ApiError> {
+) -> Result<RowsRead, ApiError> {
     let mut days: Vec<String> = sums
         .iter()
         .filter(|(_, pairs)| pairs.values().any(Vec::is_empty))
@@ -109,9 +113,11 @@ async fn rows_of<S: ReadStore>(
         .read(ReadRequest {
             days: days.clone(),
             scope: scope.clone(),
+            distinct_sources: true,
             ..ReadRequest::default()
         })
         .await?;
+    let distinct = read.distinct_sources;
     for (day, rows) in days.iter().zip(&read.days) {
         if let Some((_, pairs)) = sums.iter_mut().find(|(d, _)| d == day) {
             for (pair, uses) in pairs.iter_mut().filter(|(_, u)| u.is_empty()) {
@@ -120,7 +126,7 @@ async fn rows_of<S: ReadStore>(
         }
     }
     let named = named_days(api, read.days).await?;
-    Ok(days.into_iter().zip(named).collect())
+    Ok((days.into_iter().zip(named).collect(), distinct))
 }
 
 /// Every day's rows named in one go (names as elsewhere, the S3 rule applied): keyed by their

@@ -64,4 +64,18 @@ impl ClosedDayRows for RedisStore {
         let read = members.len();
         Ok((to_connections(members), read))
     }
+
+    async fn distinct_sources(
+        &self,
+        day: &str,
+        pair: &AccountRegion,
+        endpoints: Vec<String>,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let keys = endpoints
+            .iter()
+            .map(|e| keys::endpoint_sources(day, pair.account(), pair.region(), e))
+            .collect();
+        let estimates = self.estimates(keys).await?;
+        Ok(endpoints.into_iter().zip(estimates).collect())
+    }
 }

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redis::{Cmd, Value};
+use redis::Value;
 
 use super::rows::{to_connections, zrange, Counter};
 use super::RedisStore;
@@ -356,6 +356,19 @@ impl RedisStore {
         Ok(names)
     }
 
+    /// Each HyperLogLog's estimate (`PFCOUNT`), all sent at once, in the order given.
+    pub(super) async fn estimates(&self, keys: Vec<String>) -> Result<Vec<u64>, StoreError> {
+        let cmds = keys
+            .into_iter()
+            .map(|key| redis::cmd("PFCOUNT").arg(key).clone())
+            .collect();
+        let replies = self.run_all(cmds).await?;
+        replies
+            .into_iter()
+            .map(|reply| decode(Some(reply), "PFCOUNT"))
+            .collect()
+    }
+
     /// Each endpoint's distinct-source estimate on the busiest day read (`PFCOUNT`).
     async fn distinct_sources(
         &self,
@@ -363,7 +376,7 @@ impl RedisStore {
         counters: &[Counter],
         result: &mut ReadResult,
     ) -> Result<(), StoreError> {
-        let mut asked: Vec<(String, String, Cmd)> = Vec::new();
+        let mut asked: Vec<(String, String, String)> = Vec::new();
         for c in counters {
             let pair = c.pair.to_string();
             let day = &request.days[c.day];
@@ -373,18 +386,13 @@ impl RedisStore {
                 if seen.insert(endpoint.clone()) {
                     let key =
                         keys::endpoint_sources(day, c.pair.account(), c.pair.region(), &endpoint);
-                    asked.push((
-                        pair.clone(),
-                        endpoint,
-                        redis::cmd("PFCOUNT").arg(key).clone(),
-                    ));
+                    asked.push((pair.clone(), endpoint, key));
                 }
             }
         }
-        let cmds = asked.iter().map(|(_, _, cmd)| cmd.clone()).collect();
-        let mut replies = self.run_all(cmds).await?.into_iter();
-        for (pair, endpoint, _) in asked {
-            let n: u64 = decode(replies.next(), "PFCOUNT")?;
+        let keys = asked.iter().map(|(_, _, key)| key.clone()).collect();
+        let estimates = self.estimates(keys).await?;
+        for ((pair, endpoint, _), n) in asked.into_iter().zip(estimates) {
             let best = result
                 .distinct_sources
                 .entry(pair)
