@@ -2027,3 +2027,68 @@ async fn parked_lines_stay_within_their_bound_and_expire() {
     let s = ingestor.handle(again, now()).await.unwrap().summary;
     assert_eq!(s.parked, 4, "{s:?}");
 }
+
+/// Transit Gateway flow logs (record version 6) carry no interface of ours: their records are
+/// skipped by reason, never rejected as malformed and never counted — in AWS's default
+/// transit-gateway format under the VPC default (the log group's format unknown), and under a
+/// transit-gateway format the refresh or the setting gives. The lines follow the field order of
+/// the default transit-gateway format in AWS's "Transit Gateway Flow Log records" (the page
+/// gives the fields, not example lines).
+#[tokio::test]
+async fn transit_gateway_records_are_skipped_by_reason_never_rejected() {
+    const TGW_FORMAT: &str = "${version} ${resource-type} ${account-id} ${tgw-id} \
+        ${tgw-attachment-id} ${tgw-src-vpc-account-id} ${tgw-dst-vpc-account-id} \
+        ${tgw-src-vpc-id} ${tgw-dst-vpc-id} ${tgw-src-subnet-id} ${tgw-dst-subnet-id} \
+        ${tgw-src-eni} ${tgw-dst-eni} ${tgw-src-az-id} ${tgw-dst-az-id} \
+        ${tgw-pair-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} \
+        ${packets} ${bytes} ${start} ${end} ${log-status} ${type} ${packets-lost-no-route} \
+        ${packets-lost-blackhole} ${packets-lost-mtu-exceeded} ${packets-lost-ttl-expired} \
+        ${tcp-flags} ${region} ${flow-direction} ${pkt-src-aws-service} ${pkt-dst-aws-service}";
+    // A public source to the private address of a public interface the refresh knows: as a
+    // VPC record it would count; as a transit gateway's it must not.
+    let tgw = |kind: &str, eni: &str| {
+        format!(
+            "6 {kind} {A} tgw-0123456789abcdef0 tgw-attach-0123456789abcdef0 {A} {A} \
+             vpc-0a1b2c3d4e5f67890 vpc-0f9e8d7c6b5a43210 subnet-0123456789abcdef0 \
+             subnet-0fedcba9876543210 {eni} eni-0fedcba9876543210 euw1-az1 euw1-az2 \
+             tgw-attach-0fedcba9876543210 8.8.8.8 10.0.1.10 49152 443 6 10 840 {NOON} {} OK \
+             IPv4 0 0 0 0 3 eu-west-1 ingress - -",
+            NOON + 60
+        )
+    };
+    let lines = vec![
+        tgw("TransitGateway", "eni-alb"),
+        tgw("TransitGatewayAttachment", "-"),
+        // A VPC line with a field missing is still malformed, and a good one still counts.
+        format!("2 {A} eni-alb 8.8.8.8 10.0.1.10 49152 443 6 10 840 {NOON} ACCEPT OK"),
+        v2(A, "eni-alb", "8.8.8.8", "10.0.1.10", 443, NOON, "ACCEPT"),
+    ];
+    let server = RedisServer::start();
+    let ingestor = setup(&server, 0).await;
+    let s = ingestor.handle(event(&lines), now()).await.unwrap().summary;
+    assert_eq!((s.records, s.counted), (4, 1), "{s:?}");
+    assert_eq!(s.skipped, BTreeMap::from([("transit_gateway", 2)]), "{s:?}");
+    assert_eq!(s.rejected, BTreeMap::from([("field_count", 1)]), "{s:?}");
+
+    // Under a transit-gateway format every record is the gateway's, whatever its fields say.
+    let server = RedisServer::start();
+    let mut cfg = config(server.url(), 0);
+    cfg.flow_log_format = Some(FlowLogFormat::parse(TGW_FORMAT).unwrap());
+    let store = RedisStore::connect(&cfg.redis).await.unwrap();
+    seed(&store).await;
+    let ingestor = Ingestor::new(store, cfg);
+    let lines = vec![
+        tgw("TransitGateway", "eni-alb"),
+        "6 TransitGateway -".into(),
+    ];
+    let s = ingestor.handle(event(&lines), now()).await.unwrap().summary;
+    assert_eq!(s.counted, 0, "{s:?}");
+    assert_eq!(s.skipped, BTreeMap::from([("transit_gateway", 2)]), "{s:?}");
+    assert!(s.rejected.is_empty(), "{s:?}");
+    assert!(ingestor
+        .store()
+        .day_connections(DAY)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -12,7 +12,7 @@ use super::payload::LogsMessage;
 use super::summary::Summary;
 use crate::model::is_region;
 use crate::rules::classify::{self, Destination, Name};
-use crate::rules::flowlog::{Action, FlowLogFormat, LogStatus};
+use crate::rules::flowlog::{self, Action, FlowLogFormat, LogStatus, Record};
 use crate::rules::reason::{reasons, Flag, Reject};
 
 reasons! {
@@ -28,6 +28,8 @@ reasons! {
         S3ToInstance => "s3_to_instance",
         DroppedDestination => "dropped_destination",
         OlderThanRetention => "older_than_retention",
+        /// A Transit Gateway flow log's record: it carries no public endpoint of ours.
+        TransitGateway => "transit_gateway",
     }
 }
 
@@ -66,6 +68,23 @@ pub struct Aggregate<'a> {
     /// Where lines of interfaces not found yet are held to be parked (`None`: they are not).
     pub(super) room: Option<Room>,
     pub summary: Summary,
+}
+
+/// A line read by its format; a Transit Gateway flow log's record is skipped by reason, never
+/// rejected (`docs/rules.md`, "Record versions"): the format says so, or a line that does not
+/// fit it starts as AWS's default transit-gateway format does.
+#[inline]
+fn read_line<'l, 'f>(format: &'f FlowLogFormat, line: &'l str) -> Result<Record<'l, 'f>, Miss> {
+    if format.is_transit_gateway() {
+        return Err(Miss::Skipped(Skip::TransitGateway));
+    }
+    format.parse_line(line).map_err(|e| {
+        if flowlog::is_transit_gateway_record(line) {
+            Miss::Skipped(Skip::TransitGateway)
+        } else {
+            Miss::Rejected(e.kind())
+        }
+    })
 }
 
 /// Why a line is not counted.
@@ -282,10 +301,7 @@ impl<'a> Aggregate<'a> {
         timestamp_ms: u64,
     ) -> Result<(), Miss> {
         let (inventory, ctx) = (lines.inventory, lines.ctx);
-        let record = lines
-            .format
-            .parse_line(line)
-            .map_err(|e| Miss::Rejected(e.kind()))?;
+        let record = read_line(lines.format, line)?;
         // The record's time, checked before any date is worked out from it: a crafted `start`
         // far in the past or future is rejected, never counted on a bogus day.
         let seconds = record.start.unwrap_or(timestamp_ms / 1000);

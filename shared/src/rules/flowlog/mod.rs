@@ -12,12 +12,23 @@ mod cursor;
 mod fields;
 mod record;
 
-pub use fields::{DEFAULT_FORMAT, KNOWN_FIELDS};
+pub use fields::{is_transit_gateway_field, known_fields, DEFAULT_FORMAT};
 pub use record::{Action, Expected, LineError, LogStatus, Record};
 
 use cursor::{epoch_seconds, tokens};
 use fields::Slot;
 use record::bad_value;
+
+/// Whether a line that does not fit its format is a Transit Gateway flow log's record in AWS's
+/// default transit-gateway format (`6 TransitGateway …`, `6 TransitGatewayAttachment …`): a
+/// version of 6 or later, then the resource type. Asked only of lines that failed to parse.
+pub fn is_transit_gateway_record(line: &str) -> bool {
+    let mut fields = tokens(line);
+    let version = fields.next().and_then(|v| v.parse::<u32>().ok());
+    let kind = fields.next();
+    version.is_some_and(|v| v >= 6)
+        && matches!(kind, Some("TransitGateway" | "TransitGatewayAttachment"))
+}
 
 /// Why a format string was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -38,6 +49,7 @@ pub struct FlowLogFormat {
     // Asked for every record: worked out once.
     has_action: bool,
     has_log_status: bool,
+    transit_gateway: bool,
 }
 
 impl FlowLogFormat {
@@ -70,6 +82,7 @@ impl FlowLogFormat {
         }
         let slots: Vec<Slot> = names.iter().map(|n| Slot::of(n)).collect();
         Ok(FlowLogFormat {
+            transit_gateway: names.iter().any(|n| is_transit_gateway_field(n)),
             has_action: slots.contains(&Slot::Action),
             has_log_status: slots.contains(&Slot::LogStatus),
             names,
@@ -106,6 +119,12 @@ impl FlowLogFormat {
     /// Whether lines carry `log-status` (without it every record counts as `OK`).
     pub fn has_log_status(&self) -> bool {
         self.has_log_status
+    }
+
+    /// Whether this is a Transit Gateway flow log's format (it names a field only those have):
+    /// its records pass through a transit gateway, not an interface of ours.
+    pub fn is_transit_gateway(&self) -> bool {
+        self.transit_gateway
     }
 
     fn position(&self, name: &str) -> Option<usize> {
@@ -277,12 +296,41 @@ mod tests {
 
     #[test]
     fn every_known_field_is_accepted_in_a_format() {
-        let spec: Vec<String> = KNOWN_FIELDS.iter().map(|f| format!("${{{f}}}")).collect();
+        let spec: Vec<String> = known_fields().map(|f| format!("${{{f}}}")).collect();
         let format = FlowLogFormat::parse(&spec.join(" ")).unwrap();
-        assert_eq!(format.len(), KNOWN_FIELDS.len());
-        let line = vec!["-"; KNOWN_FIELDS.len()].join(" ");
+        assert_eq!(format.len(), known_fields().count());
+        let line = vec!["-"; format.len()].join(" ");
         let record = format.parse_line(&line).unwrap();
-        assert!(KNOWN_FIELDS.iter().all(|f| record.get(f).is_none()));
+        assert!(known_fields().all(|f| record.get(f).is_none()));
+    }
+
+    #[test]
+    fn transit_gateway_records_and_formats_are_told_apart() {
+        let lines = [
+            ("6 TransitGateway 123456789012 tgw-0123", true),
+            ("6 TransitGatewayAttachment 123456789012", true),
+            ("7 TransitGateway", true),
+            ("5 TransitGateway 123456789012", false),
+            ("6 transitgateway", false),
+            ("x TransitGateway", false),
+            ("2 123456789010 eni-1235b8ca123456789 172.31.16.139", false),
+            ("6", false),
+            ("", false),
+        ];
+        for (line, want) in lines {
+            assert_eq!(is_transit_gateway_record(line), want, "{line:?}");
+        }
+        let formats = [
+            ("${version} ${resource-type} ${srcaddr}", true),
+            ("${version} ${tgw-id}", true),
+            ("version packets_lost_no_route", true),
+            (DEFAULT_FORMAT, false),
+            ("${version} ${ecs-task-id} ${reject-reason}", false),
+        ];
+        for (spec, want) in formats {
+            let f = FlowLogFormat::parse(spec).unwrap();
+            assert_eq!(f.is_transit_gateway(), want, "{spec}");
+        }
     }
 
     #[test]
