@@ -22,7 +22,7 @@
 //! - The archive runs on its own schedule (`{"archive": …}` events to the refresh function)
 //!   with the invocation's deadline: a day not finished in time is read again next run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use crate::config::ArchiveConfig;
 use crate::day::day_string;
-use crate::model::{AccountRegion, Connection, ConnectionRow, ExposedEndpoint};
+use crate::model::{AccountRegion, Connection, ConnectionRow, ExposedEndpoint, InterfaceFacts};
 use crate::rules::exposure::{DayCounters, Estate};
 use crate::store::{
     keys, ArchiveMarks, ClosedDayRows, EvidenceSink, ReadRequest, ReadResult, ReadStore, Rows,
@@ -269,9 +269,34 @@ fn past(deadline: Option<Instant>) -> bool {
 /// What a run reads once for every day's review: the inventory, the accounts' names and each
 /// account/region's last counted batch.
 struct RunFacts<'a> {
+    /// Its `interfaces` are every account/region's; each pair is reviewed against its own
+    /// ([`RunFacts::estate_of`]).
     estate: Estate<'a>,
+    /// The interfaces grouped by account/region once per run, not once per day and pair.
+    interfaces: BTreeMap<AccountRegion, Vec<InterfaceFacts>>,
     names: HashMap<String, String>,
     review: ReviewDay,
+}
+
+impl RunFacts<'_> {
+    /// The estate as one account/region's review sees it: only its interfaces.
+    fn estate_of(&self, pair: &AccountRegion) -> Estate<'_> {
+        Estate {
+            interfaces: self.interfaces.get(pair).map_or(&[][..], Vec::as_slice),
+            ..self.estate
+        }
+    }
+}
+
+/// The interfaces by their account/region (one whose owner does not parse has none).
+fn by_pair(interfaces: &[InterfaceFacts]) -> BTreeMap<AccountRegion, Vec<InterfaceFacts>> {
+    let mut out: BTreeMap<AccountRegion, Vec<InterfaceFacts>> = BTreeMap::new();
+    for f in interfaces {
+        if let Some(pair) = AccountRegion::new(&f.account_id, &f.region) {
+            out.entry(pair).or_default().push(f.clone());
+        }
+    }
+    out
 }
 
 /// A closed day as built: its rows and its review.
@@ -302,16 +327,8 @@ async fn read_day<S: ReadStore + ClosedDayRows>(
         .usage
         .pop()
         .unwrap_or_default();
-    let counted = store.day_pairs(day).await?;
-    let mut pairs: Vec<AccountRegion> = facts
-        .estate
-        .interfaces
-        .iter()
-        .filter_map(|f| AccountRegion::new(&f.account_id, &f.region))
-        .chain(counted.iter().cloned())
-        .collect();
-    pairs.sort();
-    pairs.dedup();
+    let counted: BTreeSet<AccountRegion> = store.day_pairs(day).await?.into_iter().collect();
+    let pairs: BTreeSet<&AccountRegion> = facts.interfaces.keys().chain(&counted).collect();
     let mut objects = DayObjects {
         rows: DayObject::new(day),
         review: JsonLines::new(),
@@ -323,16 +340,16 @@ async fn read_day<S: ReadStore + ClosedDayRows>(
             rows: Some(Vec::new()),
             distinct: HashMap::new(),
         };
-        if counted.contains(&pair) {
-            let read = read_pair(store, day, (&pair, name), &mut objects.rows, deadline).await?;
+        if counted.contains(pair) {
+            let read = read_pair(store, day, (pair, name), &mut objects.rows, deadline).await?;
             let Some(read) = read else {
                 return Ok(None);
             };
             let endpoints = read.endpoints.into_iter().collect();
-            counters.distinct = store.distinct_sources(day, &pair, endpoints).await?;
+            counters.distinct = store.distinct_sources(day, pair, endpoints).await?;
             counters.rows = read.rows;
         }
-        for endpoint in (facts.review)(&facts.estate, day, &pair, counters) {
+        for endpoint in (facts.review)(&facts.estate_of(pair), day, pair, counters) {
             objects.review.push(&ReviewLine {
                 date: day.to_string(),
                 account_name: name.to_string(),
@@ -443,6 +460,7 @@ where
             networks: &config.networks,
             last_updates: &last_updates,
         },
+        interfaces: by_pair(&interfaces),
         names: accounts.into_iter().map(|a| (a.id, a.name)).collect(),
         review,
     };

@@ -238,7 +238,8 @@ pub(super) fn review(inputs: &Inputs<'_>) -> BTreeMap<String, Vec<ExposedEndpoin
 /// answers it from the same counters, sources as counted (no reverse-DNS names): judged from
 /// the day's sums (made from the rows for a day written before ingest kept them), its rows
 /// showing top sources and settling narrower rules. Without rows (more than a reader holds),
-/// narrower rules are judged as on days whose rows are not read.
+/// narrower rules are judged as on days whose rows are not read. `estate.interfaces` are the
+/// pair's (the caller groups them once); another pair's would be reviewed and left out.
 pub fn review_day(
     estate: &Estate<'_>,
     day: &str,
@@ -246,12 +247,6 @@ pub fn review_day(
     counters: DayCounters,
 ) -> Vec<ExposedEndpoint> {
     let key = pair.to_string();
-    let interfaces: Vec<InterfaceFacts> = estate
-        .interfaces
-        .iter()
-        .filter(|f| f.account_id == pair.account() && f.region == pair.region())
-        .cloned()
-        .collect();
     let DayCounters {
         sums,
         rows,
@@ -264,7 +259,7 @@ pub fn review_day(
     let shown: BTreeSet<String> = rows.iter().map(|_| day.to_string()).collect();
     let distinct = HashMap::from([(key.clone(), distinct)]);
     let inputs = Inputs {
-        interfaces: &interfaces,
+        interfaces: estate.interfaces,
         ingress: estate.ingress,
         usage: vec![(day.to_string(), BTreeMap::from([(key.clone(), uses)]))],
         // An account/region listed with no rows would count as reporting.
